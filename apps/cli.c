@@ -1,0 +1,133 @@
+#include "cli.h"
+
+#include "core/threadpool.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int hd_cli_exit_code(hd_status st) {
+    if (st == HD_OK) return HD_EXIT_OK;
+    return st == HD_ERR_ARG ? HD_EXIT_USAGE : HD_EXIT_INPUT;
+}
+
+int hd_cli_fail(const hd_cli *cli, const hd_error *err) {
+    fprintf(stderr, "herd %s: %s\n", cli && cli->command ? cli->command : "", err->msg[0] ? err->msg : hd_status_name(err->code));
+    return hd_cli_exit_code(err->code);
+}
+
+int hd_cli_usage_error(const hd_cli *cli, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "herd %s: ", cli && cli->command ? cli->command : "");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see 'herd %s --help')\n", cli && cli->command ? cli->command : "");
+    va_end(ap);
+    return HD_EXIT_USAGE;
+}
+
+void hd_cli_progress(const hd_cli *cli, const char *fmt, ...) {
+    if (cli && cli->quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fflush(stderr);
+}
+
+bool hd_cli_int(const hd_cli *cli, const char *flag, const char *value, long long lo, long long hi,
+                long long *out) {
+    if (!value) {
+        hd_cli_usage_error(cli, "%s needs a value", flag);
+        return false;
+    }
+    char *end;
+    errno = 0;
+    long long v = strtoll(value, &end, 10);
+    if (errno || end == value || *end || v < lo || v > hi) {
+        hd_cli_usage_error(cli, "%s: '%s' is not an integer in [%lld, %lld]", flag, value, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool hd_cli_float(const hd_cli *cli, const char *flag, const char *value, double *out) {
+    if (!value) {
+        hd_cli_usage_error(cli, "%s needs a value", flag);
+        return false;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (errno || end == value || *end || !isfinite(v)) {
+        hd_cli_usage_error(cli, "%s: '%s' is not a number", flag, value);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+int hd_cli_parse(hd_cli *cli, int argc, char **argv, hd_cli_flag_fn extra, void *ctx, bool *help) {
+    memset(cli, 0, sizeof *cli);
+    cli->command = argv[0];
+    cli->threads = hd_cpu_count();
+    cli->n_predict = -1;
+    cli->temp = 0.8f;
+    cli->seed = (uint64_t)time(NULL);
+    if (help) *help = false;
+    bool flags_done = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long long n;
+        double d;
+        if (flags_done || a[0] != '-' || strcmp(a, "-") == 0) {
+            if (cli->n_pos >= (int)(sizeof cli->pos / sizeof cli->pos[0]))
+                return hd_cli_usage_error(cli, "too many arguments");
+            cli->pos[cli->n_pos++] = a;
+        } else if (strcmp(a, "--") == 0) {
+            flags_done = true;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            if (help) *help = true;
+        } else if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) {
+            if (!v) return hd_cli_usage_error(cli, "%s needs a value", a);
+            cli->model = v;
+            i++;
+        } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) {
+            if (!hd_cli_int(cli, a, v, 1, 1024, &n)) return HD_EXIT_USAGE;
+            cli->threads = (int)n;
+            i++;
+        } else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) {
+            if (!hd_cli_int(cli, a, v, -1, 1 << 30, &n)) return HD_EXIT_USAGE;
+            cli->n_predict = (int)n;
+            i++;
+        } else if (strcmp(a, "--temp") == 0) {
+            if (!hd_cli_float(cli, a, v, &d)) return HD_EXIT_USAGE;
+            if (d < 0) return hd_cli_usage_error(cli, "--temp must be >= 0");
+            cli->temp = (float)d;
+            cli->temp_set = true;
+            i++;
+        } else if (strcmp(a, "--seed") == 0) {
+            if (!hd_cli_int(cli, a, v, 0, (long long)(~0ull >> 1), &n)) return HD_EXIT_USAGE;
+            cli->seed = (uint64_t)n;
+            cli->seed_set = true;
+            i++;
+        } else if (strcmp(a, "--ids") == 0) {
+            cli->ids = true;
+        } else if (strcmp(a, "--json") == 0) {
+            cli->json = true;
+        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+            cli->quiet = true;
+        } else {
+            int used = extra ? extra(ctx, a, v) : -1;
+            if (used < 0) return hd_cli_usage_error(cli, "unknown option '%s'", a);
+            if (used > 0 && !v) return hd_cli_usage_error(cli, "%s needs a value", a);
+            i += used;
+        }
+    }
+    return HD_EXIT_OK;
+}

@@ -1,0 +1,13 @@
+/* apps/commands.c — the table behind `herd --help`, in the order shown. */
+#include "cli.h"
+
+extern const hd_command hd_cmd_info;
+extern const hd_command hd_cmd_random_model;
+extern const hd_command hd_cmd_bench;
+
+const hd_command *const hd_commands[] = {
+    &hd_cmd_info,
+    &hd_cmd_random_model,
+    &hd_cmd_bench,
+    NULL,
+};

@@ -1,0 +1,44 @@
+/* core/weights.h — fetch tensors by name from a GGUF file or a Hugging Face
+ * safetensors checkpoint, with the expected shape and type checked.
+ *
+ * Mismatches are reported as
+ *   "FILE: tensor NAME has shape [a, b], expected [c, d]"
+ *   "FILE: tensor NAME has type Q4_K, expected one of F32, F16"
+ *   "FILE: tensor NAME is missing"
+ * Shapes are given and printed in ggml order (innermost first), the order
+ * GGUF stores; a safetensors tensor [out, in] is ne = {in, out}.
+ */
+#ifndef HD_WEIGHTS_H
+#define HD_WEIGHTS_H
+
+#include "error.h"
+#include "gguf.h"
+#include "safetensors.h"
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hd_weights hd_weights;
+
+/* path: a .gguf file, or anything hd_safetensors_open accepts. Caller closes. */
+hd_weights *hd_weights_open(const char *path, hd_error *err);
+void hd_weights_close(hd_weights *w);                    /* NULL is a no-op */
+const char *hd_weights_name(const hd_weights *w);
+const hd_gguf *hd_weights_gguf(const hd_weights *w);            /* NULL if safetensors */
+const hd_safetensors *hd_weights_safetensors(const hd_weights *w); /* NULL if GGUF    */
+
+bool hd_weights_has(const hd_weights *w, const char *name);
+/* Any-type fetch with shape check: n_dims/ne in ggml order.  types_mask: bit
+ * (1u << type) for every acceptable type, 0 = any. */
+hd_status hd_weights_get(const hd_weights *w, const char *name, int n_dims, const int64_t *ne,
+                         uint64_t types_mask, hd_tensor *out, hd_error *err);
+
+#define HD_TYPES_FLOAT ((1ull << HD_TYPE_F32) | (1ull << HD_TYPE_F16) | (1ull << HD_TYPE_BF16))
+#define HD_TYPES_ANY 0ull
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# tools/test.sh — every test: installs what is missing, builds, runs the unit, parity and
+# end-to-end tests (ctest) on a Release build, again under AddressSanitizer +
+# UndefinedBehaviorSanitizer, then smoke-runs every fuzz harness.
+#   FUZZ_SECONDS=60 (per harness; 0 skips)   BUILD_ROOT=build (where the build trees go)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/install-deps.sh
+
+BUILD_ROOT=${BUILD_ROOT:-build}
+JOBS=$(nproc)
+export PYTHON=/usr/bin/python3
+status=0
+
+run_suite() { # name, cmake args...
+  local name=$1; shift
+  echo "=== $name build ===" >&2
+  cmake -S . -B "$BUILD_ROOT/$name" "$@" >/dev/null
+  cmake --build "$BUILD_ROOT/$name" -j"$JOBS" >/dev/null
+  echo "=== $name tests ===" >&2
+  (cd "$BUILD_ROOT/$name" && ctest --output-on-failure -j"$JOBS") || status=1
+}
+
+run_suite release -DCMAKE_BUILD_TYPE=Release
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_suite sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERD_SANITIZE=address,undefined
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+if [ "$FUZZ_SECONDS" != 0 ] && [ -f tools/fuzz-smoke.sh ]; then
+  echo "=== fuzz smoke ($FUZZ_SECONDS s each) ===" >&2
+  BUILD_ROOT="$PWD/$BUILD_ROOT" bash tools/fuzz-smoke.sh "$FUZZ_SECONDS" || status=1
+fi
+
+if [ $status -ne 0 ]; then echo "tools/test.sh: FAILED" >&2; else echo "tools/test.sh: all suites passed" >&2; fi
+exit $status

@@ -1,0 +1,58 @@
+/* herd.h — the public C API of herd, the multimodal Llama 3 perception engine.
+ *
+ * Build against an installed herd with `pkg-config --cflags --libs herd`.
+ * Conventions (see each module header for details):
+ *  - every public name starts with hd_;
+ *  - functions that can fail take an `hd_error *` (may be NULL) and return an
+ *    hd_status; the message names the file or input and the problem;
+ *  - objects come in pairs hd_xxx_open/create/init and hd_xxx_close/free,
+ *    and freeing NULL is a no-op; who owns a returned pointer is stated next
+ *    to the function;
+ *  - model objects (weights) are read-only and may be shared between threads;
+ *    per-request state (caches, scratch) is separate.
+ *
+ * Modules:
+ *  core/error.h        status codes and the error value
+ *  core/types.h        element types with GGUF's block layouts, fp16/bf16
+ *  core/tensor.h       tensor views (ggml dimension order, ne[0] innermost)
+ *  core/quant.h        quantize / dequantize rows
+ *  core/cpu.h          run-time SIMD level (HERD_CPU=scalar|avx2|avx512)
+ *  core/threadpool.h   persistent thread pool with parallel-for
+ *  core/arena.h        activation arena (no malloc in the token loop)
+ *  core/exec.h         where ops run (backend, threads, scratch)
+ *  core/ops.h          the backend-neutral op API
+ *  core/gguf.h         GGUF v3 reader (mmap) and writer
+ *  core/safetensors.h  safetensors reader (incl. sharded index) and writer
+ *  core/weights.h      tensors by name with shape/type checks
+ */
+#ifndef HERD_H
+#define HERD_H
+
+#define HERD_VERSION_MAJOR 0
+#define HERD_VERSION_MINOR 1
+#define HERD_VERSION_PATCH 0
+
+#include "core/error.h"
+#include "core/types.h"
+#include "core/tensor.h"
+#include "core/quant.h"
+#include "core/cpu.h"
+#include "core/threadpool.h"
+#include "core/arena.h"
+#include "core/exec.h"
+#include "core/ops.h"
+#include "core/gguf.h"
+#include "core/safetensors.h"
+#include "core/weights.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* "0.1.0"; static storage. */
+const char *hd_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -21,13 +21,21 @@ hd_status hd_error_set(hd_error *err, hd_status code, const char *fmt, ...) {
 
 hd_status hd_error_prefix(hd_error *err, const char *fmt, ...) {
     if (!err) return HD_ERR_INTERNAL;
-    char prefix[HD_ERROR_MSG_MAX], old[HD_ERROR_MSG_MAX];
+    char old[HD_ERROR_MSG_MAX];
+    memcpy(old, err->msg, sizeof old);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    size_t used = n < 0 ? 0 : (size_t)n;
+    if (used + 3 < sizeof err->msg) {
+        memcpy(err->msg + used, ": ", 2);
+        size_t room = sizeof err->msg - used - 2;
+        size_t len = strnlen(old, sizeof old);
+        if (len >= room) len = room - 1;
+        memcpy(err->msg + used + 2, old, len);
+        err->msg[used + 2 + len] = '\0';
+    }
     return err->code;
 }
 

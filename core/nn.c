@@ -1,0 +1,239 @@
+/* core/nn.c — shared transformer blocks on top of core/ops.h (see nn.h). */
+#include "nn.h"
+
+#include "quant.h"
+
+#include <math.h>
+#include <string.h>
+
+#define NN_ALIGN 64
+
+size_t hd_nn_f32_bytes(int64_t n) {
+    size_t b = (size_t)(n > 0 ? n : 0) * sizeof(float);
+    return (b + NN_ALIGN - 1) / NN_ALIGN * NN_ALIGN;
+}
+
+/* A contiguous F32 activation from the arena, or HD_ERR_NOMEM. */
+static hd_status nn_alloc(hd_arena *arena, hd_tensor *t, int n_dims, int64_t ne0, int64_t ne1,
+                          int64_t ne2, const char *what, hd_error *err) {
+    int64_t ne[3] = {ne0, ne1, ne2};
+    *t = hd_arena_tensor(arena, HD_TYPE_F32, n_dims, ne);
+    if (!t->data)
+        return hd_error_set(err, HD_ERR_NOMEM,
+                            "activation arena exhausted allocating %s (%lld floats; capacity %zu bytes, "
+                            "%zu in use)",
+                            what, (long long)(ne0 * ne1 * ne2), hd_arena_capacity(arena),
+                            hd_arena_used(arena));
+    return HD_OK;
+}
+
+/* A 3-D view {a, b, c} of a contiguous tensor with the same element count. */
+static hd_tensor nn_view3(const hd_tensor *t, int64_t a, int64_t b, int64_t c) {
+    return hd_tensor_3d(t->type, a, b, c, t->data);
+}
+
+hd_status hd_nn_norm(hd_exec *ex, hd_tensor *y, const hd_tensor *x, const hd_nn_norm_w *n,
+                     hd_error *err) {
+    switch (n->kind) {
+    case HD_NN_NORM_RMS:
+        return hd_op_rms_norm(ex, y, x, n->w, n->eps, err);
+    case HD_NN_NORM_LAYER:
+        return hd_op_layer_norm(ex, y, x, n->w, n->b, n->eps, err);
+    }
+    return hd_error_set(err, HD_ERR_ARG, "nn: unknown norm kind %d", (int)n->kind);
+}
+
+hd_status hd_nn_linear(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_tensor *w,
+                       const hd_tensor *b, const hd_tensor *x, hd_error *err) {
+    hd_status st = nn_alloc(arena, y, 2, w->ne[1], x->ne[1], 1, w->name ? w->name : "linear output", err);
+    if (st) return st;
+    return hd_op_linear(ex, y, w, x, b, err);
+}
+
+/* ---- attention ----------------------------------------------------------- */
+
+size_t hd_nn_attention_scratch_bytes(const hd_nn_attn_w *w, int64_t n_tokens) {
+    int64_t hd = (int64_t)w->n_head * w->head_dim, gd = (int64_t)w->n_kv_head * w->head_dim;
+    /* q, k, v, attention output */
+    return 2 * hd_nn_f32_bytes(hd * n_tokens) + 2 * hd_nn_f32_bytes(gd * n_tokens);
+}
+
+static hd_status check_attn(const hd_nn_attn_w *w, const hd_tensor *x, const hd_tensor *y,
+                            const hd_nn_attn_ctx *c, hd_error *err) {
+    if (w->n_head <= 0 || w->n_kv_head <= 0 || w->head_dim <= 0 || w->n_head % w->n_kv_head)
+        return hd_error_set(err, HD_ERR_ARG, "attention: bad head counts H=%d G=%d d=%d", w->n_head,
+                            w->n_kv_head, w->head_dim);
+    if (x->type != HD_TYPE_F32 || y->type != HD_TYPE_F32 || y->ne[1] != x->ne[1] ||
+        y->ne[0] != w->wo->ne[1])
+        return hd_error_set(err, HD_ERR_SHAPE, "attention: input/output shapes do not match");
+    if (c->inv_freq && (!c->pos || c->n_rot <= 0 || c->n_rot > w->head_dim || c->n_rot % 2))
+        return hd_error_set(err, HD_ERR_ARG, "attention: bad RoPE setup (n_rot %d, head_dim %d)",
+                            c->n_rot, w->head_dim);
+    if ((c->k_cache != NULL) != (c->v_cache != NULL))
+        return hd_error_set(err, HD_ERR_ARG, "attention: k and v caches must be given together");
+    if (c->k_cache) {
+        const hd_tensor *kc = c->k_cache, *vc = c->v_cache;
+        if (kc->ne[0] != w->head_dim || kc->ne[1] != w->n_kv_head || vc->ne[0] != w->head_dim ||
+            vc->ne[1] != w->n_kv_head || vc->ne[2] != kc->ne[2] || vc->type != kc->type)
+            return hd_error_set(err, HD_ERR_SHAPE, "attention: KV cache does not match the heads");
+        if (c->n_past < 0 || c->n_past + x->ne[1] > kc->ne[2])
+            return hd_error_set(err, HD_ERR_ARG,
+                                "attention: %lld cached + %lld new tokens exceed the cache of %lld",
+                                (long long)c->n_past, (long long)x->ne[1], (long long)kc->ne[2]);
+    }
+    return HD_OK;
+}
+
+/* Rows [from, from+n) of a cache ne={d, G, T}: a contiguous view. */
+static hd_tensor cache_rows(const hd_tensor *cache, int64_t from, int64_t n) {
+    hd_tensor t = *cache;
+    t.data = (char *)cache->data + (size_t)from * cache->nb[2];
+    t.ne[2] = n;
+    t.n_dims = 3;
+    return t;
+}
+
+hd_status hd_nn_attention(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_nn_attn_w *w,
+                          const hd_tensor *x, const hd_nn_attn_ctx *c, hd_error *err) {
+    hd_status st = check_attn(w, x, y, c, err);
+    if (st) return st;
+    const int64_t S = x->ne[1], H = w->n_head, G = w->n_kv_head, d = w->head_dim;
+    size_t mark = hd_arena_mark(arena);
+    hd_tensor q2, k2, v2, o;
+
+    /* q = x·W_qᵀ → [d, H, S]; k, v = x·W_{k,v}ᵀ → [d, G, S] */
+    if ((st = hd_nn_linear(ex, arena, &q2, w->wq, w->bq, x, err))) goto out;
+    if ((st = hd_nn_linear(ex, arena, &k2, w->wk, w->bk, x, err))) goto out;
+    if ((st = hd_nn_linear(ex, arena, &v2, w->wv, w->bv, x, err))) goto out;
+    if (q2.ne[0] != H * d || k2.ne[0] != G * d || v2.ne[0] != G * d) {
+        st = hd_error_set(err, HD_ERR_SHAPE, "attention: projection widths %lld/%lld/%lld, expected %lld/%lld",
+                          (long long)q2.ne[0], (long long)k2.ne[0], (long long)v2.ne[0],
+                          (long long)(H * d), (long long)(G * d));
+        goto out;
+    }
+    hd_tensor q = nn_view3(&q2, d, H, S), k = nn_view3(&k2, d, G, S), v = nn_view3(&v2, d, G, S);
+
+    /* optional per-head RMSNorm of q and k (mllama cross-attention, ...) */
+    if (w->q_norm) {
+        hd_tensor qr = hd_tensor_2d(HD_TYPE_F32, d, H * S, q.data);
+        if ((st = hd_op_rms_norm(ex, &qr, &qr, w->q_norm, w->qk_norm_eps, err))) goto out;
+    }
+    if (w->k_norm) {
+        hd_tensor kr = hd_tensor_2d(HD_TYPE_F32, d, G * S, k.data);
+        if ((st = hd_op_rms_norm(ex, &kr, &kr, w->k_norm, w->qk_norm_eps, err))) goto out;
+    }
+    /* RoPE on q and k */
+    if (c->inv_freq) {
+        if ((st = hd_op_rope(ex, &q, c->pos, c->inv_freq, c->n_rot, c->rope_mode, err))) goto out;
+        if ((st = hd_op_rope(ex, &k, c->pos, c->inv_freq, c->n_rot, c->rope_mode, err))) goto out;
+    }
+    /* append to the cache; attend over everything cached so far */
+    hd_tensor K = k, V = v;
+    int64_t q_offset = 0;
+    if (c->k_cache) {
+        hd_tensor kdst = cache_rows(c->k_cache, c->n_past, S), vdst = cache_rows(c->v_cache, c->n_past, S);
+        if ((st = hd_op_convert(ex, &kdst, &k, err))) goto out;
+        if ((st = hd_op_convert(ex, &vdst, &v, err))) goto out;
+        K = cache_rows(c->k_cache, 0, c->n_past + S);
+        V = cache_rows(c->v_cache, 0, c->n_past + S);
+        q_offset = c->n_past;
+    }
+    if ((st = nn_alloc(arena, &o, 3, d, H, S, "attention output", err))) goto out;
+    hd_attn_params p = {.scale = 1.0f / sqrtf((float)d), .causal = c->causal, .q_offset = q_offset,
+                        .mask = c->mask};
+    if ((st = hd_op_attention(ex, &o, &q, &K, &V, &p, err))) goto out;
+
+    /* y = o·W_oᵀ (+ b_o) */
+    hd_tensor o2 = hd_tensor_2d(HD_TYPE_F32, H * d, S, o.data);
+    st = hd_op_linear(ex, y, w->wo, &o2, w->bo, err);
+out:
+    hd_arena_reset(arena, mark);
+    return st;
+}
+
+/* ---- feed-forward -------------------------------------------------------- */
+
+size_t hd_nn_mlp_scratch_bytes(const hd_nn_mlp_w *w, int64_t n_tokens) {
+    int64_t F = w->up->ne[1];
+    return (w->gate ? 2 : 1) * hd_nn_f32_bytes(F * n_tokens);
+}
+
+static hd_status nn_act(hd_exec *ex, hd_tensor *y, const hd_tensor *x, hd_nn_act act, hd_error *err) {
+    switch (act) {
+    case HD_NN_ACT_SILU: return hd_op_silu(ex, y, x, err);
+    case HD_NN_ACT_GELU: return hd_op_gelu(ex, y, x, err);
+    case HD_NN_ACT_GELU_ERF: return hd_op_gelu_erf(ex, y, x, err);
+    }
+    return hd_error_set(err, HD_ERR_ARG, "nn: unknown activation %d", (int)act);
+}
+
+hd_status hd_nn_mlp(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_nn_mlp_w *w,
+                    const hd_tensor *x, hd_error *err) {
+    size_t mark = hd_arena_mark(arena);
+    hd_status st;
+    hd_tensor u, g;
+    if ((st = hd_nn_linear(ex, arena, &u, w->up, w->gate ? NULL : w->b_up, x, err))) goto out;
+    if (w->gate) {
+        /* SwiGLU: u = act(gate·x) ⊙ (up·x) */
+        if ((st = hd_nn_linear(ex, arena, &g, w->gate, NULL, x, err))) goto out;
+        if (w->act == HD_NN_ACT_SILU) {
+            st = hd_op_swiglu(ex, &u, &g, &u, err);
+        } else {
+            if (!(st = nn_act(ex, &g, &g, w->act, err))) st = hd_op_mul(ex, &u, &g, &u, err);
+        }
+        if (st) goto out;
+    } else {
+        if ((st = nn_act(ex, &u, &u, w->act, err))) goto out;
+    }
+    st = hd_op_linear(ex, y, w->down, &u, w->b_down, err);
+out:
+    hd_arena_reset(arena, mark);
+    return st;
+}
+
+/* ---- the pre-norm transformer layer -------------------------------------- */
+
+size_t hd_nn_layer_scratch_bytes(const hd_nn_layer_w *w, int64_t n_tokens) {
+    int64_t D = w->attn.wo->ne[1];
+    size_t a = hd_nn_attention_scratch_bytes(&w->attn, n_tokens);
+    size_t m = hd_nn_mlp_scratch_bytes(&w->mlp, n_tokens);
+    return 2 * hd_nn_f32_bytes(D * n_tokens) + (a > m ? a : m);
+}
+
+/* x = x + tanh(gate)·h (gate NULL: x = x + h) */
+static hd_status residual(hd_exec *ex, hd_tensor *x, hd_tensor *h, const hd_tensor *gate, hd_error *err) {
+    if (gate) {
+        float g;
+        const hd_type_traits *tr = hd_type_get(gate->type);
+        if (hd_tensor_nelements(gate) != 1 || !tr || tr->block_size != 1)
+            return hd_error_set(err, HD_ERR_SHAPE, "layer: gate %s must be one float",
+                                gate->name ? gate->name : "");
+        hd_dequantize_row(gate->type, gate->data, &g, 1);
+        hd_status st = hd_op_scale(ex, h, h, tanhf(g), err);
+        if (st) return st;
+    }
+    return hd_op_add(ex, x, x, h, err);
+}
+
+hd_status hd_nn_layer(hd_exec *ex, hd_arena *arena, hd_tensor *x, const hd_nn_layer_w *w,
+                      const hd_nn_attn_ctx *c, hd_error *err) {
+    size_t mark = hd_arena_mark(arena);
+    const int64_t D = x->ne[0], S = x->ne[1];
+    hd_tensor a, h;
+    hd_status st;
+    if ((st = nn_alloc(arena, &a, 2, D, S, 1, "layer input norm", err))) goto out;
+    if ((st = nn_alloc(arena, &h, 2, D, S, 1, "layer residual branch", err))) goto out;
+
+    /* x = x + attention(norm(x)) */
+    if ((st = hd_nn_norm(ex, &a, x, &w->attn_norm, err))) goto out;
+    if ((st = hd_nn_attention(ex, arena, &h, &w->attn, &a, c, err))) goto out;
+    if ((st = residual(ex, x, &h, w->attn_gate, err))) goto out;
+
+    /* x = x + mlp(norm(x)) */
+    if ((st = hd_nn_norm(ex, &a, x, &w->mlp_norm, err))) goto out;
+    if ((st = hd_nn_mlp(ex, arena, &h, &w->mlp, &a, err))) goto out;
+    st = residual(ex, x, &h, w->mlp_gate, err);
+out:
+    hd_arena_reset(arena, mark);
+    return st;
+}

@@ -1,0 +1,157 @@
+/* core/nn.h — the transformer building blocks every model shares.
+ *
+ * Written once on top of core/ops.h and reused by the Llama decoder (lm/),
+ * the ViT (vision/), the Conformer (speech/) and the adapters:
+ *
+ *   hd_nn_norm       RMSNorm or LayerNorm with optional weight/bias
+ *   hd_nn_linear     y = x·Wᵀ + b
+ *   hd_nn_attention  multi-head attention with optional GQA, q/k norm,
+ *                    RoPE, KV cache, causal mask or an additive mask
+ *   hd_nn_mlp        SwiGLU (down(silu(gate x) ⊙ up x)) or plain
+ *                    (down(act(up x + b)) + b)
+ *   hd_nn_layer      the pre-norm transformer layer
+ *                        x = x + g_a · attention(norm_a(x))
+ *                        x = x + g_f · mlp(norm_f(x))
+ *                    (g = tanh(gate) when a gate is given, else 1)
+ *
+ * Activations are contiguous F32 with ggml dimension order: a sequence of S
+ * vectors of width D is ne = {D, S}.  Every block takes its temporaries from
+ * `arena` and resets it to where it found it, so the caller allocates the
+ * output (usually from the same arena) and the token loop never mallocs.
+ * The *_scratch_bytes functions say how much arena a block needs for S
+ * tokens, so a model can size its arena once at load.
+ *
+ * Weights are borrowed (not owned) and never written: one set of weights can
+ * serve many threads, each with its own arena.
+ */
+#ifndef HD_NN_H
+#define HD_NN_H
+
+#include "arena.h"
+#include "error.h"
+#include "exec.h"
+#include "ops.h"
+#include "tensor.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- normalisation ------------------------------------------------------- */
+
+typedef enum hd_nn_norm_kind {
+    HD_NN_NORM_RMS = 0,    /* y = x / sqrt(mean(x²) + eps) ⊙ w          */
+    HD_NN_NORM_LAYER = 1,  /* y = (x - mean) / sqrt(var + eps) ⊙ w + b    */
+} hd_nn_norm_kind;
+
+typedef struct hd_nn_norm_w {
+    hd_nn_norm_kind kind;
+    const hd_tensor *w;    /* [D] or NULL */
+    const hd_tensor *b;    /* [D] or NULL (LayerNorm only) */
+    float eps;
+} hd_nn_norm_w;
+
+/* y = norm(x) over ne[0]; y, x ne={D, ...} F32 (y may alias x). */
+hd_status hd_nn_norm(hd_exec *ex, hd_tensor *y, const hd_tensor *x, const hd_nn_norm_w *n,
+                     hd_error *err);
+
+/* ---- linear -------------------------------------------------------------- */
+
+/* y = x·wᵀ + b with y allocated from the arena: w ne={K, N}; x ne={K, S};
+ * y ne={N, S}.  HD_ERR_NOMEM when the arena is exhausted. */
+hd_status hd_nn_linear(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_tensor *w,
+                       const hd_tensor *b, const hd_tensor *x, hd_error *err);
+
+/* ---- attention ----------------------------------------------------------- */
+
+typedef struct hd_nn_attn_w {
+    const hd_tensor *wq;   /* [D, H·d]   (PyTorch [H·d, D])               */
+    const hd_tensor *wk;   /* [D_kv, G·d] (D_kv = D for self-attention)    */
+    const hd_tensor *wv;   /* [D_kv, G·d]                                 */
+    const hd_tensor *wo;   /* [H·d, D]   (PyTorch [D, H·d])               */
+    const hd_tensor *bq, *bk, *bv, *bo;   /* [H·d], [G·d], [G·d], [D] or NULL */
+    const hd_tensor *q_norm;  /* [d] RMSNorm over each query head, or NULL */
+    const hd_tensor *k_norm;  /* [d] RMSNorm over each key head, or NULL   */
+    float qk_norm_eps;
+    int n_head;            /* H */
+    int n_kv_head;         /* G, H % G == 0 (GQA); G == H is plain MHA     */
+    int head_dim;          /* d */
+} hd_nn_attn_w;
+
+/* How one call attends: positions, rotary embedding, cache, masking. */
+typedef struct hd_nn_attn_ctx {
+    /* RoPE on q and k (not v); inv_freq NULL = no RoPE. */
+    const int32_t *pos;        /* [S] position of each token            */
+    const float *inv_freq;     /* [n_rot/2] frequencies, scaling applied */
+    int n_rot;                 /* rotated dims per head (≤ d, even)      */
+    hd_rope_mode rope_mode;
+    /* KV cache of this layer; NULL = attend only to this call's tokens.
+     * k_cache, v_cache ne={d, G, T_max} F32 or F16.  The new keys/values
+     * (after RoPE) are written at rows [n_past, n_past+S) and the queries
+     * attend to rows [0, n_past+S). */
+    const hd_tensor *k_cache;
+    const hd_tensor *v_cache;
+    int64_t n_past;
+    bool causal;               /* query s sees keys t ≤ n_past + s       */
+    const hd_tensor *mask;     /* optional additive mask ne={T, S}        */
+} hd_nn_attn_ctx;
+
+/* y = attention(x): x ne={D, S}, y ne={D, S} allocated by the caller (y must
+ * not alias x).  scores = q·kᵀ/sqrt(d) (+ mask), softmax, ·v, ·W_oᵀ. */
+hd_status hd_nn_attention(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_nn_attn_w *w,
+                          const hd_tensor *x, const hd_nn_attn_ctx *c, hd_error *err);
+size_t hd_nn_attention_scratch_bytes(const hd_nn_attn_w *w, int64_t n_tokens);
+
+/* ---- feed-forward -------------------------------------------------------- */
+
+typedef enum hd_nn_act {
+    HD_NN_ACT_SILU = 0,
+    HD_NN_ACT_GELU = 1,      /* tanh approximation */
+    HD_NN_ACT_GELU_ERF = 2,  /* exact              */
+} hd_nn_act;
+
+typedef struct hd_nn_mlp_w {
+    const hd_tensor *gate;   /* [D, F] for a gated MLP (SwiGLU with SILU), NULL = plain */
+    const hd_tensor *up;     /* [D, F]  */
+    const hd_tensor *down;   /* [F, D]  */
+    const hd_tensor *b_up;   /* [F] or NULL (plain MLP only) */
+    const hd_tensor *b_down; /* [D] or NULL */
+    hd_nn_act act;
+} hd_nn_mlp_w;
+
+/* y = mlp(x): x, y ne={D, S}; y allocated by the caller, must not alias x.
+ * gated: y = down(act(gate·x) ⊙ up·x);  plain: y = down(act(up·x + b_up)) + b_down. */
+hd_status hd_nn_mlp(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_nn_mlp_w *w,
+                    const hd_tensor *x, hd_error *err);
+size_t hd_nn_mlp_scratch_bytes(const hd_nn_mlp_w *w, int64_t n_tokens);
+
+/* ---- the pre-norm transformer layer -------------------------------------- */
+
+typedef struct hd_nn_layer_w {
+    hd_nn_norm_w attn_norm;
+    hd_nn_attn_w attn;
+    hd_nn_norm_w mlp_norm;
+    hd_nn_mlp_w mlp;
+    const hd_tensor *attn_gate;  /* [1] F32: residual scaled by tanh(gate), or NULL */
+    const hd_tensor *mlp_gate;   /* [1] F32 or NULL */
+} hd_nn_layer_w;
+
+/* In place on x ne={D, S}:
+ *   x = x + attention(attn_norm(x))
+ *   x = x + mlp(mlp_norm(x))                                              */
+hd_status hd_nn_layer(hd_exec *ex, hd_arena *arena, hd_tensor *x, const hd_nn_layer_w *w,
+                      const hd_nn_attn_ctx *c, hd_error *err);
+size_t hd_nn_layer_scratch_bytes(const hd_nn_layer_w *w, int64_t n_tokens);
+
+/* Arena bytes of one F32 activation with n elements (rounded to the arena's
+ * 64-byte alignment), for sizing arenas. */
+size_t hd_nn_f32_bytes(int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

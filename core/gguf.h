@@ -33,13 +33,22 @@ typedef enum hd_gguf_vtype {
 
 #define HD_GGUF_DEFAULT_ALIGNMENT 32
 
+/* Names and sizes of every ggml tensor type id a GGUF file may carry (a
+ * superset of hd_type: "Q3_K", "IQ2_XXS", ... are read and listed, not computed
+ * with).  "?" / false for ids ggml does not define. */
+const char *hd_gguf_type_name(int type);
+bool hd_gguf_type_size(int type, size_t *block_elems, size_t *block_bytes);
+/* "u8", "i32", "f32", "bool", "str", "arr", ... as llama.cpp prints them. */
+const char *hd_gguf_vtype_name(hd_gguf_vtype t);
+
 /* ---- reader -------------------------------------------------------------- */
 
 typedef struct hd_gguf hd_gguf;
 
 typedef struct hd_gguf_tensor_info {
     const char *name;          /* owned by the hd_gguf                   */
-    hd_type type;
+    hd_type type;              /* any ggml type id (see hd_gguf_type_name);
+                                  herd computes only with hd_type_valid ones */
     int n_dims;
     int64_t ne[HD_MAX_DIMS];   /* innermost first, unused dims = 1       */
     uint64_t offset;           /* from the start of the data section     */
@@ -57,6 +66,7 @@ const char *hd_gguf_name(const hd_gguf *g);          /* the path given at open *
 uint32_t hd_gguf_version(const hd_gguf *g);
 size_t hd_gguf_alignment(const hd_gguf *g);
 size_t hd_gguf_file_size(const hd_gguf *g);
+size_t hd_gguf_data_offset(const hd_gguf *g);       /* start of the data section in the file */
 
 int64_t hd_gguf_n_kv(const hd_gguf *g);
 const char *hd_gguf_kv_key(const hd_gguf *g, int64_t i);
@@ -112,6 +122,9 @@ hd_status hd_gguf_set_arr_str(hd_gguf_writer *w, const char *key, const char *co
                               const size_t *lens, uint64_t n);
 hd_status hd_gguf_set_arr_i32(hd_gguf_writer *w, const char *key, const int32_t *v, uint64_t n);
 hd_status hd_gguf_set_arr_f32(hd_gguf_writer *w, const char *key, const float *v, uint64_t n);
+/* Any type: value is the encoded bytes that follow the vtype field in a file
+ * (for arrays: u32 element type, u64 count, elements), copied. */
+hd_status hd_gguf_set_raw(hd_gguf_writer *w, const char *key, hd_gguf_vtype type, const void *value, size_t len);
 /* Copies every kv of a reader (e.g. convert/quantize keep the metadata). */
 hd_status hd_gguf_copy_kv(hd_gguf_writer *w, const hd_gguf *src, hd_error *err);
 

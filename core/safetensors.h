@@ -35,6 +35,7 @@ typedef struct hd_st_tensor {
     int64_t shape[HD_ST_MAX_DIMS]; /* outermost first, as in the file            */
     size_t nbytes;
     const void *data;              /* into the mapping                           */
+    uint64_t offset;               /* data_offsets[0]: from the shard's data section */
     const char *file;              /* the shard it lives in (owned by the reader) */
 } hd_st_tensor;
 

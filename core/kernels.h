@@ -1,0 +1,92 @@
+/* core/kernels.h — internal: the CPU kernels behind hd_op_linear and friends.
+ *
+ * One table per SIMD level (core/cpu.h): matmul_scalar.c is the reference,
+ * matmul_avx2.c and matmul_avx512.c are the fast versions and are tested
+ * against it.  matmul.c picks the table for hd_cpu_level_get() at each call.
+ *
+ * Two product paths:
+ *  - dot:  y[n] = w_n · x for few tokens (matrix-vector).  Activations are
+ *          first converted once per token to the format the weight type wants
+ *          (act_of[type]): F32, BF16 pairs, Q8 (32-blocks with an f32 scale)
+ *          or Q8_K (256-blocks, see core/types.h).
+ *  - gemm: many tokens.  Panels of NR weight rows × KC columns are
+ *          dequantized into F32 (or BF16 pairs for BF16 weights on AVX-512)
+ *          and transposed to [KC][NR]; tokens are packed to [KC][MR]; an
+ *          MR×NR register-blocked micro-kernel accumulates into y.
+ * Not a public header: no stability promise.
+ */
+#ifndef HD_KERNELS_H
+#define HD_KERNELS_H
+
+#include "cpu.h"
+#include "types.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Activation formats for the dot path. */
+typedef enum hd_act {
+    HD_ACT_F32 = 0,   /* plain floats                                         */
+    HD_ACT_BF16 = 1,  /* bf16 values                                          */
+    HD_ACT_Q8 = 2,    /* hd_block_q8x per 32 values                           */
+    HD_ACT_Q8K = 3,   /* hd_block_q8_k per 256 values (ggml's Q8_K rounding)  */
+    HD_ACT_COUNT
+} hd_act;
+
+/* Q8_0 with an f32 scale: x = d * q, q = round-half-even(x / d), d = amax/127. */
+typedef struct { float d; int8_t qs[32]; } hd_block_q8x;   /* 36 bytes */
+
+/* Largest number of tokens one dot call handles. */
+#define HD_DOT_MAX_NC 4
+
+/* y[j * ys] = dot(w[0..k), x_j) for j < nc (1..HD_DOT_MAX_NC); x_j = x + j*xs bytes,
+ * already in act_of[w type] format.  k is a multiple of the type's block size. */
+typedef void (*hd_dot_fn)(int64_t k, const void *w, const void *x, size_t xs, int nc, float *y, size_t ys);
+/* Converts k floats (multiple of the act block) into act format at dst. */
+typedef void (*hd_act_fn)(const float *x, void *dst, int64_t k);
+/* Dequantizes k values of a row (multiple of the block size) to floats. */
+typedef void (*hd_deq_fn)(const void *src, float *dst, int64_t k);
+
+/* gemm micro-kernel: c[m*ldc + n] (+)= Σ_{k<kc} xp[k][m] * wp[k][n] for m < mr <= MR,
+ * n < nr <= NR; xp is [kc][MR] floats (rows past mr zero), wp [kc][NR] floats.
+ * For the bf16 variant, xp is [kc/2][MR][2] and wp [kc/2][NR][2] bf16 pairs. */
+typedef void (*hd_gemm_fn)(int64_t kc, const void *xp, const void *wp, float *c, size_t ldc, int mr, int nr,
+                           bool accumulate);
+
+typedef struct hd_kernels {
+    hd_cpu_level level;
+    hd_act act_of[HD_TYPE_COUNT];          /* activation format per weight type  */
+    hd_act_fn act[HD_ACT_COUNT];           /* NULL for formats this level never uses */
+    hd_dot_fn dot[HD_TYPE_COUNT];          /* NULL = type not supported           */
+    hd_deq_fn deq[HD_TYPE_COUNT];          /* row dequantizers (for gemm packing) */
+    int mr, nr;                            /* f32 gemm tile                       */
+    hd_gemm_fn gemm_f32;
+    int mr_bf16, nr_bf16;                  /* bf16 gemm tile (0 = none)           */
+    hd_gemm_fn gemm_bf16;                  /* NULL = BF16 weights use the f32 gemm */
+} hd_kernels;
+
+/* The table for a level (never NULL; a level the build lacks gives the next lower). */
+const hd_kernels *hd_kernels_get(hd_cpu_level level);
+
+/* Per-level tables (matmul_scalar.c, matmul_avx2.c, matmul_avx512.c). */
+extern const hd_kernels hd_kernels_scalar;
+extern const hd_kernels hd_kernels_avx2;
+extern const hd_kernels hd_kernels_avx512;
+
+/* Bytes of one activation row of k values in format a. */
+size_t hd_act_row_size(hd_act a, int64_t k);
+
+/* Scalar helpers shared by the kernels (quant.c / matmul_scalar.c). */
+void hd_q4k_scale_min(int j, const uint8_t *scales, uint8_t *sc, uint8_t *m);
+void hd_quantize_row_q8_k_ref(const float *x, hd_block_q8_k *y, int64_t nb);
+void hd_act_q8x_scalar(const float *x, void *dst, int64_t k);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

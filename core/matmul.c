@@ -1,0 +1,425 @@
+/* core/matmul.c — hd_op_linear, hd_op_get_rows, hd_op_convert on the CPU.
+ *
+ * Picks the kernel table for the active SIMD level (core/kernels.h) and
+ * splits the work over ex->pool.  Temporary buffers (converted activations,
+ * packed panels) come from ex->scratch, which is reset to where it was on
+ * return; when ex->scratch is NULL they are malloc'd and freed per call
+ * (fine for tests and tools, not for a token loop).
+ */
+#include "kernels.h"
+#include "ops.h"
+#include "quant.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Tokens at or above which the tiled gemm beats one dot product per output. */
+#define HD_GEMM_MIN_M 8
+/* Columns of K per packed panel: a multiple of every block size (256). */
+#define HD_KC 256
+
+/* The level's row dequantizer, or the reference one where the level has none. */
+static hd_deq_fn deq_for(const hd_kernels *k, hd_type t) {
+    return k->deq[t] ? k->deq[t] : hd_kernels_scalar.deq[t];
+}
+
+const hd_kernels *hd_kernels_get(hd_cpu_level level) {
+    switch (level) {
+    case HD_CPU_AVX512: return &hd_kernels_avx512;
+    case HD_CPU_AVX2: return &hd_kernels_avx2;
+    default: return &hd_kernels_scalar;
+    }
+}
+
+/* ---- scratch: the arena when there is one, else malloc --------------------------- */
+
+typedef struct scratch {
+    hd_arena *arena;
+    size_t mark;
+    void *heap[4];
+    int n_heap;
+} scratch;
+
+static void scratch_begin(scratch *s, hd_exec *ex) {
+    memset(s, 0, sizeof *s);
+    s->arena = ex ? ex->scratch : NULL;
+    if (s->arena) s->mark = hd_arena_mark(s->arena);
+}
+
+static void *scratch_alloc(scratch *s, size_t bytes) {
+    if (bytes == 0) bytes = 64;
+    if (s->arena) return hd_arena_alloc(s->arena, bytes);
+    if (s->n_heap == (int)(sizeof s->heap / sizeof s->heap[0])) return NULL;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, (bytes + 63) & ~(size_t)63) != 0) return NULL;
+    s->heap[s->n_heap++] = p;
+    return p;
+}
+
+static void scratch_end(scratch *s) {
+    if (s->arena) hd_arena_reset(s->arena, s->mark);
+    for (int i = 0; i < s->n_heap; i++) free(s->heap[i]);
+    s->n_heap = 0;
+}
+
+static hd_status scratch_fail(hd_error *err, const char *op, size_t bytes) {
+    return hd_error_set(err, HD_ERR_NOMEM, "%s: scratch exhausted (needs %zu more bytes)", op, bytes);
+}
+
+/* ---- checks ----------------------------------------------------------------------- */
+
+static const char *tname(const hd_tensor *t) { return t->name ? t->name : "tensor"; }
+
+static bool rows_contiguous(const hd_tensor *t) {
+    const hd_type_traits *tt = hd_type_get(t->type);
+    return tt && t->nb[0] == tt->type_size;
+}
+
+static bool overlaps(const hd_tensor *a, const hd_tensor *b) {
+    const char *a0 = a->data, *b0 = b->data;
+    const char *a1 = a0 + hd_tensor_nbytes(a), *b1 = b0 + hd_tensor_nbytes(b);
+    return a0 < b1 && b0 < a1;
+}
+
+/* ---- linear: the dot path ----------------------------------------------------------- */
+
+typedef struct dot_ctx {
+    const hd_kernels *k;
+    hd_dot_fn dot;
+    int64_t K, N, M;
+    const char *w;
+    size_t w_stride;     /* bytes between weight rows               */
+    const char *xa;      /* activations in the dot format           */
+    size_t xa_stride;    /* bytes between activation rows           */
+    const float *x;      /* F32 source rows (for conversion)        */
+    hd_act act;
+    char *xconv;         /* destination of the conversion           */
+    float *y;
+    const float *b;
+} dot_ctx;
+
+static void convert_rows(void *vctx, int64_t m0, int64_t m1, int tid) {
+    (void)tid;
+    dot_ctx *c = vctx;
+    for (int64_t m = m0; m < m1; m++) c->k->act[c->act](c->x + m * c->K, c->xconv + (size_t)m * c->xa_stride, c->K);
+}
+
+static void dot_rows(void *vctx, int64_t n0, int64_t n1, int tid) {
+    (void)tid;
+    const dot_ctx *c = vctx;
+    const int64_t NB = 16; /* weight rows kept hot while the tokens pass over them */
+    for (int64_t nb0 = n0; nb0 < n1; nb0 += NB) {
+        const int64_t nb1 = nb0 + NB < n1 ? nb0 + NB : n1;
+        for (int64_t m = 0; m < c->M; m += HD_DOT_MAX_NC) {
+            const int nc = (int)(c->M - m < HD_DOT_MAX_NC ? c->M - m : HD_DOT_MAX_NC);
+            for (int64_t n = nb0; n < nb1; n++)
+                c->dot(c->K, c->w + (size_t)n * c->w_stride, c->xa + (size_t)m * c->xa_stride, c->xa_stride, nc,
+                       c->y + m * c->N + n, (size_t)c->N);
+        }
+        if (c->b)
+            for (int64_t m = 0; m < c->M; m++)
+                for (int64_t n = nb0; n < nb1; n++) c->y[m * c->N + n] += c->b[n];
+    }
+}
+
+static hd_status linear_dot(hd_exec *ex, const hd_kernels *k, dot_ctx *c, hd_error *err) {
+    hd_threadpool *tp = ex ? ex->pool : NULL;
+    scratch s;
+    scratch_begin(&s, ex);
+    if (c->act == HD_ACT_F32) {
+        c->xa = (const char *)c->x;
+        c->xa_stride = (size_t)c->K * sizeof(float);
+    } else {
+        c->xa_stride = hd_act_row_size(c->act, c->K);
+        const size_t bytes = c->xa_stride * (size_t)c->M;
+        c->xconv = scratch_alloc(&s, bytes);
+        if (!c->xconv) {
+            scratch_end(&s);
+            return scratch_fail(err, "linear", bytes);
+        }
+        hd_parallel_for(tp, c->M, 1, convert_rows, c);
+        c->xa = c->xconv;
+    }
+    (void)k;
+    int64_t grain = 4096 / (c->M < 1 ? 1 : c->M);
+    if (grain < 1) grain = 1;
+    /* about 16 KiB of weights per chunk at least, so short rows do not thrash the pool */
+    const size_t row_bytes = c->w_stride ? c->w_stride : 1;
+    int64_t g2 = (int64_t)(16384 / row_bytes);
+    if (g2 > grain) grain = g2;
+    if (grain > 64) grain = 64;
+    hd_parallel_for(tp, c->N, grain, dot_rows, c);
+    scratch_end(&s);
+    return HD_OK;
+}
+
+/* ---- linear: the gemm path ---------------------------------------------------------- */
+
+typedef struct gemm_ctx {
+    const hd_kernels *k;
+    hd_gemm_fn micro;
+    bool bf16;            /* bf16 pairs instead of floats            */
+    int MR, NR;
+    int64_t K, N, M;
+    hd_type wtype;
+    const char *w;
+    size_t w_stride;
+    size_t block_bytes, block_size;
+    const float *x;
+    void *xp;             /* packed tokens: [M/MR][K][MR] (bf16: [M/MR][K/2][MR] pairs) */
+    char *thread_buf;     /* per thread: wp panel + one dequantized row slice            */
+    size_t thread_bytes;
+    float *y;
+    const float *b;
+} gemm_ctx;
+
+static void pack_x(void *vctx, int64_t t0, int64_t t1, int tid) {
+    (void)tid;
+    const gemm_ctx *c = vctx;
+    const int MR = c->MR;
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t m0 = t * MR;
+        if (!c->bf16) {
+            float *xp = (float *)c->xp + (size_t)t * (size_t)c->K * MR;
+            for (int m = 0; m < MR; m++) {
+                if (m0 + m < c->M) {
+                    const float *xr = c->x + (m0 + m) * c->K;
+                    for (int64_t kk = 0; kk < c->K; kk++) xp[kk * MR + m] = xr[kk];
+                } else {
+                    for (int64_t kk = 0; kk < c->K; kk++) xp[kk * MR + m] = 0.f;
+                }
+            }
+        } else {
+            uint32_t *xp = (uint32_t *)c->xp + (size_t)t * (size_t)(c->K / 2) * MR;
+            for (int m = 0; m < MR; m++) {
+                if (m0 + m < c->M) {
+                    const float *xr = c->x + (m0 + m) * c->K;
+                    for (int64_t kk = 0; kk < c->K; kk += 2)
+                        xp[(kk / 2) * MR + m] =
+                            (uint32_t)hd_f32_to_bf16(xr[kk]) | ((uint32_t)hd_f32_to_bf16(xr[kk + 1]) << 16);
+                } else {
+                    for (int64_t kk = 0; kk < c->K; kk += 2) xp[(kk / 2) * MR + m] = 0;
+                }
+            }
+        }
+    }
+}
+
+static void gemm_panels(void *vctx, int64_t p0, int64_t p1, int tid) {
+    const gemm_ctx *c = vctx;
+    const int MR = c->MR, NR = c->NR;
+    char *tb = c->thread_buf + (size_t)tid * c->thread_bytes;
+    void *wp = tb;
+    float *row = (float *)(tb + (size_t)HD_KC * NR * sizeof(float));
+    const int64_t n_mt = (c->M + MR - 1) / MR;
+    for (int64_t p = p0; p < p1; p++) {
+        const int64_t n0 = p * NR;
+        const int nr = (int)(c->N - n0 < NR ? c->N - n0 : NR);
+        for (int64_t k0 = 0; k0 < c->K; k0 += HD_KC) {
+            const int64_t kc = c->K - k0 < HD_KC ? c->K - k0 : HD_KC;
+            /* pack NR weight rows of [k0, k0+kc) as [kc][NR] (zeros past N) */
+            for (int r = 0; r < NR; r++) {
+                if (r < nr) {
+                    const char *src = c->w + (size_t)(n0 + r) * c->w_stride +
+                                      (size_t)(k0 / (int64_t)c->block_size) * c->block_bytes;
+                    if (c->bf16) {
+                        const uint32_t *s32 = (const uint32_t *)src;
+                        uint32_t *w32 = wp;
+                        for (int64_t kk = 0; kk < kc / 2; kk++) w32[kk * NR + r] = s32[kk];
+                    } else if (c->wtype == HD_TYPE_F32) {
+                        const float *sf = (const float *)src;
+                        float *wf = wp;
+                        for (int64_t kk = 0; kk < kc; kk++) wf[kk * NR + r] = sf[kk];
+                    } else {
+                        deq_for(c->k, c->wtype)(src, row, kc);
+                        float *wf = wp;
+                        for (int64_t kk = 0; kk < kc; kk++) wf[kk * NR + r] = row[kk];
+                    }
+                } else if (c->bf16) {
+                    uint32_t *w32 = wp;
+                    for (int64_t kk = 0; kk < kc / 2; kk++) w32[kk * NR + r] = 0;
+                } else {
+                    float *wf = wp;
+                    for (int64_t kk = 0; kk < kc; kk++) wf[kk * NR + r] = 0.f;
+                }
+            }
+            for (int64_t t = 0; t < n_mt; t++) {
+                const int64_t m0 = t * MR;
+                const int mr = (int)(c->M - m0 < MR ? c->M - m0 : MR);
+                const void *xp;
+                if (c->bf16)
+                    xp = (const uint32_t *)c->xp + (size_t)t * (size_t)(c->K / 2) * MR + (size_t)(k0 / 2) * MR;
+                else
+                    xp = (const float *)c->xp + (size_t)t * (size_t)c->K * MR + (size_t)k0 * MR;
+                c->micro(kc, xp, wp, c->y + m0 * c->N + n0, (size_t)c->N, mr, nr, k0 > 0);
+            }
+        }
+        if (c->b)
+            for (int64_t m = 0; m < c->M; m++)
+                for (int n = 0; n < nr; n++) c->y[m * c->N + n0 + n] += c->b[n0 + n];
+    }
+}
+
+static hd_status linear_gemm(hd_exec *ex, gemm_ctx *c, hd_error *err) {
+    hd_threadpool *tp = ex ? ex->pool : NULL;
+    const int nthreads = hd_threadpool_size(tp);
+    scratch s;
+    scratch_begin(&s, ex);
+    const int64_t n_mt = (c->M + c->MR - 1) / c->MR;
+    const size_t xp_bytes = (size_t)n_mt * c->MR * (size_t)c->K * (c->bf16 ? 2 : 4);
+    c->xp = scratch_alloc(&s, xp_bytes);
+    c->thread_bytes = ((size_t)HD_KC * c->NR * sizeof(float) + HD_KC * sizeof(float) + 63) & ~(size_t)63;
+    c->thread_buf = c->xp ? scratch_alloc(&s, c->thread_bytes * (size_t)nthreads) : NULL;
+    if (!c->xp || !c->thread_buf) {
+        scratch_end(&s);
+        return scratch_fail(err, "linear", xp_bytes + c->thread_bytes * (size_t)nthreads);
+    }
+    hd_parallel_for(tp, n_mt, 1, pack_x, c);
+    hd_parallel_for(tp, (c->N + c->NR - 1) / c->NR, 1, gemm_panels, c);
+    scratch_end(&s);
+    return HD_OK;
+}
+
+hd_status hd_op_linear(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const hd_tensor *x, const hd_tensor *b,
+                       hd_error *err) {
+    if (!y || !w || !x || !y->data || !w->data || !x->data)
+        return hd_error_set(err, HD_ERR_ARG, "linear: missing tensor or data");
+    const hd_kernels *k = hd_kernels_get(hd_cpu_level_get());
+    char sw[64], sx[64], sy[64];
+    if (!hd_type_valid(w->type) || !k->dot[w->type])
+        return hd_error_set(err, HD_ERR_UNSUPPORTED, "linear: %s has unsupported weight type %s", tname(w),
+                            hd_type_name(w->type));
+    if (x->type != HD_TYPE_F32 || y->type != HD_TYPE_F32)
+        return hd_error_set(err, HD_ERR_UNSUPPORTED, "linear: x and y must be F32 (x %s, y %s)",
+                            hd_type_name(x->type), hd_type_name(y->type));
+    const int64_t K = w->ne[0], N = w->ne[1];
+    const int64_t M = hd_tensor_nrows(x);
+    if (w->ne[2] != 1 || w->ne[3] != 1 || x->ne[0] != K || y->ne[0] != N || hd_tensor_nrows(y) != M)
+        return hd_error_set(err, HD_ERR_SHAPE, "linear: %s %s, x %s, y %s do not fit y = x·wᵀ", tname(w),
+                            hd_tensor_shape_str(w, sw, sizeof sw), hd_tensor_shape_str(x, sx, sizeof sx),
+                            hd_tensor_shape_str(y, sy, sizeof sy));
+    const hd_type_traits *tt = hd_type_get(w->type);
+    if (K <= 0 || N <= 0 || M <= 0 || K % (int64_t)tt->block_size != 0)
+        return hd_error_set(err, HD_ERR_SHAPE, "linear: %s row length %lld is not a positive multiple of %s's block %zu",
+                            tname(w), (long long)K, tt->name, tt->block_size);
+    if (!rows_contiguous(w) || w->nb[1] < hd_type_row_size(w->type, K))
+        return hd_error_set(err, HD_ERR_SHAPE, "linear: %s rows are not contiguous", tname(w));
+    if (!hd_tensor_is_contiguous(x) || !hd_tensor_is_contiguous(y))
+        return hd_error_set(err, HD_ERR_SHAPE, "linear: x and y must be contiguous");
+    if (overlaps(x, y)) return hd_error_set(err, HD_ERR_ARG, "linear: y must not alias x");
+    if (b) {
+        if (b->type != HD_TYPE_F32 || hd_tensor_nelements(b) != N || !hd_tensor_is_contiguous(b) || !b->data)
+            return hd_error_set(err, HD_ERR_SHAPE, "linear: bias %s must be F32 with %lld elements", tname(b),
+                                (long long)N);
+    }
+
+    const bool use_bf16_gemm = w->type == HD_TYPE_BF16 && k->gemm_bf16 && K % 2 == 0;
+    if (M < HD_GEMM_MIN_M) {
+        dot_ctx c = {.k = k, .dot = k->dot[w->type], .K = K, .N = N, .M = M, .w = w->data,
+                     .w_stride = w->nb[1], .x = x->data, .act = k->act_of[w->type], .y = y->data,
+                     .b = b ? b->data : NULL};
+        return linear_dot(ex, k, &c, err);
+    }
+    gemm_ctx c = {.k = k,
+                  .micro = use_bf16_gemm ? k->gemm_bf16 : k->gemm_f32,
+                  .bf16 = use_bf16_gemm,
+                  .MR = use_bf16_gemm ? k->mr_bf16 : k->mr,
+                  .NR = use_bf16_gemm ? k->nr_bf16 : k->nr,
+                  .K = K, .N = N, .M = M, .wtype = w->type, .w = w->data, .w_stride = w->nb[1],
+                  .block_bytes = tt->type_size, .block_size = tt->block_size,
+                  .x = x->data, .y = y->data, .b = b ? b->data : NULL};
+    return linear_gemm(ex, &c, err);
+}
+
+/* ---- get_rows ------------------------------------------------------------------------ */
+
+hd_status hd_op_get_rows(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const int32_t *ids, int64_t n,
+                         hd_error *err) {
+    (void)ex;
+    if (!y || !w || !y->data || !w->data || (n > 0 && !ids))
+        return hd_error_set(err, HD_ERR_ARG, "get_rows: missing tensor, data or ids");
+    const hd_type_traits *tt = hd_type_get(w->type);
+    const hd_kernels *k = hd_kernels_get(hd_cpu_level_get());
+    if (!tt || w->type == HD_TYPE_Q8_K || !deq_for(k, w->type))
+        return hd_error_set(err, HD_ERR_UNSUPPORTED, "get_rows: %s has unsupported type %s", tname(w),
+                            hd_type_name(w->type));
+    const int64_t D = w->ne[0], V = hd_tensor_nrows(w);
+    char sy[64];
+    if (y->type != HD_TYPE_F32 || y->ne[0] != D || hd_tensor_nrows(y) != n || !hd_tensor_is_contiguous(y))
+        return hd_error_set(err, HD_ERR_SHAPE, "get_rows: y %s must be contiguous F32 [%lld, %lld]",
+                            hd_tensor_shape_str(y, sy, sizeof sy), (long long)D, (long long)n);
+    if (D % (int64_t)tt->block_size != 0 || !rows_contiguous(w))
+        return hd_error_set(err, HD_ERR_SHAPE, "get_rows: %s rows are not whole contiguous blocks", tname(w));
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= V)
+            return hd_error_set(err, HD_ERR_ARG, "get_rows: id %d at position %lld is outside [0, %lld)", ids[i],
+                                (long long)i, (long long)V);
+    float *yd = y->data;
+    for (int64_t i = 0; i < n; i++) {
+        const char *src = (const char *)w->data + (size_t)ids[i] * w->nb[1];
+        deq_for(k, w->type)(src, yd + i * D, D);
+    }
+    return HD_OK;
+}
+
+/* ---- convert ------------------------------------------------------------------------- */
+
+typedef struct convert_ctx {
+    const hd_kernels *k;
+    const hd_tensor *x;
+    hd_tensor *y;
+    int64_t n0;
+} convert_ctx;
+
+static void convert_rows_fn(void *vctx, int64_t r0, int64_t r1, int tid) {
+    (void)tid;
+    const convert_ctx *c = vctx;
+    const hd_tensor *x = c->x;
+    hd_tensor *y = c->y;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t i1 = r % x->ne[1], i2 = (r / x->ne[1]) % x->ne[2], i3 = r / (x->ne[1] * x->ne[2]);
+        const void *src = hd_tensor_row(x, i1, i2, i3);
+        void *dst = hd_tensor_row(y, i1, i2, i3);
+        if (y->type == HD_TYPE_F32)
+            deq_for(c->k, x->type)(src, dst, c->n0);
+        else
+            hd_quantize_row(y->type, src, dst, c->n0);
+    }
+}
+
+hd_status hd_op_convert(hd_exec *ex, hd_tensor *y, const hd_tensor *x, hd_error *err) {
+    if (!y || !x || !y->data || !x->data) return hd_error_set(err, HD_ERR_ARG, "convert: missing tensor or data");
+    const hd_kernels *k = hd_kernels_get(hd_cpu_level_get());
+    for (int i = 0; i < HD_MAX_DIMS; i++)
+        if (x->ne[i] != y->ne[i]) {
+            char sx[64], sy[64];
+            return hd_error_set(err, HD_ERR_SHAPE, "convert: shapes differ (%s vs %s)",
+                                hd_tensor_shape_str(x, sx, sizeof sx), hd_tensor_shape_str(y, sy, sizeof sy));
+        }
+    const bool to_f32 = y->type == HD_TYPE_F32 && hd_type_valid(x->type) && x->type != HD_TYPE_Q8_K &&
+                        deq_for(k, x->type);
+    const bool from_f32 = x->type == HD_TYPE_F32 &&
+                          (y->type == HD_TYPE_F16 || y->type == HD_TYPE_BF16 || y->type == HD_TYPE_Q8_0 ||
+                           y->type == HD_TYPE_Q4_0 || y->type == HD_TYPE_Q4_K || y->type == HD_TYPE_Q5_K ||
+                           y->type == HD_TYPE_Q6_K);
+    if (!to_f32 && !from_f32)
+        return hd_error_set(err, HD_ERR_UNSUPPORTED, "convert: %s -> %s is not supported", hd_type_name(x->type),
+                            hd_type_name(y->type));
+    const hd_type qt = to_f32 ? x->type : y->type;
+    const hd_type_traits *tt = hd_type_get(qt);
+    if (x->ne[0] % (int64_t)tt->block_size != 0)
+        return hd_error_set(err, HD_ERR_SHAPE, "convert: row length %lld is not a multiple of %s's block %zu",
+                            (long long)x->ne[0], tt->name, tt->block_size);
+    if (!rows_contiguous(x) || !rows_contiguous(y))
+        return hd_error_set(err, HD_ERR_SHAPE, "convert: rows must be contiguous");
+    if (x->data != y->data && overlaps(x, y))
+        return hd_error_set(err, HD_ERR_ARG, "convert: y partly overlaps x");
+    if (x->data == y->data && x->type != y->type)
+        return hd_error_set(err, HD_ERR_ARG, "convert: cannot convert %s to %s in place", hd_type_name(x->type),
+                            hd_type_name(y->type));
+    if (x->data == y->data) return HD_OK; /* F32 -> F32 in place */
+    convert_ctx c = {.k = k, .x = x, .y = y, .n0 = x->ne[0]};
+    const int64_t rows = hd_tensor_nrows(x);
+    hd_parallel_for(ex ? ex->pool : NULL, rows, 1, convert_rows_fn, &c);
+    return HD_OK;
+}

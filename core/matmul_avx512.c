@@ -1,0 +1,121 @@
+/* core/matmul_avx512.c — AVX-512 (F/BW/VL/DQ + VNNI + BF16) kernels.
+ *
+ * The byte dot products are the shared 256-bit ones with vpdpbusd; the gemm
+ * micro-kernels use zmm: 12 tokens × 32 outputs (24 accumulators) with FMA
+ * for F32 and vdpbf16ps for BF16 weights.  BF16 weights take BF16
+ * activations on this level (as llama.cpp does).
+ */
+#define HD_X86_VNNI 1
+#include "matmul_x86.h"
+
+#define A5_MR 12
+#define A5_NR 32
+
+/* Writes the 12×32 accumulator tile c[m][2] into C (masked for nr < 32, rows < mr). */
+#define A5_STORE_ROW(m)                                                                          \
+    if ((m) < mr) {                                                                              \
+        float *cr = c + (size_t)(m) * ldc;                                                       \
+        __m512 t0 = acc##m##0, t1 = acc##m##1;                                                   \
+        if (accumulate) {                                                                        \
+            t0 = _mm512_add_ps(t0, _mm512_maskz_loadu_ps(k0, cr));                               \
+            t1 = _mm512_add_ps(t1, _mm512_maskz_loadu_ps(k1, cr + 16));                          \
+        }                                                                                        \
+        _mm512_mask_storeu_ps(cr, k0, t0);                                                       \
+        _mm512_mask_storeu_ps(cr + 16, k1, t1);                                                  \
+    }
+
+#define A5_DECL(m) __m512 acc##m##0 = _mm512_setzero_ps(), acc##m##1 = _mm512_setzero_ps();
+#define A5_ALL(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+
+#define A5_FMA(m)                                                         \
+    {                                                                     \
+        const __m512 xb = _mm512_set1_ps(xp[m]);                          \
+        acc##m##0 = _mm512_fmadd_ps(xb, w0, acc##m##0);                   \
+        acc##m##1 = _mm512_fmadd_ps(xb, w1, acc##m##1);                   \
+    }
+
+static void gemm_f32_12x32(int64_t kc, const void *xpv, const void *wpv, float *c, size_t ldc, int mr, int nr,
+                           bool accumulate) {
+    const float *xp = xpv, *wp = wpv;
+    A5_ALL(A5_DECL)
+    for (int64_t k = 0; k < kc; k++, xp += A5_MR, wp += A5_NR) {
+        const __m512 w0 = _mm512_load_ps(wp), w1 = _mm512_load_ps(wp + 16);
+        A5_ALL(A5_FMA)
+    }
+    const __mmask16 k0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+    const __mmask16 k1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    A5_ALL(A5_STORE_ROW)
+}
+
+#define A5_DP(m)                                                                                    \
+    {                                                                                               \
+        const __m512bh xb = (__m512bh)_mm512_set1_epi32((int)xp[m]);                                \
+        acc##m##0 = _mm512_dpbf16_ps(acc##m##0, xb, w0);                                            \
+        acc##m##1 = _mm512_dpbf16_ps(acc##m##1, xb, w1);                                            \
+    }
+
+/* kc counts bf16 values (even); xp is [kc/2][12] pairs, wp [kc/2][32] pairs. */
+static void gemm_bf16_12x32(int64_t kc, const void *xpv, const void *wpv, float *c, size_t ldc, int mr, int nr,
+                            bool accumulate) {
+    const uint32_t *xp = xpv, *wp = wpv;
+    A5_ALL(A5_DECL)
+    for (int64_t k = 0; k < kc / 2; k++, xp += A5_MR, wp += A5_NR) {
+        const __m512bh w0 = (__m512bh)_mm512_load_si512(wp), w1 = (__m512bh)_mm512_load_si512(wp + 16);
+        A5_ALL(A5_DP)
+    }
+    const __mmask16 k0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+    const __mmask16 k1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    A5_ALL(A5_STORE_ROW)
+}
+
+/* ---- BF16 activations and the BF16 dot product ------------------------------------------ */
+
+static void act_bf16(const float *x, void *dst, int64_t k) {
+    hd_bf16 *d = dst;
+    int64_t i = 0;
+    for (; i + 16 <= k; i += 16)
+        _mm256_storeu_si256((__m256i *)(d + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + i)));
+    for (; i < k; i++) d[i] = hd_f32_to_bf16(x[i]);
+}
+
+HD_INLINE void dot_bf16_n(int64_t k, const hd_bf16 *w, const void *x, size_t xs, const int nc, float *y, size_t ys) {
+    __m512 acc[HD_DOT_MAX_NC][2];
+    for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= k; i += 64) {
+        const __m512bh w0 = (__m512bh)_mm512_loadu_si512(w + i), w1 = (__m512bh)_mm512_loadu_si512(w + i + 32);
+        for (int c = 0; c < nc; c++) {
+            const hd_bf16 *xc = XC(hd_bf16, c);
+            acc[c][0] = _mm512_dpbf16_ps(acc[c][0], (__m512bh)_mm512_loadu_si512(xc + i), w0);
+            acc[c][1] = _mm512_dpbf16_ps(acc[c][1], (__m512bh)_mm512_loadu_si512(xc + i + 32), w1);
+        }
+    }
+    for (int c = 0; c < nc; c++) {
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(acc[c][0], acc[c][1]));
+        const hd_bf16 *xc = XC(hd_bf16, c);
+        for (int64_t j = i; j < k; j++) s += hd_bf16_to_f32(w[j]) * hd_bf16_to_f32(xc[j]);
+        y[c * ys] = s;
+    }
+}
+
+HD_DOT_DISPATCH(a5_dot_bf16, dot_bf16_n, hd_bf16)
+
+const hd_kernels hd_kernels_avx512 = {
+    .level = HD_CPU_AVX512,
+    .act_of = {[HD_TYPE_F32] = HD_ACT_F32, [HD_TYPE_F16] = HD_ACT_F32, [HD_TYPE_BF16] = HD_ACT_BF16,
+               [HD_TYPE_Q8_0] = HD_ACT_Q8, [HD_TYPE_Q4_0] = HD_ACT_Q8, [HD_TYPE_Q4_K] = HD_ACT_Q8K,
+               [HD_TYPE_Q5_K] = HD_ACT_Q8K, [HD_TYPE_Q6_K] = HD_ACT_Q8K},
+    .act = {[HD_ACT_F32] = NULL, [HD_ACT_BF16] = act_bf16, [HD_ACT_Q8] = x86_act_q8x, [HD_ACT_Q8K] = x86_act_q8k},
+    .dot = {[HD_TYPE_F32] = x86_dot_f32, [HD_TYPE_F16] = x86_dot_f16, [HD_TYPE_BF16] = a5_dot_bf16,
+            [HD_TYPE_Q8_0] = x86_dot_q8_0, [HD_TYPE_Q4_0] = x86_dot_q4_0, [HD_TYPE_Q4_K] = x86_dot_q4_k,
+            [HD_TYPE_Q5_K] = x86_dot_q5_k, [HD_TYPE_Q6_K] = x86_dot_q6_k},
+    .deq = {[HD_TYPE_F32] = x86_deq_f32, [HD_TYPE_F16] = x86_deq_f16, [HD_TYPE_BF16] = x86_deq_bf16,
+            [HD_TYPE_Q8_0] = x86_deq_q8_0, [HD_TYPE_Q4_0] = x86_deq_q4_0, [HD_TYPE_Q4_K] = x86_deq_q4_k,
+            [HD_TYPE_Q5_K] = NULL, [HD_TYPE_Q6_K] = NULL},
+    .mr = A5_MR,
+    .nr = A5_NR,
+    .gemm_f32 = gemm_f32_12x32,
+    .mr_bf16 = A5_MR,
+    .nr_bf16 = A5_NR,
+    .gemm_bf16 = gemm_bf16_12x32,
+};

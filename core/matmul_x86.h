@@ -1,0 +1,449 @@
+/* core/matmul_x86.h — internal: 256-bit kernels shared by matmul_avx2.c and
+ * matmul_avx512.c.  Included once by each, so it is compiled with that file's
+ * instruction-set flags; HD_X86_VNNI selects vpdpbusd (AVX512-VNNI on ymm)
+ * over the AVX2 maddubs+madd pair for unsigned×signed byte dot products.
+ * On Zen 4 a 512-bit op costs two 256-bit ones, so the memory-bound dot
+ * kernels gain nothing from zmm; the gemm micro-kernels live in each file.
+ */
+#ifndef HD_MATMUL_X86_H
+#define HD_MATMUL_X86_H
+
+#include "kernels.h"
+#include "quant.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define HD_INLINE static inline __attribute__((always_inline))
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+HD_INLINE float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+HD_INLINE float f16f(hd_f16 h) { return _cvtsh_ss(h); }
+
+/* Σ over byte pairs of u8 × s8 into 8 int32 lanes (u <= 128, |s| <= 127: no saturation). */
+HD_INLINE __m256i dp_u8s8(__m256i u, __m256i s) {
+#ifdef HD_X86_VNNI
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+/* 16 bytes of packed nibbles -> 32 bytes: low nibbles then high nibbles. */
+HD_INLINE __m256i nibbles32(const uint8_t *p) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)p);
+    const __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+}
+
+/* ---- activation formats --------------------------------------------------------------- */
+
+HD_INLINE __m256 abs8(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+HD_INLINE float hmax8(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* 32 floats * id, rounded half to even, packed to 32 int8 in order. */
+HD_INLINE __m256i round_pack32(const float *x, __m256 id) {
+    const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), id));
+    const __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), id));
+    const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16), id));
+    const __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 24), id));
+    const __m256i s01 = _mm256_packs_epi32(i0, i1); /* lanes: 0-3 8-11 | 4-7 12-15 */
+    const __m256i s23 = _mm256_packs_epi32(i2, i3);
+    __m256i b = _mm256_packs_epi16(s01, s23); /* 0-3 8-11 16-19 24-27 | 4-7 12-15 20-23 28-31 */
+    return _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+static void x86_act_q8x(const float *x, void *dst, int64_t k) {
+    hd_block_q8x *y = dst;
+    for (int64_t i = 0; i < k / 32; i++, x += 32) {
+        __m256 m = abs8(_mm256_loadu_ps(x));
+        m = _mm256_max_ps(m, abs8(_mm256_loadu_ps(x + 8)));
+        m = _mm256_max_ps(m, abs8(_mm256_loadu_ps(x + 16)));
+        m = _mm256_max_ps(m, abs8(_mm256_loadu_ps(x + 24)));
+        const float amax = hmax8(m);
+        const float d = amax / 127.f;
+        const float id = d != 0.f ? 1.0f / d : 0.0f;
+        y[i].d = d;
+        _mm256_storeu_si256((__m256i *)y[i].qs, round_pack32(x, _mm256_set1_ps(id)));
+    }
+}
+
+/* ggml's Q8_K rounding: scale from the signed value of largest magnitude (first one). */
+static void x86_act_q8k(const float *x, void *dst, int64_t k) {
+    hd_block_q8_k *y = dst;
+    for (int64_t i = 0; i < k / HD_QK_K; i++, x += HD_QK_K) {
+        __m256 m = _mm256_setzero_ps();
+        for (int j = 0; j < HD_QK_K; j += 8) m = _mm256_max_ps(m, abs8(_mm256_loadu_ps(x + j)));
+        const float amax = hmax8(m);
+        if (amax == 0.f) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        float max = 0.f;
+        const __m256 va = _mm256_set1_ps(amax);
+        for (int j = 0; j < HD_QK_K; j += 8) {
+            const int mask = _mm256_movemask_ps(_mm256_cmp_ps(abs8(_mm256_loadu_ps(x + j)), va, _CMP_EQ_OQ));
+            if (mask) {
+                max = x[j + __builtin_ctz((unsigned)mask)];
+                break;
+            }
+        }
+        const float iscale = -127.f / max;
+        const __m256 vi = _mm256_set1_ps(iscale);
+        for (int j = 0; j < HD_QK_K; j += 32) {
+            /* values reach at most 127 after rounding except +128 for -max: clamp to 127 */
+            const __m256 lim = _mm256_set1_ps(127.f);
+            float t[32];
+            for (int l = 0; l < 32; l += 8) _mm256_storeu_ps(t + l, _mm256_min_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j + l), vi), lim));
+            _mm256_storeu_si256((__m256i *)(y[i].qs + j), round_pack32(t, _mm256_set1_ps(1.f)));
+        }
+        for (int j = 0; j < 16; j++) {
+            const __m128i q = _mm_loadu_si128((const __m128i *)(y[i].qs + 16 * j));
+            const __m256i w = _mm256_cvtepi8_epi16(q);
+            const __m256i s = _mm256_madd_epi16(w, _mm256_set1_epi16(1));
+            __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            h = _mm_hadd_epi32(h, h);
+            h = _mm_hadd_epi32(h, h);
+            y[i].bsums[j] = (int16_t)_mm_cvtsi128_si32(h);
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+/* ---- dot products, templated on the column count ----------------------------------------- */
+
+#define XC(T, c) ((const T *)((const char *)x + (size_t)(c) * xs))
+
+HD_INLINE void dot_f32_n(int64_t k, const float *w, const void *x, size_t xs, const int nc, float *y, size_t ys) {
+    __m256 acc[HD_DOT_MAX_NC][2];
+    for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= k; i += 16) {
+        const __m256 w0 = _mm256_loadu_ps(w + i), w1 = _mm256_loadu_ps(w + i + 8);
+        for (int c = 0; c < nc; c++) {
+            acc[c][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(XC(float, c) + i), acc[c][0]);
+            acc[c][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(XC(float, c) + i + 8), acc[c][1]);
+        }
+    }
+    for (int c = 0; c < nc; c++) {
+        float s = hsum8(_mm256_add_ps(acc[c][0], acc[c][1]));
+        for (int64_t j = i; j < k; j++) s += w[j] * XC(float, c)[j];
+        y[c * ys] = s;
+    }
+}
+
+HD_INLINE void dot_f16_n(int64_t k, const hd_f16 *w, const void *x, size_t xs, const int nc, float *y, size_t ys) {
+    __m256 acc[HD_DOT_MAX_NC][2];
+    for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= k; i += 16) {
+        const __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
+        const __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
+        for (int c = 0; c < nc; c++) {
+            acc[c][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(XC(float, c) + i), acc[c][0]);
+            acc[c][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(XC(float, c) + i + 8), acc[c][1]);
+        }
+    }
+    for (int c = 0; c < nc; c++) {
+        float s = hsum8(_mm256_add_ps(acc[c][0], acc[c][1]));
+        for (int64_t j = i; j < k; j++) s += f16f(w[j]) * XC(float, c)[j];
+        y[c * ys] = s;
+    }
+}
+
+HD_INLINE __m256 bf16x8(const hd_bf16 *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+
+/* BF16 weights against F32 activations (the AVX2 level; AVX-512 uses vdpbf16ps). */
+HD_INLINE void dot_bf16f_n(int64_t k, const hd_bf16 *w, const void *x, size_t xs, const int nc, float *y, size_t ys) {
+    __m256 acc[HD_DOT_MAX_NC][2];
+    for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= k; i += 16) {
+        const __m256 w0 = bf16x8(w + i), w1 = bf16x8(w + i + 8);
+        for (int c = 0; c < nc; c++) {
+            acc[c][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(XC(float, c) + i), acc[c][0]);
+            acc[c][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(XC(float, c) + i + 8), acc[c][1]);
+        }
+    }
+    for (int c = 0; c < nc; c++) {
+        float s = hsum8(_mm256_add_ps(acc[c][0], acc[c][1]));
+        for (int64_t j = i; j < k; j++) s += hd_bf16_to_f32(w[j]) * XC(float, c)[j];
+        y[c * ys] = s;
+    }
+}
+
+HD_INLINE void dot_q8_0_n(int64_t k, const hd_block_q8_0 *b, const void *x, size_t xs, const int nc, float *y,
+                          size_t ys) {
+    __m256 acc[HD_DOT_MAX_NC];
+    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < k / 32; i++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        const __m256i aq = _mm256_abs_epi8(q);
+        const float dw = f16f(b[i].d);
+        for (int c = 0; c < nc; c++) {
+            const hd_block_q8x *a = XC(hd_block_q8x, c) + i;
+            const __m256i xq = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)a->qs), q);
+            const __m256 p = _mm256_cvtepi32_ps(dp_u8s8(aq, xq));
+            acc[c] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * a->d), acc[c]);
+        }
+    }
+    for (int c = 0; c < nc; c++) y[c * ys] = hsum8(acc[c]);
+}
+
+HD_INLINE void dot_q4_0_n(int64_t k, const hd_block_q4_0 *b, const void *x, size_t xs, const int nc, float *y,
+                          size_t ys) {
+    __m256 acc[HD_DOT_MAX_NC];
+    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+    const __m256i eight = _mm256_set1_epi8(8);
+    for (int64_t i = 0; i < k / 32; i++) {
+        const __m256i q = _mm256_sub_epi8(nibbles32(b[i].qs), eight);
+        const __m256i aq = _mm256_abs_epi8(q);
+        const float dw = f16f(b[i].d);
+        for (int c = 0; c < nc; c++) {
+            const hd_block_q8x *a = XC(hd_block_q8x, c) + i;
+            const __m256i xq = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)a->qs), q);
+            const __m256 p = _mm256_cvtepi32_ps(dp_u8s8(aq, xq));
+            acc[c] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * a->d), acc[c]);
+        }
+    }
+    for (int c = 0; c < nc; c++) y[c * ys] = hsum8(acc[c]);
+}
+
+/* 6-bit scales and mins of a Q4_K/Q5_K block as two vectors of 16-bit lanes:
+ * sc16[j] = scale of sub-block j (lanes 0..7), m16 = mins duplicated per 16-group
+ * pair for the bsums product. */
+HD_INLINE void k_scales(const uint8_t *s, uint8_t sc[8], uint8_t m[8]) {
+    for (int j = 0; j < 4; j++) {
+        sc[j] = s[j] & 63;
+        m[j] = s[j + 4] & 63;
+        sc[j + 4] = (uint8_t)((s[j + 8] & 0xF) | ((s[j] >> 6) << 4));
+        m[j + 4] = (uint8_t)((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
+    }
+}
+
+/* Σ_j m_j · (bsums[2j] + bsums[2j+1]) as 8 int32 lanes (sum them for the total). */
+HD_INLINE __m256i k_minsum(const uint8_t m[8], const int16_t *bsums) {
+    const __m128i m8 = _mm_loadl_epi64((const __m128i *)m);
+    const __m128i m16 = _mm_unpacklo_epi8(m8, m8); /* m0 m0 m1 m1 ... as bytes */
+    const __m256i mw = _mm256_cvtepu8_epi16(m16);
+    return _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), mw);
+}
+
+/* Unsigned 4/5-bit quants (32 bytes) times 32 Q8_K values, scaled by one sub-block scale. */
+HD_INLINE __m256i k_sub(__m256i q, const int8_t *a, int16_t sc) {
+    const __m256i p16 = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)a));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(sc));
+}
+
+HD_INLINE void dot_q4_k_n(int64_t k, const hd_block_q4_k *b, const void *x, size_t xs, const int nc, float *y,
+                          size_t ys) {
+    __m256 acc[HD_DOT_MAX_NC];
+    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    for (int64_t i = 0; i < k / HD_QK_K; i++) {
+        uint8_t sc[8], m[8];
+        k_scales(b[i].scales, sc, m);
+        const float d = f16f(b[i].d), dmin = f16f(b[i].dmin);
+        __m256i isum[HD_DOT_MAX_NC];
+        for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
+        for (int jj = 0; jj < 4; jj++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * jj));
+            const __m256i lo = _mm256_and_si256(q, low);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+            for (int c = 0; c < nc; c++) {
+                const int8_t *aq = XC(hd_block_q8_k, c)[i].qs + 64 * jj;
+                isum[c] = _mm256_add_epi32(isum[c], k_sub(lo, aq, sc[2 * jj]));
+                isum[c] = _mm256_add_epi32(isum[c], k_sub(hi, aq + 32, sc[2 * jj + 1]));
+            }
+        }
+        for (int c = 0; c < nc; c++) {
+            const hd_block_q8_k *a = XC(hd_block_q8_k, c) + i;
+            const __m256 pm = _mm256_cvtepi32_ps(k_minsum(m, a->bsums));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_set1_ps(d * a->d), acc[c]);
+            acc[c] = _mm256_fnmadd_ps(pm, _mm256_set1_ps(dmin * a->d), acc[c]);
+        }
+    }
+    for (int c = 0; c < nc; c++) y[c * ys] = hsum8(acc[c]);
+}
+
+HD_INLINE void dot_q5_k_n(int64_t k, const hd_block_q5_k *b, const void *x, size_t xs, const int nc, float *y,
+                          size_t ys) {
+    __m256 acc[HD_DOT_MAX_NC];
+    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+    const __m256i low = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < k / HD_QK_K; i++) {
+        uint8_t sc[8], m[8];
+        k_scales(b[i].scales, sc, m);
+        const float d = f16f(b[i].d), dmin = f16f(b[i].dmin);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)b[i].qh);
+        __m256i isum[HD_DOT_MAX_NC];
+        for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
+        for (int jj = 0; jj < 4; jj++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * jj));
+            const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * jj), one);
+            const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * jj + 1), one);
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low), _mm256_slli_epi16(h0, 4));
+            const __m256i hi =
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low), _mm256_slli_epi16(h1, 4));
+            for (int c = 0; c < nc; c++) {
+                const int8_t *aq = XC(hd_block_q8_k, c)[i].qs + 64 * jj;
+                isum[c] = _mm256_add_epi32(isum[c], k_sub(lo, aq, sc[2 * jj]));
+                isum[c] = _mm256_add_epi32(isum[c], k_sub(hi, aq + 32, sc[2 * jj + 1]));
+            }
+        }
+        for (int c = 0; c < nc; c++) {
+            const hd_block_q8_k *a = XC(hd_block_q8_k, c) + i;
+            const __m256 pm = _mm256_cvtepi32_ps(k_minsum(m, a->bsums));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_set1_ps(d * a->d), acc[c]);
+            acc[c] = _mm256_fnmadd_ps(pm, _mm256_set1_ps(dmin * a->d), acc[c]);
+        }
+    }
+    for (int c = 0; c < nc; c++) y[c * ys] = hsum8(acc[c]);
+}
+
+HD_INLINE void dot_q6_k_n(int64_t k, const hd_block_q6_k *b, const void *x, size_t xs, const int nc, float *y,
+                          size_t ys) {
+    __m256 acc[HD_DOT_MAX_NC];
+    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
+    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
+    for (int64_t i = 0; i < k / HD_QK_K; i++) {
+        const float d = f16f(b[i].d);
+        /* scales as 16-bit lanes, each repeated for the 8 lanes of its 16 weights */
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)b[i].scales);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+        __m256i isum[HD_DOT_MAX_NC];
+        for (int c = 0; c < nc; c++) isum[c] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = b[i].ql + 64 * h;
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)(b[i].qh + 32 * h));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_slli_epi16(_mm256_and_si256(hb, three), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, low),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), three), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), three), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), three), 4));
+            for (int g = 0; g < 4; g++) {
+                const int s0 = b[i].scales[8 * h + 2 * g], s1 = b[i].scales[8 * h + 2 * g + 1];
+                const __m256i scv = _mm256_setr_m128i(_mm_set1_epi16((int16_t)s0), _mm_set1_epi16((int16_t)s1));
+                for (int c = 0; c < nc; c++) {
+                    const int8_t *aq = XC(hd_block_q8_k, c)[i].qs + 128 * h + 32 * g;
+                    const __m256i p16 = _mm256_maddubs_epi16(q[g], _mm256_loadu_si256((const __m256i *)aq));
+                    isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(p16, scv));
+                }
+            }
+        }
+        for (int c = 0; c < nc; c++) {
+            const hd_block_q8_k *a = XC(hd_block_q8_k, c) + i;
+            /* the -32 offset: 32 · Σ_g sc_g · bsum_g */
+            const __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a->bsums), sc16);
+            const __m256i tot = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(off, 5));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot), _mm256_set1_ps(d * a->d), acc[c]);
+        }
+    }
+    for (int c = 0; c < nc; c++) y[c * ys] = hsum8(acc[c]);
+}
+
+/* Instantiate the column-count variants and a dispatcher with the hd_dot_fn signature. */
+#define HD_DOT_DISPATCH(NAME, IMPL, WT)                                                                  \
+    __attribute__((unused))                                                                           \
+    static void NAME(int64_t k, const void *w, const void *x, size_t xs, int nc, float *y, size_t ys) { \
+        switch (nc) {                                                                                 \
+        case 1: IMPL(k, (const WT *)w, x, xs, 1, y, ys); break;                                         \
+        case 2: IMPL(k, (const WT *)w, x, xs, 2, y, ys); break;                                         \
+        case 3: IMPL(k, (const WT *)w, x, xs, 3, y, ys); break;                                         \
+        default: IMPL(k, (const WT *)w, x, xs, 4, y, ys); break;                                        \
+        }                                                                                             \
+    }
+
+HD_DOT_DISPATCH(x86_dot_f32, dot_f32_n, float)
+HD_DOT_DISPATCH(x86_dot_f16, dot_f16_n, hd_f16)
+HD_DOT_DISPATCH(x86_dot_bf16f, dot_bf16f_n, hd_bf16)
+HD_DOT_DISPATCH(x86_dot_q8_0, dot_q8_0_n, hd_block_q8_0)
+HD_DOT_DISPATCH(x86_dot_q4_0, dot_q4_0_n, hd_block_q4_0)
+HD_DOT_DISPATCH(x86_dot_q4_k, dot_q4_k_n, hd_block_q4_k)
+HD_DOT_DISPATCH(x86_dot_q5_k, dot_q5_k_n, hd_block_q5_k)
+HD_DOT_DISPATCH(x86_dot_q6_k, dot_q6_k_n, hd_block_q6_k)
+
+/* ---- row dequantizers (gemm packing, get_rows, convert) ------------------------------- */
+
+static void x86_deq_f32(const void *s, float *d, int64_t k) { memcpy(d, s, (size_t)k * sizeof(float)); }
+
+static void x86_deq_f16(const void *s, float *d, int64_t k) {
+    const hd_f16 *h = s;
+    int64_t i = 0;
+    for (; i + 8 <= k; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i < k; i++) d[i] = f16f(h[i]);
+}
+
+static void x86_deq_bf16(const void *s, float *d, int64_t k) {
+    const hd_bf16 *h = s;
+    int64_t i = 0;
+    for (; i + 8 <= k; i += 8) _mm256_storeu_ps(d + i, bf16x8(h + i));
+    for (; i < k; i++) d[i] = hd_bf16_to_f32(h[i]);
+}
+
+HD_INLINE void store_i8x32(float *d, __m256i q, __m256 scale) {
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    _mm256_storeu_ps(d, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), scale));
+    _mm256_storeu_ps(d + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), scale));
+    _mm256_storeu_ps(d + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), scale));
+    _mm256_storeu_ps(d + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), scale));
+}
+
+static void x86_deq_q8_0(const void *s, float *d, int64_t k) {
+    const hd_block_q8_0 *b = s;
+    for (int64_t i = 0; i < k / 32; i++, d += 32)
+        store_i8x32(d, _mm256_loadu_si256((const __m256i *)b[i].qs), _mm256_set1_ps(f16f(b[i].d)));
+}
+
+static void x86_deq_q4_0(const void *s, float *d, int64_t k) {
+    const hd_block_q4_0 *b = s;
+    for (int64_t i = 0; i < k / 32; i++, d += 32)
+        store_i8x32(d, _mm256_sub_epi8(nibbles32(b[i].qs), _mm256_set1_epi8(8)), _mm256_set1_ps(f16f(b[i].d)));
+}
+
+/* 32 unsigned quants * scale - min */
+HD_INLINE void store_u8x32(float *d, __m256i q, __m256 scale, __m256 min) {
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    _mm256_storeu_ps(d, _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo)), scale, min));
+    _mm256_storeu_ps(d + 8, _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8))), scale, min));
+    _mm256_storeu_ps(d + 16, _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi)), scale, min));
+    _mm256_storeu_ps(d + 24, _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))), scale, min));
+}
+
+static void x86_deq_q4_k(const void *s, float *d, int64_t k) {
+    const hd_block_q4_k *b = s;
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    for (int64_t i = 0; i < k / HD_QK_K; i++) {
+        uint8_t sc[8], m[8];
+        k_scales(b[i].scales, sc, m);
+        const float dd = f16f(b[i].d), dm = f16f(b[i].dmin);
+        for (int jj = 0; jj < 4; jj++, d += 64) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * jj));
+            store_u8x32(d, _mm256_and_si256(q, low), _mm256_set1_ps(dd * sc[2 * jj]), _mm256_set1_ps(dm * m[2 * jj]));
+            store_u8x32(d + 32, _mm256_and_si256(_mm256_srli_epi16(q, 4), low), _mm256_set1_ps(dd * sc[2 * jj + 1]),
+                        _mm256_set1_ps(dm * m[2 * jj + 1]));
+        }
+    }
+}
+
+#endif

@@ -330,12 +330,15 @@ static hd_status parse(hd_gguf *g, hd_error *err) {
                             g->version);
     }
     if (!rd_u64(r, &n_tensors, "tensor count") || !rd_u64(r, &n_kv, "key count")) return err ? err->code : HD_ERR_FORMAT;
-    if (n_kv > MAX_KV || n_kv > (g->size - r->pos) / 13)
-        return hd_error_set(err, HD_ERR_FORMAT, "%s: key count %" PRIu64 " is impossible for a file of %zu bytes (limit %u)",
-                            g->name, n_kv, g->size, MAX_KV);
-    if (n_tensors > MAX_TENSORS || n_tensors > (g->size - r->pos) / 25)
-        return hd_error_set(err, HD_ERR_FORMAT, "%s: tensor count %" PRIu64 " is impossible for a file of %zu bytes (limit %u)",
-                            g->name, n_tensors, g->size, MAX_TENSORS);
+    /* a key/value pair takes at least 13 bytes, a tensor record at least 25 */
+    if (n_kv > MAX_KV)
+        return hd_error_set(err, HD_ERR_FORMAT, "%s: key count %" PRIu64 " exceeds the limit of %u", g->name, n_kv, MAX_KV);
+    if (n_tensors > MAX_TENSORS)
+        return hd_error_set(err, HD_ERR_FORMAT, "%s: tensor count %" PRIu64 " exceeds the limit of %u", g->name, n_tensors,
+                            MAX_TENSORS);
+    if (n_kv * 13 + n_tensors * 25 > g->size - r->pos)
+        return hd_error_set(err, HD_ERR_FORMAT, "%s: truncated: %" PRIu64 " keys and %" PRIu64 " tensors need at least %" PRIu64 " bytes after the header, file has %zu",
+                            g->name, n_kv, n_tensors, n_kv * 13 + n_tensors * 25, g->size - r->pos);
 
     /* key/value pairs; the arrays grow as entries are actually parsed */
     if (!index_init(&g->kv_index, (size_t)n_kv)) return hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", g->name);

@@ -472,6 +472,7 @@ static void mk_bigendian(bb *b) { bb_header(b, 0x03000000u, 0, 0); }
 static void mk_short(bb *b) { bb_put(b, "GGUF\3\0\0\0\0\0", 10); }
 static void mk_kv_count(bb *b) { bb_header(b, 3, 0, 1ull << 40); }
 static void mk_tensor_count(bb *b) { bb_header(b, 3, 1ull << 62, 0); }
+static void mk_counts(bb *b) { bb_header(b, 3, 2, 3); bb_u64(b, 0); }
 static void mk_key_len(bb *b) { bb_header(b, 3, 0, 1); bb_u64(b, 1ull << 63); bb_u64(b, 0); }
 static void mk_key_empty(bb *b) { bb_header(b, 3, 0, 1); bb_str(b, ""); bb_u32(b, 4); bb_u32(b, 1); }
 static void mk_dup_key(bb *b) {
@@ -547,8 +548,9 @@ static void test_malformed(void **state) {
         {"v4", mk_v4, HD_ERR_UNSUPPORTED, "bad.gguf: GGUF version 4 is not supported (need 2 or 3)"},
         {"big-endian", mk_bigendian, HD_ERR_UNSUPPORTED, "bad.gguf: GGUF version 0x03000000 looks big-endian (not supported)"},
         {"short", mk_short, HD_ERR_FORMAT, "bad.gguf: truncated: tensor count needs 8 bytes at offset 8, file has 10"},
-        {"kv count", mk_kv_count, HD_ERR_FORMAT, "key count 1099511627776 is impossible"},
-        {"tensor count", mk_tensor_count, HD_ERR_FORMAT, "tensor count 4611686018427387904 is impossible"},
+        {"kv count", mk_kv_count, HD_ERR_FORMAT, "bad.gguf: key count 1099511627776 exceeds the limit of 1048576"},
+        {"tensor count", mk_tensor_count, HD_ERR_FORMAT, "bad.gguf: tensor count 4611686018427387904 exceeds the limit of 1048576"},
+        {"counts", mk_counts, HD_ERR_FORMAT, "bad.gguf: truncated: 3 keys and 2 tensors need at least 89 bytes after the header, file has 8"},
         {"key length", mk_key_len, HD_ERR_FORMAT, "key 0 has length 9223372036854775808 at offset 24, past the end"},
         {"empty key", mk_key_empty, HD_ERR_FORMAT, "bad.gguf: key 0 is empty"},
         {"dup key", mk_dup_key, HD_ERR_FORMAT, "bad.gguf: duplicate key 'k'"},

@@ -1,0 +1,387 @@
+/* lm/llama.c — Llama 3.x weights and forward pass (see llama.h, SPEC §1). */
+#include "llama.h"
+
+#include "core/arena.h"
+#include "core/exec.h"
+#include "core/ops.h"
+#include "core/quant.h"
+#include "core/threadpool.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Weight types hd_op_linear / hd_op_get_rows accept. */
+#define LLAMA_MATRIX_TYPES                                                                         \
+    ((1ull << HD_TYPE_F32) | (1ull << HD_TYPE_F16) | (1ull << HD_TYPE_BF16) |                      \
+     (1ull << HD_TYPE_Q8_0) | (1ull << HD_TYPE_Q4_0) | (1ull << HD_TYPE_Q4_K) |                    \
+     (1ull << HD_TYPE_Q5_K) | (1ull << HD_TYPE_Q6_K))
+
+/* ---- tensor names -------------------------------------------------------- */
+
+typedef enum { T_ATTN_NORM, T_Q, T_K, T_V, T_O, T_FFN_NORM, T_GATE, T_UP, T_DOWN, T_COUNT } layer_tensor;
+
+static const char *const gguf_layer_names[T_COUNT] = {
+    "attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down",
+};
+static const char *const hf_layer_names[T_COUNT] = {
+    "input_layernorm",  "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+    "post_attention_layernorm", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
+};
+
+static void layer_name(char *buf, size_t size, hd_llama_format f, int l, layer_tensor t) {
+    if (f == HD_LLAMA_GGUF) snprintf(buf, size, "blk.%d.%s.weight", l, gguf_layer_names[t]);
+    else snprintf(buf, size, "model.layers.%d.%s.weight", l, hf_layer_names[t]);
+}
+
+/* ---- RoPE frequencies (SPEC §1.4) ---------------------------------------- */
+
+void hd_llama_rope_freqs(const hd_llama_config *cfg, const float *freq_factors, float *inv_freq) {
+    const int d = cfg->head_dim;
+    if (!freq_factors) {
+        /* the llama3 scaling as llama.cpp's factors (1 = unscaled): lm/llama_config.c */
+        hd_llama_rope_freq_factors(cfg, inv_freq);
+        freq_factors = inv_freq;
+    }
+    for (int i = 0; i < d / 2; i++)
+        inv_freq[i] = (float)(pow((double)cfg->rope_theta, -2.0 * i / d) / freq_factors[i]);
+}
+
+/* ---- loading ------------------------------------------------------------- */
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static bool is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* GGUF by magic (any extension); everything else is taken as a HF checkpoint. */
+static bool is_gguf_file(const char *path) {
+    if (is_dir(path)) return false;
+    FILE *f = fopen(path, "rb");
+    if (!f) return ends_with(path, ".gguf");
+    char magic[4] = {0};
+    size_t n = fread(magic, 1, 4, f);
+    fclose(f);
+    return n == 4 && memcmp(magic, "GGUF", 4) == 0;
+}
+
+/* The folder of a HF checkpoint given as a folder, its config.json or one of its files. */
+static void hf_dir(const char *path, char *dir, size_t size) {
+    if (is_dir(path)) {
+        snprintf(dir, size, "%s", path);
+        return;
+    }
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, size, ".");
+    else snprintf(dir, size, "%.*s", (int)(slash - path), path);
+}
+
+static hd_status get_matrix(hd_llama_model *m, const char *name, int64_t ne0, int64_t ne1, hd_tensor *out,
+                            hd_error *err) {
+    int64_t ne[2] = {ne0, ne1};
+    return hd_weights_get(m->file, name, 2, ne, LLAMA_MATRIX_TYPES, out, err);
+}
+
+/* A norm weight [D] of any float type, copied to F32 at dst. */
+static hd_status get_norm(hd_llama_model *m, const char *name, int64_t D, float *dst, hd_tensor *out,
+                          hd_error *err) {
+    int64_t ne[1] = {D};
+    hd_tensor t;
+    hd_status st = hd_weights_get(m->file, name, 1, ne, HD_TYPES_FLOAT, &t, err);
+    if (st) return st;
+    hd_dequantize_row(t.type, t.data, dst, D);
+    for (int64_t i = 0; i < D; i++)
+        if (!isfinite(dst[i]))
+            return hd_error_set(err, HD_ERR_FORMAT, "%s: tensor %s holds a non-finite value",
+                                hd_weights_name(m->file), name);
+    *out = hd_tensor_1d(HD_TYPE_F32, D, dst);
+    out->name = t.name;
+    return HD_OK;
+}
+
+hd_llama_model *hd_llama_load(const char *path, hd_error *err) {
+    hd_llama_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    hd_status st;
+    char name[256];
+
+    /* 1. file and hyper-parameters */
+    if (is_gguf_file(path)) {
+        m->format = HD_LLAMA_GGUF;
+        m->rope_mode = HD_ROPE_INTERLEAVED;
+        if (!(m->file = hd_weights_open(path, err))) goto fail;
+        if (hd_llama_config_from_gguf(&m->cfg, hd_weights_gguf(m->file), err)) goto fail;
+    } else {
+        char dir[4096], cfg_path[4200];
+        m->format = HD_LLAMA_HF;
+        m->rope_mode = HD_ROPE_NEOX;
+        hf_dir(path, dir, sizeof dir);
+        snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
+        if (hd_llama_config_from_hf(&m->cfg, cfg_path, err)) goto fail;
+        if (!(m->file = hd_weights_open(ends_with(path, "config.json") ? dir : path, err))) goto fail;
+    }
+    const char *file = hd_weights_name(m->file);
+    const hd_llama_config *c = &m->cfg;
+    if ((st = hd_llama_config_validate(c, file, err))) goto fail;
+    const int64_t D = c->n_embd, V = c->n_vocab, F = c->n_ff, d = c->head_dim;
+    const int64_t Hd = (int64_t)c->n_head * d, Gd = (int64_t)c->n_head_kv * d;
+    const bool gguf = m->format == HD_LLAMA_GGUF;
+
+    m->layers = calloc((size_t)c->n_layer, sizeof *m->layers);
+    m->norms = malloc(((size_t)c->n_layer * 2 + 1) * (size_t)D * sizeof *m->norms);
+    m->inv_freq = malloc((size_t)(d / 2) * sizeof *m->inv_freq);
+    if (!m->layers || !m->norms || !m->inv_freq) {
+        hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", file);
+        goto fail;
+    }
+
+    /* 2. embeddings, final norm, LM head (tied when absent) */
+    if ((st = get_matrix(m, gguf ? "token_embd.weight" : "model.embed_tokens.weight", D, V, &m->tok_embd, err)))
+        goto fail;
+    if ((st = get_norm(m, gguf ? "output_norm.weight" : "model.norm.weight", D, m->norms + 2 * c->n_layer * D,
+                       &m->output_norm, err)))
+        goto fail;
+    const char *out_name = gguf ? "output.weight" : "lm_head.weight";
+    if (hd_weights_has(m->file, out_name)) {
+        if ((st = get_matrix(m, out_name, D, V, &m->output, err))) goto fail;
+    } else if (gguf || c->tie_word_embeddings) {
+        m->output = m->tok_embd;
+        m->tied = true;
+    } else {
+        hd_error_set(err, HD_ERR_NOTFOUND, "%s: tensor %s is missing (config.json says the embeddings are not tied)",
+                     file, out_name);
+        goto fail;
+    }
+
+    /* 3. layers */
+    for (int l = 0; l < c->n_layer; l++) {
+        hd_llama_layer *L = &m->layers[l];
+        struct { layer_tensor t; hd_tensor *dst; int64_t ne0, ne1; } mats[] = {
+            {T_Q, &L->wq, D, Hd},        {T_K, &L->wk, D, Gd},     {T_V, &L->wv, D, Gd},
+            {T_O, &L->wo, Hd, D},        {T_GATE, &L->w_gate, D, F}, {T_UP, &L->w_up, D, F},
+            {T_DOWN, &L->w_down, F, D},
+        };
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
+            layer_name(name, sizeof name, m->format, l, mats[i].t);
+            if ((st = get_matrix(m, name, mats[i].ne0, mats[i].ne1, mats[i].dst, err))) goto fail;
+        }
+        layer_name(name, sizeof name, m->format, l, T_ATTN_NORM);
+        if ((st = get_norm(m, name, D, m->norms + (2 * l) * D, &L->attn_norm, err))) goto fail;
+        layer_name(name, sizeof name, m->format, l, T_FFN_NORM);
+        if ((st = get_norm(m, name, D, m->norms + (2 * l + 1) * D, &L->ffn_norm, err))) goto fail;
+
+        L->nn = (hd_nn_layer_w){
+            .attn_norm = {.kind = HD_NN_NORM_RMS, .w = &L->attn_norm, .eps = c->norm_eps},
+            .attn = {.wq = &L->wq, .wk = &L->wk, .wv = &L->wv, .wo = &L->wo,
+                     .n_head = c->n_head, .n_kv_head = c->n_head_kv, .head_dim = c->head_dim},
+            .mlp_norm = {.kind = HD_NN_NORM_RMS, .w = &L->ffn_norm, .eps = c->norm_eps},
+            .mlp = {.gate = &L->w_gate, .up = &L->w_up, .down = &L->w_down, .act = HD_NN_ACT_SILU},
+        };
+    }
+    m->weight_type = m->layers[0].wq.type;
+
+    /* 4. RoPE frequencies: GGUF rope_freqs (llama.cpp's precomputed factors) or from the config */
+    if (gguf && hd_weights_has(m->file, "rope_freqs.weight")) {
+        int64_t ne[1] = {d / 2};
+        hd_tensor rf;
+        if ((st = hd_weights_get(m->file, "rope_freqs.weight", 1, ne, 1ull << HD_TYPE_F32, &rf, err))) goto fail;
+        /* the factors are read into inv_freq, which hd_llama_rope_freqs then rewrites in place */
+        memcpy(m->inv_freq, rf.data, (size_t)(d / 2) * sizeof *m->inv_freq);
+        for (int64_t i = 0; i < d / 2; i++)
+            if (!(m->inv_freq[i] > 0) || !isfinite(m->inv_freq[i])) {
+                hd_error_set(err, HD_ERR_FORMAT, "%s: rope_freqs.weight[%lld] = %g is not a positive factor", file,
+                             (long long)i, (double)m->inv_freq[i]);
+                goto fail;
+            }
+        hd_llama_rope_freqs(c, m->inv_freq, m->inv_freq);
+    } else {
+        hd_llama_rope_freqs(c, NULL, m->inv_freq);
+    }
+    return m;
+fail:
+    hd_llama_free(m);
+    return NULL;
+}
+
+void hd_llama_free(hd_llama_model *m) {
+    if (!m) return;
+    hd_weights_close(m->file);
+    free(m->layers);
+    free(m->norms);
+    free(m->inv_freq);
+    free(m);
+}
+
+/* ---- context ------------------------------------------------------------- */
+
+struct hd_llama_context {
+    const hd_llama_model *model;
+    hd_llama_context_params p;
+    hd_kv_cache *kv;
+    hd_threadpool *pool;
+    hd_arena *act;        /* activations of one forward pass, reset per batch */
+    hd_arena *scratch;    /* per-op temporaries (quantized activations, scores) */
+    hd_exec ex;
+    int32_t *pos;         /* [n_batch] positions of the current batch */
+    float *logits;        /* [n_out][V] */
+    int64_t n_out_max;
+    int64_t n_logits;     /* rows valid in logits */
+};
+
+hd_llama_context_params hd_llama_context_default_params(void) {
+    hd_llama_context_params p = {.n_ctx = 0, .n_batch = 256, .kv_type = HD_TYPE_F16, .n_threads = 0,
+                                 .logits_all = false};
+    return p;
+}
+
+hd_llama_context *hd_llama_context_create(const hd_llama_model *m, const hd_llama_context_params *pp,
+                                          hd_error *err) {
+    hd_llama_context_params p = *pp;
+    const hd_llama_config *c = &m->cfg;
+    if (p.n_ctx <= 0) p.n_ctx = c->n_ctx_train > 0 && c->n_ctx_train < 4096 ? c->n_ctx_train : 4096;
+    if (p.n_batch <= 0) p.n_batch = 256;
+    if (p.n_batch > p.n_ctx) p.n_batch = (int)p.n_ctx;
+    if (p.n_ctx > (1 << 24)) {
+        hd_error_set(err, HD_ERR_ARG, "context of %lld positions is too large", (long long)p.n_ctx);
+        return NULL;
+    }
+    hd_llama_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        hd_error_set(err, HD_ERR_NOMEM, "out of memory for a context");
+        return NULL;
+    }
+    ctx->model = m;
+    ctx->p = p;
+    const int64_t D = c->n_embd, V = c->n_vocab, B = p.n_batch;
+    const int64_t F = c->n_ff, Hd = (int64_t)c->n_head * c->head_dim;
+    ctx->n_out_max = p.logits_all ? B : 1;
+
+    if (!(ctx->kv = hd_kv_cache_create(c->n_layer, c->n_head_kv, c->head_dim, p.n_ctx, p.kv_type, err))) goto fail;
+    if (!(ctx->pool = hd_threadpool_create(p.n_threads, err))) goto fail;
+    /* activations: x [D, B], one layer's scratch, the final norm [D, n_out] */
+    size_t act = hd_nn_f32_bytes(D * B) + hd_nn_layer_scratch_bytes(&m->layers[0].nn, B) +
+                 hd_nn_f32_bytes(D * ctx->n_out_max) + 4096;
+    if (!(ctx->act = hd_arena_create(act, err))) goto fail;
+    /* op temporaries: quantized activations of the widest input (≤ 2 bytes per
+     * value incl. block scales) and per-thread attention score rows */
+    int64_t widest = D > F ? D : F;
+    if (Hd > widest) widest = Hd;
+    int nt = hd_threadpool_size(ctx->pool);
+    size_t scratch = (size_t)(2 * widest * B) + (size_t)nt * (size_t)(p.n_ctx + 64) * 4 * 2 + (1u << 20);
+    if (!(ctx->scratch = hd_arena_create(scratch, err))) goto fail;
+    ctx->pos = malloc((size_t)B * sizeof *ctx->pos);
+    ctx->logits = malloc((size_t)(V * ctx->n_out_max) * sizeof *ctx->logits);
+    if (!ctx->pos || !ctx->logits) {
+        hd_error_set(err, HD_ERR_NOMEM, "out of memory for logits [%lld x %lld]", (long long)V,
+                     (long long)ctx->n_out_max);
+        goto fail;
+    }
+    ctx->ex = (hd_exec){.backend = HD_BACKEND_CPU, .pool = ctx->pool, .scratch = ctx->scratch};
+    return ctx;
+fail:
+    hd_llama_context_free(ctx);
+    return NULL;
+}
+
+void hd_llama_context_free(hd_llama_context *ctx) {
+    if (!ctx) return;
+    hd_kv_cache_free(ctx->kv);
+    hd_threadpool_free(ctx->pool);
+    hd_arena_free(ctx->act);
+    hd_arena_free(ctx->scratch);
+    free(ctx->pos);
+    free(ctx->logits);
+    free(ctx);
+}
+
+/* One forward pass over S ≤ n_batch tokens at positions n_past … n_past+S-1. */
+static hd_status llama_forward(hd_llama_context *ctx, const int32_t *tokens, int64_t S, bool want_logits,
+                               hd_error *err) {
+    const hd_llama_model *m = ctx->model;
+    const hd_llama_config *c = &m->cfg;
+    const int64_t D = c->n_embd, V = c->n_vocab, n_past = hd_kv_cache_used(ctx->kv);
+    hd_exec *ex = &ctx->ex;
+    hd_status st;
+    hd_arena_reset(ctx->act, 0);
+
+    /* x = embeddings of the tokens: [D, S] */
+    int64_t ne[2] = {D, S};
+    hd_tensor x = hd_arena_tensor(ctx->act, HD_TYPE_F32, 2, ne);
+    if (!x.data) return hd_error_set(err, HD_ERR_INTERNAL, "llama: activation arena too small");
+    if ((st = hd_op_get_rows(ex, &x, &m->tok_embd, tokens, S, err))) return st;
+    for (int64_t i = 0; i < S; i++) ctx->pos[i] = (int32_t)(n_past + i);
+
+    /* SPEC §1.1, per layer:  x = x + attention(rms_norm(x));  x = x + mlp(rms_norm(x)) */
+    for (int l = 0; l < c->n_layer; l++) {
+        hd_nn_attn_ctx ac = {
+            .pos = ctx->pos, .inv_freq = m->inv_freq, .n_rot = c->head_dim, .rope_mode = m->rope_mode,
+            .k_cache = hd_kv_cache_k(ctx->kv, l), .v_cache = hd_kv_cache_v(ctx->kv, l),
+            .n_past = n_past, .causal = true,
+        };
+        if ((st = hd_nn_layer(ex, ctx->act, &x, &m->layers[l].nn, &ac, err))) {
+            hd_error_prefix(err, "layer %d", l);
+            return st;
+        }
+    }
+    if ((st = hd_kv_cache_advance(ctx->kv, S, err))) return st;
+    if (!want_logits) return HD_OK;
+
+    /* logits = output · rms_norm(x) for the last token (or every token) */
+    const int64_t n_out = ctx->p.logits_all ? S : 1;
+    hd_tensor xl = hd_tensor_2d(HD_TYPE_F32, D, n_out, (float *)x.data + (S - n_out) * D);
+    int64_t nh[2] = {D, n_out};
+    hd_tensor h = hd_arena_tensor(ctx->act, HD_TYPE_F32, 2, nh);
+    if (!h.data) return hd_error_set(err, HD_ERR_INTERNAL, "llama: activation arena too small");
+    if ((st = hd_op_rms_norm(ex, &h, &xl, &m->output_norm, c->norm_eps, err))) return st;
+    hd_tensor logits = hd_tensor_2d(HD_TYPE_F32, V, n_out, ctx->logits);
+    if ((st = hd_op_linear(ex, &logits, &m->output, &h, NULL, err))) return st;
+    ctx->n_logits = n_out;
+    return HD_OK;
+}
+
+hd_status hd_llama_decode(hd_llama_context *ctx, const int32_t *tokens, int64_t n, hd_error *err) {
+    const hd_llama_config *c = &ctx->model->cfg;
+    const int64_t used = hd_kv_cache_used(ctx->kv), n_ctx = hd_kv_cache_n_ctx(ctx->kv);
+    if (n <= 0) return hd_error_set(err, HD_ERR_ARG, "llama: nothing to decode");
+    if (n > n_ctx - used)
+        return hd_error_set(err, HD_ERR_ARG,
+                            "context full: %lld tokens in use + %lld new exceed the context of %lld",
+                            (long long)used, (long long)n, (long long)n_ctx);
+    if (ctx->p.logits_all && n > ctx->p.n_batch)
+        return hd_error_set(err, HD_ERR_ARG, "llama: %lld tokens with logits for all exceed the batch of %d",
+                            (long long)n, ctx->p.n_batch);
+    for (int64_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->n_vocab)
+            return hd_error_set(err, HD_ERR_ARG, "token id %d at %lld is outside the vocabulary of %d",
+                                (int)tokens[i], (long long)i, (int)c->n_vocab);
+    ctx->n_logits = 0;
+    for (int64_t off = 0; off < n; off += ctx->p.n_batch) {
+        int64_t S = n - off < ctx->p.n_batch ? n - off : ctx->p.n_batch;
+        hd_status st = llama_forward(ctx, tokens + off, S, off + S == n, err);
+        if (st) return st;
+    }
+    return HD_OK;
+}
+
+const float *hd_llama_logits(const hd_llama_context *ctx) { return ctx->logits; }
+int64_t hd_llama_n_logits(const hd_llama_context *ctx) { return ctx->n_logits; }
+const hd_llama_model *hd_llama_context_model(const hd_llama_context *ctx) { return ctx->model; }
+int64_t hd_llama_n_ctx(const hd_llama_context *ctx) { return hd_kv_cache_n_ctx(ctx->kv); }
+int64_t hd_llama_n_past(const hd_llama_context *ctx) { return hd_kv_cache_used(ctx->kv); }
+hd_kv_cache *hd_llama_kv_cache(hd_llama_context *ctx) { return ctx->kv; }
+size_t hd_llama_arena_used(const hd_llama_context *ctx) { return hd_arena_high_water(ctx->act); }
+
+hd_status hd_llama_rewind(hd_llama_context *ctx, int64_t n, hd_error *err) {
+    ctx->n_logits = 0;
+    return hd_kv_cache_truncate(ctx->kv, n, err);
+}

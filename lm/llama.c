@@ -114,6 +114,11 @@ hd_llama_model *hd_llama_load(const char *path, hd_error *err) {
     }
     hd_status st;
     char name[256];
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        hd_error_set(err, HD_ERR_IO, "%s: no such file or directory", path);
+        goto fail;
+    }
 
     /* 1. file and hyper-parameters */
     if (is_gguf_file(path)) {
@@ -272,12 +277,14 @@ hd_llama_context *hd_llama_context_create(const hd_llama_model *m, const hd_llam
     size_t act = hd_nn_f32_bytes(D * B) + hd_nn_layer_scratch_bytes(&m->layers[0].nn, B) +
                  hd_nn_f32_bytes(D * ctx->n_out_max) + 4096;
     if (!(ctx->act = hd_arena_create(act, err))) goto fail;
-    /* op temporaries: quantized activations of the widest input (≤ 2 bytes per
-     * value incl. block scales) and per-thread attention score rows */
+    /* op temporaries (ex->scratch): the linear op packs its F32 input per token
+     * block plus one panel buffer per thread (core/matmul.c); attention keeps
+     * score rows per thread over the whole context */
     int64_t widest = D > F ? D : F;
     if (Hd > widest) widest = Hd;
-    int nt = hd_threadpool_size(ctx->pool);
-    size_t scratch = (size_t)(2 * widest * B) + (size_t)nt * (size_t)(p.n_ctx + 64) * 4 * 2 + (1u << 20);
+    const size_t nt = (size_t)hd_threadpool_size(ctx->pool);
+    size_t scratch = (size_t)widest * (size_t)(B + 32) * 4 + nt * ((size_t)1 << 18) +
+                     nt * (size_t)(p.n_ctx + 64) * 4 * 2 + ((size_t)1 << 20);
     if (!(ctx->scratch = hd_arena_create(scratch, err))) goto fail;
     ctx->pos = malloc((size_t)B * sizeof *ctx->pos);
     ctx->logits = malloc((size_t)(V * ctx->n_out_max) * sizeof *ctx->logits);

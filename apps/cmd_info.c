@@ -160,7 +160,7 @@ static int info_gguf_text(const hd_gguf *g) {
                 fputs(", ...", stdout);
             }
         } else {
-            /* scalars: read through the number getter for exact integers */
+            /* scalars: integers through the exact getters */
             char b[40];
             double d;
             if (t == HD_GGUF_FLOAT32 || t == HD_GGUF_FLOAT64 || t == HD_GGUF_BOOL) {
@@ -169,8 +169,9 @@ static int info_gguf_text(const hd_gguf *g) {
                 else snprintf(b, sizeof b, t == HD_GGUF_FLOAT32 ? "%.9g" : "%.17g", d);
             } else {
                 int64_t v;
+                uint64_t uv;
                 if (hd_gguf_get_i64(g, hd_gguf_kv_key(g, i), &v)) snprintf(b, sizeof b, "%" PRId64, v);
-                else if (hd_gguf_kv_number(g, i, &d)) snprintf(b, sizeof b, "%.0f", d); /* u64 > INT64_MAX */
+                else if (hd_gguf_get_u64(g, hd_gguf_kv_key(g, i), &uv)) snprintf(b, sizeof b, "%" PRIu64, uv);
                 else snprintf(b, sizeof b, "?");
             }
             fputs(b, stdout);
@@ -348,7 +349,6 @@ static cJSON *info_gguf_json(const hd_gguf *g) {
             cJSON_AddItemToObject(m, "value", json_bytes(s, len));
         } else {
             char b[40];
-            /* scalar bytes: use the typed getters through a one-element view */
             double d;
             int64_t v;
             if (t == HD_GGUF_FLOAT32 || t == HD_GGUF_FLOAT64) {
@@ -360,8 +360,9 @@ static cJSON *info_gguf_json(const hd_gguf *g) {
             } else if (hd_gguf_get_i64(g, hd_gguf_kv_key(g, i), &v)) {
                 snprintf(b, sizeof b, "%" PRId64, v);
             } else {
-                hd_gguf_kv_number(g, i, &d);
-                snprintf(b, sizeof b, "%.0f", d);
+                uint64_t uv = 0;
+                hd_gguf_get_u64(g, hd_gguf_kv_key(g, i), &uv);
+                snprintf(b, sizeof b, "%" PRIu64, uv);
             }
             cJSON_AddItemToObject(m, "value", json_num_text(b));
         }

@@ -475,6 +475,10 @@ static hd_gguf *open_common(const void *data, size_t size, const char *name, hd_
     g->base = data;
     g->size = data ? size : 0;
     if (parse(g, err) != HD_OK) {
+        /* names from the file may hold control bytes: keep the message one line */
+        if (err)
+            for (char *m = err->msg; *m; m++)
+                if ((unsigned char)*m < 0x20 || *m == 0x7f) *m = '?';
         hd_gguf_close(g);
         return NULL;
     }
@@ -596,6 +600,15 @@ bool hd_gguf_get_i64(const hd_gguf *g, const char *key, int64_t *out) {
     if (!neg && mag > (uint64_t)INT64_MAX) return false;
     if (neg && mag > (uint64_t)INT64_MAX + 1) return false;
     *out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+    return true;
+}
+
+bool hd_gguf_get_u64(const hd_gguf *g, const char *key, uint64_t *out) {
+    const gguf_kv *kv = scalar_kv(g, key);
+    bool neg;
+    uint64_t mag;
+    if (!kv || kv->type == HD_GGUF_BOOL || !int_of(kv->type, kv->val, &neg, &mag) || neg) return false;
+    *out = mag;
     return true;
 }
 

@@ -77,6 +77,7 @@ int64_t hd_gguf_find_key(const hd_gguf *g, const char *key);   /* -1 if absent *
  * cannot represent the request (integers convert when the value fits). */
 bool hd_gguf_get_u32(const hd_gguf *g, const char *key, uint32_t *out);
 bool hd_gguf_get_i64(const hd_gguf *g, const char *key, int64_t *out);
+bool hd_gguf_get_u64(const hd_gguf *g, const char *key, uint64_t *out);
 bool hd_gguf_get_f32(const hd_gguf *g, const char *key, float *out);
 bool hd_gguf_get_bool(const hd_gguf *g, const char *key, bool *out);
 /* Pointer into the mapping, not NUL-terminated. */

@@ -330,6 +330,13 @@ done:
 
 /* ---- opening ---------------------------------------------------------------- */
 
+/* Names from a file may hold control bytes: keep the message one line. */
+static void one_line(hd_error *err) {
+    if (!err) return;
+    for (char *m = err->msg; *m; m++)
+        if ((unsigned char)*m < 0x20 || *m == 0x7f) *m = '?';
+}
+
 static hd_safetensors *st_new(const char *name, hd_error *err) {
     hd_safetensors *st = calloc(1, sizeof *st);
     if (st) st->name = dup_str(name);
@@ -542,6 +549,7 @@ hd_safetensors *hd_safetensors_open(const char *path, hd_error *err) {
     else if (ends_with(path, ".json")) rc = open_index(st, path, err);
     else rc = add_file(st, path, err);
     if (rc != HD_OK) {
+        one_line(err);
         hd_safetensors_close(st);
         return NULL;
     }
@@ -560,6 +568,7 @@ hd_safetensors *hd_safetensors_open_memory(const void *data, size_t size, const 
     }
     st->n_files = 1;
     if (parse_file(st, 0, data, data ? size : 0, err) != HD_OK) {
+        one_line(err);
         hd_safetensors_close(st);
         return NULL;
     }

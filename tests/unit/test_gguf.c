@@ -161,6 +161,10 @@ static void test_roundtrip_kv_all_types(void **state) {
     assert_false(hd_gguf_get_str(g, "t.u32", &s, &len));
     assert_false(hd_gguf_get_i64(g, "t.u64", &v));             /* > INT64_MAX */
     assert_false(hd_gguf_get_u32(g, "t.u64", &u));
+    uint64_t u64;
+    assert_true(hd_gguf_get_u64(g, "t.u64", &u64)), assert_true(u64 == 18446744073709551615ull);
+    assert_true(hd_gguf_get_u64(g, "t.u8", &u64)), assert_true(u64 == 200);
+    assert_false(hd_gguf_get_u64(g, "t.i8", &u64));
     assert_true(hd_gguf_kv_number(g, hd_gguf_find_key(g, "t.u64"), &d)), assert_true(d == 18446744073709551615.0);
     assert_true(hd_gguf_get_i64(g, "t.i64", &v)), assert_int_equal(v, -2);
     assert_true(hd_gguf_get_f32(g, "t.f64", &f)), assert_true(f == (float)(-1.0 / 3.0));
@@ -480,6 +484,7 @@ static void mk_dup_key(bb *b) {
     for (int i = 0; i < 2; i++) bb_str(b, "k"), bb_u32(b, HD_GGUF_UINT32), bb_u32(b, 1);
 }
 static void mk_vtype(bb *b) { bb_header(b, 3, 0, 1); bb_str(b, "k"); bb_u32(b, 13); bb_u32(b, 0); }
+static void mk_ctrl_key(bb *b) { bb_header(b, 3, 0, 1); bb_str(b, "bad\nkey"); bb_u32(b, 13); bb_u32(b, 0); }
 static void mk_bool(bb *b) { bb_header(b, 3, 0, 1); bb_str(b, "k"); bb_u32(b, HD_GGUF_BOOL); bb_u8(b, 2); }
 static void mk_str_len(bb *b) { bb_header(b, 3, 0, 1); bb_str(b, "k"); bb_u32(b, HD_GGUF_STRING); bb_u64(b, 100); bb_put(b, "abc", 3); }
 static void mk_nested(bb *b) {
@@ -555,6 +560,7 @@ static void test_malformed(void **state) {
         {"empty key", mk_key_empty, HD_ERR_FORMAT, "bad.gguf: key 0 is empty"},
         {"dup key", mk_dup_key, HD_ERR_FORMAT, "bad.gguf: duplicate key 'k'"},
         {"vtype", mk_vtype, HD_ERR_FORMAT, "bad.gguf: key 'k' has unknown value type 13"},
+        {"control bytes", mk_ctrl_key, HD_ERR_FORMAT, "bad.gguf: key 'bad?key' has unknown value type 13"},
         {"bool", mk_bool, HD_ERR_FORMAT, "bad.gguf: key 'k' is not a bool (2)"},
         {"str len", mk_str_len, HD_ERR_FORMAT, "value of key 'k' has length 100"},
         {"nested", mk_nested, HD_ERR_FORMAT, "bad.gguf: key 'k' is an array of arrays (not supported)"},

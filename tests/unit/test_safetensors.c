@@ -304,6 +304,7 @@ static void test_malformed(void **state) {
         {"{\"a\":1}", 0, "entry 'a' is not an object"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", 4, "tensor 'a' needs string dtype, array shape and array data_offsets"},
         {"{\"a\":{\"dtype\":\"Q4\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "tensor 'a' has unknown dtype 'Q4'"},
+        {"{\"a\":{\"dtype\":\"\\n8\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "tensor 'a' has unknown dtype '?8'"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, "tensor 'a' shape entry 0 is not a non-negative integer"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", 4, "shape entry 0 is not a non-negative integer"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[\"1\"],\"data_offsets\":[0,4]}}", 4, "shape entry 0 is not a non-negative integer"},

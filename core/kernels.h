@@ -68,6 +68,10 @@ typedef struct hd_kernels {
     hd_gemm_fn gemm_f32;
     int mr_bf16, nr_bf16;                  /* bf16 gemm tile (0 = none)           */
     hd_gemm_fn gemm_bf16;                  /* NULL = BF16 weights use the f32 gemm */
+    /* Arithmetic peak probe: `iters` rounds of independent FMAs (bf16: vdpbf16ps,
+     * NULL where the level has none) on registers; returns the flops done. */
+    double (*peak_f32)(int64_t iters);
+    double (*peak_bf16)(int64_t iters);
 } hd_kernels;
 
 /* The table for a level (never NULL; a level the build lacks gives the next lower). */

@@ -43,6 +43,21 @@ static void gemm_f32_6x16(int64_t kc, const void *xpv, const void *wpv, float *c
     }
 }
 
+static double peak_f32(int64_t iters) {
+    __m256 a[10];
+    for (int i = 0; i < 10; i++) a[i] = _mm256_set1_ps((float)i);
+    const __m256 m = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(1e-3f);
+    for (int64_t it = 0; it < iters; it++) {
+#pragma GCC unroll 10
+        for (int i = 0; i < 10; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
+    }
+    __m256 s = a[0];
+    for (int i = 1; i < 10; i++) s = _mm256_add_ps(s, a[i]);
+    volatile float sink = hsum8(s);
+    (void)sink;
+    return (double)iters * 10 * 8 * 2;
+}
+
 const hd_kernels hd_kernels_avx2 = {
     .level = HD_CPU_AVX2,
     .act_of = {[HD_TYPE_F32] = HD_ACT_F32, [HD_TYPE_F16] = HD_ACT_F32, [HD_TYPE_BF16] = HD_ACT_F32,
@@ -61,4 +76,6 @@ const hd_kernels hd_kernels_avx2 = {
     .mr_bf16 = 0,
     .nr_bf16 = 0,
     .gemm_bf16 = NULL,
+    .peak_f32 = peak_f32,
+    .peak_bf16 = NULL,
 };

@@ -100,6 +100,37 @@ HD_INLINE void dot_bf16_n(int64_t k, const hd_bf16 *w, const void *x, size_t xs,
 
 HD_DOT_DISPATCH(a5_dot_bf16, dot_bf16_n, hd_bf16)
 
+/* 12 independent zmm chains hide the FMA latency on both FMA pipes. */
+static double peak_f32(int64_t iters) {
+    __m512 a[12];
+    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
+    const __m512 m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-3f);
+    for (int64_t it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
+    }
+    __m512 s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
+    volatile float sink = _mm512_reduce_add_ps(s);
+    (void)sink;
+    return (double)iters * 12 * 16 * 2;
+}
+
+static double peak_bf16(int64_t iters) {
+    __m512 a[12];
+    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
+    const __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3a80);
+    for (int64_t it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) a[i] = _mm512_dpbf16_ps(a[i], x, y);
+    }
+    __m512 s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
+    volatile float sink = _mm512_reduce_add_ps(s);
+    (void)sink;
+    return (double)iters * 12 * 32 * 2;
+}
+
 const hd_kernels hd_kernels_avx512 = {
     .level = HD_CPU_AVX512,
     .act_of = {[HD_TYPE_F32] = HD_ACT_F32, [HD_TYPE_F16] = HD_ACT_F32, [HD_TYPE_BF16] = HD_ACT_BF16,
@@ -118,4 +149,6 @@ const hd_kernels hd_kernels_avx512 = {
     .mr_bf16 = A5_MR,
     .nr_bf16 = A5_NR,
     .gemm_bf16 = gemm_bf16_12x32,
+    .peak_f32 = peak_f32,
+    .peak_bf16 = peak_bf16,
 };

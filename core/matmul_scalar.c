@@ -215,6 +215,15 @@ DEQ(HD_TYPE_Q4_K, deq_q4_k)
 DEQ(HD_TYPE_Q5_K, deq_q5_k)
 DEQ(HD_TYPE_Q6_K, deq_q6_k)
 
+static double peak_f32(int64_t iters) {
+    float a[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    for (int64_t it = 0; it < iters; it++)
+        for (int i = 0; i < 8; i++) a[i] = a[i] * 0.999f + 1e-3f;
+    volatile float sink = a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+    (void)sink;
+    return (double)iters * 8 * 2;
+}
+
 const hd_kernels hd_kernels_scalar = {
     .level = HD_CPU_SCALAR,
     .act_of = {[HD_TYPE_F32] = HD_ACT_F32, [HD_TYPE_F16] = HD_ACT_F32, [HD_TYPE_BF16] = HD_ACT_F32,
@@ -234,4 +243,6 @@ const hd_kernels hd_kernels_scalar = {
     .mr_bf16 = 0,
     .nr_bf16 = 0,
     .gemm_bf16 = NULL,
+    .peak_f32 = peak_f32,
+    .peak_bf16 = NULL,
 };

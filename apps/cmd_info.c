@@ -183,15 +183,24 @@ static int info_gguf_text(const hd_gguf *g) {
         int l = (int)strlen(hd_gguf_tensor(g, i)->name);
         if (l > nw) nw = l;
     }
+    int sw = 5, bw = 5, ow = 6;
+    for (int64_t i = 0; i < nt; i++) {
+        const hd_gguf_tensor_info *t = hd_gguf_tensor(g, i);
+        char sh[96], num[32];
+        shape_text(sh, sizeof sh, t->n_dims, t->ne);
+        if ((int)strlen(sh) > sw) sw = (int)strlen(sh);
+        if (snprintf(num, sizeof num, "%zu", t->nbytes) > bw) bw = (int)strlen(num);
+        if (snprintf(num, sizeof num, "%" PRIu64, t->offset) > ow) ow = (int)strlen(num);
+    }
     printf("\ntensors (shape in ggml order, innermost first; offset from the data section at %zu):\n", hd_gguf_data_offset(g));
-    printf("  %-*s  %-7s  %-28s  %14s  %14s\n", nw, "name", "type", "shape", "bytes", "offset");
+    printf("  %-*s  %-7s  %-*s  %*s  %*s\n", nw, "name", "type", sw, "shape", bw, "bytes", ow, "offset");
     uint64_t total = 0, params = 0;
     for (int64_t i = 0; i < nt; i++) {
         const hd_gguf_tensor_info *t = hd_gguf_tensor(g, i);
         char sh[96];
         shape_text(sh, sizeof sh, t->n_dims, t->ne);
-        printf("  %-*s  %-7s  %-28s  %14zu  %14" PRIu64 "\n", nw, t->name, hd_gguf_type_name(t->type), sh, t->nbytes,
-               t->offset);
+        printf("  %-*s  %-7s  %-*s  %*zu  %*" PRIu64 "\n", nw, t->name, hd_gguf_type_name(t->type), sw, sh, bw, t->nbytes,
+               ow, t->offset);
         total += t->nbytes;
         params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
     }
@@ -236,8 +245,18 @@ static int info_st_text(const hd_safetensors *st) {
         int l = (int)strlen(hd_safetensors_tensor(st, i)->name);
         if (l > nw) nw = l;
     }
+    int sw = 5, bw = 5, ow = 6;
+    for (int64_t i = 0; i < nt; i++) {
+        const hd_st_tensor *t = hd_safetensors_tensor(st, i);
+        char sh[160], num[32];
+        shape_text(sh, sizeof sh, t->n_dims, t->shape);
+        if ((int)strlen(sh) > sw) sw = (int)strlen(sh);
+        if (snprintf(num, sizeof num, "%zu", t->nbytes) > bw) bw = (int)strlen(num);
+        if (snprintf(num, sizeof num, "%" PRIu64, t->offset) > ow) ow = (int)strlen(num);
+    }
     printf("\ntensors (shape as stored, outermost first; offset from the file's data section):\n");
-    printf("  %-*s  %-8s  %-28s  %14s  %14s%s\n", nw, "name", "dtype", "shape", "bytes", "offset", sharded ? "  file" : "");
+    printf("  %-*s  %-8s  %-*s  %*s  %*s%s\n", nw, "name", "dtype", sw, "shape", bw, "bytes", ow, "offset",
+           sharded ? "  file" : "");
     uint64_t total = 0, params = 0;
     int64_t unusable = 0;
     for (int64_t i = 0; i < nt; i++) {
@@ -247,7 +266,7 @@ static int info_st_text(const hd_safetensors *st) {
         snprintf(dt, sizeof dt, "%s%s", t->dtype, t->hd_type < 0 ? "*" : "");
         if (t->hd_type < 0) unusable++;
         const char *base = strrchr(t->file, '/');
-        printf("  %-*s  %-8s  %-28s  %14zu  %14" PRIu64 "%s%s\n", nw, t->name, dt, sh, t->nbytes, t->offset,
+        printf("  %-*s  %-8s  %-*s  %*zu  %*" PRIu64 "%s%s\n", nw, t->name, dt, sw, sh, bw, t->nbytes, ow, t->offset,
                sharded ? "  " : "", sharded ? (base ? base + 1 : t->file) : "");
         uint64_t n = 1;
         for (int d = 0; d < t->n_dims; d++) n *= (uint64_t)t->shape[d];

@@ -50,6 +50,14 @@ static bool put_escaped(FILE *out, const char *s, size_t len, size_t max) {
     return false;
 }
 
+/* A name from the file for a terminal: control bytes become '?'. */
+static const char *clean(const char *s, char *buf, size_t n) {
+    size_t i = 0;
+    for (; s[i] && i + 1 < n; i++) buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+    buf[i] = 0;
+    return buf;
+}
+
 static void fmt_bytes(char *buf, size_t n, uint64_t b) {
     if (b >= (1ull << 30)) snprintf(buf, n, "%.2f GiB", (double)b / (1ull << 30));
     else if (b >= (1ull << 20)) snprintf(buf, n, "%.2f MiB", (double)b / (1ull << 20));
@@ -143,7 +151,8 @@ static int info_gguf_text(const hd_gguf *g) {
         uint64_t n = 0;
         if (hd_gguf_kv_array(g, i, &et, &n)) snprintf(tn, sizeof tn, "arr[%s]", hd_gguf_vtype_name(et));
         else snprintf(tn, sizeof tn, "%s", hd_gguf_vtype_name(t));
-        printf("  %-*s  %-12s  ", kw, hd_gguf_kv_key(g, i), tn);
+        char kb[4200];
+        printf("  %-*s  %-12s  ", kw, clean(hd_gguf_kv_key(g, i), kb, sizeof kb), tn);
         if (t == HD_GGUF_STRING) {
             const char *s;
             size_t len;
@@ -199,7 +208,8 @@ static int info_gguf_text(const hd_gguf *g) {
         const hd_gguf_tensor_info *t = hd_gguf_tensor(g, i);
         char sh[96];
         shape_text(sh, sizeof sh, t->n_dims, t->ne);
-        printf("  %-*s  %-7s  %-*s  %*zu  %*" PRIu64 "\n", nw, t->name, hd_gguf_type_name(t->type), sw, sh, bw, t->nbytes,
+        char nb[4200];
+        printf("  %-*s  %-7s  %-*s  %*zu  %*" PRIu64 "\n", nw, clean(t->name, nb, sizeof nb), hd_gguf_type_name(t->type), sw, sh, bw, t->nbytes,
                ow, t->offset);
         total += t->nbytes;
         params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
@@ -235,7 +245,8 @@ static int info_st_text(const hd_safetensors *st) {
     for (int64_t i = 0; i < nm; i++) {
         const char *k, *v;
         hd_safetensors_meta(st, i, &k, &v);
-        printf("  %-*s  str   ", kw, k);
+        char kb[4200];
+        printf("  %-*s  str   ", kw, clean(k, kb, sizeof kb));
         size_t len = strlen(v);
         if (put_escaped(stdout, v, len, TEXT_MAX)) printf(" (%zu bytes)", len);
         putchar('\n');
@@ -266,7 +277,8 @@ static int info_st_text(const hd_safetensors *st) {
         snprintf(dt, sizeof dt, "%s%s", t->dtype, t->hd_type < 0 ? "*" : "");
         if (t->hd_type < 0) unusable++;
         const char *base = strrchr(t->file, '/');
-        printf("  %-*s  %-8s  %-*s  %*zu  %*" PRIu64 "%s%s\n", nw, t->name, dt, sw, sh, bw, t->nbytes, ow, t->offset,
+        char nb[4200];
+        printf("  %-*s  %-8s  %-*s  %*zu  %*" PRIu64 "%s%s\n", nw, clean(t->name, nb, sizeof nb), dt, sw, sh, bw, t->nbytes, ow, t->offset,
                sharded ? "  " : "", sharded ? (base ? base + 1 : t->file) : "");
         uint64_t n = 1;
         for (int d = 0; d < t->n_dims; d++) n *= (uint64_t)t->shape[d];
@@ -319,6 +331,8 @@ static cJSON *json_bytes(const char *s, size_t len) {
     return j;
 }
 
+static cJSON *json_str(const char *s) { return json_bytes(s, strlen(s)); }
+
 /* Numbers as raw JSON text so 64-bit integers stay exact; non-finite → null. */
 static cJSON *json_num_text(const char *t) {
     if (strstr(t, "nan") || strstr(t, "inf")) return cJSON_CreateNull();
@@ -341,7 +355,7 @@ static cJSON *gguf_elem_json(const hd_gguf *g, int64_t i, hd_gguf_vtype et, uint
 
 static cJSON *info_gguf_json(const hd_gguf *g) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "file", hd_gguf_name(g));
+    cJSON_AddItemToObject(o, "file", json_str(hd_gguf_name(g)));
     cJSON_AddStringToObject(o, "format", "gguf");
     cJSON_AddNumberToObject(o, "version", hd_gguf_version(g));
     cJSON_AddNumberToObject(o, "alignment", (double)hd_gguf_alignment(g));
@@ -351,7 +365,7 @@ static cJSON *info_gguf_json(const hd_gguf *g) {
     for (int64_t i = 0; i < hd_gguf_n_kv(g); i++) {
         cJSON *m = cJSON_CreateObject();
         cJSON_AddItemToArray(meta, m);
-        cJSON_AddStringToObject(m, "key", hd_gguf_kv_key(g, i));
+        cJSON_AddItemToObject(m, "key", json_str(hd_gguf_kv_key(g, i)));
         hd_gguf_vtype t = hd_gguf_kv_type(g, i), et;
         uint64_t n;
         cJSON_AddStringToObject(m, "type", hd_gguf_vtype_name(t));
@@ -392,7 +406,7 @@ static cJSON *info_gguf_json(const hd_gguf *g) {
         const hd_gguf_tensor_info *t = hd_gguf_tensor(g, i);
         cJSON *e = cJSON_CreateObject();
         cJSON_AddItemToArray(ts, e);
-        cJSON_AddStringToObject(e, "name", t->name);
+        cJSON_AddItemToObject(e, "name", json_str(t->name));
         cJSON_AddStringToObject(e, "type", hd_gguf_type_name(t->type));
         cJSON *sh = cJSON_AddArrayToObject(e, "shape");
         for (int d = 0; d < t->n_dims; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->ne[d]));
@@ -409,7 +423,7 @@ static cJSON *info_gguf_json(const hd_gguf *g) {
 
 static cJSON *info_st_json(const hd_safetensors *st) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "file", hd_safetensors_name(st));
+    cJSON_AddItemToObject(o, "file", json_str(hd_safetensors_name(st)));
     cJSON_AddStringToObject(o, "format", "safetensors");
     cJSON *meta = cJSON_AddArrayToObject(o, "metadata");
     for (int64_t i = 0; i < hd_safetensors_n_meta(st); i++) {
@@ -417,9 +431,9 @@ static cJSON *info_st_json(const hd_safetensors *st) {
         hd_safetensors_meta(st, i, &k, &v);
         cJSON *m = cJSON_CreateObject();
         cJSON_AddItemToArray(meta, m);
-        cJSON_AddItemToObject(m, "key", json_bytes(k, strlen(k)));
+        cJSON_AddItemToObject(m, "key", json_str(k));
         cJSON_AddStringToObject(m, "type", "str");
-        cJSON_AddItemToObject(m, "value", json_bytes(v, strlen(v)));
+        cJSON_AddItemToObject(m, "value", json_str(v));
     }
     cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
     uint64_t total = 0, params = 0;
@@ -427,7 +441,7 @@ static cJSON *info_st_json(const hd_safetensors *st) {
         const hd_st_tensor *t = hd_safetensors_tensor(st, i);
         cJSON *e = cJSON_CreateObject();
         cJSON_AddItemToArray(ts, e);
-        cJSON_AddItemToObject(e, "name", json_bytes(t->name, strlen(t->name)));
+        cJSON_AddItemToObject(e, "name", json_str(t->name));
         cJSON_AddStringToObject(e, "type", t->dtype);
         cJSON_AddBoolToObject(e, "usable", t->hd_type >= 0);
         cJSON *sh = cJSON_AddArrayToObject(e, "shape");
@@ -438,7 +452,7 @@ static cJSON *info_st_json(const hd_safetensors *st) {
         }
         cJSON_AddNumberToObject(e, "bytes", (double)t->nbytes);
         cJSON_AddNumberToObject(e, "offset", (double)t->offset);
-        cJSON_AddItemToObject(e, "file", json_bytes(t->file, strlen(t->file)));
+        cJSON_AddItemToObject(e, "file", json_str(t->file));
         total += t->nbytes;
         params += n;
     }

@@ -860,7 +860,15 @@ hd_status hd_gguf_set_arr_f32(hd_gguf_writer *w, const char *key, const float *v
 }
 
 hd_status hd_gguf_set_raw(hd_gguf_writer *w, const char *key, hd_gguf_vtype type, const void *value, size_t len) {
-    if (!vtype_known((uint32_t)type) || (len && !value)) return HD_ERR_ARG;
+    if (!vtype_known((uint32_t)type) || (len && !value) || !key) return HD_ERR_ARG;
+    /* the bytes must be exactly one well-formed value of that type */
+    reader r = {value, len, 0, key, NULL};
+    gguf_kv kv = {0};
+    kv.key = (char *)key;
+    kv.type = (uint32_t)type;
+    bool ok = read_value(&r, &kv) && r.pos == len;
+    free(kv.str_off);
+    if (!ok) return HD_ERR_ARG;
     uint8_t *b = malloc(len ? len : 1);
     if (!b) return HD_ERR_NOMEM;
     if (len) memcpy(b, value, len);

@@ -124,7 +124,8 @@ hd_status hd_gguf_set_arr_str(hd_gguf_writer *w, const char *key, const char *co
 hd_status hd_gguf_set_arr_i32(hd_gguf_writer *w, const char *key, const int32_t *v, uint64_t n);
 hd_status hd_gguf_set_arr_f32(hd_gguf_writer *w, const char *key, const float *v, uint64_t n);
 /* Any type: value is the encoded bytes that follow the vtype field in a file
- * (for arrays: u32 element type, u64 count, elements), copied. */
+ * (for arrays: u32 element type, u64 count, elements), copied.  HD_ERR_ARG
+ * unless the bytes are exactly one well-formed value of that type. */
 hd_status hd_gguf_set_raw(hd_gguf_writer *w, const char *key, hd_gguf_vtype type, const void *value, size_t len);
 /* Copies every kv of a reader (e.g. convert/quantize keep the metadata). */
 hd_status hd_gguf_copy_kv(hd_gguf_writer *w, const hd_gguf *src, hd_error *err);

@@ -7,7 +7,9 @@
  * bounds-checked: header length, dtype names, shapes, data_offsets inside the
  * file and consistent with shape × dtype size, no overlap past the end.
  * Shapes are kept as in the file (outermost first); hd_safetensors_view
- * returns an hd_tensor in ggml order (reversed).
+ * returns an hd_tensor in ggml order (reversed).  Tensor data is aligned only
+ * as the file makes it (writers pad the header to 8 bytes); read it with
+ * memcpy-safe code or check the alignment.
  */
 #ifndef HD_SAFETENSORS_H
 #define HD_SAFETENSORS_H

@@ -120,6 +120,18 @@ static void test_roundtrip_kv_all_types(void **state) {
     assert_int_equal(hd_gguf_set_str(w, "t.replaced", "old"), HD_OK);
     assert_int_equal(hd_gguf_set_u32(w, "t.replaced", 9), HD_OK);
     assert_int_equal(hd_gguf_set_u32(w, "", 1), HD_ERR_ARG);
+    /* raw values must be exactly one well-formed value */
+    assert_int_equal(hd_gguf_set_raw(w, "t.bad", HD_GGUF_UINT32, u16, 2), HD_ERR_ARG);
+    assert_int_equal(hd_gguf_set_raw(w, "t.bad", HD_GGUF_UINT8, u16, 2), HD_ERR_ARG);
+    uint8_t two = 2;
+    assert_int_equal(hd_gguf_set_raw(w, "t.bad", HD_GGUF_BOOL, &two, 1), HD_ERR_ARG);
+    bb badarr = {0};
+    bb_u32(&badarr, HD_GGUF_STRING);
+    bb_u64(&badarr, 2);
+    bb_str(&badarr, "only one");
+    assert_int_equal(hd_gguf_set_raw(w, "t.bad", HD_GGUF_ARRAY, badarr.p, badarr.n), HD_ERR_ARG);
+    free(badarr.p);
+    assert_int_equal(hd_gguf_find_key(NULL, "t.bad"), -1);
 
     char path[512];
     tmp_path(path, sizeof path, "kv.gguf");

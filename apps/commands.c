@@ -4,10 +4,12 @@
 extern const hd_command hd_cmd_info;
 extern const hd_command hd_cmd_random_model;
 extern const hd_command hd_cmd_bench;
+extern const hd_command hd_cmd_generate;
 
 const hd_command *const hd_commands[] = {
     &hd_cmd_info,
     &hd_cmd_random_model,
     &hd_cmd_bench,
+    &hd_cmd_generate,
     NULL,
 };

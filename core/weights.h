@@ -6,7 +6,12 @@
  *   "FILE: tensor NAME has type Q4_K, expected one of F32, F16"
  *   "FILE: tensor NAME is missing"
  * Shapes are given and printed in ggml order (innermost first), the order
- * GGUF stores; a safetensors tensor [out, in] is ne = {in, out}.
+ * GGUF stores; a safetensors tensor [out, in] is ne = {in, out}.  Trailing
+ * dimensions of 1 do not count ([4096] matches [4096, 1]).  FILE is the path
+ * given to hd_weights_open.  Codes: HD_ERR_NOTFOUND (missing), HD_ERR_SHAPE
+ * (shape or type outside types_mask), HD_ERR_UNSUPPORTED (a type herd lists
+ * but cannot compute with, e.g. Q3_K or I64, when types_mask is 0):
+ *   "FILE: tensor NAME has type I64, which herd cannot compute with"
  */
 #ifndef HD_WEIGHTS_H
 #define HD_WEIGHTS_H
@@ -30,8 +35,10 @@ const hd_gguf *hd_weights_gguf(const hd_weights *w);            /* NULL if safet
 const hd_safetensors *hd_weights_safetensors(const hd_weights *w); /* NULL if GGUF    */
 
 bool hd_weights_has(const hd_weights *w, const char *name);
-/* Any-type fetch with shape check: n_dims/ne in ggml order.  types_mask: bit
- * (1u << type) for every acceptable type, 0 = any. */
+/* Any-type fetch with shape check: n_dims (1..4)/ne in ggml order.  types_mask:
+ * bit (1ull << type) for every acceptable type, 0 = any type herd computes
+ * with.  out (may be NULL) is a view into the mapping, valid until close; its
+ * n_dims/ne are the requested ones. */
 hd_status hd_weights_get(const hd_weights *w, const char *name, int n_dims, const int64_t *ne,
                          uint64_t types_mask, hd_tensor *out, hd_error *err);
 

@@ -1,0 +1,85 @@
+/* lm/random_model_impl.h — internal: what an architecture file
+ * (lm/random_model_<arch>.c) uses to describe its tensors, and the shared
+ * writers that turn that description into a GGUF file or HF safetensors.
+ *
+ * An architecture builds a plan — its tensors in Hugging Face state_dict
+ * order, each with its HF name, its GGUF name, its shape and how it is
+ * initialised — writes its own metadata (GGUF keys, config.json, ...) and
+ * hands the plan to hd_rm_write_gguf / hd_rm_write_hf_weights.
+ */
+#ifndef HD_RANDOM_MODEL_IMPL_H
+#define HD_RANDOM_MODEL_IMPL_H
+
+#include "core/gguf.h"
+#include "lm/random_model.h"
+
+#include <stddef.h>
+
+typedef enum hd_rm_init {
+    HD_RM_INIT_NORMAL = 0,   /* std · N(0,1)                              */
+    HD_RM_INIT_NORM = 1,     /* 1 + std · N(0,1)  (RMSNorm / LayerNorm γ) */
+    HD_RM_INIT_DATA = 2,     /* fixed F32 values (e.g. rope_freqs)        */
+} hd_rm_init;
+
+typedef struct hd_rm_tensor {
+    char *hf_name;           /* owned; NULL: only in GGUF                       */
+    char *gguf_name;         /* owned; NULL: only in HF                         */
+    int n_dims;              /* 1 or 2                                          */
+    int64_t shape[2];        /* PyTorch order: [rows, cols] or [n]              */
+    hd_rm_init init;
+    float std;
+    int rope_heads;          /* > 0: the GGUF rows are the HF rows permuted per
+                                head from half-split to interleaved RoPE pairs
+                                (convert_hf_to_gguf LlamaModel.permute)         */
+    float *data;             /* owned, HD_RM_INIT_DATA: shape[0]·shape[1] values */
+} hd_rm_tensor;
+
+typedef struct hd_rm_plan {
+    hd_rm_tensor *t;         /* [n], owned */
+    int n, cap;
+} hd_rm_plan;
+
+/* Appends a tensor (names and data are copied).  shape is PyTorch order. */
+hd_status hd_rm_plan_add(hd_rm_plan *plan, const char *hf_name, const char *gguf_name, int n_dims,
+                         const int64_t *shape, hd_rm_init init, float std, int rope_heads, const float *data,
+                         hd_error *err);
+void hd_rm_plan_free(hd_rm_plan *plan);        /* frees the contents; plan itself is the caller's */
+
+/* llama.cpp's general.file_type (llama_ftype) for a "pure" type. */
+uint32_t hd_rm_file_type(hd_type type);
+
+/* Checks p->type for the format and that its block size divides every row
+ * that would get it; the message names the tensor. */
+hd_status hd_rm_check_type(const hd_rm_plan *plan, const hd_random_model_params *p, hd_error *err);
+
+/* Adds every GGUF tensor of the plan to w in convert_hf_to_gguf.py's order
+ * (GGUF-only tensors first, then HF shard by shard, names sorted within a
+ * shard) with fill callbacks, and writes path.  1-D tensors are F32, the
+ * others p->type.  w must already hold the metadata. */
+hd_status hd_rm_write_gguf(const hd_rm_plan *plan, const hd_random_model_params *p, hd_gguf_writer *w,
+                           const char *path, hd_error *err);
+
+/* Writes the safetensors of the plan into dir: model.safetensors, or shards
+ * model-0000k-of-0000n.safetensors + model.safetensors.index.json when the
+ * data exceed p->max_shard_bytes. */
+hd_status hd_rm_write_hf_weights(const hd_rm_plan *plan, const hd_random_model_params *p, const char *dir,
+                                 hd_error *err);
+
+/* Creates dir if missing and removes a previous checkpoint's weight files in
+ * it (model.safetensors, model-*-of-*.safetensors, the index). */
+hd_status hd_rm_prepare_dir(const char *dir, hd_error *err);
+
+/* Writes text to dir/name atomically. */
+hd_status hd_rm_write_text(const char *dir, const char *name, const char *text, hd_error *err);
+
+/* ---- architecture table -------------------------------------------------- */
+
+typedef struct hd_rm_arch {
+    const char *name;
+    const char *const *(*presets)(void);
+    hd_status (*write)(const hd_random_model_params *p, const char *path, hd_error *err);
+} hd_rm_arch;
+
+extern const hd_rm_arch hd_rm_arch_llama;
+
+#endif

@@ -304,6 +304,15 @@ static void roundtrip_tensors(uint32_t alignment) {
     assert_int_equal(hd_gguf_add_tensor(w, names[0], HD_TYPE_F32, 2, shapes[0], bufs[0], &err), HD_ERR_ARG);
     assert_non_null(strstr(err.msg, "duplicate"));
     assert_int_equal(hd_gguf_add_tensor(w, "x", (hd_type)4, 1, ne_fn, bufs[0], &err), HD_ERR_ARG);
+    /* llama.cpp reads names of at most 63 bytes */
+    char longname[65];
+    memset(longname, 'n', 64);
+    longname[64] = 0;
+    assert_int_equal(hd_gguf_add_tensor(w, longname, HD_TYPE_F32, 1, ne_fn, bufs[0], &err), HD_ERR_ARG);
+    assert_non_null(strstr(err.msg, "is longer than 63 bytes"));
+    longname[63] = 0;
+    int64_t ne1[1] = {1};
+    assert_int_equal(hd_gguf_add_tensor(w, longname, HD_TYPE_F32, 1, ne1, bufs[0], &err), HD_OK);
     assert_int_equal(hd_gguf_add_tensor(w, "x", HD_TYPE_F32, 5, shapes[0], bufs[0], &err), HD_ERR_ARG);
     char path[512];
     tmp_path(path, sizeof path, alignment ? "tensors-a.gguf" : "tensors.gguf");
@@ -315,7 +324,7 @@ static void roundtrip_tensors(uint32_t alignment) {
     hd_gguf *g = hd_gguf_open(path, &err);
     if (!g) fail_msg("%s", err.msg);
     assert_int_equal(hd_gguf_alignment(g), align);
-    assert_int_equal(hd_gguf_n_tensors(g), nt + 1);
+    assert_int_equal(hd_gguf_n_tensors(g), nt + 2);
     assert_int_equal(hd_gguf_data_offset(g) % align, 0);
     uint64_t expect_off = 0;
     for (int i = 0; i < nt; i++) {
@@ -336,14 +345,17 @@ static void roundtrip_tensors(uint32_t alignment) {
         assert_int_equal(v.nb[1] * (size_t)(v.ne[1] * v.ne[2] * v.ne[3]), sizes[i]);
         free(bufs[i]);
     }
+    assert_int_equal(strlen(hd_gguf_tensor(g, nt + 1)->name), 63);
     const hd_gguf_tensor_info *ti = hd_gguf_tensor(g, nt);
+    assert_string_equal(ti->name, "by_callback");
     assert_int_equal(ti->nbytes, 28);
     uint8_t expect[28];
     fill_bytes(&fc, expect, 28, NULL);
     assert_memory_equal(ti->data, expect, 28);
     /* the file ends with the last tensor's padding */
-    assert_int_equal(hd_gguf_file_size(g), hd_gguf_data_offset(g) + (ti->offset + 28 + align - 1) / align * align);
-    assert_null(hd_gguf_tensor(g, nt + 1));
+    ti = hd_gguf_tensor(g, nt + 1);
+    assert_int_equal(hd_gguf_file_size(g), hd_gguf_data_offset(g) + (ti->offset + 4 + align - 1) / align * align);
+    assert_null(hd_gguf_tensor(g, nt + 2));
     assert_int_equal(hd_gguf_find_tensor(g, "nope"), -1);
     hd_gguf_close(g);
 }

@@ -181,6 +181,10 @@ static void check_sharded(const char *open_path) {
         }
         assert_true(sum > 0);
     }
+    /* each shard is mapped once: tensors of one shard share its path string */
+    assert_ptr_equal(get(st, "model.embed_tokens.weight")->file, get(st, "model.layers.0.mlp.up_proj.weight")->file);
+    assert_ptr_equal(get(st, "model.norm.weight")->file, get(st, "lm_head.weight")->file);
+    assert_ptr_not_equal(get(st, "model.norm.weight")->file, get(st, "model.embed_tokens.weight")->file);
     /* embed_tokens and lm_head are distinct samples in distinct shards */
     assert_memory_not_equal(get(st, "model.embed_tokens.weight")->data, get(st, "lm_head.weight")->data, 256);
     hd_safetensors_close(st);

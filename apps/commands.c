@@ -5,11 +5,13 @@ extern const hd_command hd_cmd_info;
 extern const hd_command hd_cmd_random_model;
 extern const hd_command hd_cmd_bench;
 extern const hd_command hd_cmd_generate;
+extern const hd_command hd_cmd_chat;
 
 const hd_command *const hd_commands[] = {
     &hd_cmd_info,
     &hd_cmd_random_model,
     &hd_cmd_bench,
     &hd_cmd_generate,
+    &hd_cmd_chat,
     NULL,
 };

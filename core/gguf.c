@@ -693,6 +693,7 @@ hd_tensor hd_gguf_tensor_view(const hd_gguf *g, int64_t i) {
     const hd_gguf_tensor_info *ti = hd_gguf_tensor(g, i);
     if (!ti) return t;
     const ggml_type_info *gt = ggml_type((uint32_t)ti->type);
+    if (!gt) return t;   /* cannot happen: types are checked at open */
     t.type = ti->type;
     t.n_dims = ti->n_dims;
     t.data = (void *)ti->data;

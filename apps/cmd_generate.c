@@ -187,6 +187,19 @@ static int run(int argc, char **argv) {
     size_t n_ids = 0;
     rc = HD_EXIT_OK;
 
+    hd_generate_params gp = hd_generate_default_params();
+    gp.n_predict = cli.n_predict >= 0 ? cli.n_predict : 256;
+    gp.sampling.temp = cli.temp;
+    gp.sampling.seed = cli.seed;
+    if (o.top_k >= 0) gp.sampling.top_k = o.top_k;
+    if (o.top_p >= 0) gp.sampling.top_p = (float)o.top_p;
+    if (o.min_p >= 0) gp.sampling.min_p = (float)o.min_p;
+    if (o.repeat_penalty >= 0) gp.sampling.repeat_penalty = (float)o.repeat_penalty;
+    if (o.repeat_last_n >= 0) gp.sampling.repeat_last_n = o.repeat_last_n;
+    if (hd_sampler_params_check(&gp.sampling, &err)) goto fail;
+    gp.stop_strings = o.stops;
+    gp.n_stop_strings = o.n_stops;
+
     double t0 = now_ms();
     if (!(model = hd_llama_load(cli.model, &err))) goto fail;
     const hd_llama_config *c = &model->cfg;
@@ -254,17 +267,6 @@ static int run(int argc, char **argv) {
     }
 
     /* generate */
-    hd_generate_params gp = hd_generate_default_params();
-    gp.n_predict = cli.n_predict >= 0 ? cli.n_predict : 256;
-    gp.sampling.temp = cli.temp;
-    gp.sampling.seed = cli.seed;
-    if (o.top_k >= 0) gp.sampling.top_k = o.top_k;
-    if (o.top_p >= 0) gp.sampling.top_p = (float)o.top_p;
-    if (o.min_p >= 0) gp.sampling.min_p = (float)o.min_p;
-    if (o.repeat_penalty >= 0) gp.sampling.repeat_penalty = (float)o.repeat_penalty;
-    if (o.repeat_last_n >= 0) gp.sampling.repeat_last_n = o.repeat_last_n;
-    gp.stop_strings = o.stops;
-    gp.n_stop_strings = o.n_stops;
     size_t cap = (size_t)(n_ctx + 1);
     out_ids = malloc(cap * sizeof *out_ids);
     if (!out_ids) {

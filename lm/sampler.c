@@ -66,21 +66,24 @@ void hd_sampler_reset(hd_sampler *s, uint64_t seed) {
 
 /* ---- create / free -------------------------------------------------------- */
 
+hd_status hd_sampler_params_check(const hd_sampler_params *p, hd_error *err) {
+    if (!(p->temp >= 0) || !isfinite(p->temp) || !(p->top_p > 0) || !(p->min_p >= 0 && p->min_p <= 1) ||
+        !(p->repeat_penalty > 0) || !isfinite(p->repeat_penalty) || p->repeat_last_n < 0 ||
+        p->repeat_last_n > (1 << 20))
+        return hd_error_set(err, HD_ERR_ARG,
+                            "sampler: bad parameters (temp %g, top-p %g, min-p %g, repeat penalty %g, last-n %d): "
+                            "need temp >= 0, top-p > 0, 0 <= min-p <= 1, penalty > 0",
+                            (double)p->temp, (double)p->top_p, (double)p->min_p, (double)p->repeat_penalty,
+                            p->repeat_last_n);
+    return HD_OK;
+}
+
 hd_sampler *hd_sampler_create(const hd_sampler_params *p, int32_t n_vocab, hd_error *err) {
     if (n_vocab <= 0) {
         hd_error_set(err, HD_ERR_ARG, "sampler: vocabulary size %d", (int)n_vocab);
         return NULL;
     }
-    if (!(p->temp >= 0) || !isfinite(p->temp) || !(p->top_p > 0) || !(p->min_p >= 0 && p->min_p <= 1) ||
-        !(p->repeat_penalty > 0) || !isfinite(p->repeat_penalty) || p->repeat_last_n < 0 ||
-        p->repeat_last_n > (1 << 20)) {
-        hd_error_set(err, HD_ERR_ARG,
-                     "sampler: bad parameters (temp %g, top-p %g, min-p %g, repeat penalty %g, last-n %d): "
-                     "need temp >= 0, top-p > 0, 0 <= min-p <= 1, penalty > 0",
-                     (double)p->temp, (double)p->top_p, (double)p->min_p, (double)p->repeat_penalty,
-                     p->repeat_last_n);
-        return NULL;
-    }
+    if (hd_sampler_params_check(p, err)) return NULL;
     hd_sampler *s = calloc(1, sizeof *s);
     if (!s) goto nomem;
     s->p = *p;

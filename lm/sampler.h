@@ -42,8 +42,11 @@ hd_sampler_params hd_sampler_default_params(void);
 
 typedef struct hd_sampler hd_sampler;
 
-/* Checks the params (temp ≥ 0, 0 < top_p, 0 ≤ min_p ≤ 1, repeat_penalty > 0,
- * repeat_last_n ≥ 0); caller frees with hd_sampler_free. */
+/* HD_ERR_ARG with a message unless temp ≥ 0, top_p > 0, 0 ≤ min_p ≤ 1,
+ * repeat_penalty > 0 and 0 ≤ repeat_last_n ≤ 2^20 (all finite). */
+hd_status hd_sampler_params_check(const hd_sampler_params *p, hd_error *err);
+
+/* Checks the params as above; caller frees with hd_sampler_free. */
 hd_sampler *hd_sampler_create(const hd_sampler_params *p, int32_t n_vocab, hd_error *err);
 void hd_sampler_free(hd_sampler *s);     /* NULL is a no-op */
 

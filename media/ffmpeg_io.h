@@ -1,0 +1,82 @@
+/* media/ffmpeg_io.h — internal to media/: FFmpeg inputs opened over herd's own
+ * I/O, and FFmpeg's log output captured instead of printed.
+ *
+ * Every FFmpeg input is read through a custom AVIOContext (a file descriptor,
+ * a memory buffer or a caller's read callback), never through FFmpeg's URL
+ * protocols, so a path such as "http://x" or "concat:a|b" is just a file name,
+ * and demuxers that would open further files (HLS, concat, DASH) are refused.
+ *
+ * Logging: the first call of any media function installs an av_log callback
+ * that prints nothing and keeps, per thread, the last message of level error or
+ * worse ("decoder: message") for error texts.  This replaces FFmpeg's default
+ * callback for the whole process (FFmpeg has one global callback).
+ */
+#ifndef HD_MEDIA_FFMPEG_IO_H
+#define HD_MEDIA_FFMPEG_IO_H
+
+#include "core/error.h"
+#include "media/media.h"
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hd_ff_input {
+    AVFormatContext *fmt;   /* owned; opened, stream info found             */
+    AVIOContext *pb;        /* owned custom I/O                             */
+    char *name;             /* owned copy of the caller's name for the input */
+    /* exactly one source */
+    int fd;                 /* >= 0: read from fd (closed if own_fd)         */
+    bool own_fd;
+    const uint8_t *mem;     /* memory source (borrowed)                      */
+    size_t mem_size, mem_pos;
+    hd_media_read_fn read;  /* callback source, not seekable                 */
+    void *read_user;
+} hd_ff_input;
+
+/* Installs the silent log callback (idempotent, thread-safe). */
+void hd_ff_init(void);
+/* The calling thread's last FFmpeg error message ("" if none) and reset. */
+const char *hd_ff_last_log(void);
+void hd_ff_clear_log(void);
+/* Describes an AVERROR code for messages: the last FFmpeg log line if there is
+ * one, else av_strerror's text.  Returns buf. */
+const char *hd_ff_describe(int averr, char *buf, size_t size);
+
+/* Opens and probes an input; `fmt` forces a demuxer (NULL = probe).
+ * `max_pixels` (> 0) is passed to the decoders that avformat_find_stream_info
+ * runs, so a hostile header cannot make them allocate a huge picture.  The input
+ * must be recognised with a probe score of at least 25 (FFmpeg's own
+ * "misdetection possible" threshold).  Errors name `name`.  The hd_ff_input is
+ * owned by the caller: hd_ff_close. */
+hd_ff_input *hd_ff_open_path(const char *path, const AVInputFormat *fmt, int64_t max_pixels, hd_error *err);
+hd_ff_input *hd_ff_open_memory(const void *data, size_t size, const char *name, const AVInputFormat *fmt,
+                               int64_t max_pixels, hd_error *err);
+hd_ff_input *hd_ff_open_callback(hd_media_read_fn read, void *user, const char *name, const AVInputFormat *fmt,
+                                 int64_t max_pixels, hd_error *err);
+void hd_ff_close(hd_ff_input *in);
+
+/* Opens a decoder for stream `st` with `threads` threads (0 = FFmpeg's
+ * choice) and a picture size limit (`max_pixels` > 0).  NULL on error
+ * (message names `name`). */
+AVCodecContext *hd_ff_open_decoder(const AVStream *st, int threads, int64_t max_pixels, const char *name,
+                                   hd_error *err);
+
+/* Picture conversion (media/ffmpeg_rgb.c): a decoded frame of any pixel
+ * format to packed RGB24 at full range, with the frame's YUV matrix (BT.601
+ * when unspecified) and alpha composited onto `bg`.  The converter caches the
+ * scaler between frames of one stream. */
+struct SwsContext;
+typedef struct hd_ff_rgb {
+    struct SwsContext *sws;
+    uint8_t *tmp;        /* RGBA scratch for formats with alpha */
+    size_t tmp_size;
+} hd_ff_rgb;
+/* dst holds frame->width * frame->height * 3 bytes. */
+hd_status hd_ff_frame_to_rgb(hd_ff_rgb *c, const AVFrame *frame, uint8_t *dst, const uint8_t bg[3], const char *name,
+                             hd_error *err);
+void hd_ff_rgb_release(hd_ff_rgb *c); /* frees the cached state; c itself is the caller's */
+
+#endif

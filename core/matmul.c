@@ -166,12 +166,20 @@ typedef struct gemm_ctx {
     size_t w_stride;
     size_t block_bytes, block_size;
     const float *x;
-    void *xp;             /* packed tokens: [M/MR][K][MR] (bf16: [M/MR][K/2][MR] pairs) */
+    void *xp;             /* packed tokens: per K block [M/MR][kc][MR] (bf16: [kc/2] pairs) */
     char *thread_buf;     /* per thread: wp panel + one dequantized row slice            */
     size_t thread_bytes;
     float *y;
     const float *b;
 } gemm_ctx;
+
+/* Offset (in elements: floats, or bf16 pairs when halved) of tile t's [kc][MR] slice of
+ * the K block starting at k0 in xp: blocks are contiguous so one block of all tokens
+ * ([n_mt][kc][MR]) is a single run of memory (no cache-set aliasing between tiles). */
+static size_t xp_offset(const gemm_ctx *c, int64_t t, int64_t k0, int64_t kc, int halve) {
+    const int64_t n_mt = (c->M + c->MR - 1) / c->MR;
+    return (size_t)((k0 >> halve) * n_mt * c->MR + t * (kc >> halve) * c->MR);
+}
 
 static void pack_x(void *vctx, int64_t t0, int64_t t1, int tid) {
     (void)tid;
@@ -179,32 +187,69 @@ static void pack_x(void *vctx, int64_t t0, int64_t t1, int tid) {
     const int MR = c->MR;
     for (int64_t t = t0; t < t1; t++) {
         const int64_t m0 = t * MR;
-        if (!c->bf16) {
-            float *xp = (float *)c->xp + (size_t)t * (size_t)c->K * MR;
-            for (int m = 0; m < MR; m++) {
-                if (m0 + m < c->M) {
-                    const float *xr = c->x + (m0 + m) * c->K;
-                    for (int64_t kk = 0; kk < c->K; kk++) xp[kk * MR + m] = xr[kk];
-                } else {
-                    for (int64_t kk = 0; kk < c->K; kk++) xp[kk * MR + m] = 0.f;
+        for (int64_t k0 = 0; k0 < c->K; k0 += HD_KC) {
+            const int64_t kc = c->K - k0 < HD_KC ? c->K - k0 : HD_KC;
+            if (!c->bf16) {
+                float *xp = (float *)c->xp + xp_offset(c, t, k0, kc, 0);
+                for (int m = 0; m < MR; m++) {
+                    const float *xr = c->x + (m0 + m) * c->K + k0;
+                    if (m0 + m < c->M)
+                        for (int64_t kk = 0; kk < kc; kk++) xp[kk * MR + m] = xr[kk];
+                    else
+                        for (int64_t kk = 0; kk < kc; kk++) xp[kk * MR + m] = 0.f;
                 }
-            }
-        } else {
-            uint32_t *xp = (uint32_t *)c->xp + (size_t)t * (size_t)(c->K / 2) * MR;
-            for (int m = 0; m < MR; m++) {
-                if (m0 + m < c->M) {
-                    const float *xr = c->x + (m0 + m) * c->K;
-                    for (int64_t kk = 0; kk < c->K; kk += 2)
-                        xp[(kk / 2) * MR + m] =
-                            (uint32_t)hd_f32_to_bf16(xr[kk]) | ((uint32_t)hd_f32_to_bf16(xr[kk + 1]) << 16);
-                } else {
-                    for (int64_t kk = 0; kk < c->K; kk += 2) xp[(kk / 2) * MR + m] = 0;
+            } else {
+                uint32_t *xp = (uint32_t *)c->xp + xp_offset(c, t, k0, kc, 1);
+                for (int m = 0; m < MR; m++) {
+                    const float *xr = c->x + (m0 + m) * c->K + k0;
+                    if (m0 + m < c->M)
+                        for (int64_t kk = 0; kk < kc; kk += 2)
+                            xp[(kk / 2) * MR + m] =
+                                (uint32_t)hd_f32_to_bf16(xr[kk]) | ((uint32_t)hd_f32_to_bf16(xr[kk + 1]) << 16);
+                    else
+                        for (int64_t kk = 0; kk < kc; kk += 2) xp[(kk / 2) * MR + m] = 0;
                 }
             }
         }
     }
 }
 
+/* Packs NR weight rows of panel p over [k0, k0+kc) as [kc][NR] (zeros past N). */
+static void pack_w(const gemm_ctx *c, int64_t p, int64_t k0, int64_t kc, void *wp, float *row) {
+    const int NR = c->NR;
+    const int64_t n0 = p * NR;
+    const int nr = (int)(c->N - n0 < NR ? c->N - n0 : NR);
+    for (int r = 0; r < NR; r++) {
+        if (r < nr) {
+            const char *src =
+                c->w + (size_t)(n0 + r) * c->w_stride + (size_t)(k0 / (int64_t)c->block_size) * c->block_bytes;
+            if (c->bf16) {
+                const uint32_t *s32 = (const uint32_t *)src;
+                uint32_t *w32 = wp;
+                for (int64_t kk = 0; kk < kc / 2; kk++) w32[kk * NR + r] = s32[kk];
+            } else if (c->wtype == HD_TYPE_F32) {
+                const float *sf = (const float *)src;
+                float *wf = wp;
+                for (int64_t kk = 0; kk < kc; kk++) wf[kk * NR + r] = sf[kk];
+            } else {
+                deq_for(c->k, c->wtype)(src, row, kc);
+                float *wf = wp;
+                for (int64_t kk = 0; kk < kc; kk++) wf[kk * NR + r] = row[kk];
+            }
+        } else if (c->bf16) {
+            uint32_t *w32 = wp;
+            for (int64_t kk = 0; kk < kc / 2; kk++) w32[kk * NR + r] = 0;
+        } else {
+            float *wf = wp;
+            for (int64_t kk = 0; kk < kc; kk++) wf[kk * NR + r] = 0.f;
+        }
+    }
+}
+
+/* Panels [p0, p1).  Loop order: K block, then token chunk (HD_MC_TILES tiles),
+ * then panel, then tile: the chunk's [MC][KC] token slice (~200 KB) stays in L2
+ * while the weight panels pass over it, even when physical pages scatter. */
+#define HD_MC_TILES 16
 static void gemm_panels(void *vctx, int64_t p0, int64_t p1, int tid) {
     const gemm_ctx *c = vctx;
     const int MR = c->MR, NR = c->NR;
@@ -212,52 +257,27 @@ static void gemm_panels(void *vctx, int64_t p0, int64_t p1, int tid) {
     void *wp = tb;
     float *row = (float *)(tb + (size_t)HD_KC * NR * sizeof(float));
     const int64_t n_mt = (c->M + MR - 1) / MR;
-    for (int64_t p = p0; p < p1; p++) {
-        const int64_t n0 = p * NR;
-        const int nr = (int)(c->N - n0 < NR ? c->N - n0 : NR);
-        for (int64_t k0 = 0; k0 < c->K; k0 += HD_KC) {
-            const int64_t kc = c->K - k0 < HD_KC ? c->K - k0 : HD_KC;
-            /* pack NR weight rows of [k0, k0+kc) as [kc][NR] (zeros past N) */
-            for (int r = 0; r < NR; r++) {
-                if (r < nr) {
-                    const char *src = c->w + (size_t)(n0 + r) * c->w_stride +
-                                      (size_t)(k0 / (int64_t)c->block_size) * c->block_bytes;
-                    if (c->bf16) {
-                        const uint32_t *s32 = (const uint32_t *)src;
-                        uint32_t *w32 = wp;
-                        for (int64_t kk = 0; kk < kc / 2; kk++) w32[kk * NR + r] = s32[kk];
-                    } else if (c->wtype == HD_TYPE_F32) {
-                        const float *sf = (const float *)src;
-                        float *wf = wp;
-                        for (int64_t kk = 0; kk < kc; kk++) wf[kk * NR + r] = sf[kk];
-                    } else {
-                        deq_for(c->k, c->wtype)(src, row, kc);
-                        float *wf = wp;
-                        for (int64_t kk = 0; kk < kc; kk++) wf[kk * NR + r] = row[kk];
-                    }
-                } else if (c->bf16) {
-                    uint32_t *w32 = wp;
-                    for (int64_t kk = 0; kk < kc / 2; kk++) w32[kk * NR + r] = 0;
-                } else {
-                    float *wf = wp;
-                    for (int64_t kk = 0; kk < kc; kk++) wf[kk * NR + r] = 0.f;
+    for (int64_t k0 = 0; k0 < c->K; k0 += HD_KC) {
+        const int64_t kc = c->K - k0 < HD_KC ? c->K - k0 : HD_KC;
+        for (int64_t t0 = 0; t0 < n_mt; t0 += HD_MC_TILES) {
+            const int64_t t1 = t0 + HD_MC_TILES < n_mt ? t0 + HD_MC_TILES : n_mt;
+            for (int64_t p = p0; p < p1; p++) {
+                const int64_t n0 = p * NR;
+                const int nr = (int)(c->N - n0 < NR ? c->N - n0 : NR);
+                pack_w(c, p, k0, kc, wp, row);
+                for (int64_t t = t0; t < t1; t++) {
+                    const int64_t m0 = t * MR;
+                    const int mr = (int)(c->M - m0 < MR ? c->M - m0 : MR);
+                    const void *xp = c->bf16 ? (const void *)((const uint32_t *)c->xp + xp_offset(c, t, k0, kc, 1))
+                                             : (const void *)((const float *)c->xp + xp_offset(c, t, k0, kc, 0));
+                    c->micro(kc, xp, wp, c->y + m0 * c->N + n0, (size_t)c->N, mr, nr, k0 > 0);
                 }
             }
-            for (int64_t t = 0; t < n_mt; t++) {
-                const int64_t m0 = t * MR;
-                const int mr = (int)(c->M - m0 < MR ? c->M - m0 : MR);
-                const void *xp;
-                if (c->bf16)
-                    xp = (const uint32_t *)c->xp + (size_t)t * (size_t)(c->K / 2) * MR + (size_t)(k0 / 2) * MR;
-                else
-                    xp = (const float *)c->xp + (size_t)t * (size_t)c->K * MR + (size_t)k0 * MR;
-                c->micro(kc, xp, wp, c->y + m0 * c->N + n0, (size_t)c->N, mr, nr, k0 > 0);
-            }
         }
-        if (c->b)
-            for (int64_t m = 0; m < c->M; m++)
-                for (int n = 0; n < nr; n++) c->y[m * c->N + n0 + n] += c->b[n0 + n];
     }
+    if (c->b)
+        for (int64_t m = 0; m < c->M; m++)
+            for (int64_t n = p0 * NR; n < c->N && n < p1 * NR; n++) c->y[m * c->N + n] += c->b[n];
 }
 
 static hd_status linear_gemm(hd_exec *ex, gemm_ctx *c, hd_error *err) {

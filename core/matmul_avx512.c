@@ -100,6 +100,84 @@ HD_INLINE void dot_bf16_n(int64_t k, const hd_bf16 *w, const void *x, size_t xs,
 
 HD_DOT_DISPATCH(a5_dot_bf16, dot_bf16_n, hd_bf16)
 
+/* ---- K-quants on zmm: one 64-weight pair of sub-blocks per register ---------------------- */
+
+/* Word lanes 0-15 = scale of sub-block 2jj, lanes 16-31 = scale of sub-block 2jj+1. */
+HD_INLINE __m512i pair_scales(__m512i sc16, int jj) {
+    const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)(2 * jj))),
+                                           _mm256_set1_epi16((short)(2 * jj + 1)), 1);
+    return _mm512_permutexvar_epi16(idx, sc16);
+}
+
+/* 32 bytes of nibbles -> 64 quants: low nibbles (sub-block 2jj) then high (2jj+1). */
+HD_INLINE __m512i split_nibbles(const uint8_t *p) {
+    const __m256i q = _mm256_loadu_si256((const __m256i *)p);
+    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+    return _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
+}
+
+/* Adds the fifth bits for pair jj: bit 2jj of qh[l] to weight l, bit 2jj+1 to weight 32+l. */
+HD_INLINE __m512i add_high_bits(__m512i q, __m256i qh, int jj) {
+    const __m256i one = _mm256_set1_epi8(1);
+    const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * jj), one);
+    const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * jj + 1), one);
+    const __m512i h = _mm512_inserti64x4(_mm512_castsi256_si512(h0), h1, 1);
+    return _mm512_or_si512(q, _mm512_slli_epi16(h, 4));
+}
+
+HD_INLINE void dot_qk_z(int64_t k, const void *w, size_t bsize, bool five, const void *x, size_t xs, const int nc,
+                        float *y, size_t ys) {
+    __m512 acc[HD_DOT_MAX_NC];
+    __m256 accm[HD_DOT_MAX_NC];
+    for (int c = 0; c < nc; c++) {
+        acc[c] = _mm512_setzero_ps();
+        accm[c] = _mm256_setzero_ps();
+    }
+    for (int64_t i = 0; i < k / HD_QK_K; i++) {
+        const char *blk = (const char *)w + (size_t)i * bsize;
+        /* both block types start with d, dmin, scales[12]; Q5_K has qh[32] before qs */
+        const hd_f16 *dd = (const hd_f16 *)blk;
+        const uint8_t *scales = (const uint8_t *)blk + 4;
+        const uint8_t *qs = five ? ((const hd_block_q5_k *)blk)->qs : ((const hd_block_q4_k *)blk)->qs;
+        uint8_t sc[8], m[8];
+        k_scales(scales, sc, m);
+        const float d = f16f(dd[0]), dmin = f16f(dd[1]);
+        const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
+        __m256i qh = _mm256_setzero_si256();
+        if (five) qh = _mm256_loadu_si256((const __m256i *)((const hd_block_q5_k *)blk)->qh);
+        __m512i isum[HD_DOT_MAX_NC];
+        for (int c = 0; c < nc; c++) isum[c] = _mm512_setzero_si512();
+        for (int jj = 0; jj < 4; jj++) {
+            __m512i q = split_nibbles(qs + 32 * jj);
+            if (five) q = add_high_bits(q, qh, jj);
+            const __m512i scv = pair_scales(sc16, jj);
+            for (int c = 0; c < nc; c++) {
+                const int8_t *aq = XC(hd_block_q8_k, c)[i].qs + 64 * jj;
+                const __m512i p16 = _mm512_maddubs_epi16(q, _mm512_loadu_si512(aq));
+                isum[c] = _mm512_add_epi32(isum[c], _mm512_madd_epi16(p16, scv));
+            }
+        }
+        for (int c = 0; c < nc; c++) {
+            const hd_block_q8_k *a = XC(hd_block_q8_k, c) + i;
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_set1_ps(d * a->d), acc[c]);
+            const __m256 pm = _mm256_cvtepi32_ps(k_minsum(m, a->bsums));
+            accm[c] = _mm256_fmadd_ps(pm, _mm256_set1_ps(dmin * a->d), accm[c]);
+        }
+    }
+    for (int c = 0; c < nc; c++) y[c * ys] = _mm512_reduce_add_ps(acc[c]) - hsum8(accm[c]);
+}
+
+HD_INLINE void dot_q4_k_z(int64_t k, const hd_block_q4_k *w, const void *x, size_t xs, const int nc, float *y,
+                          size_t ys) {
+    dot_qk_z(k, w, sizeof(hd_block_q4_k), false, x, xs, nc, y, ys);
+}
+HD_INLINE void dot_q5_k_z(int64_t k, const hd_block_q5_k *w, const void *x, size_t xs, const int nc, float *y,
+                          size_t ys) {
+    dot_qk_z(k, w, sizeof(hd_block_q5_k), true, x, xs, nc, y, ys);
+}
+HD_DOT_DISPATCH(a5_dot_q4_k, dot_q4_k_z, hd_block_q4_k)
+HD_DOT_DISPATCH(a5_dot_q5_k, dot_q5_k_z, hd_block_q5_k)
+
 /* 12 independent zmm chains hide the FMA latency on both FMA pipes. */
 static double peak_f32(int64_t iters) {
     __m512 a[12];
@@ -138,8 +216,8 @@ const hd_kernels hd_kernels_avx512 = {
                [HD_TYPE_Q5_K] = HD_ACT_Q8K, [HD_TYPE_Q6_K] = HD_ACT_Q8K},
     .act = {[HD_ACT_F32] = NULL, [HD_ACT_BF16] = act_bf16, [HD_ACT_Q8] = x86_act_q8x, [HD_ACT_Q8K] = x86_act_q8k},
     .dot = {[HD_TYPE_F32] = x86_dot_f32, [HD_TYPE_F16] = x86_dot_f16, [HD_TYPE_BF16] = a5_dot_bf16,
-            [HD_TYPE_Q8_0] = x86_dot_q8_0, [HD_TYPE_Q4_0] = x86_dot_q4_0, [HD_TYPE_Q4_K] = x86_dot_q4_k,
-            [HD_TYPE_Q5_K] = x86_dot_q5_k, [HD_TYPE_Q6_K] = x86_dot_q6_k},
+            [HD_TYPE_Q8_0] = x86_dot_q8_0, [HD_TYPE_Q4_0] = x86_dot_q4_0, [HD_TYPE_Q4_K] = a5_dot_q4_k,
+            [HD_TYPE_Q5_K] = a5_dot_q5_k, [HD_TYPE_Q6_K] = x86_dot_q6_k},
     .deq = {[HD_TYPE_F32] = x86_deq_f32, [HD_TYPE_F16] = x86_deq_f16, [HD_TYPE_BF16] = x86_deq_bf16,
             [HD_TYPE_Q8_0] = x86_deq_q8_0, [HD_TYPE_Q4_0] = x86_deq_q4_0, [HD_TYPE_Q4_K] = x86_deq_q4_k,
             [HD_TYPE_Q5_K] = NULL, [HD_TYPE_Q6_K] = NULL},

@@ -228,12 +228,19 @@ HD_INLINE void dot_q4_0_n(int64_t k, const hd_block_q4_0 *b, const void *x, size
  * sc16[j] = scale of sub-block j (lanes 0..7), m16 = mins duplicated per 16-group
  * pair for the bsums product. */
 HD_INLINE void k_scales(const uint8_t *s, uint8_t sc[8], uint8_t m[8]) {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = s[j] & 63;
-        m[j] = s[j + 4] & 63;
-        sc[j + 4] = (uint8_t)((s[j + 8] & 0xF) | ((s[j] >> 6) << 4));
-        m[j + 4] = (uint8_t)((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-    }
+    /* word-wide: A = bytes 0-3, B = 4-7, C = 8-11 (see core/quant.c for the layout) */
+    uint32_t a, b, c;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + 4, 4);
+    memcpy(&c, s + 8, 4);
+    const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, lo2 = 0x03030303u;
+    const uint32_t sc_lo = a & lo6, m_lo = b & lo6;
+    const uint32_t sc_hi = (c & lo4) | (((a >> 6) & lo2) << 4);
+    const uint32_t m_hi = ((c >> 4) & lo4) | (((b >> 6) & lo2) << 4);
+    memcpy(sc, &sc_lo, 4);
+    memcpy(sc + 4, &sc_hi, 4);
+    memcpy(m, &m_lo, 4);
+    memcpy(m + 4, &m_hi, 4);
 }
 
 /* Σ_j m_j · (bsums[2j] + bsums[2j+1]) as 8 int32 lanes (sum them for the total). */

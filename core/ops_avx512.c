@@ -1,0 +1,240 @@
+/* core/ops_avx512.c — AVX-512 kernels for the non-matmul ops (16 floats per
+ * register, masked loads/stores for the tails).  Same contracts as
+ * ops_scalar.c; results differ from it only by rounding (exp is a degree-6
+ * polynomial after range reduction, ~2 ulp). */
+#include "ops_internal.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+static inline __mmask16 tail_mask(int64_t r) { return r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1u); }
+
+/* e^x; exactly 0 below -87, saturates at e^88 above 88. */
+static inline __m512 exp16(__m512 x) {
+    const __m512 hi = _mm512_set1_ps(88.0f), lo = _mm512_set1_ps(-87.0f);
+    __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);
+    x = _mm512_max_ps(_mm512_min_ps(x, hi), lo);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_maskz_mul_ps(keep, p, _mm512_castsi512_ps(e));
+}
+
+/* x / (1 + e^(-k·x)) */
+static inline __m512 x_sigmoid16(__m512 x, __m512 v, float k) {
+    __m512 e = exp16(_mm512_mul_ps(v, _mm512_set1_ps(-k)));
+    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+static float sum_sq(const float *x, int64_t n) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m512 v0 = _mm512_loadu_ps(x + i), v1 = _mm512_loadu_ps(x + i + 16);
+        __m512 v2 = _mm512_loadu_ps(x + i + 32), v3 = _mm512_loadu_ps(x + i + 48);
+        a0 = _mm512_fmadd_ps(v0, v0, a0);
+        a1 = _mm512_fmadd_ps(v1, v1, a1);
+        a2 = _mm512_fmadd_ps(v2, v2, a2);
+        a3 = _mm512_fmadd_ps(v3, v3, a3);
+    }
+    for (; i < n; i += 16) {
+        __m512 v = _mm512_maskz_loadu_ps(tail_mask(n - i), x + i);
+        a0 = _mm512_fmadd_ps(v, v, a0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+static void scale_mul(float *y, const float *x, float s, const float *w, int64_t n) {
+    const __m512 vs = _mm512_set1_ps(s);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vs);
+        if (w) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, w + i));
+        _mm512_mask_storeu_ps(y + i, m, v);
+    }
+}
+
+static float vmax(const float *x, int64_t n) {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    for (int64_t i = 0; i < n; i += 16)
+        m = _mm512_mask_max_ps(m, tail_mask(n - i), m, _mm512_maskz_loadu_ps(tail_mask(n - i), x + i));
+    return _mm512_reduce_max_ps(m);
+}
+
+static float exp_sum(float *x, int64_t n, float scale, float sub) {
+    const __m512 vs = _mm512_set1_ps(scale), vsub = _mm512_set1_ps(sub);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 e = exp16(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, x + i), vs, vsub));
+        _mm512_mask_storeu_ps(x + i, m, e);
+        acc = _mm512_mask_add_ps(acc, m, acc, e);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+static void scale(float *y, const float *x, float s, int64_t n) { scale_mul(y, x, s, NULL, n); }
+
+static void add(float *y, const float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));
+    }
+}
+
+static void mul(float *y, const float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));
+    }
+}
+
+static void silu(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        _mm512_mask_storeu_ps(y + i, m, x_sigmoid16(v, v, 1.0f));
+    }
+}
+
+static void swiglu(float *y, const float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(m, g + i);
+        __m512 s = x_sigmoid16(v, v, 1.0f);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, u + i)));
+    }
+}
+
+/* 0.5·x·(1 + tanh(u)) = x·sigmoid(2u), u = sqrt(2/pi)·(x + 0.044715·x³) */
+static void gelu(float *y, const float *x, int64_t n) {
+    const __m512 c = _mm512_set1_ps(0.7978845608028654f), c3 = _mm512_set1_ps(0.044715f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        __m512 u = _mm512_mul_ps(c, _mm512_fmadd_ps(_mm512_mul_ps(c3, v), _mm512_mul_ps(v, v), v));
+        _mm512_mask_storeu_ps(y + i, m, x_sigmoid16(v, u, 2.0f));
+    }
+}
+
+static void sigmoid(float *y, const float *x, int64_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        _mm512_mask_storeu_ps(y + i, m, x_sigmoid16(one, v, 1.0f));
+    }
+}
+
+static inline __m512 load_f16(const hd_f16 *p, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
+
+static void dots_f32(float *s, const float *q, const float *k, size_t ks, int nk, int64_t d, float sc) {
+    for (int j = 0; j < nk; j++) {
+        const float *kj = (const float *)((const char *)k + (size_t)j * ks);
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+        int64_t i = 0;
+        for (; i + 32 <= d; i += 32) {
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_loadu_ps(kj + i), a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), _mm512_loadu_ps(kj + i + 16), a1);
+        }
+        for (; i < d; i += 16) {
+            __mmask16 m = tail_mask(d - i);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), _mm512_maskz_loadu_ps(m, kj + i), a0);
+        }
+        s[j] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) * sc;
+    }
+}
+
+static void dots_f16(float *s, const float *q, const hd_f16 *k, size_t ks, int nk, int64_t d, float sc) {
+    for (int j = 0; j < nk; j++) {
+        const hd_f16 *kj = (const hd_f16 *)((const char *)k + (size_t)j * ks);
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+        int64_t i = 0;
+        for (; i + 32 <= d; i += 32) {
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load_f16(kj + i, 0xFFFF), a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), load_f16(kj + i + 16, 0xFFFF), a1);
+        }
+        for (; i < d; i += 16) {
+            __mmask16 m = tail_mask(d - i);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), load_f16(kj + i, m), a0);
+        }
+        s[j] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) * sc;
+    }
+}
+
+/* acc += Σ p_j v_j, 64 columns at a time held in four registers. */
+static void wsum_f32(float *acc, const float *p, const float *v, size_t vs, int nk, int64_t d) {
+    for (int64_t i0 = 0; i0 < d; i0 += 64) {
+        __mmask16 m0 = tail_mask(d - i0), m1 = d - i0 > 16 ? tail_mask(d - i0 - 16) : 0;
+        __mmask16 m2 = d - i0 > 32 ? tail_mask(d - i0 - 32) : 0, m3 = d - i0 > 48 ? tail_mask(d - i0 - 48) : 0;
+        float *a = acc + i0;
+        __m512 r0 = _mm512_maskz_loadu_ps(m0, a), r1 = _mm512_maskz_loadu_ps(m1, a + 16);
+        __m512 r2 = _mm512_maskz_loadu_ps(m2, a + 32), r3 = _mm512_maskz_loadu_ps(m3, a + 48);
+        for (int j = 0; j < nk; j++) {
+            if (p[j] == 0.0f) continue;
+            const float *vj = (const float *)((const char *)v + (size_t)j * vs) + i0;
+            __m512 pj = _mm512_set1_ps(p[j]);
+            r0 = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m0, vj), r0);
+            r1 = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m1, vj + 16), r1);
+            r2 = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m2, vj + 32), r2);
+            r3 = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m3, vj + 48), r3);
+        }
+        _mm512_mask_storeu_ps(a, m0, r0);
+        _mm512_mask_storeu_ps(a + 16, m1, r1);
+        _mm512_mask_storeu_ps(a + 32, m2, r2);
+        _mm512_mask_storeu_ps(a + 48, m3, r3);
+    }
+}
+
+static void wsum_f16(float *acc, const float *p, const hd_f16 *v, size_t vs, int nk, int64_t d) {
+    for (int64_t i0 = 0; i0 < d; i0 += 64) {
+        __mmask16 m0 = tail_mask(d - i0), m1 = d - i0 > 16 ? tail_mask(d - i0 - 16) : 0;
+        __mmask16 m2 = d - i0 > 32 ? tail_mask(d - i0 - 32) : 0, m3 = d - i0 > 48 ? tail_mask(d - i0 - 48) : 0;
+        float *a = acc + i0;
+        __m512 r0 = _mm512_maskz_loadu_ps(m0, a), r1 = _mm512_maskz_loadu_ps(m1, a + 16);
+        __m512 r2 = _mm512_maskz_loadu_ps(m2, a + 32), r3 = _mm512_maskz_loadu_ps(m3, a + 48);
+        for (int j = 0; j < nk; j++) {
+            if (p[j] == 0.0f) continue;
+            const hd_f16 *vj = (const hd_f16 *)((const char *)v + (size_t)j * vs) + i0;
+            __m512 pj = _mm512_set1_ps(p[j]);
+            r0 = _mm512_fmadd_ps(pj, load_f16(vj, m0), r0);
+            r1 = _mm512_fmadd_ps(pj, load_f16(vj + 16, m1), r1);
+            r2 = _mm512_fmadd_ps(pj, load_f16(vj + 32, m2), r2);
+            r3 = _mm512_fmadd_ps(pj, load_f16(vj + 48, m3), r3);
+        }
+        _mm512_mask_storeu_ps(a, m0, r0);
+        _mm512_mask_storeu_ps(a + 16, m1, r1);
+        _mm512_mask_storeu_ps(a + 32, m2, r2);
+        _mm512_mask_storeu_ps(a + 48, m3, r3);
+    }
+}
+
+const hd_ops_kern hd_ops_kern_avx512 = {
+    .level = HD_CPU_AVX512,
+    .sum_sq = sum_sq,
+    .scale_mul = scale_mul,
+    .max = vmax,
+    .exp_sum = exp_sum,
+    .scale = scale,
+    .add = add,
+    .mul = mul,
+    .silu = silu,
+    .swiglu = swiglu,
+    .gelu = gelu,
+    .sigmoid = sigmoid,
+    .dots_f32 = dots_f32,
+    .dots_f16 = dots_f16,
+    .wsum_f32 = wsum_f32,
+    .wsum_f16 = wsum_f16,
+};

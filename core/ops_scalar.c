@@ -1,0 +1,130 @@
+/* core/ops_scalar.c — the reference kernels for the non-matmul ops: plain C,
+ * libm's expf/tanhf, no intrinsics.  The fallback on machines without AVX2
+ * and the yardstick the SIMD tables are tested against. */
+#include "ops_internal.h"
+
+#include <math.h>
+
+/* exp as the SIMD kernels define it: exactly 0 below their flush threshold. */
+#define HD_EXP_FLUSH (-87.0f)
+
+static float sum_sq(const float *x, int64_t n) {
+    float a[4] = {0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++) a[j] += x[i + j] * x[i + j];
+    for (; i < n; i++) a[0] += x[i] * x[i];
+    return (a[0] + a[1]) + (a[2] + a[3]);
+}
+
+static void scale_mul(float *y, const float *x, float s, const float *w, int64_t n) {
+    if (w)
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] * s * w[i];
+    else
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] * s;
+}
+
+static float vmax(const float *x, int64_t n) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] > m) m = x[i];
+    return m;
+}
+
+static float exp_sum(float *x, int64_t n, float scale, float sub) {
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float t = x[i] * scale - sub;
+        float e = t < HD_EXP_FLUSH ? 0.0f : expf(t);
+        x[i] = e;
+        s += e;
+    }
+    return s;
+}
+
+static void scale(float *y, const float *x, float s, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * s;
+}
+
+static void add(float *y, const float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+static void mul(float *y, const float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i];
+}
+
+static inline float silu1(float x) { return x / (1.0f + expf(-x)); }
+
+static void silu(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = silu1(x[i]);
+}
+
+static void swiglu(float *y, const float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = silu1(g[i]) * u[i];
+}
+
+static void gelu(float *y, const float *x, int64_t n) {
+    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        y[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
+    }
+}
+
+static void sigmoid(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+static void dots_f32(float *s, const float *q, const float *k, size_t ks, int nk, int64_t d, float sc) {
+    for (int j = 0; j < nk; j++) {
+        const float *kj = (const float *)((const char *)k + (size_t)j * ks);
+        float a = 0;
+        for (int64_t i = 0; i < d; i++) a += q[i] * kj[i];
+        s[j] = a * sc;
+    }
+}
+
+static void dots_f16(float *s, const float *q, const hd_f16 *k, size_t ks, int nk, int64_t d, float sc) {
+    for (int j = 0; j < nk; j++) {
+        const hd_f16 *kj = (const hd_f16 *)((const char *)k + (size_t)j * ks);
+        float a = 0;
+        for (int64_t i = 0; i < d; i++) a += q[i] * hd_f16_to_f32(kj[i]);
+        s[j] = a * sc;
+    }
+}
+
+static void wsum_f32(float *acc, const float *p, const float *v, size_t vs, int nk, int64_t d) {
+    for (int j = 0; j < nk; j++) {
+        if (p[j] == 0.0f) continue;
+        const float *vj = (const float *)((const char *)v + (size_t)j * vs);
+        for (int64_t i = 0; i < d; i++) acc[i] += p[j] * vj[i];
+    }
+}
+
+static void wsum_f16(float *acc, const float *p, const hd_f16 *v, size_t vs, int nk, int64_t d) {
+    for (int j = 0; j < nk; j++) {
+        if (p[j] == 0.0f) continue;
+        const hd_f16 *vj = (const hd_f16 *)((const char *)v + (size_t)j * vs);
+        for (int64_t i = 0; i < d; i++) acc[i] += p[j] * hd_f16_to_f32(vj[i]);
+    }
+}
+
+const hd_ops_kern hd_ops_kern_scalar = {
+    .level = HD_CPU_SCALAR,
+    .sum_sq = sum_sq,
+    .scale_mul = scale_mul,
+    .max = vmax,
+    .exp_sum = exp_sum,
+    .scale = scale,
+    .add = add,
+    .mul = mul,
+    .silu = silu,
+    .swiglu = swiglu,
+    .gelu = gelu,
+    .sigmoid = sigmoid,
+    .dots_f32 = dots_f32,
+    .dots_f16 = dots_f16,
+    .wsum_f32 = wsum_f32,
+    .wsum_f16 = wsum_f16,
+};

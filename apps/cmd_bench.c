@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_LIST 16
 
@@ -189,6 +190,7 @@ static int run_kernels(int argc, char **argv) {
     cJSON *jm = NULL, *jr = NULL;
     int status = HD_EXIT_OK;
     const hd_cpu_level level = hd_cpu_level_get();
+    const bool tty = isatty(STDERR_FILENO) != 0;
     if (root) {
         cJSON_AddStringToObject(root, "mode", "kernels");
         cJSON_AddStringToObject(root, "simd", hd_cpu_level_name(level));
@@ -236,8 +238,9 @@ static int run_kernels(int argc, char **argv) {
                     const int64_t n = o.shapes[si][0], k = o.shapes[si][1], m = o.tokens[mi];
                     hd_bench_linear_result r;
                     const size_t cold = m < 8 ? (size_t)o.cold_mib << 20 : 0;
-                    hd_cli_progress(&cli, "%s %lldx%lld tokens %lld threads %d\r", hd_type_name(t), (long long)n,
-                                    (long long)k, (long long)m, mach[c].threads);
+                    if (tty) /* a status line, overwritten by the result */
+                        hd_cli_progress(&cli, "%s %lldx%lld tokens %lld threads %d\r", hd_type_name(t),
+                                        (long long)n, (long long)k, (long long)m, mach[c].threads);
                     if (hd_bench_linear(t, n, k, m, pools[c], o.seconds, cold, &r, &err) != HD_OK) {
                         status = hd_cli_fail(&cli, &err);
                         goto done;
@@ -264,7 +267,7 @@ static int run_kernels(int argc, char **argv) {
                     } else {
                         char shape[32];
                         snprintf(shape, sizeof shape, "%lldx%lld", (long long)n, (long long)k);
-                        hd_cli_progress(&cli, "%60s\r", "");
+                        if (tty) hd_cli_progress(&cli, "%60s\r", "");
                         printf("%-5s %-11s %6lld %3d %10.3f %9.1f %8.1f %5.0f%% %5.0f%%\n", hd_type_name(t), shape,
                                (long long)m, mach[c].threads, r.seconds * 1e3, r.gflops, r.gbps, pbw, ppk);
                         fflush(stdout);

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/bench_kernels.h"
 #include "core/cpu.h"
 #include "core/exec.h"
 #include "core/ops.h"
@@ -343,11 +344,33 @@ static void test_convert(void **state) {
     free(back);
 }
 
+/* core/bench_kernels: the numbers are consistent with the work done, bad input is refused. */
+static void test_bench_library(void **state) {
+    (void)state;
+    hd_error err = {0};
+    hd_threadpool *tp = hd_threadpool_create(2, &err);
+    double bw = 0, peak = 0;
+    assert_int_equal(hd_bench_bandwidth(tp, 16u << 20, 2, &bw, &err), HD_OK);
+    assert_true(bw > 0.1 && bw < 10000);
+    assert_int_equal(hd_bench_peak(tp, false, &peak, &err), HD_OK);
+    assert_true(peak > 0.1);
+    hd_bench_linear_result r;
+    assert_int_equal(hd_bench_linear(HD_TYPE_Q4_K, 64, 512, 3, tp, 0.0, 1u << 20, &r, &err), HD_OK);
+    assert_int_equal(r.weight_bytes, 64 * hd_type_row_size(HD_TYPE_Q4_K, 512));
+    assert_true(r.copies >= 2 && r.runs >= 3 && r.seconds > 0);
+    assert_true(fabs(r.gflops - 2.0 * 64 * 512 * 3 / r.seconds / 1e9) < 1e-6 * r.gflops);
+    assert_true(fabs(r.gbps - (double)r.weight_bytes / r.seconds / 1e9) < 1e-6 * r.gbps);
+    assert_int_equal(hd_bench_linear(HD_TYPE_Q4_K, 64, 100, 1, tp, 0.0, 0, &r, &err), HD_ERR_ARG);
+    assert_int_equal(hd_bench_linear(HD_TYPE_Q8_K, 64, 256, 1, tp, 0.0, 0, &r, &err), HD_ERR_ARG);
+    assert_int_equal(hd_bench_bandwidth(tp, 100, 1, &bw, &err), HD_ERR_ARG);
+    hd_threadpool_free(tp);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_levels), cmocka_unit_test(test_linear_gemm_shapes),
         cmocka_unit_test(test_linear_errors), cmocka_unit_test(test_get_rows),
-        cmocka_unit_test(test_convert),
+        cmocka_unit_test(test_convert),       cmocka_unit_test(test_bench_library),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,11 +61,11 @@ static bool is_dir(const char *path) {
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* GGUF by magic (any extension); everything else is taken as a HF checkpoint. */
+/* GGUF by extension or magic. */
 static bool is_gguf_file(const char *path) {
-    if (is_dir(path)) return false;
+    if (ends_with(path, ".gguf")) return true;
     FILE *f = fopen(path, "rb");
-    if (!f) return ends_with(path, ".gguf");
+    if (!f) return false;
     char magic[4] = {0};
     size_t n = fread(magic, 1, 4, f);
     fclose(f);
@@ -120,8 +120,14 @@ hd_llama_model *hd_llama_load(const char *path, hd_error *err) {
         goto fail;
     }
 
-    /* 1. file and hyper-parameters */
-    if (is_gguf_file(path)) {
+    /* 1. file and hyper-parameters: a GGUF file, or a HF folder (given as
+     * itself, its config.json or one of its safetensors files) */
+    const bool dir = S_ISDIR(sb.st_mode);
+    if (!dir && !is_gguf_file(path) && !ends_with(path, ".safetensors") && !ends_with(path, ".json")) {
+        hd_error_set(err, HD_ERR_FORMAT, "%s: neither a GGUF file nor a Hugging Face checkpoint folder", path);
+        goto fail;
+    }
+    if (!dir && is_gguf_file(path)) {
         m->format = HD_LLAMA_GGUF;
         m->rope_mode = HD_ROPE_INTERLEAVED;
         if (!(m->file = hd_weights_open(path, err))) goto fail;

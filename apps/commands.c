@@ -6,6 +6,7 @@ extern const hd_command hd_cmd_random_model;
 extern const hd_command hd_cmd_bench;
 extern const hd_command hd_cmd_generate;
 extern const hd_command hd_cmd_chat;
+extern const hd_command hd_cmd_run;
 
 const hd_command *const hd_commands[] = {
     &hd_cmd_info,
@@ -13,5 +14,6 @@ const hd_command *const hd_commands[] = {
     &hd_cmd_bench,
     &hd_cmd_generate,
     &hd_cmd_chat,
+    &hd_cmd_run,
     NULL,
 };

@@ -1,0 +1,249 @@
+/* graph/nodes_text.c — text sinks: stdout, txt, srt, vtt, json.
+ *
+ * A text packet is one segment from pts to pts+duration.  Producers that
+ * stream a segment in pieces (a language model emitting tokens) set
+ * HD_PKT_FLAG_PARTIAL on every piece but the last; the file writers join the
+ * pieces and write the segment when its last piece arrives (or at end of
+ * stream).  stdout prints pieces as they come.
+ *
+ * Formats (times rounded to the millisecond):
+ *   srt   "N\nHH:MM:SS,mmm --> HH:MM:SS,mmm\nTEXT\n\n", N from 1
+ *   vtt   "WEBVTT\n\n" then "HH:MM:SS.mmm --> HH:MM:SS.mmm\nTEXT\n\n"
+ *   json  {"segments": [{"start": S, "end": E, "text": "..."}, ...]} (seconds)
+ *   txt   one segment per line
+ * Cue text is trimmed, carriage returns dropped and blank lines removed (a
+ * blank line would end an srt/vtt cue); segments that end up empty are
+ * skipped.
+ */
+#include "node.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum fmt { F_STDOUT, F_TXT, F_SRT, F_VTT, F_JSON } fmt;
+
+typedef struct text_state {
+    fmt f;
+    FILE *out;
+    bool own;
+    char *path;
+    char *seg;            /* pieces of the current segment */
+    size_t len, cap;
+    bool open;            /* a segment has pieces */
+    int64_t start, end;
+    bool timed;           /* every piece had a pts */
+    int cues;
+} text_state;
+
+static hd_status out_error(text_state *s, hd_error *err) {
+    return hd_error_set(err, HD_ERR_IO, "%s: write error: %s", s->path, strerror(errno));
+}
+
+static hd_status text_create_fmt(fmt f, const hd_node_opts *o, void **state, hd_error *err) {
+    text_state *s = calloc(1, sizeof *s);
+    if (!s) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+    *state = s;
+    s->f = f;
+    const char *path = f == F_STDOUT ? "-" : hd_opt_str(o, "path");
+    s->path = strdup(strcmp(path, "-") == 0 ? "<stdout>" : path);
+    if (!s->path) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+    if (strcmp(path, "-") == 0) {
+        s->out = stdout;
+    } else {
+        s->out = fopen(path, "wb");
+        if (!s->out) return hd_error_set(err, HD_ERR_IO, "%s: %s", path, strerror(errno));
+        s->own = true;
+    }
+    int rc = 0;
+    if (f == F_VTT) rc = fputs("WEBVTT\n\n", s->out);
+    else if (f == F_JSON) rc = fputs("{\"segments\": [", s->out);
+    if (rc < 0) return out_error(s, err);
+    return HD_OK;
+}
+
+static void format_time(char *buf, size_t size, int64_t us, char sep) {
+    if (us < 0) us = 0;
+    int64_t ms = (us + 500) / 1000;
+    snprintf(buf, size, "%02" PRId64 ":%02d:%02d%c%03d", ms / 3600000, (int)(ms / 60000 % 60), (int)(ms / 1000 % 60),
+             sep, (int)(ms % 1000));
+}
+
+/* Trim, drop CRs and blank lines, in place; returns the new length. */
+static size_t clean_text(char *t, size_t n) {
+    size_t o = 0;
+    bool line_empty = true;   /* nothing but whitespace on the current output line */
+    size_t line_start = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (c == '\r') continue;
+        if (c == '\n') {
+            if (line_empty) {
+                o = line_start;   /* drop the blank line */
+                continue;
+            }
+            t[o++] = '\n';
+            line_start = o;
+            line_empty = true;
+            continue;
+        }
+        if (line_empty && (c == ' ' || c == '\t')) continue;   /* leading whitespace of a line */
+        t[o++] = c;
+        line_empty = false;
+    }
+    while (o > 0 && (t[o - 1] == ' ' || t[o - 1] == '\t' || t[o - 1] == '\n')) o--;
+    t[o] = 0;
+    return o;
+}
+
+static hd_status write_segment(text_state *s, hd_error *err) {
+    if (!s->open) return HD_OK;
+    s->open = false;
+    size_t n = clean_text(s->seg, s->len);
+    s->len = 0;
+    if (n == 0) return HD_OK;
+    if ((s->f == F_SRT || s->f == F_VTT || s->f == F_JSON) && !s->timed)
+        return hd_error_set(err, HD_ERR_ARG, "%s: text segment without a timestamp: \"%.40s\"", s->path, s->seg);
+    char a[32], b[32];
+    int rc = 0;
+    switch (s->f) {
+    case F_STDOUT: break;
+    case F_TXT: rc = fprintf(s->out, "%s\n", s->seg); break;
+    case F_SRT:
+        format_time(a, sizeof a, s->start, ',');
+        format_time(b, sizeof b, s->end, ',');
+        rc = fprintf(s->out, "%d\n%s --> %s\n%s\n\n", s->cues + 1, a, b, s->seg);
+        break;
+    case F_VTT:
+        format_time(a, sizeof a, s->start, '.');
+        format_time(b, sizeof b, s->end, '.');
+        rc = fprintf(s->out, "%s --> %s\n%s\n\n", a, b, s->seg);
+        break;
+    case F_JSON: {
+        cJSON *o = cJSON_CreateObject();
+        int64_t sm = (s->start < 0 ? 0 : s->start + 500) / 1000, em = (s->end < 0 ? 0 : s->end + 500) / 1000;
+        if (!o || !cJSON_AddNumberToObject(o, "start", (double)sm / 1000) ||
+            !cJSON_AddNumberToObject(o, "end", (double)em / 1000) || !cJSON_AddStringToObject(o, "text", s->seg)) {
+            cJSON_Delete(o);
+            return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+        }
+        char *txt = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (!txt) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+        rc = fprintf(s->out, "%s\n  %s", s->cues ? "," : "", txt);
+        cJSON_free(txt);
+        break;
+    }
+    }
+    s->cues++;
+    if (rc < 0 || fflush(s->out) != 0) return out_error(s, err);
+    return HD_OK;
+}
+
+static hd_node_ret text_process(hd_node *node, void *state, int port, hd_packet *in, hd_error *err) {
+    text_state *s = state;
+    if (in->kind == HD_PKT_TOKENS) {
+        /* stdout only: ids on one line */
+        for (int64_t i = 0; i < in->u.tokens.n; i++)
+            if (fprintf(s->out, "%s%" PRId32, i ? " " : "", in->u.tokens.ids[i]) < 0) return out_error(s, err), HD_NODE_ERROR;
+        if (fputc('\n', s->out) == EOF || fflush(s->out) != 0) return out_error(s, err), HD_NODE_ERROR;
+        return HD_NODE_OK;
+    }
+    bool partial = in->flags & HD_PKT_FLAG_PARTIAL;
+    if (s->f == F_STDOUT) {
+        if (fwrite(in->u.text.text, 1, in->u.text.len, s->out) != in->u.text.len ||
+            (!partial && fputc('\n', s->out) == EOF) || fflush(s->out) != 0)
+            return out_error(s, err), HD_NODE_ERROR;
+        return HD_NODE_OK;
+    }
+    if (!s->open) {
+        s->open = true;
+        s->timed = true;
+        s->start = in->pts;
+        s->end = in->pts;
+    }
+    if (in->pts == HD_PTS_NONE) s->timed = false;
+    else if (in->pts + in->duration > s->end) s->end = in->pts + in->duration;
+    if (s->len + in->u.text.len + 1 > s->cap) {
+        size_t cap = (s->len + in->u.text.len + 1) * 2;
+        char *q = realloc(s->seg, cap);
+        if (!q) return hd_error_set(err, HD_ERR_NOMEM, "out of memory"), HD_NODE_ERROR;
+        s->seg = q;
+        s->cap = cap;
+    }
+    memcpy(s->seg + s->len, in->u.text.text, in->u.text.len);
+    s->len += in->u.text.len;
+    s->seg[s->len] = 0;
+    if (partial) return HD_NODE_AGAIN;
+    return write_segment(s, err) ? HD_NODE_ERROR : HD_NODE_OK;
+}
+
+static hd_status text_flush(hd_node *node, void *state, hd_error *err) {
+    text_state *s = state;
+    hd_status st = write_segment(s, err);
+    if (!st && s->f == F_JSON && fputs(s->cues ? "\n]}\n" : "]}\n", s->out) < 0) st = out_error(s, err);
+    if (s->own) {
+        FILE *f = s->out;
+        s->out = NULL;
+        s->own = false;
+        if (fclose(f) != 0 && !st) st = out_error(s, err);
+    } else if (fflush(s->out) != 0 && !st) {
+        st = out_error(s, err);
+    }
+    return st;
+}
+
+static void text_destroy(void *state) {
+    text_state *s = state;
+    if (!s) return;
+    if (s->own && s->out) fclose(s->out);
+    free(s->seg);
+    free(s->path);
+    free(s);
+}
+
+#define TEXT_CREATE(fn, f)                                                                                   \
+    static hd_status fn(hd_node *node, const hd_node_opts *o, void **state, hd_error *err) {                 \
+        return text_create_fmt(f, o, state, err);                                                            \
+    }
+TEXT_CREATE(stdout_create, F_STDOUT)
+TEXT_CREATE(txt_create, F_TXT)
+TEXT_CREATE(srt_create, F_SRT)
+TEXT_CREATE(vtt_create, F_VTT)
+TEXT_CREATE(json_create, F_JSON)
+
+static const hd_port_def text_in[] = {{"in", HD_KIND_BIT(HD_PKT_TEXT), 0}};
+static const hd_port_def stdout_in[] = {{"in", HD_KIND_BIT(HD_PKT_TEXT) | HD_KIND_BIT(HD_PKT_TOKENS), 0}};
+
+static const hd_option_def txt_opts[] = {{"path", HD_OPT_STRING, NULL, "file to write, '-' for stdout", 0, 0, NULL}};
+static const hd_option_def srt_opts[] = {{"path", HD_OPT_STRING, NULL, "SubRip file to write, '-' for stdout", 0, 0, NULL}};
+static const hd_option_def vtt_opts[] = {{"path", HD_OPT_STRING, NULL, "WebVTT file to write, '-' for stdout", 0, 0, NULL}};
+static const hd_option_def json_opts[] = {{"path", HD_OPT_STRING, NULL, "JSON file to write, '-' for stdout", 0, 0, NULL}};
+
+#define TEXT_SINK(var, nm, sum, in, opts, n_opts, arg, cr)                                                   \
+    const hd_node_type var = {                                                                               \
+        .name = nm,                                                                                          \
+        .summary = sum,                                                                                      \
+        .inputs = in,                                                                                        \
+        .n_inputs = 1,                                                                                       \
+        .options = opts,                                                                                     \
+        .n_options = n_opts,                                                                                 \
+        .arg_option = arg,                                                                                   \
+        .create = cr,                                                                                        \
+        .process = text_process,                                                                             \
+        .flush = text_flush,                                                                                 \
+        .destroy = text_destroy,                                                                             \
+    };
+
+TEXT_SINK(hd_node_stdout, "stdout", "prints text as it arrives (token ids one packet per line)", stdout_in, NULL, 0,
+          NULL, stdout_create)
+TEXT_SINK(hd_node_txt, "txt", "writes text segments, one per line", text_in, txt_opts, 1, "path", txt_create)
+TEXT_SINK(hd_node_srt, "srt", "writes timed text segments as SubRip subtitles", text_in, srt_opts, 1, "path",
+          srt_create)
+TEXT_SINK(hd_node_vtt, "vtt", "writes timed text segments as WebVTT subtitles", text_in, vtt_opts, 1, "path",
+          vtt_create)
+TEXT_SINK(hd_node_json, "json", "writes timed text segments as JSON {\"segments\": [...]}", text_in, json_opts, 1,
+          "path", json_create)

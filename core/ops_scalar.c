@@ -8,13 +8,15 @@
 /* exp as the SIMD kernels define it: exactly 0 below their flush threshold. */
 #define HD_EXP_FLUSH (-87.0f)
 
+/* Sums in double: this table is the accuracy reference (and long rows, e.g.
+ * a 128k-entry softmax, would drift in a float accumulator). */
 static float sum_sq(const float *x, int64_t n) {
-    float a[4] = {0, 0, 0, 0};
+    double a[4] = {0, 0, 0, 0};
     int64_t i = 0;
     for (; i + 4 <= n; i += 4)
-        for (int j = 0; j < 4; j++) a[j] += x[i + j] * x[i + j];
-    for (; i < n; i++) a[0] += x[i] * x[i];
-    return (a[0] + a[1]) + (a[2] + a[3]);
+        for (int j = 0; j < 4; j++) a[j] += (double)x[i + j] * x[i + j];
+    for (; i < n; i++) a[0] += (double)x[i] * x[i];
+    return (float)((a[0] + a[1]) + (a[2] + a[3]));
 }
 
 static void scale_mul(float *y, const float *x, float s, const float *w, int64_t n) {
@@ -32,14 +34,14 @@ static float vmax(const float *x, int64_t n) {
 }
 
 static float exp_sum(float *x, int64_t n, float scale, float sub) {
-    float s = 0;
+    double s = 0;
     for (int64_t i = 0; i < n; i++) {
         float t = x[i] * scale - sub;
         float e = t < HD_EXP_FLUSH ? 0.0f : expf(t);
         x[i] = e;
         s += e;
     }
-    return s;
+    return (float)s;
 }
 
 static void scale(float *y, const float *x, float s, int64_t n) {

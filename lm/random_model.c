@@ -199,6 +199,7 @@ typedef struct fill_job {
     uint64_t stream;
     hd_type type;
     bool gguf_layout;        /* apply the RoPE row permutation */
+    hd_type round_to;        /* F16/BF16: values pass through this type first (else F32) */
     size_t row_bytes;
     uint8_t *dst;
     float *scratch;          /* [n_threads][cols] */
@@ -224,6 +225,10 @@ static void fill_rows(void *ctx, int64_t begin, int64_t end, int thread_id) {
             const uint64_t base = (uint64_t)(hr * cols);
             const float add = t->init == HD_RM_INIT_NORM ? 1.0f : 0.0f;
             for (int64_t c = 0; c < cols; c++) row[c] = add + t->std * normal_at(job->stream, base + (uint64_t)c);
+            if (job->round_to == HD_TYPE_F16)
+                for (int64_t c = 0; c < cols; c++) row[c] = hd_f16_to_f32(hd_f32_to_f16(row[c]));
+            else if (job->round_to == HD_TYPE_BF16)
+                for (int64_t c = 0; c < cols; c++) row[c] = hd_bf16_to_f32(hd_f32_to_bf16(row[c]));
         }
         uint8_t *out = job->dst + (size_t)r * job->row_bytes;
         if (job->type == HD_TYPE_F32) memcpy(out, row, (size_t)cols * sizeof(float));
@@ -231,9 +236,13 @@ static void fill_rows(void *ctx, int64_t begin, int64_t end, int thread_id) {
     }
 }
 
-/* Produces tensor t in `type` into dst (its whole size). */
-static hd_status fill_tensor(const hd_rm_tensor *t, uint64_t seed, hd_type type, bool gguf_layout,
-                             hd_threadpool *tp, void *dst, size_t nbytes, hd_error *err) {
+/* Produces tensor t in `type` into dst (its whole size).  model_type is the
+ * checkpoint's --type: a GGUF F32 tensor (norm) of an F16/BF16 model holds the
+ * values rounded to that type, as convert_hf_to_gguf.py makes it from the HF
+ * checkpoint of that dtype (it widens norms to F32 exactly), so both formats
+ * hold the same numbers. */
+static hd_status fill_tensor(const hd_rm_tensor *t, uint64_t seed, hd_type type, hd_type model_type,
+                             bool gguf_layout, hd_threadpool *tp, void *dst, size_t nbytes, hd_error *err) {
     const int64_t cols = t->shape[1];
     const size_t row_bytes = hd_type_row_size(type, cols);
     if (row_bytes == 0 || row_bytes * (size_t)t->shape[0] != nbytes)
@@ -245,6 +254,8 @@ static hd_status fill_tensor(const hd_rm_tensor *t, uint64_t seed, hd_type type,
         .stream = stream_of(seed, t->hf_name ? t->hf_name : t->gguf_name),
         .type = type,
         .gguf_layout = gguf_layout,
+        .round_to = type == HD_TYPE_F32 && (model_type == HD_TYPE_F16 || model_type == HD_TYPE_BF16) ? model_type
+                                                                                                   : HD_TYPE_F32,
         .row_bytes = row_bytes,
         .dst = dst,
         .scratch = malloc((size_t)nt * (size_t)cols * sizeof(float)),
@@ -325,7 +336,7 @@ typedef struct gguf_fill_ctx {
 
 static hd_status gguf_fill(void *ctx, void *dst, size_t nbytes, hd_error *err) {
     const gguf_fill_ctx *c = ctx;
-    hd_status st = fill_tensor(c->t, c->p->seed, c->type, true, c->tp, dst, nbytes, err);
+    hd_status st = fill_tensor(c->t, c->p->seed, c->type, c->p->type, true, c->tp, dst, nbytes, err);
     if (st == HD_OK && c->p->progress) c->p->progress(c->p->progress_ctx, c->index + 1, c->total, c->t->gguf_name);
     return st;
 }
@@ -445,7 +456,7 @@ hd_status hd_rm_write_hf_weights(const hd_rm_plan *plan, const hd_random_model_p
                                   nbytes);
                 break;
             }
-            if ((st = fill_tensor(t, p->seed, p->type, false, tp, bufs[i], nbytes, err))) break;
+            if ((st = fill_tensor(t, p->seed, p->type, p->type, false, tp, bufs[i], nbytes, err))) break;
             st = hd_st_writer_add(sw, t->hf_name, p->type, t->n_dims, t->shape, bufs[i], err);
             if (st == HD_OK && p->progress) p->progress(p->progress_ctx, ++done_n, total, t->hf_name);
         }

@@ -5,6 +5,7 @@
 #include "random_model_impl.h"
 
 #include "lm/llama_config.h"
+#include "lm/tokenizer.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -86,11 +87,12 @@ static const char *torch_dtype(hd_type t) {
     return t == HD_TYPE_F16 ? "float16" : t == HD_TYPE_BF16 ? "bfloat16" : "float32";
 }
 
-static hd_status write_gguf(const hd_llama_config *c, const hd_rm_plan *plan, const hd_random_model_params *p,
-                            const char *path, hd_error *err) {
+static hd_status write_gguf(const hd_llama_config *c, const hd_rm_plan *plan, const hd_tokenizer *tok,
+                            const hd_random_model_params *p, const char *path, hd_error *err) {
     hd_gguf_writer *w = hd_gguf_writer_create(err);
     if (!w) return err ? err->code : HD_ERR_NOMEM;
     hd_status st = hd_llama_config_to_gguf(c, hd_rm_file_type(p->type), w, err);
+    if (st == HD_OK && tok) st = hd_tokenizer_to_gguf(tok, w, c->eos_token_ids[0], err);
     if (st == HD_OK && hd_gguf_set_u32(w, "general.quantization_version", 2) != HD_OK)
         st = hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", path);
     if (st == HD_OK) st = hd_rm_write_gguf(plan, p, w, path, err);
@@ -98,10 +100,11 @@ static hd_status write_gguf(const hd_llama_config *c, const hd_rm_plan *plan, co
     return st;
 }
 
-static hd_status write_hf(const hd_llama_config *c, const hd_rm_plan *plan, const hd_random_model_params *p,
-                          const char *dir, hd_error *err) {
+static hd_status write_hf(const hd_llama_config *c, const hd_rm_plan *plan, const hd_tokenizer *tok,
+                          const hd_random_model_params *p, const char *dir, hd_error *err) {
     hd_status st = hd_rm_check_type(plan, p, err);
     if (st || (st = hd_rm_prepare_dir(dir, err)) || (st = hd_rm_write_hf_weights(plan, p, dir, err))) return st;
+    if (tok && (st = hd_tokenizer_write_hf(tok, dir, c->eos_token_ids[0], err))) return st;
     char *cfg = hd_llama_config_to_hf_json(c, torch_dtype(p->type), err);
     if (!cfg) return err ? err->code : HD_ERR_NOMEM;
     st = hd_rm_write_text(dir, "config.json", cfg, err);
@@ -134,14 +137,33 @@ static hd_status llama_write(const hd_random_model_params *p, const char *path, 
             if (c.eos_token_ids[i] < c.n_vocab) c.eos_token_ids[k++] = c.eos_token_ids[i];
         c.n_eos = k;
     }
-    if (p->tokenizer)
-        return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: writing a tokenizer into the model is not available yet",
-                            p->tokenizer);
+    /* the tokenizer: its ids must be the vocabulary rows; special names as in
+     * the Llama 3.1 / 3.2 Hugging Face files (what the presets are) */
+    hd_tokenizer *tok = NULL;
+    hd_status st = HD_OK;
+    if (p->tokenizer) {
+        if (!(tok = hd_tokenizer_load(p->tokenizer, err))) return err ? err->code : HD_ERR_IO;
+        if (hd_tokenizer_n_vocab(tok) != c.n_vocab)
+            st = hd_error_set(err, HD_ERR_ARG,
+                              "%s: the tokenizer has %d ids but the model has %d vocabulary rows (use --vocab %d "
+                              "or a preset with the real vocabulary)",
+                              p->tokenizer, hd_tokenizer_n_vocab(tok), c.n_vocab, hd_tokenizer_n_vocab(tok));
+        else if (hd_tokenizer_eos(tok) < 0 || hd_tokenizer_bos(tok) < 0)
+            st = hd_error_set(err, HD_ERR_ARG, "%s: no <|begin_of_text|> / <|end_of_text|> tokens", p->tokenizer);
+        else
+            st = hd_tokenizer_set_names(tok, HD_TOKENIZER_NAMES_LLAMA3_1, err);
+        if (st == HD_OK) {
+            c.bos_token_id = hd_tokenizer_bos(tok);
+            c.n_eos = 1;
+            c.eos_token_ids[0] = hd_tokenizer_eos(tok);
+        }
+    }
     hd_rm_plan plan = {0};
-    hd_status st = llama_plan(&c, &plan, err);
+    if (st == HD_OK) st = llama_plan(&c, &plan, err);
     if (st == HD_OK)
-        st = p->format == HD_RM_HF ? write_hf(&c, &plan, p, path, err) : write_gguf(&c, &plan, p, path, err);
+        st = p->format == HD_RM_HF ? write_hf(&c, &plan, tok, p, path, err) : write_gguf(&c, &plan, tok, p, path, err);
     hd_rm_plan_free(&plan);
+    hd_tokenizer_free(tok);
     return st;
 }
 

@@ -353,7 +353,8 @@ def main():
                "llama.attention.head_count": (4, H), "llama.attention.head_count_kv": (4, G),
                "llama.rope.freq_base": (6, 500000.0), "llama.attention.layer_norm_rms_epsilon": (6, np.float32(1e-5)),
                "llama.attention.key_length": (4, d), "llama.attention.value_length": (4, d),
-               "general.file_type": (4, 0), "llama.vocab_size": (4, cfg["vocab_size"]),
+               "general.file_type": (4, {"float32": 0, "float16": 1, "bfloat16": 32}[cfg["torch_dtype"]]),
+               "llama.vocab_size": (4, cfg["vocab_size"]),
                "llama.rope.dimension_count": (4, d), "general.quantization_version": (4, 2)}
     for k, v in want_kv.items():
         if k not in kv or kv[k][0] != v[0] or kv[k][1] != v[1]:

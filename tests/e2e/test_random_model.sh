@@ -28,6 +28,9 @@ expect_exit() { # code, args...
 rm_model --preset tiny-vocab --format hf --seed 7 -o "$tmp/tv_hf"
 rm_model --preset tiny-vocab --format gguf --seed 7 -o "$tmp/tv.gguf"
 check_ref "$tmp/tv_hf" "$tmp/tv.gguf" 7
+rm_model --preset tiny-vocab --format hf --type BF16 --seed 9 -o "$tmp/tvb_hf"
+rm_model --preset tiny-vocab --format gguf --type BF16 --seed 9 -o "$tmp/tvb.gguf"
+check_ref "$tmp/tvb_hf" "$tmp/tvb.gguf" 9
 
 # --- the real vocabulary, tied embeddings (the demo's model), sharded HF ---------
 rm_model --preset tiny --format hf --seed 3 --max-shard-size 4000000 -o "$tmp/t_hf"
@@ -94,6 +97,10 @@ for name, (tn, ne, arr) in q.items():
     elif tn == "Q8_0":
         step = np.abs(ref.reshape(-1, 32)).max(axis=1, keepdims=True) / 127
         assert (np.abs(arr.reshape(-1, 32) - ref.reshape(-1, 32)) <= step * 0.6 + 1e-7).all(), name
+    elif t in ("F16", "BF16") and name != "rope_freqs.weight":
+        # F32 norms of an F16/BF16 model hold the HF checkpoint's rounded values
+        r = ref.astype(np.float16).astype(np.float32) if t == "F16" else torch.tensor(ref).to(torch.bfloat16).float().numpy()
+        assert np.array_equal(arr, r), name
     else:
         assert np.array_equal(arr, ref), name
 EOF
@@ -108,6 +115,32 @@ rm_model --preset small --vocab 256 --type Q4_K -o "$tmp/q4k.gguf"
 if tr -s ' ' <"$tmp/info_q4k.txt" | grep -q "token_embd.weight Q4_K " &&
    tr -s ' ' <"$tmp/info_q4k.txt" | grep -q "blk.1.ffn_down.weight Q4_K "; then ok; else
   bad "small Q4_K"; sed 's/^/  | /' "$tmp/info_q4k.txt" | head -40 >&2; fi
+
+# --- with the real tokenizer (the demo's model) -----------------------------------
+TOK=${HERD_FIXTURES:-$SRC/../shared/fixtures}/tokenizer/llama3_tokenizer.model
+if [ -f "$TOK" ]; then
+  "$HERD" random-model --preset tiny --format gguf --type Q8_0 --seed 1 --tokenizer "$TOK" -o "$tmp/demo.gguf" 2>"$tmp/progress.txt"
+  if grep -q "^tensor 21/21 " "$tmp/progress.txt"; then ok; else bad "no progress lines"; cat "$tmp/progress.txt" >&2; fi
+  "$HERD" info "$tmp/demo.gguf" >"$tmp/demo.txt"
+  if tr -s ' ' <"$tmp/demo.txt" | grep -q "tokenizer.ggml.tokens arr\[str\] \[128256 strings\]" &&
+     tr -s ' ' <"$tmp/demo.txt" | grep -q "tokenizer.ggml.eos_token_id u32 128001"; then ok; else
+    bad "demo.gguf tokenizer keys"; head -40 "$tmp/demo.txt" >&2; fi
+  rm_model --preset tiny --format gguf --seed 1 --tokenizer "$TOK" -o "$tmp/tk.gguf"
+  rm_model --preset tiny --format hf --seed 1 --tokenizer "$TOK" -o "$tmp/tk_hf"
+  if [ -s "$tmp/tk_hf/tokenizer.json" ] && [ -s "$tmp/tk_hf/tokenizer_config.json" ]; then ok; else bad "HF tokenizer files"; fi
+  expect_exit 2 --preset tiny-vocab --tokenizer "$TOK" -o "$tmp/x.gguf"
+  # the decoder gives the same sampled continuation from both files
+  if "$HERD" --help | grep -q '^  generate '; then
+    for m in tk.gguf tk_hf; do
+      "$HERD" generate -m "$tmp/$m" -p "The capital of France is" -n 12 --temp 0.8 --seed 3 --ids --quiet \
+        | tail -n 1 >"$tmp/ids_$m.txt"
+    done
+    if [ -s "$tmp/ids_tk.gguf.txt" ] && cmp -s "$tmp/ids_tk.gguf.txt" "$tmp/ids_tk_hf.txt"; then ok; else
+      bad "generate differs between GGUF and HF"; cat "$tmp"/ids_*.txt >&2; fi
+  fi
+else
+  echo "note: $TOK missing, tokenizer checks skipped" >&2
+fi
 
 # --- usage errors (exit 2, one line) and unwritable output (exit 1) ----------------
 expect_exit 2 --preset tiny

@@ -18,8 +18,10 @@
 #include "core/gguf.h"
 #include "core/quant.h"
 #include "core/safetensors.h"
+#include "lm/llama.h"
 #include "lm/llama_config.h"
 #include "lm/random_model.h"
+#include "lm/tokenizer.h"
 #include "testutil.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -459,10 +461,15 @@ static void test_types(void **state) {
             /* F16/BF16 round each value; Q8_0 / Q4_0 within their step */
             const float tol = types[k] == HD_TYPE_F16 ? 1e-3f * maxabs : types[k] == HD_TYPE_BF16 ? 8e-3f * maxabs
                             : types[k] == HD_TYPE_Q8_0 ? maxabs / 127 : maxabs / 7;
-            for (int64_t j = 0; j < ne; j++)
-                if (fabsf(x[j] - f32_at(t32->data, (size_t)j)) > (t->type == HD_TYPE_F32 ? 0 : tol))
+            for (int64_t j = 0; j < ne; j++) {
+                float r = f32_at(t32->data, (size_t)j);
+                /* F32 norms of an F16/BF16 model: the HF checkpoint's rounded values, widened */
+                if (t->type == HD_TYPE_F32 && t->ne[0] > 8 && types[k] == HD_TYPE_F16) r = hd_f16_to_f32(hd_f32_to_f16(r));
+                if (t->type == HD_TYPE_F32 && t->ne[0] > 8 && types[k] == HD_TYPE_BF16) r = hd_bf16_to_f32(hd_f32_to_bf16(r));
+                if (t->type == HD_TYPE_F32 ? x[j] != r : fabsf(x[j] - r) > tol)
                     fail_msg("%s %s[%lld]: %g vs %g", hd_type_name(types[k]), t->name, (long long)j, x[j],
                              f32_at(t32->data, (size_t)j));
+            }
             free(x);
         }
         hd_gguf_close(g);
@@ -653,6 +660,98 @@ static void test_from_gguf_errors(void **state) {
     }
 }
 
+/* ---- the tokenizer goes with the model ---------------------------------------------- */
+
+static void test_tokenizer(void **state) {
+    (void)state;
+    char tokp[512], gpath[512], hdir[512], path[700];
+    hd_error err = {0};
+    tu_fixture(tokp, sizeof tokp, "tokenizer/llama3_tokenizer.model");
+    hd_random_model_params p = params("tiny", HD_RM_GGUF, HD_TYPE_Q8_0, 1);
+    p.tokenizer = tokp;
+    write_ok(&p, tmp_path(gpath, sizeof gpath, "tok.gguf"));
+    p.format = HD_RM_HF;
+    p.type = HD_TYPE_BF16;
+    write_ok(&p, tmp_path(hdir, sizeof hdir, "tok_hf"));
+
+    hd_gguf *g = hd_gguf_open(gpath, &err);
+    if (!g) fail_msg("%s", err.msg);
+    assert_int_equal(u32_key(g, "tokenizer.ggml.bos_token_id"), 128000);
+    assert_int_equal(u32_key(g, "tokenizer.ggml.eos_token_id"), 128001);
+    /* convert_hf_to_gguf order: model keys, tokenizer keys, quantization version last */
+    assert_string_equal(hd_gguf_kv_key(g, hd_gguf_n_kv(g) - 1), "general.quantization_version");
+    assert_true(hd_gguf_find_key(g, "tokenizer.ggml.model") > hd_gguf_find_key(g, "llama.rope.dimension_count"));
+    hd_tokenizer *t = hd_tokenizer_from_gguf(g, &err);
+    if (!t) fail_msg("%s", err.msg);
+    assert_int_equal(hd_tokenizer_n_vocab(t), 128256);
+    /* the Llama 3.1 / 3.2 Hugging Face special names, whatever the source file */
+    assert_int_equal(hd_tokenizer_find_special(t, "<|reserved_special_token_2|>"), 128005);
+    assert_int_equal(hd_tokenizer_find_special(t, "<|eot_id|>"), 128009);
+    hd_tokenizer_free(t);
+    hd_gguf_close(g);
+
+    t = hd_tokenizer_load(hdir, &err);   /* the folder's tokenizer.json */
+    if (!t) fail_msg("%s", err.msg);
+    assert_int_equal(hd_tokenizer_n_vocab(t), 128256);
+    assert_int_equal(hd_tokenizer_find_special(t, "<|reserved_special_token_2|>"), 128005);
+    hd_tokenizer_free(t);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", hdir);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    hd_llama_config c;
+    snprintf(path, sizeof path, "%s/config.json", hdir);
+    if (hd_llama_config_from_hf(&c, path, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(c.bos_token_id, 128000), assert_int_equal(c.n_eos, 1), assert_int_equal(c.eos_token_ids[0], 128001);
+
+    /* a vocabulary the tokenizer does not fit is refused before anything is written */
+    p = params("tiny-vocab", HD_RM_GGUF, HD_TYPE_F32, 1);
+    p.tokenizer = tokp;
+    assert_int_equal(hd_random_model_write(&p, tmp_path(path, sizeof path, "tok_bad.gguf"), &err), HD_ERR_ARG);
+    assert_non_null(strstr(err.msg, "128256"));
+    assert_int_not_equal(stat(path, &sb), 0);
+    p.tokenizer = "/nonexistent/tokenizer.model";
+    assert_int_equal(hd_random_model_write(&p, path, &err), HD_ERR_IO);
+}
+
+/* ---- the decoder sees one model in both files ------------------------------------------ */
+
+static void logits_of(const char *path, const int32_t *toks, int n, float *out, int V) {
+    hd_error err = {0};
+    hd_llama_model *m = hd_llama_load(path, &err);
+    if (!m) fail_msg("%s", err.msg);
+    assert_int_equal(m->cfg.n_vocab, V);
+    hd_llama_context_params cp = hd_llama_context_default_params();
+    cp.kv_type = HD_TYPE_F32;
+    cp.n_ctx = 32;
+    hd_llama_context *ctx = hd_llama_context_create(m, &cp, &err);
+    if (!ctx) fail_msg("%s", err.msg);
+    if (hd_llama_decode(ctx, toks, n, &err)) fail_msg("%s", err.msg);
+    memcpy(out, hd_llama_logits(ctx), (size_t)V * sizeof *out);
+    hd_llama_context_free(ctx);
+    hd_llama_free(m);
+}
+
+static void test_same_logits(void **state) {
+    (void)state;
+    char gpath[512], hdir[512];
+    const int32_t toks[7] = {3, 100, 511, 0, 42, 42, 7};
+    const hd_type types[2] = {HD_TYPE_F32, HD_TYPE_BF16};
+    for (int k = 0; k < 2; k++) {
+        hd_random_model_params p = params("tiny-vocab", HD_RM_GGUF, types[k], 77);
+        write_ok(&p, tmp_path(gpath, sizeof gpath, "lg.gguf"));
+        p.format = HD_RM_HF;
+        write_ok(&p, tmp_path(hdir, sizeof hdir, "lg_hf"));
+        float a[512], b[512];
+        logits_of(gpath, toks, 7, a, 512);
+        logits_of(hdir, toks, 7, b, 512);
+        float mx = 0;
+        for (int i = 0; i < 512; i++) mx = fmaxf(mx, fabsf(a[i]));
+        assert_true(mx > 0.05f);
+        const float e = tu_max_abs_err(a, b, 512);
+        if (!(e <= 1e-5f * mx)) fail_msg("%s: GGUF and HF logits differ by %g (max %g)", hd_type_name(types[k]), e, mx);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_presets),         cmocka_unit_test(test_hf_json_roundtrip),
@@ -660,7 +759,8 @@ int main(void) {
         cmocka_unit_test(test_generator),       cmocka_unit_test(test_tiny_both_formats),
         cmocka_unit_test(test_determinism),     cmocka_unit_test(test_types),
         cmocka_unit_test(test_sharding),        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_from_gguf_errors),
+        cmocka_unit_test(test_from_gguf_errors), cmocka_unit_test(test_tokenizer),
+        cmocka_unit_test(test_same_logits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,424 @@
+/* lm/tokenizer_load.c — reading Llama 3 vocabularies: Meta's tiktoken
+ * tokenizer.model, Hugging Face tokenizer.json, the tokenizer.ggml.* keys of a
+ * GGUF file, and detection of which one a path holds.
+ */
+#include "lm/tokenizer_internal.h"
+
+#include "core/mmap.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- tiktoken: "base64 rank\n" per line ------------------------------------ */
+
+static int b64_value(uint8_t c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* Standard base64 with '=' padding; returns the byte count or -1. */
+static long b64_decode(const uint8_t *s, size_t n, uint8_t *out, size_t cap) {
+    if (n == 0 || n % 4) return -1;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4], pad = 0;
+        for (int k = 0; k < 4; k++) {
+            if (s[i + k] == '=' && i + 4 == n && k >= 2) {
+                v[k] = 0;
+                pad++;
+            } else {
+                if (pad) return -1;   /* data after padding */
+                v[k] = b64_value(s[i + k]);
+                if (v[k] < 0) return -1;
+            }
+        }
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint8_t b[3] = {(uint8_t)(w >> 16), (uint8_t)(w >> 8), (uint8_t)w};
+        for (int k = 0; k < 3 - pad; k++) {
+            if (o >= cap) return -1;
+            out[o++] = b[k];
+        }
+    }
+    return (long)o;
+}
+
+hd_tokenizer *hd_tokenizer_from_tiktoken(const void *data, size_t size, const char *name, hd_error *err) {
+    const uint8_t *s = data;
+    size_t lines = 0;
+    for (size_t i = 0; i < size; i++) lines += s[i] == '\n';
+    if (size && s[size - 1] != '\n') lines++;
+    if (lines == 0) {
+        hd_error_set(err, HD_ERR_FORMAT, "%s: empty tokenizer file", name);
+        return NULL;
+    }
+    if (lines > HD_TOK_MAX_VOCAB - HD_TOK_N_SPECIAL) {
+        hd_error_set(err, HD_ERR_FORMAT, "%s: %zu lines is more tokens than supported", name, lines);
+        return NULL;
+    }
+    int32_t n_ranked = (int32_t)lines;
+    hd_tokenizer *t = hd_tok_new(n_ranked + HD_TOK_N_SPECIAL);
+    if (!t) {
+        hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", name);
+        return NULL;
+    }
+    uint8_t buf[HD_TOK_MAX_TOKEN_BYTES];
+    size_t p = 0, line = 0;
+    while (p < size) {
+        line++;
+        size_t e = p;
+        while (e < size && s[e] != '\n') e++;
+        size_t sp = p;
+        while (sp < e && s[sp] != ' ') sp++;
+        long nb = sp < e ? b64_decode(s + p, sp - p, buf, sizeof buf) : -1;
+        if (nb <= 0) {
+            hd_error_set(err, HD_ERR_FORMAT, "%s: line %zu: expected 'base64 rank'", name, line);
+            goto fail;
+        }
+        long long rank = 0;
+        size_t q = sp + 1;
+        if (q >= e) {
+            hd_error_set(err, HD_ERR_FORMAT, "%s: line %zu: missing rank", name, line);
+            goto fail;
+        }
+        for (; q < e; q++) {
+            if (s[q] < '0' || s[q] > '9' || rank >= n_ranked) {
+                hd_error_set(err, HD_ERR_FORMAT, "%s: line %zu: rank is not an integer in [0, %d)", name, line,
+                             n_ranked);
+                goto fail;
+            }
+            rank = rank * 10 + (s[q] - '0');
+        }
+        if (rank >= n_ranked) {
+            hd_error_set(err, HD_ERR_FORMAT, "%s: line %zu: rank %lld is not in [0, %d)", name, line, rank, n_ranked);
+            goto fail;
+        }
+        if (hd_tok_set(t, (int32_t)rank, buf, (size_t)nb, false, name, err)) goto fail;
+        p = e + 1;
+    }
+    if (hd_tok_name_specials(t, n_ranked, HD_TOKENIZER_NAMES_META, name, err)) goto fail;
+    if (hd_tok_finish(t, name, err)) goto fail;
+    return t;
+fail:
+    hd_tokenizer_free(t);
+    return NULL;
+}
+
+/* ---- merges consistency (tokenizer.json and GGUF) ----------------------------- */
+
+typedef struct merge_check {
+    const hd_tokenizer *t;
+    const char *name;
+    int32_t last_rank;
+    size_t index;
+} merge_check;
+
+/* One merge "a b" (GPT-2 unicode strings): both parts and the result must be
+ * ranked tokens, results in non-decreasing rank order — the order in which
+ * tiktoken's lowest-rank-first merging applies them. */
+static hd_status check_merge(merge_check *m, const char *a, size_t la, const char *b, size_t lb, hd_error *err) {
+    uint8_t buf[2 * HD_TOK_MAX_TOKEN_BYTES];
+    if (la > HD_TOK_MAX_TOKEN_BYTES || lb > HD_TOK_MAX_TOKEN_BYTES)
+        return hd_error_set(err, HD_ERR_FORMAT, "%s: merge %zu is too long", m->name, m->index);
+    long na = hd_tok_gpt2_decode(a, la, buf);
+    long nb = na < 0 ? -1 : hd_tok_gpt2_decode(b, lb, buf + na);
+    if (na <= 0 || nb <= 0)
+        return hd_error_set(err, HD_ERR_FORMAT, "%s: merge %zu '%.*s %.*s' is not two GPT-2 byte strings", m->name,
+                            m->index, (int)la, a, (int)lb, b);
+    int32_t ra = hd_tok_rank(m->t, buf, (size_t)na), rb = hd_tok_rank(m->t, buf + na, (size_t)nb);
+    int32_t r = hd_tok_rank(m->t, buf, (size_t)(na + nb));
+    if (ra < 0 || rb < 0 || r < 0)
+        return hd_error_set(err, HD_ERR_FORMAT, "%s: merge %zu '%.*s %.*s': %s is not in the vocabulary", m->name,
+                            m->index, (int)la, a, (int)lb, b, ra < 0 ? "its left part" : rb < 0 ? "its right part" : "the merged token");
+    if (r < m->last_rank)
+        return hd_error_set(err, HD_ERR_UNSUPPORTED,
+                            "%s: merge %zu '%.*s %.*s' makes token %d after token %d: merges not in rank order, "
+                            "not a tiktoken-style (Llama 3) vocabulary", m->name, m->index, (int)la, a, (int)lb, b, r,
+                            m->last_rank);
+    m->last_rank = r;
+    m->index++;
+    return HD_OK;
+}
+
+static hd_status check_merge_str(merge_check *m, const char *s, size_t len, hd_error *err) {
+    const char *sp = memchr(s, ' ', len);
+    if (!sp || memchr(sp + 1, ' ', len - (size_t)(sp - s) - 1))
+        return hd_error_set(err, HD_ERR_FORMAT, "%s: merge %zu '%.*s' is not 'A B'", m->name, m->index,
+                            (int)(len > 64 ? 64 : len), s);
+    return check_merge(m, s, (size_t)(sp - s), sp + 1, len - (size_t)(sp - s) - 1, err);
+}
+
+/* ---- Hugging Face tokenizer.json --------------------------------------------- */
+
+static bool json_has_string(const cJSON *j, const char *want) {
+    if (!j) return false;
+    if (cJSON_IsString(j) && strcmp(j->valuestring, want) == 0) return true;
+    for (const cJSON *c = j->child; c; c = c->next)
+        if (json_has_string(c, want)) return true;
+    return false;
+}
+
+static bool json_id(const cJSON *v, int32_t *id) {
+    if (!cJSON_IsNumber(v)) return false;
+    double d = v->valuedouble;
+    if (!(d >= 0 && d < HD_TOK_MAX_VOCAB) || d != floor(d)) return false;
+    *id = (int32_t)d;
+    return true;
+}
+
+hd_tokenizer *hd_tokenizer_from_hf_json(const void *data, size_t size, const char *name, hd_error *err) {
+    hd_tokenizer *t = NULL;
+    cJSON *root = cJSON_ParseWithLength(data, size);
+    if (!root) {
+        hd_error_set(err, HD_ERR_FORMAT, "%s: not valid JSON", name);
+        return NULL;
+    }
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
+    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+    const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+    if (!cJSON_IsObject(model) || !cJSON_IsObject(vocab)) {
+        hd_error_set(err, HD_ERR_FORMAT, "%s: no model.vocab object", name);
+        goto done;
+    }
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "BPE") != 0) {
+        hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: model.type is not \"BPE\"", name);
+        goto done;
+    }
+    if (!json_has_string(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), hd_tok_llama3_pattern)) {
+        hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: pre_tokenizer does not use the Llama 3 regex", name);
+        goto done;
+    }
+    if (added && !cJSON_IsArray(added)) {
+        hd_error_set(err, HD_ERR_FORMAT, "%s: added_tokens is not an array", name);
+        goto done;
+    }
+    /* size: the largest id + 1 */
+    int32_t max_id = -1, id;
+    for (const cJSON *c = vocab->child; c; c = c->next) {
+        if (!json_id(c, &id)) {
+            hd_error_set(err, HD_ERR_FORMAT, "%s: vocab entry '%.64s' has no valid id", name, c->string);
+            goto done;
+        }
+        if (id > max_id) max_id = id;
+    }
+    for (const cJSON *c = added ? added->child : NULL; c; c = c->next) {
+        if (!json_id(cJSON_GetObjectItemCaseSensitive(c, "id"), &id) ||
+            !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "content"))) {
+            hd_error_set(err, HD_ERR_FORMAT, "%s: an added_tokens entry lacks a valid id or content", name);
+            goto done;
+        }
+        if (id > max_id) max_id = id;
+    }
+    t = hd_tok_new(max_id + 1);
+    if (!t) {
+        hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory (%d tokens)", name, max_id + 1);
+        goto done;
+    }
+    uint8_t buf[HD_TOK_MAX_TOKEN_BYTES];
+    for (const cJSON *c = vocab->child; c; c = c->next) {
+        json_id(c, &id);
+        size_t l = strlen(c->string);
+        long nb = l <= HD_TOK_MAX_TOKEN_BYTES ? hd_tok_gpt2_decode(c->string, l, buf) : -1;
+        if (nb <= 0) {
+            hd_error_set(err, HD_ERR_FORMAT, "%s: vocab entry %d '%.64s' is not a GPT-2 byte string", name, id, c->string);
+            goto fail;
+        }
+        if (hd_tok_set(t, id, buf, (size_t)nb, false, name, err)) goto fail;
+    }
+    /* added tokens are matched as whole names (never merged) */
+    for (const cJSON *c = added ? added->child : NULL; c; c = c->next) {
+        json_id(cJSON_GetObjectItemCaseSensitive(c, "id"), &id);
+        const char *s = cJSON_GetObjectItemCaseSensitive(c, "content")->valuestring;
+        if (hd_tok_set(t, id, s, strlen(s), true, name, err)) goto fail;
+    }
+    if (hd_tok_finish(t, name, err)) goto fail;
+    if (merges) {
+        if (!cJSON_IsArray(merges)) {
+            hd_error_set(err, HD_ERR_FORMAT, "%s: model.merges is not an array", name);
+            goto fail;
+        }
+        merge_check m = {t, name, -1, 0};
+        for (const cJSON *c = merges->child; c; c = c->next) {
+            hd_status st;
+            if (cJSON_IsString(c)) {
+                st = check_merge_str(&m, c->valuestring, strlen(c->valuestring), err);
+            } else if (cJSON_GetArraySize(c) == 2 && cJSON_IsString(c->child) && cJSON_IsString(c->child->next)) {
+                const char *a = c->child->valuestring, *b = c->child->next->valuestring;
+                st = check_merge(&m, a, strlen(a), b, strlen(b), err);
+            } else {
+                st = hd_error_set(err, HD_ERR_FORMAT, "%s: merge %zu is neither \"A B\" nor [A, B]", name, m.index);
+            }
+            if (st) goto fail;
+        }
+    }
+    goto done;
+fail:
+    hd_tokenizer_free(t);
+    t = NULL;
+done:
+    cJSON_Delete(root);
+    return t;
+}
+
+/* ---- GGUF -------------------------------------------------------------------- */
+
+static bool gguf_str_is(const hd_gguf *g, const char *key, const char *want, bool *present) {
+    const char *s;
+    size_t n;
+    *present = hd_gguf_get_str(g, key, &s, &n);
+    return *present && n == strlen(want) && memcmp(s, want, n) == 0;
+}
+
+hd_tokenizer *hd_tokenizer_from_gguf(const hd_gguf *g, hd_error *err) {
+    const char *name = hd_gguf_name(g);
+    bool present;
+    if (!gguf_str_is(g, "tokenizer.ggml.model", "gpt2", &present)) {
+        hd_error_set(err, present ? HD_ERR_UNSUPPORTED : HD_ERR_NOTFOUND,
+                     "%s: tokenizer.ggml.model is %s (need \"gpt2\", the Llama 3 byte-level BPE)", name,
+                     present ? "not \"gpt2\"" : "missing");
+        return NULL;
+    }
+    if (!gguf_str_is(g, "tokenizer.ggml.pre", "llama-bpe", &present) && present &&
+        !gguf_str_is(g, "tokenizer.ggml.pre", "llama3", &present) &&
+        !gguf_str_is(g, "tokenizer.ggml.pre", "llama-v3", &present)) {
+        const char *s;
+        size_t n;
+        hd_gguf_get_str(g, "tokenizer.ggml.pre", &s, &n);
+        hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: tokenizer.ggml.pre is \"%.*s\" (only \"llama-bpe\" is supported)",
+                     name, (int)(n > 64 ? 64 : n), s);
+        return NULL;
+    }
+    int64_t ktok = hd_gguf_find_key(g, "tokenizer.ggml.tokens");
+    int64_t ktype = hd_gguf_find_key(g, "tokenizer.ggml.token_type");
+    int64_t kmerge = hd_gguf_find_key(g, "tokenizer.ggml.merges");
+    hd_gguf_vtype et;
+    uint64_t n_tok = 0, n_type = 0, n_merge = 0;
+    if (ktok < 0 || !hd_gguf_kv_array(g, ktok, &et, &n_tok) || et != HD_GGUF_STRING) {
+        hd_error_set(err, HD_ERR_FORMAT, "%s: tokenizer.ggml.tokens is missing or not a string array", name);
+        return NULL;
+    }
+    if (ktype < 0 || !hd_gguf_kv_array(g, ktype, &et, &n_type) ||
+        !(et == HD_GGUF_INT32 || et == HD_GGUF_UINT32) || n_type != n_tok) {
+        hd_error_set(err, HD_ERR_FORMAT, "%s: tokenizer.ggml.token_type is missing, not an i32 array or not %llu long",
+                     name, (unsigned long long)n_tok);
+        return NULL;
+    }
+    if (kmerge >= 0 && (!hd_gguf_kv_array(g, kmerge, &et, &n_merge) || et != HD_GGUF_STRING)) {
+        hd_error_set(err, HD_ERR_FORMAT, "%s: tokenizer.ggml.merges is not a string array", name);
+        return NULL;
+    }
+    if (n_tok == 0 || n_tok > HD_TOK_MAX_VOCAB) {
+        hd_error_set(err, HD_ERR_FORMAT, "%s: tokenizer.ggml.tokens has %llu entries", name, (unsigned long long)n_tok);
+        return NULL;
+    }
+    hd_tokenizer *t = hd_tok_new((int32_t)n_tok);
+    if (!t) {
+        hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", name);
+        return NULL;
+    }
+    uint8_t buf[HD_TOK_MAX_TOKEN_BYTES];
+    for (uint64_t i = 0; i < n_tok; i++) {
+        const char *s;
+        size_t len;
+        double ty;
+        if (!hd_gguf_arr_str(g, ktok, i, &s, &len) || !hd_gguf_arr_number(g, ktype, i, &ty)) {
+            hd_error_set(err, HD_ERR_FORMAT, "%s: cannot read token %llu", name, (unsigned long long)i);
+            goto fail;
+        }
+        int type = (int)ty;
+        if (type == 1) {           /* NORMAL: GPT-2 unicode string of the bytes */
+            long nb = len <= HD_TOK_MAX_TOKEN_BYTES ? hd_tok_gpt2_decode(s, len, buf) : -1;
+            if (nb <= 0) {
+                hd_error_set(err, HD_ERR_FORMAT, "%s: token %llu '%.*s' is not a GPT-2 byte string", name,
+                             (unsigned long long)i, (int)(len > 64 ? 64 : len), s);
+                goto fail;
+            }
+            if (hd_tok_set(t, (int32_t)i, buf, (size_t)nb, false, name, err)) goto fail;
+        } else if (type >= 2 && type <= 5) {   /* UNKNOWN, CONTROL, USER_DEFINED, UNUSED: by name */
+            if (hd_tok_set(t, (int32_t)i, s, len, true, name, err)) goto fail;
+        } else {
+            hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: token %llu has token_type %d (byte-level BPE uses 1..5)", name,
+                         (unsigned long long)i, type);
+            goto fail;
+        }
+    }
+    if (hd_tok_finish(t, name, err)) goto fail;
+    merge_check m = {t, name, -1, 0};
+    for (uint64_t i = 0; i < n_merge; i++) {
+        const char *s;
+        size_t len;
+        if (!hd_gguf_arr_str(g, kmerge, i, &s, &len)) {
+            hd_error_set(err, HD_ERR_FORMAT, "%s: cannot read merge %llu", name, (unsigned long long)i);
+            goto fail;
+        }
+        if (check_merge_str(&m, s, len, err)) goto fail;
+    }
+    uint32_t v;
+    if (hd_gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &v)) {
+        if (v >= (uint32_t)t->n_vocab) {
+            hd_error_set(err, HD_ERR_FORMAT, "%s: tokenizer.ggml.bos_token_id %u is out of range", name, v);
+            goto fail;
+        }
+        t->bos = (int32_t)v;
+    }
+    if (hd_gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &v)) {
+        if (v >= (uint32_t)t->n_vocab) {
+            hd_error_set(err, HD_ERR_FORMAT, "%s: tokenizer.ggml.eos_token_id %u is out of range", name, v);
+            goto fail;
+        }
+        t->file_eos = (int32_t)v;
+    }
+    return t;
+fail:
+    hd_tokenizer_free(t);
+    return NULL;
+}
+
+/* ---- by path ----------------------------------------------------------------- */
+
+static hd_tokenizer *load_file(const char *path, hd_error *err) {
+    hd_mmap m;
+    if (hd_mmap_open(&m, path, err)) return NULL;
+    const uint8_t *s = m.data;
+    size_t i = 0;
+    while (i < m.size && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) i++;
+    hd_tokenizer *t;
+    if (m.size >= 4 && memcmp(s, "GGUF", 4) == 0) {
+        hd_mmap_close(&m);
+        hd_gguf *g = hd_gguf_open(path, err);
+        if (!g) return NULL;
+        t = hd_tokenizer_from_gguf(g, err);
+        hd_gguf_close(g);
+        return t;
+    }
+    if (i < m.size && s[i] == '{') t = hd_tokenizer_from_hf_json(m.data, m.size, path, err);
+    else t = hd_tokenizer_from_tiktoken(m.data, m.size, path, err);
+    hd_mmap_close(&m);
+    return t;
+}
+
+hd_tokenizer *hd_tokenizer_load(const char *path, hd_error *err) {
+    struct stat st;
+    if (!path || stat(path, &st) != 0) {
+        hd_error_set(err, HD_ERR_IO, "%s: no such file or directory", path ? path : "(null)");
+        return NULL;
+    }
+    if (!S_ISDIR(st.st_mode)) return load_file(path, err);
+    static const char *const names[] = {"tokenizer.json", "tokenizer.model", "original/tokenizer.model"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char p[4096];
+        if ((size_t)snprintf(p, sizeof p, "%s/%s", path, names[i]) >= sizeof p) break;
+        if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) return load_file(p, err);
+    }
+    hd_error_set(err, HD_ERR_NOTFOUND, "%s: directory has no tokenizer.json or tokenizer.model", path);
+    return NULL;
+}

@@ -165,6 +165,25 @@ static void deliver(hd_node *n) {
     n->n_outbox = 0;
 }
 
+/* True when the node has linked outputs and every consumer has stopped
+ * taking input: its work can no longer reach anyone, so it stops too (and
+ * the stop travels upstream the same way). */
+static bool consumers_gone(hd_node *n) {
+    int linked = 0;
+    for (int p = 0; p < n->type->n_outputs; p++) {
+        hd_out_port *op = &n->out[p];
+        for (int t = 0; t < op->n_targets; t++) {
+            hd_node *d = op->targets[t].dst;
+            pthread_mutex_lock(&d->mu);
+            bool done = d->consumer_done;
+            pthread_mutex_unlock(&d->mu);
+            if (!done) return false;
+            linked++;
+        }
+    }
+    return linked > 0;
+}
+
 static void send_eos(hd_node *n) {
     for (int p = 0; p < n->type->n_outputs; p++) {
         hd_out_port *op = &n->out[p];
@@ -231,7 +250,7 @@ static void *worker(void *arg) {
                 failed = true;
                 break;
             }
-            if (r == HD_NODE_EOS) break;
+            if (r == HD_NODE_EOS || consumers_gone(n)) break;
             if (r == HD_NODE_AGAIN) pause_ms(g, 2);
         }
     } else {
@@ -259,7 +278,7 @@ static void *worker(void *arg) {
                 failed = true;
                 break;
             }
-            if (r == HD_NODE_EOS) break;
+            if (r == HD_NODE_EOS || consumers_gone(n)) break;
         }
         consumer_finish(n);
     }

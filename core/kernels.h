@@ -38,8 +38,10 @@ typedef enum hd_act {
     HD_ACT_COUNT
 } hd_act;
 
-/* Q8_0 with an f32 scale: x = d * q, q = round-half-even(x / d), d = amax/127. */
-typedef struct { float d; int8_t qs[32]; } hd_block_q8x;   /* 36 bytes */
+/* Q8_0 with an f32 scale: x = d * q, q = round-half-even(x / d), d = amax/127;
+ * s8 = 8 · d · Σq, the term a Q4_0 dot product subtracts for the weights' offset of 8
+ * (Σ (n - 8)·q = Σ n·q - 8·Σq), so the kernels multiply unsigned nibbles directly. */
+typedef struct { float d; float s8; int8_t qs[32]; } hd_block_q8x;   /* 40 bytes */
 
 /* Largest number of tokens one dot call handles. */
 #define HD_DOT_MAX_NC 4

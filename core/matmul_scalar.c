@@ -38,7 +38,12 @@ void hd_act_q8x_scalar(const float *x, void *dst, int64_t k) {
         const float d = amax / 127.f;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         y[i].d = d;
-        for (int j = 0; j < 32; j++) y[i].qs[j] = (int8_t)lrintf(x[j] * id); /* ties to even */
+        int sum = 0;
+        for (int j = 0; j < 32; j++) {
+            y[i].qs[j] = (int8_t)lrintf(x[j] * id); /* ties to even */
+            sum += y[i].qs[j];
+        }
+        y[i].s8 = 8.0f * d * (float)sum;
     }
 }
 

@@ -77,7 +77,14 @@ static void x86_act_q8x(const float *x, void *dst, int64_t k) {
         const float d = amax / 127.f;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         y[i].d = d;
-        _mm256_storeu_si256((__m256i *)y[i].qs, round_pack32(x, _mm256_set1_ps(id)));
+        const __m256i q = round_pack32(x, _mm256_set1_ps(id));
+        _mm256_storeu_si256((__m256i *)y[i].qs, q);
+        /* Σq: |q| <= 127 so byte pairs fit 16 bits */
+        const __m256i s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
+        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+        y[i].s8 = 8.0f * d * (float)_mm_cvtsi128_si32(h);
     }
 }
 
@@ -187,41 +194,60 @@ HD_INLINE void dot_bf16f_n(int64_t k, const hd_bf16 *w, const void *x, size_t xs
     }
 }
 
+/* The 32-blocks are processed two at a time into separate accumulators: one FMA
+ * chain per block would bound the loop by the FMA latency (4 cycles a block). */
+HD_INLINE __m256 q8_0_block(const hd_block_q8_0 *b, const hd_block_q8x *a, __m256 acc) {
+    const __m256i q = _mm256_loadu_si256((const __m256i *)b->qs);
+    const __m256i xq = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)a->qs), q);
+    const __m256 p = _mm256_cvtepi32_ps(dp_u8s8(_mm256_abs_epi8(q), xq));
+    return _mm256_fmadd_ps(p, _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16((short)b->d)), _mm256_broadcast_ss(&a->d)), acc);
+}
+
 HD_INLINE void dot_q8_0_n(int64_t k, const hd_block_q8_0 *b, const void *x, size_t xs, const int nc, float *y,
                           size_t ys) {
-    __m256 acc[HD_DOT_MAX_NC];
-    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < k / 32; i++) {
-        const __m256i q = _mm256_loadu_si256((const __m256i *)b[i].qs);
-        const __m256i aq = _mm256_abs_epi8(q);
-        const float dw = f16f(b[i].d);
+    __m256 acc0[HD_DOT_MAX_NC], acc1[HD_DOT_MAX_NC];
+    for (int c = 0; c < nc; c++) acc0[c] = acc1[c] = _mm256_setzero_ps();
+    const int64_t nb = k / 32;
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2)
         for (int c = 0; c < nc; c++) {
             const hd_block_q8x *a = XC(hd_block_q8x, c) + i;
-            const __m256i xq = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)a->qs), q);
-            const __m256 p = _mm256_cvtepi32_ps(dp_u8s8(aq, xq));
-            acc[c] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * a->d), acc[c]);
+            acc0[c] = q8_0_block(b + i, a, acc0[c]);
+            acc1[c] = q8_0_block(b + i + 1, a + 1, acc1[c]);
         }
-    }
-    for (int c = 0; c < nc; c++) y[c * ys] = hsum8(acc[c]);
+    if (i < nb)
+        for (int c = 0; c < nc; c++) acc0[c] = q8_0_block(b + i, XC(hd_block_q8x, c) + i, acc0[c]);
+    for (int c = 0; c < nc; c++) y[c * ys] = hsum8(_mm256_add_ps(acc0[c], acc1[c]));
+}
+
+/* Q4_0: unsigned nibbles times the activations; the weights' offset of 8 is taken
+ * off once per block through the activations' s8 (dw·s8 summed in a float lane). */
+HD_INLINE __m256 bcast_f16(const hd_f16 *h) { return _mm256_cvtph_ps(_mm_set1_epi16((short)*h)); }
+
+HD_INLINE __m256 q4_0_block(const hd_block_q4_0 *b, const hd_block_q8x *a, __m256 acc, __m256 *corr) {
+    const __m256 dw = bcast_f16(&b->d);
+    const __m256 p = _mm256_cvtepi32_ps(dp_u8s8(nibbles32(b->qs), _mm256_loadu_si256((const __m256i *)a->qs)));
+    *corr = _mm256_fmadd_ps(dw, _mm256_broadcast_ss(&a->s8), *corr);
+    return _mm256_fmadd_ps(p, _mm256_mul_ps(dw, _mm256_broadcast_ss(&a->d)), acc);
 }
 
 HD_INLINE void dot_q4_0_n(int64_t k, const hd_block_q4_0 *b, const void *x, size_t xs, const int nc, float *y,
                           size_t ys) {
-    __m256 acc[HD_DOT_MAX_NC];
-    for (int c = 0; c < nc; c++) acc[c] = _mm256_setzero_ps();
-    const __m256i eight = _mm256_set1_epi8(8);
-    for (int64_t i = 0; i < k / 32; i++) {
-        const __m256i q = _mm256_sub_epi8(nibbles32(b[i].qs), eight);
-        const __m256i aq = _mm256_abs_epi8(q);
-        const float dw = f16f(b[i].d);
+    __m256 acc0[HD_DOT_MAX_NC], acc1[HD_DOT_MAX_NC];
+    __m256 cor0[HD_DOT_MAX_NC], cor1[HD_DOT_MAX_NC]; /* every lane holds the same sum */
+    for (int c = 0; c < nc; c++) acc0[c] = acc1[c] = cor0[c] = cor1[c] = _mm256_setzero_ps();
+    const int64_t nb = k / 32;
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2)
         for (int c = 0; c < nc; c++) {
             const hd_block_q8x *a = XC(hd_block_q8x, c) + i;
-            const __m256i xq = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)a->qs), q);
-            const __m256 p = _mm256_cvtepi32_ps(dp_u8s8(aq, xq));
-            acc[c] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * a->d), acc[c]);
+            acc0[c] = q4_0_block(b + i, a, acc0[c], &cor0[c]);
+            acc1[c] = q4_0_block(b + i + 1, a + 1, acc1[c], &cor1[c]);
         }
-    }
-    for (int c = 0; c < nc; c++) y[c * ys] = hsum8(acc[c]);
+    if (i < nb)
+        for (int c = 0; c < nc; c++) acc0[c] = q4_0_block(b + i, XC(hd_block_q8x, c) + i, acc0[c], &cor0[c]);
+    for (int c = 0; c < nc; c++)
+        y[c * ys] = hsum8(_mm256_add_ps(acc0[c], acc1[c])) - _mm256_cvtss_f32(_mm256_add_ps(cor0[c], cor1[c]));
 }
 
 /* 6-bit scales and mins of a Q4_K/Q5_K block as two vectors of 16-bit lanes:

@@ -153,8 +153,8 @@ static void test_structure_and_run(void **state) {
     assert_int_equal(packets_in(g, "r"), 1);
     assert_int_equal(packets_in(g, "null0"), 2);   /* resample: one packet + the tail at flush */
     hd_graph_free(g);
-    expect_error("sine duration=0.05 ! r.   resample name=r   sine ! r.", 45,
-                 "column 46: cannot link 'sine1' to 'r': all 1 input(s) of 'r' are linked");
+    expect_error("sine duration=0.05 ! r.   resample name=r   sine ! r.", 49,
+                 "column 50: cannot link 'sine1' to 'r': all 1 input(s) of 'r' are linked");
 
     /* no separators needed around '!' and ';' */
     g = build_ok("sine duration=0.05!null;sine duration=0.05!null");

@@ -7,6 +7,7 @@ extern const hd_command hd_cmd_bench;
 extern const hd_command hd_cmd_generate;
 extern const hd_command hd_cmd_chat;
 extern const hd_command hd_cmd_run;
+extern const hd_command hd_cmd_tokenize;
 
 const hd_command *const hd_commands[] = {
     &hd_cmd_info,
@@ -15,5 +16,6 @@ const hd_command *const hd_commands[] = {
     &hd_cmd_generate,
     &hd_cmd_chat,
     &hd_cmd_run,
+    &hd_cmd_tokenize,
     NULL,
 };

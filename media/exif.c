@@ -39,6 +39,30 @@ int hd_exif_orientation_tiff(const uint8_t *tiff, size_t size) {
     return 1;
 }
 
+bool hd_jpeg_size(const uint8_t *jpeg, size_t size, unsigned *w, unsigned *h) {
+    if (!jpeg || size < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8) return false;
+    size_t pos = 2;
+    while (pos + 4 <= size) {
+        if (jpeg[pos] != 0xFF) return false;
+        uint8_t m = jpeg[pos + 1];
+        if (m == 0xFF) { pos++; continue; }
+        if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { pos += 2; continue; }
+        if (m == 0xDA || m == 0xD9) return false;
+        size_t len = (size_t)jpeg[pos + 2] << 8 | jpeg[pos + 3];
+        if (len < 2 || len > size - pos - 2) return false;
+        /* SOF0..SOF15 except DHT (C4), JPG (C8), DAC (CC): P, Y (height), X (width) */
+        if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+            if (len < 7) return false;
+            const uint8_t *s = jpeg + pos + 4;
+            *h = (unsigned)s[1] << 8 | s[2];
+            *w = (unsigned)s[3] << 8 | s[4];
+            return true;
+        }
+        pos += 2 + len;
+    }
+    return false;
+}
+
 int hd_exif_orientation_jpeg(const uint8_t *jpeg, size_t size) {
     if (!jpeg || size < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8) return 1;
     size_t pos = 2;

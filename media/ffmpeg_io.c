@@ -22,6 +22,7 @@
 /* ---- logging ----------------------------------------------------------------- */
 
 static _Thread_local char tls_last_log[256];
+static _Thread_local bool tls_size_limit_hit;
 
 static void log_callback(void *avcl, int level, const char *fmt, va_list vl) {
     if (level > AV_LOG_ERROR || !fmt) return;
@@ -30,6 +31,7 @@ static void log_callback(void *avcl, int level, const char *fmt, va_list vl) {
     size_t n = strlen(line);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ')) line[--n] = '\0';
     if (n == 0) return;
+    if (strstr(line, "exceeds specified max pixel count")) tls_size_limit_hit = true;
     for (size_t i = 0; i < n; i++)
         if (line[i] == '\n' || line[i] == '\r') line[i] = ' ';
     const char *who = NULL;
@@ -54,7 +56,12 @@ void hd_ff_init(void) { pthread_once(&init_once, init_ffmpeg); }
 
 const char *hd_ff_last_log(void) { return tls_last_log; }
 
-void hd_ff_clear_log(void) { tls_last_log[0] = '\0'; }
+void hd_ff_clear_log(void) {
+    tls_last_log[0] = '\0';
+    tls_size_limit_hit = false;
+}
+
+bool hd_ff_size_limit_hit(void) { return tls_size_limit_hit; }
 
 const char *hd_ff_describe(int averr, char *buf, size_t size) {
     if (tls_last_log[0]) {

@@ -41,6 +41,9 @@ void hd_ff_init(void);
 /* The calling thread's last FFmpeg error message ("" if none) and reset. */
 const char *hd_ff_last_log(void);
 void hd_ff_clear_log(void);
+/* True if, since the last clear, libavutil refused a picture for exceeding
+ * the max_pixels limit given to hd_ff_open_* / hd_ff_open_decoder. */
+bool hd_ff_size_limit_hit(void);
 /* Describes an AVERROR code for messages: the last FFmpeg log line if there is
  * one, else av_strerror's text.  Returns buf. */
 const char *hd_ff_describe(int averr, char *buf, size_t size);

@@ -130,11 +130,15 @@ hd_image *hd_image_decode(const void *data, size_t size, const char *name, const
         break;
     case HD_IMAGE_JPEG: {
         hd_error jerr = {0};
+        unsigned jw, jh; /* checked here so that the FFmpeg fallback is covered too */
+        if (hd_jpeg_size(b, size, &jw, &jh) && jw > 0 && jh > 0 && hd_image_check_size(jw, jh, name, &p, err) != HD_OK)
+            return NULL;
         img = hd_image_decode_jpeg(b, size, name, &p, &orientation, &jerr);
         if (!img && jerr.code == HD_ERR_UNSUPPORTED) {
             hd_error ferr = {0};
             img = hd_image_decode_ffmpeg(b, size, name, &p, &ferr);
             if (img) orientation = hd_exif_orientation_jpeg(b, size);
+            else if (ferr.code == HD_ERR_NOMEM && err) *err = ferr; /* over the size limit */
             else hd_error_set(err, jerr.code, "%s (FFmpeg cannot decode it either)", jerr.msg);
         } else if (!img) {
             if (err) *err = jerr;

@@ -59,7 +59,8 @@ hd_image *hd_image_decode_ffmpeg(const uint8_t *data, size_t size, const char *n
     hd_ff_clear_log();
     int r = decode_first(in->fmt, stream, dec, frame, pkt);
     if (r < 0) {
-        hd_error_set(err, HD_ERR_FORMAT, "%s: cannot decode %s image (%s)", name, avcodec_get_name(par->codec_id),
+        const bool too_big = hd_ff_size_limit_hit();
+        hd_error_set(err, too_big ? HD_ERR_NOMEM : HD_ERR_FORMAT, "%s: cannot decode %s image (%s)", name, avcodec_get_name(par->codec_id),
                      r == AVERROR_EOF && !hd_ff_last_log()[0] ? "no picture in file" : hd_ff_describe(r, msg, sizeof msg));
         goto out;
     }

@@ -17,6 +17,9 @@ hd_image *hd_image_decode_jpeg(const uint8_t *data, size_t size, const char *nam
 hd_image *hd_image_decode_ffmpeg(const uint8_t *data, size_t size, const char *name, const hd_image_params *p,
                                  hd_error *err);
 
+/* The frame size in a JPEG's first SOF marker (before the first scan);
+ * false if there is none.  Bounds-checked like the EXIF reader. */
+bool hd_jpeg_size(const uint8_t *jpeg, size_t size, unsigned *w, unsigned *h);
 /* Checks w*h against p->max_pixels and that 4*w*h fits in size_t; sets err. */
 hd_status hd_image_check_size(uint64_t w, uint64_t h, const char *name, const hd_image_params *p, hd_error *err);
 /* Converts n RGBA pixels at buf to RGB in place (buf then holds 3n bytes),

@@ -171,7 +171,7 @@ static void test_top_p_large_vocab(void **state) {
     float thresh = sorted[keep - 1];
     hd_sampler *s = hd_sampler_create(&p, V, NULL);
     int below = 0;
-    for (int i = 0; i < 3000; i++) {
+    for (int i = 0; i < 500; i++) {
         int32_t t = hd_sampler_sample(s, l);
         if (l[t] < thresh) below++;
     }

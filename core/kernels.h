@@ -70,6 +70,13 @@ typedef struct hd_kernels {
     hd_gemm_fn gemm_f32;
     int mr_bf16, nr_bf16;                  /* bf16 gemm tile (0 = none)           */
     hd_gemm_fn gemm_bf16;                  /* NULL = BF16 weights use the f32 gemm */
+    /* int8 gemm for Q8_0/Q4_0 weights (NULL = those use the f32 gemm).  Per 32-block
+     * of K: tokens packed as hd_q8_xtile_bytes(MR) bytes — [8][MR] groups of 4 int8,
+     * int32 corr[MR] (offset·Σq), float d[MR]; weights as NR·36 bytes — [8][NR][4]
+     * unsigned bytes (Q8_0: q + 128, Q4_0: the nibble), float d[NR].  The kernel
+     * computes Σ_blocks (Σ w·x − corr) · dw · dx, i.e. the dot path's arithmetic. */
+    int mr_q8, nr_q8;
+    hd_gemm_fn gemm_q8;
     /* Arithmetic peak probe: `iters` rounds of independent FMAs (bf16: vdpbf16ps,
      * NULL where the level has none) on registers; returns the flops done. */
     double (*peak_f32)(int64_t iters);
@@ -83,6 +90,10 @@ const hd_kernels *hd_kernels_get(hd_cpu_level level);
 extern const hd_kernels hd_kernels_scalar;
 extern const hd_kernels hd_kernels_avx2;
 extern const hd_kernels hd_kernels_avx512;
+
+/* Packed int8 gemm block sizes (see gemm_q8). */
+#define HD_Q8_XTILE_BYTES(mr) ((size_t)(mr) * 40)
+#define HD_Q8_WPANEL_BYTES(nr) ((size_t)(nr) * 36)
 
 /* Bytes of one activation row of k values in format a. */
 size_t hd_act_row_size(hd_act a, int64_t k);

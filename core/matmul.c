@@ -159,6 +159,9 @@ typedef struct gemm_ctx {
     const hd_kernels *k;
     hd_gemm_fn micro;
     bool bf16;            /* bf16 pairs instead of floats            */
+    bool q8;              /* int8 gemm: Q8 tokens × Q8_0/Q4_0 weights */
+    int32_t q8_off;       /* weight offset folded into the tokens (128 for Q8_0, 8 for Q4_0) */
+    char *act;            /* q8: tokens quantized row by row (hd_block_q8x)            */
     int MR, NR;
     int64_t K, N, M;
     hd_type wtype;
@@ -181,10 +184,57 @@ static size_t xp_offset(const gemm_ctx *c, int64_t t, int64_t k0, int64_t kc, in
     return (size_t)((k0 >> halve) * n_mt * c->MR + t * (kc >> halve) * c->MR);
 }
 
+/* q8: byte offset of tile t's blocks of the K block at k0 (blocks of a K block
+ * contiguous across tiles, as for the float layouts). */
+static size_t xq_offset(const gemm_ctx *c, int64_t t, int64_t k0, int64_t kc) {
+    const int64_t n_mt = (c->M + c->MR - 1) / c->MR;
+    const size_t xb = HD_Q8_XTILE_BYTES(c->MR);
+    return (size_t)((k0 / 32) * n_mt + t * (kc / 32)) * xb;
+}
+
+static void quantize_rows(void *vctx, int64_t m0, int64_t m1, int tid) {
+    (void)tid;
+    const gemm_ctx *c = vctx;
+    const size_t rs = hd_act_row_size(HD_ACT_Q8, c->K);
+    for (int64_t m = m0; m < m1; m++) c->k->act[HD_ACT_Q8](c->x + m * c->K, c->act + (size_t)m * rs, c->K);
+}
+
+static void pack_x_q8(const gemm_ctx *c, int64_t t) {
+    const int MR = c->MR;
+    const size_t rs = hd_act_row_size(HD_ACT_Q8, c->K);
+    for (int64_t k0 = 0; k0 < c->K; k0 += HD_KC) {
+        const int64_t kc = c->K - k0 < HD_KC ? c->K - k0 : HD_KC;
+        char *dst = (char *)c->xp + xq_offset(c, t, k0, kc);
+        for (int64_t b = 0; b < kc / 32; b++, dst += HD_Q8_XTILE_BYTES(MR)) {
+            int32_t *x4 = (int32_t *)dst, *corr = (int32_t *)(dst + 32 * MR);
+            float *dx = (float *)(dst + 36 * MR);
+            for (int m = 0; m < MR; m++) {
+                const int64_t row = t * MR + m;
+                if (row >= c->M) {
+                    for (int g = 0; g < 8; g++) x4[g * MR + m] = 0;
+                    corr[m] = 0;
+                    dx[m] = 0.f;
+                    continue;
+                }
+                const hd_block_q8x *a = (const hd_block_q8x *)(c->act + (size_t)row * rs) + (k0 / 32 + b);
+                int32_t sum = 0;
+                for (int j = 0; j < 32; j++) sum += a->qs[j];
+                for (int g = 0; g < 8; g++) memcpy(&x4[g * MR + m], a->qs + 4 * g, 4);
+                corr[m] = c->q8_off * sum;
+                dx[m] = a->d;
+            }
+        }
+    }
+}
+
 static void pack_x(void *vctx, int64_t t0, int64_t t1, int tid) {
     (void)tid;
     const gemm_ctx *c = vctx;
     const int MR = c->MR;
+    if (c->q8) {
+        for (int64_t t = t0; t < t1; t++) pack_x_q8(c, t);
+        return;
+    }
     for (int64_t t = t0; t < t1; t++) {
         const int64_t m0 = t * MR;
         for (int64_t k0 = 0; k0 < c->K; k0 += HD_KC) {
@@ -215,10 +265,45 @@ static void pack_x(void *vctx, int64_t t0, int64_t t1, int tid) {
 }
 
 /* Packs NR weight rows of panel p over [k0, k0+kc) as [kc][NR] (zeros past N). */
+/* q8: per 32-block [8][NR][4] unsigned weight bytes then float d[NR]. */
+static void pack_w_q8(const gemm_ctx *c, int64_t p, int64_t k0, int64_t kc, void *wp) {
+    const int NR = c->NR;
+    const int64_t n0 = p * NR;
+    char *dst = wp;
+    for (int64_t b = 0; b < kc / 32; b++, dst += HD_Q8_WPANEL_BYTES(NR)) {
+        uint8_t *wq = (uint8_t *)dst;
+        float *dw = (float *)(dst + 32 * NR);
+        const int64_t blk = k0 / 32 + b;
+        for (int r = 0; r < NR; r++) {
+            uint8_t v[32];
+            if (n0 + r >= c->N) {
+                memset(v, 0, sizeof v);
+                dw[r] = 0.f;
+            } else if (c->wtype == HD_TYPE_Q8_0) {
+                const hd_block_q8_0 *q = (const hd_block_q8_0 *)(c->w + (size_t)(n0 + r) * c->w_stride) + blk;
+                for (int j = 0; j < 32; j++) v[j] = (uint8_t)(q->qs[j] + 128);
+                dw[r] = hd_f16_to_f32(q->d);
+            } else {
+                const hd_block_q4_0 *q = (const hd_block_q4_0 *)(c->w + (size_t)(n0 + r) * c->w_stride) + blk;
+                for (int j = 0; j < 16; j++) {
+                    v[j] = q->qs[j] & 0xF;
+                    v[j + 16] = q->qs[j] >> 4;
+                }
+                dw[r] = hd_f16_to_f32(q->d);
+            }
+            for (int g = 0; g < 8; g++) memcpy(wq + ((size_t)g * NR + r) * 4, v + 4 * g, 4);
+        }
+    }
+}
+
 static void pack_w(const gemm_ctx *c, int64_t p, int64_t k0, int64_t kc, void *wp, float *row) {
     const int NR = c->NR;
     const int64_t n0 = p * NR;
     const int nr = (int)(c->N - n0 < NR ? c->N - n0 : NR);
+    if (c->q8) {
+        pack_w_q8(c, p, k0, kc, wp);
+        return;
+    }
     for (int r = 0; r < NR; r++) {
         if (r < nr) {
             const char *src =
@@ -268,8 +353,9 @@ static void gemm_panels(void *vctx, int64_t p0, int64_t p1, int tid) {
                 for (int64_t t = t0; t < t1; t++) {
                     const int64_t m0 = t * MR;
                     const int mr = (int)(c->M - m0 < MR ? c->M - m0 : MR);
-                    const void *xp = c->bf16 ? (const void *)((const uint32_t *)c->xp + xp_offset(c, t, k0, kc, 1))
-                                             : (const void *)((const float *)c->xp + xp_offset(c, t, k0, kc, 0));
+                    const void *xp = c->q8     ? (const void *)((const char *)c->xp + xq_offset(c, t, k0, kc))
+                                     : c->bf16 ? (const void *)((const uint32_t *)c->xp + xp_offset(c, t, k0, kc, 1))
+                                               : (const void *)((const float *)c->xp + xp_offset(c, t, k0, kc, 0));
                     c->micro(kc, xp, wp, c->y + m0 * c->N + n0, (size_t)c->N, mr, nr, k0 > 0);
                 }
             }
@@ -286,7 +372,17 @@ static hd_status linear_gemm(hd_exec *ex, gemm_ctx *c, hd_error *err) {
     scratch s;
     scratch_begin(&s, ex);
     const int64_t n_mt = (c->M + c->MR - 1) / c->MR;
-    const size_t xp_bytes = (size_t)n_mt * c->MR * (size_t)c->K * (c->bf16 ? 2 : 4);
+    size_t xp_bytes = (size_t)n_mt * c->MR * (size_t)c->K * (c->bf16 ? 2 : 4);
+    size_t act_bytes = 0;
+    if (c->q8) {
+        xp_bytes = (size_t)n_mt * (size_t)(c->K / 32) * HD_Q8_XTILE_BYTES(c->MR);
+        act_bytes = hd_act_row_size(HD_ACT_Q8, c->K) * (size_t)c->M;
+        c->act = scratch_alloc(&s, act_bytes);
+        if (!c->act) {
+            scratch_end(&s);
+            return scratch_fail(err, "linear", act_bytes);
+        }
+    }
     c->xp = scratch_alloc(&s, xp_bytes);
     c->thread_bytes = ((size_t)HD_KC * c->NR * sizeof(float) + HD_KC * sizeof(float) + 63) & ~(size_t)63;
     c->thread_buf = c->xp ? scratch_alloc(&s, c->thread_bytes * (size_t)nthreads) : NULL;
@@ -294,6 +390,7 @@ static hd_status linear_gemm(hd_exec *ex, gemm_ctx *c, hd_error *err) {
         scratch_end(&s);
         return scratch_fail(err, "linear", xp_bytes + c->thread_bytes * (size_t)nthreads);
     }
+    if (c->q8) hd_parallel_for(tp, c->M, 4, quantize_rows, c);
     hd_parallel_for(tp, n_mt, 1, pack_x, c);
     hd_parallel_for(tp, (c->N + c->NR - 1) / c->NR, 1, gemm_panels, c);
     scratch_end(&s);
@@ -334,6 +431,7 @@ hd_status hd_op_linear(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const hd_t
     }
 
     const bool use_bf16_gemm = w->type == HD_TYPE_BF16 && k->gemm_bf16 && K % 2 == 0;
+    const bool use_q8_gemm = (w->type == HD_TYPE_Q8_0 || w->type == HD_TYPE_Q4_0) && k->gemm_q8;
     if (M < HD_GEMM_MIN_M) {
         dot_ctx c = {.k = k, .dot = k->dot[w->type], .K = K, .N = N, .M = M, .w = w->data,
                      .w_stride = w->nb[1], .x = x->data, .act = k->act_of[w->type], .y = y->data,
@@ -341,10 +439,12 @@ hd_status hd_op_linear(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const hd_t
         return linear_dot(ex, k, &c, err);
     }
     gemm_ctx c = {.k = k,
-                  .micro = use_bf16_gemm ? k->gemm_bf16 : k->gemm_f32,
+                  .micro = use_q8_gemm ? k->gemm_q8 : use_bf16_gemm ? k->gemm_bf16 : k->gemm_f32,
                   .bf16 = use_bf16_gemm,
-                  .MR = use_bf16_gemm ? k->mr_bf16 : k->mr,
-                  .NR = use_bf16_gemm ? k->nr_bf16 : k->nr,
+                  .q8 = use_q8_gemm,
+                  .q8_off = w->type == HD_TYPE_Q8_0 ? 128 : 8,
+                  .MR = use_q8_gemm ? k->mr_q8 : use_bf16_gemm ? k->mr_bf16 : k->mr,
+                  .NR = use_q8_gemm ? k->nr_q8 : use_bf16_gemm ? k->nr_bf16 : k->nr,
                   .K = K, .N = N, .M = M, .wtype = w->type, .w = w->data, .w_stride = w->nb[1],
                   .block_bytes = tt->type_size, .block_size = tt->block_size,
                   .x = x->data, .y = y->data, .b = b ? b->data : NULL};

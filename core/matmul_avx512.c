@@ -68,6 +68,64 @@ static void gemm_bf16_12x32(int64_t kc, const void *xpv, const void *wpv, float 
     A5_ALL(A5_STORE_ROW)
 }
 
+/* ---- int8 gemm (VNNI): 4 tokens × 32 outputs per 32-block of K ---------------------- */
+
+#define Q8_MR 4
+#define Q8_NR 32
+
+#define Q8_DECL(m)                                                                           \
+    __m512 f##m##0 = _mm512_setzero_ps(), f##m##1 = _mm512_setzero_ps();
+#define Q8_IZERO(m) __m512i i##m##0 = _mm512_setzero_si512(), i##m##1 = _mm512_setzero_si512();
+#define Q8_DP(m)                                                                             \
+    {                                                                                        \
+        const __m512i xb = _mm512_set1_epi32(x4[g * Q8_MR + (m)]);                           \
+        i##m##0 = _mm512_dpbusd_epi32(i##m##0, w0, xb);                                      \
+        i##m##1 = _mm512_dpbusd_epi32(i##m##1, w1, xb);                                      \
+    }
+#define Q8_FOLD(m)                                                                           \
+    {                                                                                        \
+        const __m512i cm = _mm512_set1_epi32(corr[m]);                                       \
+        const __m512 dxm = _mm512_set1_ps(dx[m]);                                            \
+        f##m##0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(i##m##0, cm)),          \
+                                  _mm512_mul_ps(dw0, dxm), f##m##0);                         \
+        f##m##1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(i##m##1, cm)),          \
+                                  _mm512_mul_ps(dw1, dxm), f##m##1);                         \
+    }
+#define Q8_STORE(m)                                                                          \
+    if ((m) < mr) {                                                                          \
+        float *cr = c + (size_t)(m) * ldc;                                                   \
+        __m512 t0 = f##m##0, t1 = f##m##1;                                                   \
+        if (accumulate) {                                                                    \
+            t0 = _mm512_add_ps(t0, _mm512_maskz_loadu_ps(k0, cr));                           \
+            t1 = _mm512_add_ps(t1, _mm512_maskz_loadu_ps(k1, cr + 16));                      \
+        }                                                                                    \
+        _mm512_mask_storeu_ps(cr, k0, t0);                                                   \
+        _mm512_mask_storeu_ps(cr + 16, k1, t1);                                              \
+    }
+#define Q8_ALL(X) X(0) X(1) X(2) X(3)
+
+static void gemm_q8_4x32(int64_t kc, const void *xpv, const void *wpv, float *c, size_t ldc, int mr, int nr,
+                         bool accumulate) {
+    const char *xp = xpv, *wp = wpv;
+    Q8_ALL(Q8_DECL)
+    for (int64_t blk = 0; blk < kc / 32; blk++, xp += HD_Q8_XTILE_BYTES(Q8_MR), wp += HD_Q8_WPANEL_BYTES(Q8_NR)) {
+        const int32_t *x4 = (const int32_t *)xp;
+        const int32_t *corr = (const int32_t *)(xp + 32 * Q8_MR);
+        const float *dx = (const float *)(xp + 36 * Q8_MR);
+        const float *dw = (const float *)(wp + 32 * Q8_NR);
+        Q8_ALL(Q8_IZERO)
+        for (int g = 0; g < 8; g++) {
+            const __m512i w0 = _mm512_load_si512(wp + g * Q8_NR * 4), w1 = _mm512_load_si512(wp + g * Q8_NR * 4 + 64);
+            Q8_ALL(Q8_DP)
+        }
+        const __m512 dw0 = _mm512_loadu_ps(dw), dw1 = _mm512_loadu_ps(dw + 16);
+        Q8_ALL(Q8_FOLD)
+    }
+    const __mmask16 k0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+    const __mmask16 k1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    Q8_ALL(Q8_STORE)
+}
+
 /* ---- BF16 activations and the BF16 dot product ------------------------------------------ */
 
 static void act_bf16(const float *x, void *dst, int64_t k) {
@@ -227,6 +285,9 @@ const hd_kernels hd_kernels_avx512 = {
     .mr_bf16 = A5_MR,
     .nr_bf16 = A5_NR,
     .gemm_bf16 = gemm_bf16_12x32,
+    .mr_q8 = Q8_MR,
+    .nr_q8 = Q8_NR,
+    .gemm_q8 = gemm_q8_4x32,
     .peak_f32 = peak_f32,
     .peak_bf16 = peak_bf16,
 };

@@ -103,8 +103,15 @@ static float *run_linear(const problem *p, hd_exec *ex, bool bias) {
     return y;
 }
 
+/* Whether this level quantizes the activations to 8 bits for type t at M tokens:
+ * always on the dot path, and on AVX-512's int8 gemm for Q8_0/Q4_0. */
+static bool act_quantized(hd_type t, int64_t M, hd_cpu_level level) {
+    if (t == HD_TYPE_F32 || t == HD_TYPE_F16 || t == HD_TYPE_BF16) return false;
+    return M < 8 || (level == HD_CPU_AVX512 && (t == HD_TYPE_Q8_0 || t == HD_TYPE_Q4_0));
+}
+
 static float tol_vs_ref(hd_type t, int64_t M, hd_cpu_level level) {
-    const bool gemm = M >= 8;
+    const bool gemm = !act_quantized(t, M, level);
     switch (t) {
     case HD_TYPE_F32:
     case HD_TYPE_F16: return 1e-5f;
@@ -179,7 +186,10 @@ static void test_linear_levels(void **state) {
                         const char *name = hd_cpu_level_name((hd_cpu_level)lv);
                         check(&p, y, bias, tol_vs_ref(t, p.M, (hd_cpu_level)lv), name);
                         const bool bf16_act = t == HD_TYPE_BF16 && lv == HD_CPU_AVX512;
-                        check_pair(&p, y, ys, bf16_act ? 1.0f / 256 : 1e-5f, name);
+                        /* different activation rounding from scalar's: bound by the reference check */
+                        const bool q8_gemm = act_quantized(t, p.M, (hd_cpu_level)lv) &&
+                                             !act_quantized(t, p.M, HD_CPU_SCALAR);
+                        check_pair(&p, y, ys, bf16_act ? 1.0f / 256 : q8_gemm ? 1.0f / 32 : 1e-5f, name);
                         free(y);
                     }
                 }
@@ -199,7 +209,7 @@ static void test_linear_gemm_shapes(void **state) {
     const hd_cpu_level saved = hd_cpu_level_get();
     hd_error err = {0};
     hd_threadpool *tp = hd_threadpool_create(2, &err);
-    const hd_type types[] = {HD_TYPE_F32, HD_TYPE_BF16, HD_TYPE_Q4_0, HD_TYPE_Q4_K, HD_TYPE_Q6_K};
+    const hd_type types[] = {HD_TYPE_F32, HD_TYPE_BF16, HD_TYPE_Q4_0, HD_TYPE_Q8_0, HD_TYPE_Q4_K, HD_TYPE_Q6_K};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         problem p;
         const hd_type t = types[ti];
@@ -210,6 +220,40 @@ static void test_linear_gemm_shapes(void **state) {
             float *y = run_linear(&p, &ex, true);
             check(&p, y, true, tol_vs_ref(t, p.M, (hd_cpu_level)lv), hd_cpu_level_name((hd_cpu_level)lv));
             free(y);
+        }
+        problem_free(&p);
+    }
+    hd_cpu_set_level(saved);
+    hd_threadpool_free(tp);
+}
+
+/* The int8 gemm (many tokens) and the dot path (one token at a time) quantize the
+ * activations the same way, so they agree to float rounding: 1e-5 · Σ|x·w|. */
+static void test_q8_gemm_matches_dot(void **state) {
+    (void)state;
+    const hd_cpu_level saved = hd_cpu_level_get();
+    hd_error err = {0};
+    hd_threadpool *tp = hd_threadpool_create(2, &err);
+    const hd_type types[] = {HD_TYPE_Q8_0, HD_TYPE_Q4_0};
+    for (size_t ti = 0; ti < 2; ti++) {
+        problem p;
+        problem_make(&p, types[ti], 23, 70, 320, 300 + ti);
+        for (int lv = 0; lv <= (int)hd_cpu_level_max(); lv++) {
+            hd_cpu_set_level((hd_cpu_level)lv);
+            hd_exec ex = {.backend = HD_BACKEND_CPU, .pool = tp};
+            float *yg = run_linear(&p, &ex, true);
+            float *yd = malloc((size_t)(p.M * p.N) * sizeof(float));
+            hd_tensor w = hd_tensor_2d(p.type, p.K, p.N, p.wq);
+            hd_tensor b = hd_tensor_1d(HD_TYPE_F32, p.N, p.b);
+            for (int64_t m = 0; m < p.M; m++) {
+                hd_tensor x = hd_tensor_2d(HD_TYPE_F32, p.K, 1, p.x + m * p.K);
+                hd_tensor y = hd_tensor_2d(HD_TYPE_F32, p.N, 1, yd + m * p.N);
+                assert_int_equal(hd_op_linear(&ex, &y, &w, &x, &b, &err), HD_OK);
+            }
+            if (lv == HD_CPU_AVX512) check_pair(&p, yg, yd, 1e-5f, "int8 gemm vs dot");
+            check(&p, yd, true, 1.0f / 64, "dot rows");
+            free(yg);
+            free(yd);
         }
         problem_free(&p);
     }
@@ -369,7 +413,8 @@ static void test_bench_library(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_levels), cmocka_unit_test(test_linear_gemm_shapes),
-        cmocka_unit_test(test_linear_errors), cmocka_unit_test(test_get_rows),
+        cmocka_unit_test(test_q8_gemm_matches_dot), cmocka_unit_test(test_linear_errors),
+        cmocka_unit_test(test_get_rows),
         cmocka_unit_test(test_convert),       cmocka_unit_test(test_bench_library),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

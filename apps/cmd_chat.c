@@ -73,7 +73,7 @@ static int run(int argc, char **argv) {
     rc = HD_EXIT_OK;
 
     if (!(model = hd_llama_load(cli.model, &err))) goto fail;
-    if (!(tok = hd_tokenizer_load(o.tokenizer ? o.tokenizer : cli.model, &err))) goto fail;
+    if (!(tok = hd_tokenizer_load(o.tokenizer ? o.tokenizer : model->source, &err))) goto fail;
     int32_t eot = hd_tokenizer_eot(tok);
     if (eot < 0) {
         hd_error_set(&err, HD_ERR_UNSUPPORTED, "%s: the tokenizer has no <|eot_id|>: not a Llama 3 chat vocabulary",

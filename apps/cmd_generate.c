@@ -208,7 +208,7 @@ static int run(int argc, char **argv) {
                     hd_type_name(model->weight_type), model->tied ? ", tied head" : "", now_ms() - t0);
 
     /* the tokenizer: --tokenizer, else the model's own (GGUF vocab / HF folder) */
-    tok = hd_tokenizer_load(o.tokenizer ? o.tokenizer : cli.model, &err);
+    tok = hd_tokenizer_load(o.tokenizer ? o.tokenizer : model->source, &err);
     if (!tok && (o.prompt || o.tokenizer || o.n_stops || o.chat || o.system)) goto fail;
     if (tok && hd_tokenizer_n_vocab(tok) > c->n_vocab) {
         hd_error_set(&err, HD_ERR_FORMAT, "%s: tokenizer has %d ids but the model only %d rows",

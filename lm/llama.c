@@ -132,6 +132,7 @@ hd_llama_model *hd_llama_load(const char *path, hd_error *err) {
         m->rope_mode = HD_ROPE_INTERLEAVED;
         if (!(m->file = hd_weights_open(path, err))) goto fail;
         if (hd_llama_config_from_gguf(&m->cfg, hd_weights_gguf(m->file), err)) goto fail;
+        m->source = strdup(path);
     } else {
         char dir[4096], cfg_path[4200];
         m->format = HD_LLAMA_HF;
@@ -140,6 +141,11 @@ hd_llama_model *hd_llama_load(const char *path, hd_error *err) {
         snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
         if (hd_llama_config_from_hf(&m->cfg, cfg_path, err)) goto fail;
         if (!(m->file = hd_weights_open(ends_with(path, "config.json") ? dir : path, err))) goto fail;
+        m->source = strdup(dir);
+    }
+    if (!m->source) {
+        hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", path);
+        goto fail;
     }
     const char *file = hd_weights_name(m->file);
     const hd_llama_config *c = &m->cfg;
@@ -227,6 +233,7 @@ fail:
 void hd_llama_free(hd_llama_model *m) {
     if (!m) return;
     hd_weights_close(m->file);
+    free(m->source);
     free(m->layers);
     free(m->norms);
     free(m->inv_freq);

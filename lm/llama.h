@@ -58,6 +58,8 @@ typedef struct hd_llama_model {
     hd_llama_format format;
     hd_rope_mode rope_mode;    /* INTERLEAVED for GGUF, NEOX for HF          */
     hd_weights *file;          /* owned                                       */
+    char *source;              /* the GGUF file or the HF folder (owned): where
+                                  the model's tokenizer is, for hd_tokenizer_load */
     hd_tensor tok_embd;        /* [D, V]   embeddings, any type               */
     hd_tensor output_norm;     /* [D]      F32                                */
     hd_tensor output;          /* [D, V]   LM head (= tok_embd when tied)     */

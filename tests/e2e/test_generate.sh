@@ -98,4 +98,16 @@ expect_error "bad flag value" 2 "--top-p" -- gen -p hi --top-p abc
 expect_error "bad sampler value" 2 "top-p" -- gen -p hi --top-p 0
 expect_error "no prompt" 2 "no prompt" -- gen
 expect_error "chat without model" 2 "no model" -- "$HERD" chat
+
+# Hugging Face folder: runs; then a broken config.json and missing weights
+H="$T/hf"
+"$HERD" random-model --arch llama --preset tiny --format hf --type BF16 --seed 3 -o "$H" --quiet >/dev/null
+gen_hf=$("$HERD" generate -m "$H" --tokenizer "$TOK" -p "Hello" -n 4 --temp 0 --ids --quiet | tail -n 1 | wc -w)
+[ "$gen_hf" = 4 ] && ok "HF folder generates" || bad "HF folder: $gen_hf ids"
+cp -r "$H" "$T/hf_cfg"
+head -c 40 "$H/config.json" >"$T/hf_cfg/config.json"
+expect_error "truncated config.json" 1 "config.json" -- "$HERD" generate -m "$T/hf_cfg" --prompt-ids 1 -n 1
+cp -r "$H" "$T/hf_nost"
+rm -f "$T/hf_nost"/*.safetensors "$T/hf_nost"/*.index.json
+expect_error "folder without weights" 1 "hf_nost" -- "$HERD" generate -m "$T/hf_nost" --prompt-ids 1 -n 1
 exit $fail

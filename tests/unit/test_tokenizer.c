@@ -352,6 +352,59 @@ static void test_spec_vector(void **state) {
                  sizeof want / sizeof *want);
 }
 
+/* pre-tokenizer pieces; expectations computed with Python's `regex` module on
+ * the same pattern (see tests/parity/tokenizer_ref.py) */
+static void test_pretok_pieces(void **state) {
+    (void)state;
+    static const struct { const char *text; const char *pieces[20]; } cases[] = {
+        {"x'\xc5\xbf" "a 'Kb \xe2\x84\xaa", {"x", "'\xc5\xbf", "a", " '", "Kb", " \xe2\x84\xaa", NULL}},
+        {"I'M don'T we'Re they'VE he'LL she'd 'x 'r 'rE", {"I", "'M", " don", "'T", " we", "'Re", " they", "'VE", " he", "'LL", " she", "'d", " '", "x", " '", "r", " '", "rE", NULL}},
+        {"   hello", {"  ", " hello", NULL}},
+        {"a  \x0a  b", {"a", "  \x0a", " ", " b", NULL}},
+        {"  \x0a\x0a  ", {"  \x0a\x0a", "  ", NULL}},
+        {"a \x09\x0a", {"a", " \x09\x0a", NULL}},
+        {"!!!\x0a\x0a\x0ax", {"!!!\x0a\x0a\x0a", "x", NULL}},
+        {" !?\x0d\x0a", {" !?\x0d\x0a", NULL}},
+        {"\x09!x", {"\x09", "!x", NULL}},
+        {"1234567", {"123", "456", "7", NULL}},
+        {"\xd9\xa3\xd9\xa4\xd9\xa5\xd9\xa6", {"\xd9\xa3\xd9\xa4\xd9\xa5", "\xd9\xa6", NULL}},
+        {"\xe2\x85\xa7\xc2\xbd\xe2\x91\xa0", {"\xe2\x85\xa7\xc2\xbd\xe2\x91\xa0", NULL}},
+        {"e\xcc\x81t\xcc\x81", {"e", "\xcc\x81t", "\xcc\x81", NULL}},
+        {"\xcc\x81" "abc", {"\xcc\x81" "abc", NULL}},
+        {"\x22hello\x22 (world)", {"\x22hello", "\x22", " (", "world", ")", NULL}},
+        {"a\xc2\xa0" "b\xe3\x80\x80" "c\xe2\x80\x83 d", {"a", "\xc2\xa0" "b", "\xe3\x80\x80" "c", "\xe2\x80\x83", " d", NULL}},
+        {"x\x1cy", {"x", "\x1cy", NULL}},
+        {"\xe4\xb8\xad\xe6\x96\x87" "abc123", {"\xe4\xb8\xad\xe6\x96\x87" "abc", "123", NULL}},
+        {"\xf0\x9f\xa6\x99\xf0\x9f\xa6\x99 x", {"\xf0\x9f\xa6\x99\xf0\x9f\xa6\x99", " x", NULL}},
+        {" \xf0\x9f\xa6\x99", {" \xf0\x9f\xa6\x99", NULL}},
+        {"\xe0\xa4\xa8\xe0\xa4\xae\xe0\xa4\xb8\xe0\xa5\x8d\xe0\xa4\xa4\xe0\xa5\x87", {"\xe0\xa4\xa8\xe0\xa4\xae\xe0\xa4\xb8", "\xe0\xa5\x8d\xe0\xa4\xa4", "\xe0\xa5\x87", NULL}},
+        {"\x0d\x0d\x0a \x0d", {"\x0d\x0d\x0a \x0d", NULL}},
+        {"    ", {"    ", NULL}},
+        {" ", {" ", NULL}},
+        {"\x0a", {"\x0a", NULL}},
+        {"a\xe2\x80\xa8" "b", {"a", "\xe2\x80\xa8" "b", NULL}},
+        {"\xe1\xa0\x8ex", {"\xe1\xa0\x8ex", NULL}},
+        {"'s's", {"'s", "'s", NULL}},
+        {"$$$ 100$", {"$$$", " ", "100", "$", NULL}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const uint8_t *s = (const uint8_t *)cases[c].text;
+        size_t n = strlen(cases[c].text), p = 0;
+        int k = 0;
+        while (p < n) {
+            size_t e = hd_tok_pretok_next(s, n, p);
+            const char *want = cases[c].pieces[k++];
+            assert_non_null(want);
+            if (e - p != strlen(want) || memcmp(s + p, want, e - p) != 0)
+                fprintf(stderr, "case %zu piece %d: got '%.*s' want '%s'\n", c, k - 1, (int)(e - p), s + p, want);
+            assert_int_equal(e - p, strlen(want));
+            assert_memory_equal(s + p, want, e - p);
+            p = e;
+        }
+        assert_null(cases[c].pieces[k]);
+    }
+}
+
 /* ---- special-token parsing ---------------------------------------------------------- */
 
 static void test_allow_special(void **state) {
@@ -825,6 +878,7 @@ int main(void) {
         cmocka_unit_test(test_tokenizer_js_vectors),
         cmocka_unit_test(test_llama_models_chat_vectors),
         cmocka_unit_test(test_spec_vector),
+        cmocka_unit_test(test_pretok_pieces),
         cmocka_unit_test(test_allow_special),
         cmocka_unit_test(test_buffers_and_args),
         cmocka_unit_test(test_invalid_utf8),

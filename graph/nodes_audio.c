@@ -1,8 +1,13 @@
-/* graph/nodes_audio.c — audio nodes that need no model: WAV file source,
- * raw PCM source (file or stdin), sine test source, resampler, WAV sink. */
+/* graph/nodes_audio.c — audio nodes that need no model: audio file source
+ * (own WAV parser, FFmpeg through media/audio.h for other formats), raw PCM
+ * source (file or stdin), sine test source, resampler, WAV sink
+ * (media/wav.h). */
 #include "node.h"
 #include "resample.h"
-#include "wavio.h"
+#include "wav_reader.h"
+
+#include "media/audio.h"
+#include "media/wav.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,33 +34,64 @@ static hd_node_ret send_audio(hd_node *node, const float *data, int64_t n, int c
     return hd_node_send(node, 0, p, err) ? HD_NODE_ERROR : HD_NODE_OK;
 }
 
-/* ---- file: WAV file source ---------------------------------------------------- */
+/* ---- file: audio file source ----------------------------------------------------- */
 
 typedef struct file_state {
-    hd_wav_reader *r;
+    hd_wavfile *wav;          /* RIFF/WAVE: native rate and channels        */
+    hd_audio_reader *dec;     /* anything else: FFmpeg, mono at `rate`      */
+    int rate, channels;
     int64_t chunk, index;
     float *buf;
 } file_state;
+
+/* True when the file starts with a RIFF/WAVE header. */
+static bool is_wav(const char *path) {
+    unsigned char h[12];
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    bool w = fread(h, 1, 12, f) == 12 && memcmp(h, "RIFF", 4) == 0 && memcmp(h + 8, "WAVE", 4) == 0;
+    fclose(f);
+    return w;
+}
 
 static hd_status file_create(hd_node *node, const hd_node_opts *o, void **state, hd_error *err) {
     file_state *s = calloc(1, sizeof *s);
     if (!s) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
     *state = s;
-    s->r = hd_wav_reader_open(hd_opt_str(o, "path"), err);
-    if (!s->r) return err ? err->code : HD_ERR_IO;
+    const char *path = hd_opt_str(o, "path"), *dec = hd_opt_str(o, "decoder");
     s->chunk = hd_opt_int(o, "chunk");
-    s->buf = malloc((size_t)s->chunk * (size_t)hd_wav_reader_info(s->r)->channels * sizeof(float));
+    bool wav = strcmp(dec, "wav") == 0 || (strcmp(dec, "auto") == 0 && is_wav(path));
+    if (wav) {
+        s->wav = hd_wavfile_open(path, err);
+        if (!s->wav) return err ? err->code : HD_ERR_IO;
+        s->rate = hd_wavfile_get_info(s->wav)->rate;
+        s->channels = hd_wavfile_get_info(s->wav)->channels;
+    } else {
+        hd_audio_params ap = hd_audio_default_params();
+        ap.rate = (int)hd_opt_int(o, "rate");
+        s->dec = hd_audio_open(path, &ap, err);
+        if (!s->dec) return err ? err->code : HD_ERR_IO;
+        s->rate = ap.rate;
+        s->channels = 1;
+    }
+    s->buf = malloc((size_t)s->chunk * (size_t)s->channels * sizeof(float));
     if (!s->buf) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
     return HD_OK;
 }
 
 static hd_node_ret file_process(hd_node *node, void *state, int port, hd_packet *in, hd_error *err) {
     file_state *s = state;
-    const hd_wav_info *info = hd_wav_reader_info(s->r);
-    int64_t n = hd_wav_reader_read(s->r, s->buf, s->chunk, err);
-    if (n < 0) return HD_NODE_ERROR;
+    int64_t n;
+    if (s->wav) {
+        n = hd_wavfile_read(s->wav, s->buf, s->chunk, err);
+        if (n < 0) return HD_NODE_ERROR;
+    } else {
+        size_t got = 0;
+        if (hd_audio_read(s->dec, s->buf, (size_t)s->chunk, &got, err)) return HD_NODE_ERROR;
+        n = (int64_t)got;
+    }
     if (n == 0) return HD_NODE_EOS;
-    hd_node_ret r = send_audio(node, s->buf, n, info->channels, info->rate, s->index, 0, err);
+    hd_node_ret r = send_audio(node, s->buf, n, s->channels, s->rate, s->index, 0, err);
     s->index += n;
     return r;
 }
@@ -63,19 +99,25 @@ static hd_node_ret file_process(hd_node *node, void *state, int port, hd_packet 
 static void file_destroy(void *state) {
     file_state *s = state;
     if (!s) return;
-    hd_wav_reader_close(s->r);
+    hd_wavfile_close(s->wav);
+    hd_audio_close(s->dec);
     free(s->buf);
     free(s);
 }
 
 static const hd_option_def file_opts[] = {
-    {"path", HD_OPT_STRING, NULL, "WAV file to read (PCM 8/16/24/32-bit or float)", 0, 0, NULL},
+    {"path", HD_OPT_STRING, NULL, "audio file to read", 0, 0, NULL},
+    {"decoder", HD_OPT_STRING, "auto",
+     "wav: own RIFF parser, native rate and channels; ffmpeg: any format, mono at `rate`; auto: wav for "
+     "RIFF/WAVE files, else ffmpeg",
+     0, 0, "auto|wav|ffmpeg"},
+    {"rate", HD_OPT_INT, "16000", "output rate of the ffmpeg decoder", 8000, 192000, NULL},
     {"chunk", HD_OPT_INT, "4096", "frames per packet", 1, 1 << 20, NULL},
 };
 
 const hd_node_type hd_node_file = {
     .name = "file",
-    .summary = "reads a WAV file as audio packets",
+    .summary = "reads an audio file (WAV natively; MP3, FLAC, Ogg, M4A, ... through FFmpeg)",
     .outputs = audio_out,
     .n_outputs = 1,
     .options = file_opts,
@@ -398,10 +440,12 @@ const hd_node_type hd_node_resample = {
     .destroy = resample_destroy,
 };
 
-/* ---- wav: WAV file sink ----------------------------------------------------------- */
+/* ---- wav: WAV file sink (media/wav.h) ------------------------------------------------- */
 
 typedef struct wav_state {
-    hd_wav_writer *w;
+    char *path;
+    hd_wav_format format;
+    hd_wav_writer *w;      /* opened with the first packet, when the format is known */
     int rate, channels;
 } wav_state;
 
@@ -409,31 +453,43 @@ static hd_status wav_create(hd_node *node, const hd_node_opts *o, void **state, 
     wav_state *s = calloc(1, sizeof *s);
     if (!s) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
     *state = s;
-    hd_wav_format f = strcmp(hd_opt_str(o, "format"), "f32") == 0 ? HD_WAV_F32 : HD_WAV_S16;
-    s->w = hd_wav_writer_open(hd_opt_str(o, "path"), f, err);
-    return s->w ? HD_OK : (err ? err->code : HD_ERR_IO);
+    s->format = strcmp(hd_opt_str(o, "format"), "f32") == 0 ? HD_WAV_FLOAT32 : HD_WAV_PCM16;
+    s->path = strdup(hd_opt_str(o, "path"));
+    return s->path ? HD_OK : hd_error_set(err, HD_ERR_NOMEM, "out of memory");
 }
 
 static hd_node_ret wav_process(hd_node *node, void *state, int port, hd_packet *in, hd_error *err) {
     wav_state *s = state;
-    s->rate = in->u.audio.rate;
-    s->channels = in->u.audio.channels;
-    return hd_wav_writer_write(s->w, in->u.audio.data, in->u.audio.n_frames, s->rate, s->channels, err)
-               ? HD_NODE_ERROR
-               : HD_NODE_OK;
+    if (!s->w) {
+        s->rate = in->u.audio.rate;
+        s->channels = in->u.audio.channels;
+        s->w = hd_wav_writer_open(s->path, s->rate, s->channels, s->format, err);
+        if (!s->w) return HD_NODE_ERROR;
+    } else if (in->u.audio.rate != s->rate || in->u.audio.channels != s->channels) {
+        hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: audio changed from %d Hz x%d to %d Hz x%d mid-stream", s->path,
+                     s->rate, s->channels, in->u.audio.rate, in->u.audio.channels);
+        return HD_NODE_ERROR;
+    }
+    return hd_wav_writer_write(s->w, in->u.audio.data, (size_t)in->u.audio.n_frames, err) ? HD_NODE_ERROR
+                                                                                          : HD_NODE_OK;
 }
 
 static hd_status wav_flush(hd_node *node, void *state, hd_error *err) {
     wav_state *s = state;
+    if (!s->w) {   /* no audio at all: still write a valid, empty file */
+        s->w = hd_wav_writer_open(s->path, 16000, 1, s->format, err);
+        if (!s->w) return err ? err->code : HD_ERR_IO;
+    }
     hd_wav_writer *w = s->w;
     s->w = NULL;
-    return hd_wav_writer_close(w, s->rate, s->channels, err);
+    return hd_wav_writer_close(w, err);
 }
 
 static void wav_destroy(void *state) {
     wav_state *s = state;
     if (!s) return;
-    hd_wav_writer_close(s->w, 0, 0, NULL);   /* never flushed: still a valid file */
+    hd_wav_writer_close(s->w, NULL);   /* never flushed: finish the file anyway */
+    free(s->path);
     free(s);
 }
 

@@ -4,7 +4,10 @@
  * The ratio out/in is reduced to L/M.  Output sample n sits at input time
  * t = n*M/L; it is the dot product of the K = 2*half input samples around t
  * with the lowpass h(x) = fc*sinc(fc*x)*kaiser(x/half), x = offset from t in
- * input samples, fc = rolloff * min(1, out/in), half = ceil(zeros/fc).
+ * input samples, fc = rolloff * min(1, out/in) (the -6 dB point), half =
+ * ceil(zeros/fc).  Defaults (zeros 16, rolloff 0.94, Kaiser beta 8.6) at
+ * 44.1 kHz -> 16 kHz: 94 taps, flat (error < 2e-5) to 6 kHz, -2 dB near
+ * 7 kHz after two passes, a 12 kHz tone (alias at 4 kHz) at -98 dB.
  * Coefficients are tabulated for every phase k/L when L <= 1024 (exact), else
  * for 1024 phases with linear interpolation between neighbours.  Each phase is
  * normalized to unit DC gain.  The filter is centred on t (no delay), so
@@ -27,7 +30,7 @@ typedef struct hd_resampler hd_resampler;
 
 typedef struct hd_resampler_params {
     int zeros;        /* sinc zero crossings per side (filter quality), default 16 */
-    double rolloff;   /* passband edge as a fraction of the lower Nyquist, default 0.94 */
+    double rolloff;   /* cutoff as a fraction of the lower Nyquist, default 0.94 */
     double beta;      /* Kaiser window beta, default 8.6 */
 } hd_resampler_params;
 

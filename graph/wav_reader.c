@@ -1,5 +1,5 @@
-/* graph/wavio.c — bounds-checked RIFF/WAVE reader and a WAV writer. */
-#include "wavio.h"
+/* graph/wav_reader.c — bounds-checked RIFF/WAVE reader. */
+#include "wav_reader.h"
 
 #include <errno.h>
 #include <math.h>
@@ -33,7 +33,7 @@ static bool read_at(const src *s, uint64_t off, void *buf, size_t n) {
     return fread(buf, 1, n, s->f) == n;
 }
 
-static hd_status parse(const src *s, uint64_t file_size, const char *name, hd_wav_info *info, hd_error *err) {
+static hd_status parse(const src *s, uint64_t file_size, const char *name, hd_wavfile_info *info, hd_error *err) {
     uint8_t h[12];
     memset(info, 0, sizeof *info);
     if (file_size < 12 || !read_at(s, 0, h, 12)) {
@@ -124,24 +124,24 @@ static hd_status parse(const src *s, uint64_t file_size, const char *name, hd_wa
     return HD_OK;
 }
 
-hd_status hd_wav_parse_header(const uint8_t *buf, size_t size, uint64_t file_size, const char *name,
-                              hd_wav_info *info, hd_error *err) {
+hd_status hd_wavfile_parse_header(const uint8_t *buf, size_t size, uint64_t file_size, const char *name,
+                                  hd_wavfile_info *info, hd_error *err) {
     src s = {buf ? buf : (const uint8_t *)"", buf ? size : 0, NULL};
     return parse(&s, file_size, name, info, err);
 }
 
 /* ---- reader ---------------------------------------------------------------------- */
 
-struct hd_wav_reader {
+struct hd_wavfile {
     FILE *f;
     char *path;
-    hd_wav_info info;
+    hd_wavfile_info info;
     int64_t frames_left;
     uint8_t *raw;        /* conversion buffer */
     size_t raw_cap;
 };
 
-hd_wav_reader *hd_wav_reader_open(const char *path, hd_error *err) {
+hd_wavfile *hd_wavfile_open(const char *path, hd_error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         hd_error_set(err, HD_ERR_IO, "%s: %s", path, strerror(errno));
@@ -153,7 +153,7 @@ hd_wav_reader *hd_wav_reader_open(const char *path, hd_error *err) {
         hd_error_set(err, HD_ERR_IO, "%s: not a regular file", path);
         return NULL;
     }
-    hd_wav_reader *r = calloc(1, sizeof *r);
+    hd_wavfile *r = calloc(1, sizeof *r);
     if (!r || !(r->path = strdup(path))) {
         free(r);
         fclose(f);
@@ -163,21 +163,21 @@ hd_wav_reader *hd_wav_reader_open(const char *path, hd_error *err) {
     r->f = f;
     src s = {NULL, 0, f};
     if (parse(&s, (uint64_t)st.st_size, path, &r->info, err) != HD_OK) {
-        hd_wav_reader_close(r);
+        hd_wavfile_close(r);
         return NULL;
     }
     if (fseeko(f, (off_t)r->info.data_offset, SEEK_SET) != 0) {
         hd_error_set(err, HD_ERR_IO, "%s: cannot seek to the samples", path);
-        hd_wav_reader_close(r);
+        hd_wavfile_close(r);
         return NULL;
     }
     r->frames_left = r->info.n_frames;
     return r;
 }
 
-const hd_wav_info *hd_wav_reader_info(const hd_wav_reader *r) { return &r->info; }
+const hd_wavfile_info *hd_wavfile_get_info(const hd_wavfile *r) { return &r->info; }
 
-int64_t hd_wav_reader_read(hd_wav_reader *r, float *out, int64_t max_frames, hd_error *err) {
+int64_t hd_wavfile_read(hd_wavfile *r, float *out, int64_t max_frames, hd_error *err) {
     int64_t n = max_frames < r->frames_left ? max_frames : r->frames_left;
     if (n <= 0) return 0;
     int ch = r->info.channels, bps = r->info.bits / 8;
@@ -234,176 +234,10 @@ int64_t hd_wav_reader_read(hd_wav_reader *r, float *out, int64_t max_frames, hd_
     return n;
 }
 
-void hd_wav_reader_close(hd_wav_reader *r) {
+void hd_wavfile_close(hd_wavfile *r) {
     if (!r) return;
     if (r->f) fclose(r->f);
     free(r->raw);
     free(r->path);
     free(r);
-}
-
-/* ---- writer ---------------------------------------------------------------------- */
-
-struct hd_wav_writer {
-    FILE *f;
-    char *path;
-    bool is_stdout;
-    hd_wav_format fmt;
-    bool header_done;
-    int rate, channels;
-    uint64_t data_bytes;
-    bool failed;
-    uint8_t *buf;
-    size_t buf_cap;
-};
-
-static void wr16(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-static void wr32(uint8_t *p, uint32_t v) {
-    wr16(p, v & 0xffff);
-    wr16(p + 2, v >> 16);
-}
-
-hd_wav_writer *hd_wav_writer_open(const char *path, hd_wav_format fmt, hd_error *err) {
-    hd_wav_writer *w = calloc(1, sizeof *w);
-    if (!w || !(w->path = strdup(path))) {
-        free(w);
-        hd_error_set(err, HD_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    w->fmt = fmt;
-    if (strcmp(path, "-") == 0) {
-        w->f = stdout;
-        w->is_stdout = true;
-    } else {
-        w->f = fopen(path, "wb");
-        if (!w->f) {
-            hd_error_set(err, HD_ERR_IO, "%s: %s", path, strerror(errno));
-            free(w->path);
-            free(w);
-            return NULL;
-        }
-    }
-    return w;
-}
-
-/* Header for `data_bytes` of samples (the streaming maximum when unknown). */
-static size_t make_header(const hd_wav_writer *w, uint8_t *h, uint64_t data_bytes) {
-    bool fl = w->fmt == HD_WAV_F32;
-    int bits = fl ? 32 : 16;
-    uint32_t block = (uint32_t)(w->channels * bits / 8);
-    uint32_t fmt_size = fl ? 18 : 16;
-    size_t hs = 12 + 8 + fmt_size + (fl ? 12 : 0) + 8;
-    uint32_t ds = data_bytes > 0xFFFFFFFFull - hs ? 0xFFFFFFFFu - (uint32_t)hs : (uint32_t)data_bytes;
-    memcpy(h, "RIFF", 4);
-    wr32(h + 4, (uint32_t)(hs - 8) + ds);
-    memcpy(h + 8, "WAVE", 4);
-    uint8_t *p = h + 12;
-    memcpy(p, "fmt ", 4);
-    wr32(p + 4, fmt_size);
-    wr16(p + 8, fl ? WAV_TAG_FLOAT : WAV_TAG_PCM);
-    wr16(p + 10, (uint32_t)w->channels);
-    wr32(p + 12, (uint32_t)w->rate);
-    wr32(p + 16, (uint32_t)w->rate * block);
-    wr16(p + 20, block);
-    wr16(p + 22, (uint32_t)bits);
-    p += 8 + 16;
-    if (fl) {
-        wr16(p, 0); /* cbSize */
-        p += 2;
-        memcpy(p, "fact", 4);
-        wr32(p + 4, 4);
-        wr32(p + 8, block ? ds / block : 0);
-        p += 12;
-    }
-    memcpy(p, "data", 4);
-    wr32(p + 4, ds);
-    return hs;
-}
-
-static hd_status write_header(hd_wav_writer *w, hd_error *err) {
-    uint8_t h[64];
-    size_t hs = make_header(w, h, w->is_stdout ? 0xFFFFFFFFull : 0);
-    if (fwrite(h, 1, hs, w->f) != hs) {
-        w->failed = true;
-        return hd_error_set(err, HD_ERR_IO, "%s: write error: %s", w->path, strerror(errno));
-    }
-    w->header_done = true;
-    return HD_OK;
-}
-
-hd_status hd_wav_writer_write(hd_wav_writer *w, const float *data, int64_t n_frames, int rate, int channels,
-                              hd_error *err) {
-    if (w->failed) return hd_error_set(err, HD_ERR_IO, "%s: an earlier write failed", w->path);
-    if (!w->header_done) {
-        if (rate < 1 || channels < 1 || channels > WAV_MAX_CHANNELS)
-            return hd_error_set(err, HD_ERR_ARG, "%s: cannot write %d channels at %d Hz", w->path, channels, rate);
-        w->rate = rate;
-        w->channels = channels;
-        hd_status st = write_header(w, err);
-        if (st) return st;
-    } else if (rate != w->rate || channels != w->channels) {
-        return hd_error_set(err, HD_ERR_ARG, "%s: audio changed from %d Hz x%d to %d Hz x%d mid-stream", w->path,
-                            w->rate, w->channels, rate, channels);
-    }
-    size_t cnt = (size_t)n_frames * (size_t)channels;
-    size_t bytes = cnt * (w->fmt == HD_WAV_F32 ? 4 : 2);
-    if (w->data_bytes + bytes > 0xFFFFFFFFull - 64)
-        return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: WAV output larger than 4 GiB", w->path);
-    if (bytes > w->buf_cap) {
-        uint8_t *b = realloc(w->buf, bytes);
-        if (!b) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
-        w->buf = b;
-        w->buf_cap = bytes;
-    }
-    if (w->fmt == HD_WAV_F32) {
-        for (size_t i = 0; i < cnt; i++) {
-            uint32_t u;
-            memcpy(&u, &data[i], 4);
-            wr32(w->buf + 4 * i, u);
-        }
-    } else {
-        for (size_t i = 0; i < cnt; i++) {
-            float v = data[i] * 32768.0f;
-            long s = lrintf(v);
-            if (!(v == v)) s = 0;
-            if (s > 32767) s = 32767;
-            if (s < -32768) s = -32768;
-            wr16(w->buf + 2 * i, (uint32_t)(uint16_t)(int16_t)s);
-        }
-    }
-    if (fwrite(w->buf, 1, bytes, w->f) != bytes) {
-        w->failed = true;
-        return hd_error_set(err, HD_ERR_IO, "%s: write error: %s", w->path, strerror(errno));
-    }
-    w->data_bytes += bytes;
-    return HD_OK;
-}
-
-hd_status hd_wav_writer_close(hd_wav_writer *w, int rate_if_empty, int channels_if_empty, hd_error *err) {
-    if (!w) return HD_OK;
-    hd_status st = HD_OK;
-    if (!w->header_done && !w->failed) {
-        w->rate = rate_if_empty > 0 ? rate_if_empty : 16000;
-        w->channels = channels_if_empty > 0 ? channels_if_empty : 1;
-        st = write_header(w, err);
-    }
-    if (!st && !w->failed && !w->is_stdout) {
-        uint8_t h[64];
-        size_t hs = make_header(w, h, w->data_bytes);
-        if (fseeko(w->f, 0, SEEK_SET) != 0 || fwrite(h, 1, hs, w->f) != hs)
-            st = hd_error_set(err, HD_ERR_IO, "%s: cannot finish the header: %s", w->path, strerror(errno));
-    }
-    if (w->failed && !st) st = hd_error_set(err, HD_ERR_IO, "%s: incomplete after a write error", w->path);
-    if (w->is_stdout) {
-        if (fflush(w->f) != 0 && !st) st = hd_error_set(err, HD_ERR_IO, "%s: write error: %s", w->path, strerror(errno));
-    } else if (fclose(w->f) != 0 && !st) {
-        st = hd_error_set(err, HD_ERR_IO, "%s: write error: %s", w->path, strerror(errno));
-    }
-    free(w->buf);
-    free(w->path);
-    free(w);
-    return st;
 }

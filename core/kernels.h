@@ -95,6 +95,9 @@ extern const hd_kernels hd_kernels_avx512;
 #define HD_Q8_XTILE_BYTES(mr) ((size_t)(mr) * 40)
 #define HD_Q8_WPANEL_BYTES(nr) ((size_t)(nr) * 36)
 
+/* Tokens from which hd_op_linear takes the gemm path for weight type t (else dot). */
+int hd_linear_gemm_min_m(const hd_kernels *k, hd_type t);
+
 /* Bytes of one activation row of k values in format a. */
 size_t hd_act_row_size(hd_act a, int64_t k);
 

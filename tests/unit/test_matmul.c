@@ -5,14 +5,15 @@
  * random data with odd sizes, with and without bias, threaded and not,
  * with an arena and without.
  *
+ * Which path runs is hd_linear_gemm_min_m's choice (core/kernels.h).
  * Tolerances (|y - ref| <= tol · Σ_k |x_k·w_k| + 1e-5, per output):
  *  - F32/F16 weights: 1e-5 (float summation order only);
  *  - BF16 weights: 1e-5 where activations stay F32, 2^-8 where the level
  *    rounds activations to BF16 (AVX-512 dot path and bf16 gemm);
- *  - Q8_0/Q4_0/Q4_K/Q5_K/Q6_K on the dot path (M < 8): activations are
+ *  - Q8_0/Q4_0/Q4_K/Q5_K/Q6_K on the dot path and AVX-512's int8 gemm: activations are
  *    quantized to 8 bits, error ≤ half a step = amax/254 per element; with
  *    Σ|x·w| as the scale, 1/64 bounds it with margin for typical rows;
- *    on the gemm path (M ≥ 8) activations stay F32: 1e-5.
+ *    on the dequantizing gemm path activations stay F32: 1e-5.
  *  - level vs scalar: same activation format, so the integer parts are exact
  *    and only float reassociation differs: 1e-5 (BF16 on AVX-512: 2^-8).
  */
@@ -29,6 +30,7 @@
 #include "core/bench_kernels.h"
 #include "core/cpu.h"
 #include "core/exec.h"
+#include "core/kernels.h"
 #include "core/ops.h"
 #include "core/quant.h"
 #include "core/threadpool.h"
@@ -107,7 +109,8 @@ static float *run_linear(const problem *p, hd_exec *ex, bool bias) {
  * always on the dot path, and on AVX-512's int8 gemm for Q8_0/Q4_0. */
 static bool act_quantized(hd_type t, int64_t M, hd_cpu_level level) {
     if (t == HD_TYPE_F32 || t == HD_TYPE_F16 || t == HD_TYPE_BF16) return false;
-    return M < 8 || (level == HD_CPU_AVX512 && (t == HD_TYPE_Q8_0 || t == HD_TYPE_Q4_0));
+    const hd_kernels *k = hd_kernels_get(level);
+    return M < hd_linear_gemm_min_m(k, t) || (k->gemm_q8 != NULL && (t == HD_TYPE_Q8_0 || t == HD_TYPE_Q4_0));
 }
 
 static float tol_vs_ref(hd_type t, int64_t M, hd_cpu_level level) {
@@ -209,11 +212,13 @@ static void test_linear_gemm_shapes(void **state) {
     const hd_cpu_level saved = hd_cpu_level_get();
     hd_error err = {0};
     hd_threadpool *tp = hd_threadpool_create(2, &err);
-    const hd_type types[] = {HD_TYPE_F32, HD_TYPE_BF16, HD_TYPE_Q4_0, HD_TYPE_Q8_0, HD_TYPE_Q4_K, HD_TYPE_Q6_K};
+    const hd_type types[] = {HD_TYPE_F32,  HD_TYPE_F16,  HD_TYPE_BF16, HD_TYPE_Q4_0,
+                             HD_TYPE_Q8_0, HD_TYPE_Q4_K, HD_TYPE_Q5_K, HD_TYPE_Q6_K};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         problem p;
         const hd_type t = types[ti];
-        problem_make(&p, t, 29, 45, hd_type_get(t)->block_size == 1 ? 600 : 768, 100 + ti);
+        /* 70 tokens: past every type's gemm threshold */
+        problem_make(&p, t, 70, 45, hd_type_get(t)->block_size == 1 ? 600 : 768, 100 + ti);
         for (int lv = 0; lv <= (int)hd_cpu_level_max(); lv++) {
             hd_cpu_set_level((hd_cpu_level)lv);
             hd_exec ex = {.backend = HD_BACKEND_CPU, .pool = tp, .scratch = NULL};

@@ -13,7 +13,8 @@
  *     1/2^(bits-1)).
  * Codec delays are handled by FFmpeg (Opus pre-skip, MP3 encoder delay and
  * padding from the LAME/Xing header, Vorbis/Opus end trimming), so the sample
- * count matches the content.  Timestamps are sample counts: the first sample
+ * count matches the content (from a non-seekable source FFmpeg cannot find
+ * an MP3's last frame, so its encoder padding, under 50 ms, stays).  Timestamps are sample counts: the first sample
  * delivered is t = 0 and sample i is at i / rate seconds.
  *
  * Streaming: the reader holds one demuxed packet, one decoded frame and the

@@ -122,12 +122,12 @@ hd_llama_model *hd_llama_load(const char *path, hd_error *err) {
 
     /* 1. file and hyper-parameters: a GGUF file, or a HF folder (given as
      * itself, its config.json or one of its safetensors files) */
-    const bool dir = S_ISDIR(sb.st_mode);
-    if (!dir && !is_gguf_file(path) && !ends_with(path, ".safetensors") && !ends_with(path, ".json")) {
+    const bool is_folder = S_ISDIR(sb.st_mode);
+    if (!is_folder && !is_gguf_file(path) && !ends_with(path, ".safetensors") && !ends_with(path, ".json")) {
         hd_error_set(err, HD_ERR_FORMAT, "%s: neither a GGUF file nor a Hugging Face checkpoint folder", path);
         goto fail;
     }
-    if (!dir && is_gguf_file(path)) {
+    if (!is_folder && is_gguf_file(path)) {
         m->format = HD_LLAMA_GGUF;
         m->rope_mode = HD_ROPE_INTERLEAVED;
         if (!(m->file = hd_weights_open(path, err))) goto fail;

@@ -388,7 +388,11 @@ hd_status hd_llama_decode(hd_llama_context *ctx, const int32_t *tokens, int64_t 
     for (int64_t off = 0; off < n; off += ctx->p.n_batch) {
         int64_t S = n - off < ctx->p.n_batch ? n - off : ctx->p.n_batch;
         hd_status st = llama_forward(ctx, tokens + off, S, off + S == n, err);
-        if (st) return st;
+        if (st) {
+            hd_kv_cache_truncate(ctx->kv, used, NULL);   /* all or nothing */
+            ctx->n_logits = 0;
+            return st;
+        }
     }
     return HD_OK;
 }

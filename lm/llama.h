@@ -106,7 +106,8 @@ void hd_llama_context_free(hd_llama_context *ctx);      /* NULL is a no-op */
  * of n_batch, and appends them to the cache.  Afterwards hd_llama_logits
  * holds the logits of the last token (logits_all: of every token of the last
  * batch).  Errors: a token id outside the vocabulary, more tokens than the
- * context has room for (nothing is run then), n > n_batch with logits_all. */
+ * context has room for, n > n_batch with logits_all.  On any error the cache
+ * is left as it was before the call. */
 hd_status hd_llama_decode(hd_llama_context *ctx, const int32_t *tokens, int64_t n, hd_error *err);
 
 /* Logits of the last decode: [n_vocab] × hd_llama_n_logits rows, owned by the

@@ -194,26 +194,21 @@ hd_status hd_tok_finish(hd_tokenizer *t, const char *name, hd_error *err) {
 /* ---- GPT-2 byte <-> unicode ---------------------------------------------- */
 
 /* bytes_to_unicode(): printable bytes ('!'..'~', 0xa1..0xac, 0xae..0xff) map
- * to themselves, the other 68 to 256, 257, ... in byte order. */
+ * to themselves; the other 68 (0x00..0x20, 0x7f..0xa0, 0xad), in byte order,
+ * to 256, 257, ... 323. */
 uint32_t hd_tok_gpt2_cp(uint8_t b) {
-    if ((b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || b >= 0xae) return b;
-    uint32_t k = 0;
-    for (uint32_t c = 0; c < b; c++)
-        if (!((c >= 0x21 && c <= 0x7e) || (c >= 0xa1 && c <= 0xac) || c >= 0xae)) k++;
-    return 256 + k;
+    if (b <= 0x20) return 256u + b;
+    if (b >= 0x7f && b <= 0xa0) return 256u + 33 + (b - 0x7fu);
+    if (b == 0xad) return 256u + 67;
+    return b;
 }
 
 static int gpt2_byte_of(int32_t cp) {
-    static int16_t table[512];
-    static volatile int ready;
-    if (!ready) {
-        int16_t tmp[512];
-        for (int i = 0; i < 512; i++) tmp[i] = -1;
-        for (int b = 0; b < 256; b++) tmp[hd_tok_gpt2_cp((uint8_t)b)] = (int16_t)b;
-        memcpy(table, tmp, sizeof table);
-        __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
-    }
-    return (cp >= 0 && cp < 512) ? table[cp] : -1;
+    if ((cp >= 0x21 && cp <= 0x7e) || (cp >= 0xa1 && cp <= 0xac) || (cp >= 0xae && cp <= 0xff)) return cp;
+    if (cp >= 256 && cp < 256 + 33) return cp - 256;
+    if (cp >= 256 + 33 && cp < 256 + 67) return 0x7f + (cp - 256 - 33);
+    if (cp == 256 + 67) return 0xad;
+    return -1;
 }
 
 long hd_tok_gpt2_decode(const char *s, size_t len, uint8_t *out) {

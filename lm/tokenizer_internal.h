@@ -79,6 +79,10 @@ int hd_tok_utf8_next(const uint8_t *s, size_t n, int32_t *cp);
 /* End (exclusive) of the regex piece that starts at pos in s[0..n), pos < n;
  * s[0..n) is the whole text the regex sees (its end is the regex's end). */
 size_t hd_tok_pretok_next(const uint8_t *s, size_t n, size_t pos);
+/* Character classes of the regex: bit 1 \p{L}, 2 \p{N}, 4 \s, 8 \r or \n,
+ * 16 invalid (cp < 0); 0 = other.  The ASCII variant is the fast path. */
+int hd_tok_class_of_cp(int32_t cp);
+int hd_tok_class_of_ascii(uint8_t c);
 /* Python str.isspace() of a code point (Meta's whitespace-run limit). */
 bool hd_tok_py_isspace(int32_t cp);
 /* Meta's chunk limits: the end of the 400 000-character window starting at

@@ -202,7 +202,7 @@ hd_tokenizer *hd_tokenizer_from_hf_json(const void *data, size_t size, const cha
         goto done;
     }
     /* size: the largest id + 1 */
-    int32_t max_id = -1, id;
+    int32_t max_id = -1, id = 0;
     for (const cJSON *c = vocab->child; c; c = c->next) {
         if (!json_id(c, &id)) {
             hd_error_set(err, HD_ERR_FORMAT, "%s: vocab entry '%.64s' has no valid id", name, c->string);

@@ -69,7 +69,7 @@ bool hd_tok_py_isspace(int32_t c) {
     return is_white_space(c) || (c >= 0x1c && c <= 0x1f);
 }
 
-static int class_of_cp(int32_t c) {
+int hd_tok_class_of_cp(int32_t c) {
     if (c < 0) return CL_BAD;
     if (is_white_space(c)) return (c == '\r' || c == '\n') ? CL_WS | CL_CRLF : CL_WS;
     switch (utf8proc_category(c)) {
@@ -83,15 +83,16 @@ static int class_of_cp(int32_t c) {
     }
 }
 
-/* ASCII classes, filled on first use (idempotent, so racing threads agree). */
-static uint8_t ascii_class[128];
-static volatile int ascii_ready;
-
-static void ascii_init(void) {
-    if (ascii_ready) return;
-    for (int c = 0; c < 128; c++) ascii_class[c] = (uint8_t)class_of_cp(c);
-    __atomic_store_n(&ascii_ready, 1, __ATOMIC_RELEASE);
+/* ASCII: the only letters are A-Z a-z, the only numbers 0-9 (also what
+ * utf8proc says; test_tokenizer checks every ASCII byte against it). */
+static inline int ascii_class(uint8_t c) {
+    if ((uint8_t)((c | 0x20) - 'a') < 26) return CL_L;
+    if ((uint8_t)(c - '0') < 10) return CL_N;
+    if (c == ' ' || (c >= 0x09 && c <= 0x0d)) return (c == '\n' || c == '\r') ? CL_WS | CL_CRLF : CL_WS;
+    return 0;
 }
+
+int hd_tok_class_of_ascii(uint8_t c) { return ascii_class(c); }
 
 /* The character at s[p] (p < n): its class, length and code point. */
 typedef struct { int cls, len; int32_t cp; } ch_t;
@@ -101,11 +102,11 @@ static inline ch_t char_at(const uint8_t *s, size_t n, size_t p) {
     if (s[p] < 0x80) {
         r.cp = s[p];
         r.len = 1;
-        r.cls = ascii_class[s[p]];
+        r.cls = ascii_class(s[p]);
         return r;
     }
     r.len = hd_tok_utf8_next(s + p, n - p, &r.cp);
-    r.cls = class_of_cp(r.cp);
+    r.cls = hd_tok_class_of_cp(r.cp);
     return r;
 }
 
@@ -131,7 +132,6 @@ static inline size_t symbol_run(const uint8_t *s, size_t n, size_t p) {
 static inline int lower_ascii(int32_t c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
 
 size_t hd_tok_pretok_next(const uint8_t *s, size_t n, size_t p) {
-    ascii_init();
     ch_t c0 = char_at(s, n, p);
     if (c0.cls & CL_BAD) return p + 1;
     size_t p1 = p + (size_t)c0.len;

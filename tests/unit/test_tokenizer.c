@@ -405,6 +405,35 @@ static void test_pretok_pieces(void **state) {
     }
 }
 
+/* the ASCII fast path agrees with utf8proc; the GPT-2 byte map is a bijection */
+static void test_classes_and_gpt2_map(void **state) {
+    (void)state;
+    for (int c = 0; c < 128; c++) assert_int_equal(hd_tok_class_of_ascii((uint8_t)c), hd_tok_class_of_cp(c));
+    assert_int_equal(hd_tok_class_of_cp(-1), 16);
+    assert_int_equal(hd_tok_class_of_cp(0x4e2d), 1);    /* 中 Lo */
+    assert_int_equal(hd_tok_class_of_cp(0x2167), 2);    /* Ⅷ Nl */
+    assert_int_equal(hd_tok_class_of_cp(0x3000), 4);    /* ideographic space */
+    assert_int_equal(hd_tok_class_of_cp(0x0301), 0);    /* combining acute: Mn */
+    assert_int_equal(hd_tok_class_of_cp(0x200b), 0);    /* zero width space: Cf, not White_Space */
+    bool seen[324] = {false};
+    for (int b = 0; b < 256; b++) {
+        uint32_t cp = hd_tok_gpt2_cp((uint8_t)b);
+        assert_true(cp < 324);
+        assert_false(seen[cp]);
+        seen[cp] = true;
+        char u[4];
+        uint8_t back[4];
+        size_t l = hd_tok_gpt2_encode((const uint8_t[]){(uint8_t)b}, 1, u);
+        assert_int_equal(hd_tok_gpt2_decode(u, l, back), 1);
+        assert_int_equal(back[0], b);
+    }
+    assert_int_equal(hd_tok_gpt2_cp(' '), 0x120);   /* Ġ */
+    assert_int_equal(hd_tok_gpt2_cp('\n'), 0x10a);  /* Ċ */
+    assert_int_equal(hd_tok_gpt2_cp(0xad), 0x143);  /* Ń */
+    uint8_t out[8];
+    assert_int_equal(hd_tok_gpt2_decode("\xc5\x84", 2, out), -1);   /* U+0144: outside the map */
+}
+
 /* ---- special-token parsing ---------------------------------------------------------- */
 
 static void test_allow_special(void **state) {
@@ -879,6 +908,7 @@ int main(void) {
         cmocka_unit_test(test_llama_models_chat_vectors),
         cmocka_unit_test(test_spec_vector),
         cmocka_unit_test(test_pretok_pieces),
+        cmocka_unit_test(test_classes_and_gpt2_map),
         cmocka_unit_test(test_allow_special),
         cmocka_unit_test(test_buffers_and_args),
         cmocka_unit_test(test_invalid_utf8),

@@ -73,7 +73,7 @@ typedef struct hd_video_info {
     int width, height;          /* frame size after rotation                         */
     int coded_width, coded_height;
     int rotation;               /* degrees clockwise applied: 0, 90, 180, 270        */
-    bool mirrored;              /* a horizontal mirror was applied too               */
+    bool mirrored;              /* then a left-right mirror was applied              */
     double duration;            /* seconds used for sampling, < 0 if unknown         */
     double fps;                 /* container's average frame rate, 0 if unknown      */
     int64_t n_frames_header;    /* container's frame count, 0 if unknown             */

@@ -102,7 +102,7 @@ static void set_orientation(hd_video_reader *r, const int32_t *matrix) {
                  r->path, -av_display_rotation_get(matrix));
         return;
     }
-    static const int rot[9] = {0, 0, 0, 180, 180, 270, 90, 90, 270};
+    static const int rot[9] = {0, 0, 0, 180, 180, 90, 90, 270, 270}; /* then mirror if mir[o] */
     static const bool mir[9] = {false, false, true, false, true, true, false, true, false};
     r->orientation = o;
     r->info.rotation = rot[o];

@@ -120,6 +120,27 @@ static bool parse_ids(const char *s, int32_t **ids, size_t *n) {
     return k > 0;
 }
 
+/* All of stdin as a NUL-terminated string (caller frees); NULL on error. */
+static char *read_stdin(void) {
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, stdin);
+        if (ferror(stdin)) break;
+        if (feof(stdin)) {
+            buf[n] = 0;
+            return buf;
+        }
+        if (n + 1 == cap) {
+            char *p = cap < ((size_t)1 << 30) ? realloc(buf, cap *= 2) : NULL;
+            if (!p) break;
+            buf = p;
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
 typedef struct stream {
     FILE *out;
     int32_t *ids;
@@ -184,6 +205,7 @@ static int run(int argc, char **argv) {
     hd_llama_context *ctx = NULL;
     int32_t *ids = NULL, *out_ids = NULL;
     hd_tokens chat = {0};
+    char *stdin_text = NULL;
     size_t n_ids = 0;
     rc = HD_EXIT_OK;
 
@@ -218,6 +240,13 @@ static int run(int argc, char **argv) {
     hd_error_clear(&err);
 
     /* the prompt */
+    if (o.prompt && !strcmp(o.prompt, "-")) {
+        if (!(stdin_text = read_stdin())) {
+            hd_error_set(&err, HD_ERR_IO, "cannot read the prompt from stdin");
+            goto fail;
+        }
+        o.prompt = stdin_text;
+    }
     if (o.prompt_ids) {
         if (!parse_ids(o.prompt_ids, &ids, &n_ids)) {
             rc = hd_cli_usage_error(&cli, "--prompt-ids: '%s' is not a list of token ids", o.prompt_ids);
@@ -300,6 +329,7 @@ static int run(int argc, char **argv) {
 fail:
     rc = hd_cli_fail(&cli, &err);
 out:
+    free(stdin_text);
     free(ids);
     free(out_ids);
     hd_tokens_free(&chat);
@@ -318,7 +348,7 @@ const hd_command hd_cmd_generate = {
     "MODEL is a GGUF file or a Hugging Face folder (config.json + safetensors).\n"
     "\n"
     "  -m MODEL             model file or folder\n"
-    "  -p, --prompt TEXT    the prompt (BOS is added unless --no-bos)\n"
+    "  -p, --prompt TEXT    the prompt (BOS is added unless --no-bos); '-' reads it from stdin\n"
     "  -n N                 maximum new tokens (default 256; -1 = until a stop or the context end)\n"
     "  --temp T             temperature, 0 = greedy (default 0.8)\n"
     "  --top-k K            keep the K most likely tokens (default 40, 0 = off)\n"

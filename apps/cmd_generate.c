@@ -283,6 +283,7 @@ static int run(int argc, char **argv) {
     cp.kv_type = o.kv_type;
     cp.n_threads = cli.threads;
     cp.logits_all = o.dump_logits != NULL;
+    if (cp.logits_all && (size_t)cp.n_batch > n_ids) cp.n_batch = (int)n_ids;   /* logits buffer: [V, n_batch] */
     if (!(ctx = hd_llama_context_create(model, &cp, &err))) goto fail;
     const int64_t n_ctx = hd_llama_n_ctx(ctx);
     if ((int64_t)n_ids > n_ctx) {

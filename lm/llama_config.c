@@ -203,7 +203,7 @@ hd_status hd_llama_config_from_gguf(hd_llama_config *cfg, const hd_gguf *g, hd_e
         return hd_error_set(err, HD_ERR_FORMAT, "%s: embedding length %d is not a multiple of %d heads", file,
                             c.n_embd, c.n_head);
     if (hd_gguf_find_key(g, "llama.attention.key_length") >= 0) {
-        int kl, vl = -1;
+        int kl = 0, vl = -1;
         if ((st = need_u32(g, "llama.attention.key_length", 2, 4096, &kl, err))) return st;
         if (hd_gguf_find_key(g, "llama.attention.value_length") >= 0 &&
             (st = need_u32(g, "llama.attention.value_length", 2, 4096, &vl, err)))
@@ -215,7 +215,7 @@ hd_status hd_llama_config_from_gguf(hd_llama_config *cfg, const hd_gguf *g, hd_e
         c.head_dim_explicit = true;
     }
     if (hd_gguf_find_key(g, "llama.rope.dimension_count") >= 0) {
-        int rd;
+        int rd = 0;
         if ((st = need_u32(g, "llama.rope.dimension_count", 2, 4096, &rd, err))) return st;
         if (rd != c.head_dim)
             return hd_error_set(err, HD_ERR_UNSUPPORTED,

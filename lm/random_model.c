@@ -79,12 +79,21 @@ static uint64_t stream_of(uint64_t seed, const char *name) {
     return mix64(mix64(seed) ^ mix64(h + GOLDEN));
 }
 
-/* Element i of a stream: SplitMix64 output i, Box–Muller on its two 24-bit halves. */
-static inline float normal_at(uint64_t stream, uint64_t i) {
-    const uint64_t r = mix64(stream + (i + 1) * GOLDEN);
+/* Elements 2j and 2j+1 of a stream: SplitMix64 output j, Box–Muller on its
+ * two 24-bit halves (the cosine and the sine branch). */
+static inline void normal_pair(uint64_t stream, uint64_t j, float *z0, float *z1) {
+    const uint64_t r = mix64(stream + (j + 1) * GOLDEN);
     const double u1 = (double)((r >> 40) + 1) * (1.0 / 16777216.0);      /* (0, 1] */
     const double u2 = (double)(r & 0xFFFFFFu) * (1.0 / 16777216.0);      /* [0, 1) */
-    return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+    const double rad = sqrt(-2.0 * log(u1)), th = 2.0 * M_PI * u2;
+    *z0 = (float)(rad * cos(th));
+    *z1 = (float)(rad * sin(th));
+}
+
+static inline float normal_at(uint64_t stream, uint64_t i) {
+    float z0, z1;
+    normal_pair(stream, i >> 1, &z0, &z1);
+    return i & 1 ? z1 : z0;
 }
 
 float hd_random_model_value(uint64_t seed, const char *hf_name, uint64_t index) {
@@ -224,7 +233,15 @@ static void fill_rows(void *ctx, int64_t begin, int64_t end, int thread_id) {
         } else {
             const uint64_t base = (uint64_t)(hr * cols);
             const float add = t->init == HD_RM_INIT_NORM ? 1.0f : 0.0f;
-            for (int64_t c = 0; c < cols; c++) row[c] = add + t->std * normal_at(job->stream, base + (uint64_t)c);
+            int64_t c = 0;
+            if (base & 1) row[c] = add + t->std * normal_at(job->stream, base), c++;
+            for (; c + 1 < cols; c += 2) {
+                float z0, z1;
+                normal_pair(job->stream, (base + (uint64_t)c) >> 1, &z0, &z1);
+                row[c] = add + t->std * z0;
+                row[c + 1] = add + t->std * z1;
+            }
+            if (c < cols) row[c] = add + t->std * normal_at(job->stream, base + (uint64_t)c);
             if (job->round_to == HD_TYPE_F16)
                 for (int64_t c = 0; c < cols; c++) row[c] = hd_f16_to_f32(hd_f32_to_f16(row[c]));
             else if (job->round_to == HD_TYPE_BF16)

@@ -73,7 +73,12 @@ const char *const *hd_random_model_preset_names(const char *arch);
 
 /* The generator: a standard normal N(0, 1) sample for element `index` of
  * the tensor named `hf_name` (its Hugging Face name, row-major index in the
- * HF layout).  Weights are std·value, norm weights 1 + std·value. */
+ * HF layout).  Weights are std·value, norm weights 1 + std·value.
+ * Definition (tests/e2e/random_model_ref.py re-implements it):
+ *   s = mix(mix(seed) ^ mix(FNV-1a-64(hf_name) + G)),  G = 0x9E3779B97F4A7C15,
+ *   r = mix(s + (index/2 + 1)·G),  mix = SplitMix64's finaliser,
+ *   u1 = ((r >> 40) + 1) / 2^24,  u2 = (r & 0xFFFFFF) / 2^24,
+ *   value = sqrt(−2 ln u1) · (index even ? cos : sin)(2π u2)   (double, then float). */
 float hd_random_model_value(uint64_t seed, const char *hf_name, uint64_t index);
 
 #ifdef __cplusplus

@@ -10,7 +10,7 @@ parsed by hand here, from the format descriptions.  Checks
     LlamaForCausalLM whose parameter names and shapes (written out below from the
     transformers module structure, SPEC §1.7) are exactly the tensors in the safetensors;
   * sampled elements of every tensor equal the documented generator (SplitMix64 of
-    seed and FNV-1a(name), Box-Muller), i.e. the HF layout is row-major PyTorch;
+    seed and FNV-1a(name), Box-Muller pairs), i.e. the HF layout is row-major PyTorch;
   * the GGUF holds llama.cpp's keys and tensor names, attn_q/attn_k rows are the HF rows
     permuted to the interleaved RoPE layout, rope_freqs are the llama3 factors;
   * both files give the same logits: a float64 forward pass written from SPEC §1.1–1.5,
@@ -45,10 +45,12 @@ def stream_of(seed, name):
 
 
 def normal_at(stream, i):
-    r = mix64((stream + (i + 1) * GOLDEN) & MASK)
+    """Element i: SplitMix64 output i // 2, Box-Muller (cosine for even i, sine for odd)."""
+    r = mix64((stream + (i // 2 + 1) * GOLDEN) & MASK)
     u1 = ((r >> 40) + 1) * (1.0 / 16777216.0)
     u2 = (r & 0xFFFFFF) * (1.0 / 16777216.0)
-    return np.float32(math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2))
+    rad, th = math.sqrt(-2.0 * math.log(u1)), 2.0 * math.pi * u2
+    return np.float32(rad * (math.sin(th) if i & 1 else math.cos(th)))
 
 
 def fail(msg):

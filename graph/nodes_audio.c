@@ -44,12 +44,16 @@ typedef struct file_state {
     float *buf;
 } file_state;
 
-/* True when the file starts with a RIFF/WAVE header. */
-static bool is_wav(const char *path) {
+/* 1 when the file starts with a RIFF/WAVE header, 0 if not, -1 (err set)
+ * when it cannot be read. */
+static int is_wav(const char *path, hd_error *err) {
     unsigned char h[12];
     FILE *f = fopen(path, "rb");
-    if (!f) return false;
-    bool w = fread(h, 1, 12, f) == 12 && memcmp(h, "RIFF", 4) == 0 && memcmp(h + 8, "WAVE", 4) == 0;
+    if (!f) {
+        hd_error_set(err, HD_ERR_IO, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    int w = fread(h, 1, 12, f) == 12 && memcmp(h, "RIFF", 4) == 0 && memcmp(h + 8, "WAVE", 4) == 0;
     fclose(f);
     return w;
 }
@@ -60,7 +64,8 @@ static hd_status file_create(hd_node *node, const hd_node_opts *o, void **state,
     *state = s;
     const char *path = hd_opt_str(o, "path"), *dec = hd_opt_str(o, "decoder");
     s->chunk = hd_opt_int(o, "chunk");
-    bool wav = strcmp(dec, "wav") == 0 || (strcmp(dec, "auto") == 0 && is_wav(path));
+    int wav = strcmp(dec, "wav") == 0;
+    if (strcmp(dec, "auto") == 0 && (wav = is_wav(path, err)) < 0) return HD_ERR_IO;
     if (wav) {
         s->wav = hd_wavfile_open(path, err);
         if (!s->wav) return err ? err->code : HD_ERR_IO;

@@ -75,6 +75,12 @@ EOF
 printf 'Hello there\nAnd again\n' | "$HERD" chat -m "$M" --tokenizer "$TOK" --system "Be brief." -n 8 --temp 0 >"$T/chat" 2>"$T/chat.err"
 [ $? = 0 ] && [ "$(grep -c 'tok/s' "$T/chat.err")" = 2 ] && ok "chat answered two turns" || { bad "chat"; cat "$T/chat.err"; }
 
+# a GGUF with the vocabulary inside: no --tokenizer needed, same ids as with it
+"$HERD" random-model --arch llama --preset tiny --format gguf --type Q8_0 --seed 3 --tokenizer "$TOK" -o "$T/withtok.gguf" --quiet >/dev/null
+e1=$("$HERD" generate -m "$T/withtok.gguf" -p "The capital of France is" -n 12 --temp 0 --ids --quiet | tail -n 1)
+[ -n "$e1" ] && [ "$e1" = "$(printf '%s\n' "$out1" | tail -n 1)" ] && ok "embedded vocabulary gives the same ids" ||
+  bad "embedded vocabulary: '$e1' vs '$(printf '%s\n' "$out1" | tail -n 1)'"
+
 # ---- bad input: one line, non-zero exit --------------------------------------------
 expect_error "missing model" 1 "$T/nope.gguf" -- "$HERD" generate -m "$T/nope.gguf" -p hi
 head -c 5000 "$M" >"$T/trunc.gguf"

@@ -15,7 +15,7 @@
 static const char k_usage[] =
     "usage: herd random-model [--arch ARCH] [--preset PRESET] [--format gguf|hf]\n"
     "                         [--type TYPE] [--seed N] [--vocab N] [--tokenizer FILE]\n"
-    "                         [--max-shard-size BYTES] [-t THREADS] [--quiet] -o PATH\n"
+    "                         [--max-shard-size BYTES] [--dry-run] [-t THREADS] [--quiet] -o PATH\n"
     "Writes a model with random weights (N(0, 0.02); norm weights 1 + N(0, 0.02))\n"
     "in exactly the layout of the published checkpoints.\n"
     "  --arch ARCH        llama (default)\n"
@@ -31,17 +31,29 @@ static const char k_usage[] =
     "                     (norms and rope_freqs stay F32, as llama.cpp keeps them)\n"
     "  --seed N           default 0; the same seed gives the same model in both formats\n"
     "  --vocab N          vocabulary rows instead of the preset's\n"
-    "  --tokenizer FILE   tokenizer to store with the model\n"
+    "  --tokenizer FILE   Llama 3 tokenizer (tokenizer.model, tokenizer.json or a folder) to\n"
+    "                     store with the model: GGUF tokenizer.ggml.* keys, or HF tokenizer.json +\n"
+    "                     tokenizer_config.json; special tokens get the Llama 3.1/3.2 HF names\n"
     "  --max-shard-size B HF shard limit in bytes (default 5000000000, as transformers)\n"
-    "  -o PATH            the .gguf file, or the folder for --format hf\n"
+    "  --dry-run          check the options and print the weight files that would be\n"
+    "                     written (path, tensors, bytes of data); write nothing\n"
+    "  -o PATH            the .gguf file, or the folder for --format hf (created; an\n"
+    "                     existing model.safetensors, shards and index in it are replaced)\n"
+    "Progress (tensor k/N) goes to stderr unless --quiet.  The HF writer holds one\n"
+    "shard in memory, the GGUF writer one tensor.\n"
     "Exit codes: 0 ok, 1 cannot write, 2 usage error.\n";
 
 typedef struct opts {
     const char *arch, *preset, *format, *type, *tokenizer, *out, *vocab, *shard;
+    bool dry_run;
 } opts;
 
 static int flag(void *ctx, const char *f, const char *v) {
     opts *o = ctx;
+    if (strcmp(f, "--dry-run") == 0) {
+        o->dry_run = true;
+        return 0;
+    }
     const char **dst = strcmp(f, "--arch") == 0       ? &o->arch
                        : strcmp(f, "--preset") == 0   ? &o->preset
                        : strcmp(f, "--format") == 0   ? &o->format
@@ -58,8 +70,17 @@ static int flag(void *ctx, const char *f, const char *v) {
 
 typedef struct progress_ctx {
     const hd_cli *cli;
-    bool tty;
+    bool tty, dry_run;
 } progress_ctx;
+
+/* A weight file: on stdout for --dry-run (the plan is the output), else progress. */
+static void file_done(void *ctx, const char *path, int n_tensors, uint64_t bytes) {
+    const progress_ctx *pc = ctx;
+    if (pc->dry_run)
+        printf("%s\t%d tensors\t%" PRIu64 " bytes of data (%.2f GB)\n", path, n_tensors, bytes, (double)bytes / 1e9);
+    else
+        hd_cli_progress(pc->cli, "%s: %d tensors, %.2f GB of data\n", path, n_tensors, (double)bytes / 1e9);
+}
 
 /* "tensor k/N NAME": one line rewritten in place on a terminal, a line each otherwise. */
 static void progress(void *ctx, int done, int total, const char *tensor) {
@@ -136,13 +157,15 @@ static int run(int argc, char **argv) {
     p.seed = cli.seed_set ? cli.seed : 0;
     p.tokenizer = o.tokenizer;
     p.n_threads = cli.threads;
-    progress_ctx pc = {&cli, isatty(2) != 0};
+    progress_ctx pc = {&cli, isatty(2) != 0, o.dry_run};
+    p.dry_run = o.dry_run;
     p.progress = progress;
+    p.file_done = file_done;
     p.progress_ctx = &pc;
 
     hd_error err = {0};
     if (hd_random_model_write(&p, o.out, &err) != HD_OK) return hd_cli_fail(&cli, &err);
-    hd_cli_progress(&cli, "wrote %s\n", o.out);
+    if (!o.dry_run) hd_cli_progress(&cli, "wrote %s\n", o.out);
     return HD_EXIT_OK;
 }
 

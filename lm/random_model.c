@@ -47,7 +47,9 @@ hd_random_model_params hd_random_model_default_params(void) {
         .tokenizer = NULL,
         .max_shard_bytes = 5000000000ull,
         .n_threads = 0,
+        .dry_run = false,
         .progress = NULL,
+        .file_done = NULL,
         .progress_ctx = NULL,
     };
     return p;
@@ -371,7 +373,7 @@ hd_status hd_rm_write_gguf(const hd_rm_plan *plan, const hd_random_model_params 
         st = hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", path);
         goto done;
     }
-    if (!(tp = hd_threadpool_create(p->n_threads, err))) {
+    if (!(tp = hd_threadpool_create(p->dry_run ? 1 : p->n_threads, err))) {
         st = err ? err->code : HD_ERR_NOMEM;
         goto done;
     }
@@ -385,15 +387,18 @@ hd_status hd_rm_write_gguf(const hd_rm_plan *plan, const hd_random_model_params 
         for (int k = 0; k < m; k++)
             if (plan->t[refs[k].index].gguf_name) order[n++] = refs[k].index;
     }
+    uint64_t data_bytes = 0;
     for (int k = 0; k < n && st == HD_OK; k++) {
         const hd_rm_tensor *t = &plan->t[order[k]];
         ctx[k] = (gguf_fill_ctx){.t = t, .p = p, .type = tensor_type(t, HD_RM_GGUF, p->type), .tp = tp,
                                  .index = k, .total = n};
+        data_bytes += hd_type_row_size(ctx[k].type, t->shape[1]) * (uint64_t)t->shape[0];
         /* ggml order: ne[0] = columns */
         const int64_t ne[2] = {t->shape[t->n_dims - 1], t->shape[0]};
         st = hd_gguf_add_tensor_fn(w, t->gguf_name, ctx[k].type, t->n_dims, ne, gguf_fill, &ctx[k], err);
     }
-    if (st == HD_OK) st = hd_gguf_writer_write(w, path, err);
+    if (st == HD_OK && !p->dry_run) st = hd_gguf_writer_write(w, path, err);
+    if (st == HD_OK && p->file_done) p->file_done(p->progress_ctx, path, n, data_bytes);
 done:
     hd_threadpool_free(tp);
     free(shard), free(refs), free(order), free(ctx);
@@ -444,7 +449,7 @@ hd_status hd_rm_write_hf_weights(const hd_rm_plan *plan, const hd_random_model_p
         st = hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", dir);
         goto done;
     }
-    if (!(tp = hd_threadpool_create(p->n_threads, err))) {
+    if (!(tp = hd_threadpool_create(p->dry_run ? 1 : p->n_threads, err))) {
         st = err ? err->code : HD_ERR_NOMEM;
         goto done;
     }
@@ -456,6 +461,17 @@ hd_status hd_rm_write_hf_weights(const hd_rm_plan *plan, const hd_random_model_p
 
     for (int s = 0; s < ns && st == HD_OK; s++) {
         const int m = shard_members(plan, shard, s, refs);
+        char name[64], path[4200];
+        if (ns == 1) snprintf(name, sizeof name, "model.safetensors");
+        else snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", s + 1, ns);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        uint64_t shard_bytes = 0;
+        for (int k = 0; k < m; k++)
+            shard_bytes += (uint64_t)(plan->t[refs[k].index].shape[0] * plan->t[refs[k].index].shape[1]) * elem;
+        if (p->dry_run) {
+            if (p->file_done) p->file_done(p->progress_ctx, path, m, shard_bytes);
+            continue;
+        }
         if (!(sw = hd_st_writer_create(err))) {
             st = err ? err->code : HD_ERR_NOMEM;
             break;
@@ -477,13 +493,8 @@ hd_status hd_rm_write_hf_weights(const hd_rm_plan *plan, const hd_random_model_p
             st = hd_st_writer_add(sw, t->hf_name, p->type, t->n_dims, t->shape, bufs[i], err);
             if (st == HD_OK && p->progress) p->progress(p->progress_ctx, ++done_n, total, t->hf_name);
         }
-        if (st == HD_OK) {
-            char name[64], path[4200];
-            if (ns == 1) snprintf(name, sizeof name, "model.safetensors");
-            else snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", s + 1, ns);
-            snprintf(path, sizeof path, "%s/%s", dir, name);
-            st = hd_st_writer_write(sw, path, err);
-        }
+        if (st == HD_OK) st = hd_st_writer_write(sw, path, err);
+        if (st == HD_OK && p->file_done) p->file_done(p->progress_ctx, path, m, shard_bytes);
         hd_st_writer_free(sw);
         sw = NULL;
         for (int k = 0; k < m; k++) {
@@ -491,7 +502,7 @@ hd_status hd_rm_write_hf_weights(const hd_rm_plan *plan, const hd_random_model_p
             bufs[refs[k].index] = NULL;
         }
     }
-    if (st == HD_OK && ns > 1) st = write_index(plan, shard, ns, total_bytes, elem, dir, err);
+    if (st == HD_OK && ns > 1 && !p->dry_run) st = write_index(plan, shard, ns, total_bytes, elem, dir, err);
 done:
     hd_st_writer_free(sw);
     hd_threadpool_free(tp);

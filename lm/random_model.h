@@ -39,6 +39,9 @@ typedef enum hd_rm_format {
 
 /* Called after each tensor is produced: done of total tensors (1-based). */
 typedef void (*hd_rm_progress_fn)(void *ctx, int done, int total, const char *tensor);
+/* Called for each weight file (written, or planned with dry_run): its path,
+ * tensor count and bytes of tensor data (headers and metadata excluded). */
+typedef void (*hd_rm_file_fn)(void *ctx, const char *path, int n_tensors, uint64_t data_bytes);
 
 typedef struct hd_random_model_params {
     const char *arch;            /* "llama" (default)                                  */
@@ -53,8 +56,10 @@ typedef struct hd_random_model_params {
     uint64_t max_shard_bytes;    /* HF: shard size limit, default 5e9 (transformers'
                                     "5GB"); the writer holds one shard in memory       */
     int n_threads;               /* <= 0: one per core                                 */
+    bool dry_run;                /* check everything, report the files, write nothing  */
     hd_rm_progress_fn progress;  /* may be NULL                                        */
-    void *progress_ctx;
+    hd_rm_file_fn file_done;     /* may be NULL                                        */
+    void *progress_ctx;          /* passed to both                                     */
 } hd_random_model_params;
 
 hd_random_model_params hd_random_model_default_params(void);

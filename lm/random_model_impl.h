@@ -61,7 +61,8 @@ hd_status hd_rm_write_gguf(const hd_rm_plan *plan, const hd_random_model_params 
 
 /* Writes the safetensors of the plan into dir: model.safetensors, or shards
  * model-0000k-of-0000n.safetensors + model.safetensors.index.json when the
- * data exceed p->max_shard_bytes. */
+ * data exceed p->max_shard_bytes.  Both writers honour p->dry_run (nothing
+ * written) and report each file to p->file_done. */
 hd_status hd_rm_write_hf_weights(const hd_rm_plan *plan, const hd_random_model_params *p, const char *dir,
                                  hd_error *err);
 

@@ -103,7 +103,9 @@ static hd_status write_gguf(const hd_llama_config *c, const hd_rm_plan *plan, co
 static hd_status write_hf(const hd_llama_config *c, const hd_rm_plan *plan, const hd_tokenizer *tok,
                           const hd_random_model_params *p, const char *dir, hd_error *err) {
     hd_status st = hd_rm_check_type(plan, p, err);
-    if (st || (st = hd_rm_prepare_dir(dir, err)) || (st = hd_rm_write_hf_weights(plan, p, dir, err))) return st;
+    if (st) return st;
+    if (p->dry_run) return hd_rm_write_hf_weights(plan, p, dir, err);
+    if ((st = hd_rm_prepare_dir(dir, err)) || (st = hd_rm_write_hf_weights(plan, p, dir, err))) return st;
     if (tok && (st = hd_tokenizer_write_hf(tok, dir, c->eos_token_ids[0], err))) return st;
     char *cfg = hd_llama_config_to_hf_json(c, torch_dtype(p->type), err);
     if (!cfg) return err ? err->code : HD_ERR_NOMEM;

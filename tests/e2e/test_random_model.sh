@@ -142,6 +142,11 @@ else
   echo "note: $TOK missing, tokenizer checks skipped" >&2
 fi
 
+# --- --dry-run: the plan on stdout, nothing written ----------------------------------
+"$HERD" random-model --preset llama-3.2-3b --format hf --type BF16 --dry-run -o "$tmp/dry" >"$tmp/dry.txt"
+if [ "$(wc -l <"$tmp/dry.txt")" = 2 ] && grep -q "model-00001-of-00002.safetensors.187 tensors.4965777408 bytes" "$tmp/dry.txt" &&
+   [ ! -e "$tmp/dry" ]; then ok; else bad "--dry-run 3B"; cat "$tmp/dry.txt" >&2; fi
+
 # --- usage errors (exit 2, one line) and unwritable output (exit 1) ----------------
 expect_exit 2 --preset tiny
 expect_exit 2 --preset nope -o "$tmp/x.gguf"

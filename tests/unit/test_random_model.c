@@ -752,6 +752,66 @@ static void test_same_logits(void **state) {
     }
 }
 
+/* ---- the published shard layout (dry run) ------------------------------------------ */
+
+typedef struct file_log {
+    int n;
+    char name[8][64];
+    int tensors[8];
+    uint64_t bytes[8];
+} file_log;
+
+static void log_file(void *ctx, const char *path, int n_tensors, uint64_t bytes) {
+    file_log *l = ctx;
+    if (l->n == 8) fail_msg("more than 8 files");
+    const char *slash = strrchr(path, '/');
+    snprintf(l->name[l->n], 64, "%s", slash ? slash + 1 : path);
+    l->tensors[l->n] = n_tensors;
+    l->bytes[l->n++] = bytes;
+}
+
+static void test_published_layout(void **state) {
+    (void)state;
+    /* transformers' 5 GB split of the BF16 checkpoints; the published files are
+     * these data sizes plus their JSON headers (about 116 bytes per tensor), e.g.
+     * Llama-3.2-1B model.safetensors = 2 471 628 800 + 16 808 bytes. */
+    struct { const char *preset; int n; int tensors[4]; uint64_t bytes[4]; } want[] = {
+        {"llama-3.2-1b", 1, {146}, {2471628800ull}},
+        {"llama-3.2-3b", 2, {187, 67}, {4965777408ull, 1459722240ull}},
+        {"llama-3.1-8b", 4, {82, 104, 100, 5}, {4976689152ull, 4999790592ull, 4915904512ull, 1168138240ull}},
+    };
+    char dir[512];
+    for (size_t i = 0; i < 3; i++) {
+        file_log log = {0};
+        hd_random_model_params p = params(want[i].preset, HD_RM_HF, HD_TYPE_BF16, 0);
+        p.dry_run = true;
+        p.file_done = log_file;
+        p.progress_ctx = &log;
+        write_ok(&p, tmp_path(dir, sizeof dir, "dry"));
+        assert_int_equal(log.n, want[i].n);
+        for (int k = 0; k < log.n; k++) {
+            char name[64];
+            if (log.n == 1) snprintf(name, sizeof name, "model.safetensors");
+            else snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", k + 1, log.n);
+            assert_string_equal(log.name[k], name);
+            assert_int_equal(log.tensors[k], want[i].tensors[k]);
+            assert_true(log.bytes[k] == want[i].bytes[k]);
+        }
+        struct stat sb;
+        assert_int_not_equal(stat(dir, &sb), 0);   /* nothing written */
+    }
+    /* GGUF: pure Q4_K 8B = 4.5 bits per weight, F32 norms and rope_freqs */
+    file_log log = {0};
+    hd_random_model_params p = params("llama-3.1-8b", HD_RM_GGUF, HD_TYPE_Q4_K, 0);
+    p.dry_run = true;
+    p.file_done = log_file;
+    p.progress_ctx = &log;
+    write_ok(&p, tmp_path(dir, sizeof dir, "dry.gguf"));
+    assert_int_equal(log.n, 1), assert_int_equal(log.tensors[0], 1 + 2 + 32 * 9 + 1);
+    const uint64_t norms = 4 * (4096 * (2 * 32 + 1) + 64);
+    assert_true(log.bytes[0] == (8030261248ull - 4096 * 65) / 256 * 144 + norms);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_presets),         cmocka_unit_test(test_hf_json_roundtrip),
@@ -760,7 +820,7 @@ int main(void) {
         cmocka_unit_test(test_determinism),     cmocka_unit_test(test_types),
         cmocka_unit_test(test_sharding),        cmocka_unit_test(test_errors),
         cmocka_unit_test(test_from_gguf_errors), cmocka_unit_test(test_tokenizer),
-        cmocka_unit_test(test_same_logits),
+        cmocka_unit_test(test_same_logits),     cmocka_unit_test(test_published_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

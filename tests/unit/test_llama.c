@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -438,6 +439,40 @@ static void test_bad_models(void **state) {
     free_bufs(&b);
 }
 
+/* One model, two contexts on two threads at once: each gets the logits a lone run gets. */
+typedef struct thread_job {
+    const hd_llama_model *m;
+    float *out;
+} thread_job;
+
+static void *thread_run(void *arg) {
+    thread_job *j = arg;
+    j->out = all_logits(j->m, HD_TYPE_F32);
+    return NULL;
+}
+
+static void test_shared_model_threads(void **state) {
+    (void)state;
+    model_bufs b;
+    make_bufs(&b, true);
+    char path[512];
+    snprintf(path, sizeof path, "%s/shared.gguf", tu_tmpdir());
+    write_gguf(&b, path, &(mutation){0});
+    hd_llama_model *m = load_ok(path);
+    float *ref = all_logits(m, HD_TYPE_F32);
+    thread_job jobs[2] = {{m, NULL}, {m, NULL}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, thread_run, &jobs[i]), 0);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        assert_true(tu_max_rel_err(jobs[i].out, ref, (size_t)NP * m->cfg.n_vocab) < 1e-6f);
+        free(jobs[i].out);
+    }
+    free(ref);
+    hd_llama_free(m);
+    free_bufs(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_step_rewind),
@@ -447,6 +482,7 @@ int main(void) {
         cmocka_unit_test(test_llama3_scaling),
         cmocka_unit_test(test_context_errors),
         cmocka_unit_test(test_bad_models),
+        cmocka_unit_test(test_shared_model_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

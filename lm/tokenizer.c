@@ -136,7 +136,7 @@ static hd_status build_specials(hd_tokenizer *t, const char *name, hd_error *err
             t->spec_ids[t->n_spec++] = i;
             t->spec_first[(uint8_t)t->blob[t->off[i]]] = 1;
         }
-    qsort_r(t->spec_ids, (size_t)t->n_spec, sizeof *t->spec_ids, cmp_spec_len, t);
+    if (t->n_spec) qsort_r(t->spec_ids, (size_t)t->n_spec, sizeof *t->spec_ids, cmp_spec_len, t);
     /* two specials with one name would make the text ambiguous */
     for (int32_t i = 1; i < t->n_spec; i++) {
         int32_t a = t->spec_ids[i - 1], b = t->spec_ids[i];

@@ -10,7 +10,8 @@
  *     (stereo -> (L + R) / 2), no centre/LFE special-casing, no clipping;
  *   - resampling to params.rate with swresample's default windowed-sinc filter;
  *   - any sample format to 32-bit float in [-1, 1] (integer PCM scaled by
- *     1/2^(bits-1)).
+ *     1/2^(bits-1)); float input is passed through unclipped, except that
+ *     non-finite values (NaN, Inf) become 0.
  * Codec delays are handled by FFmpeg (Opus pre-skip, MP3 encoder delay and
  * padding from the LAME/Xing header, Vorbis/Opus end trimming), so the sample
  * count matches the content (from a non-seekable source FFmpeg cannot find

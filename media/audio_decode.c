@@ -8,6 +8,7 @@
 #include <libswresample/swresample.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +232,13 @@ static hd_status fifo_reserve(hd_audio_reader *r, size_t n, hd_error *err) {
 static hd_status swr_setup(hd_audio_reader *r, int rate, enum AVSampleFormat fmt, const AVChannelLayout *layout_in,
                            hd_error *err);
 
+/* Float inputs can carry NaN/Inf (or values whose filtering overflows):
+ * they become 0 so one bad sample cannot poison everything downstream. */
+static void sanitize(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) x[i] = 0.0f;
+}
+
 static hd_status swr_drain(hd_audio_reader *r, hd_error *err) {
     for (;;) {
         int want = swr_get_out_samples(r->swr, 0);
@@ -240,6 +248,7 @@ static hd_status swr_drain(hd_audio_reader *r, hd_error *err) {
         int got = swr_convert(r->swr, &out, want, NULL, 0);
         if (got < 0) return hd_error_set(err, HD_ERR_INTERNAL, "%s: resampler flush failed", r->name);
         if (got == 0) return HD_OK;
+        sanitize(r->buf + r->tail, (size_t)got);
         r->tail += (size_t)got;
     }
 }
@@ -291,6 +300,7 @@ static hd_status resample(hd_audio_reader *r, const uint8_t *const *in, int n_in
     uint8_t *out = (uint8_t *)(r->buf + r->tail);
     int got = swr_convert(r->swr, &out, want + 1, (const uint8_t **)in, n_in);
     if (got < 0) return hd_error_set(err, HD_ERR_INTERNAL, "%s: resampling failed", r->name);
+    sanitize(r->buf + r->tail, (size_t)got);
     r->tail += (size_t)got;
     return HD_OK;
 }

@@ -71,6 +71,13 @@ if cut != want:
     sys.exit("stop %r: got %r, want %r" % (stop, cut, want))
 EOF
 
+# --chat / --system wrap the prompt in the chat format: the prompt count grows by the headers
+plain=$(gen -p "Hi" -n 1 --temp 0 2>&1 >/dev/null | grep -o 'prompt [0-9]* tokens')
+chat=$(gen -p "Hi" --system "Be brief." -n 1 --temp 0 2>&1 >/dev/null | grep -o 'prompt [0-9]* tokens')
+# "Hi" = BOS + 1 token; chat = BOS + system header(4) + 3 + eot + user header(4) + 1 + eot + assistant header(4) = 19
+[ "$plain" = "prompt 2 tokens" ] && [ "$chat" = "prompt 19 tokens" ] && ok "chat wrap: $plain -> $chat" ||
+  bad "chat wrap: '$plain' / '$chat'"
+
 # chat: two turns through one KV cache
 printf 'Hello there\nAnd again\n' | "$HERD" chat -m "$M" --tokenizer "$TOK" --system "Be brief." -n 8 --temp 0 >"$T/chat" 2>"$T/chat.err"
 [ $? = 0 ] && [ "$(grep -c 'tok/s' "$T/chat.err")" = 2 ] && ok "chat answered two turns" || { bad "chat"; cat "$T/chat.err"; }

@@ -284,7 +284,10 @@ hd_status hd_graph_link(hd_graph *g, int src, const char *out_port, int dst, con
     if (resolved && missing_kinds(k, d->type->inputs[dp].kinds)) return kinds_error(s, sp, d, dp, k, err);
 
     hd_out_port *op = &s->out[sp];
-    hd_target *t = realloc(op->targets, (size_t)(op->n_targets + 1) * sizeof *t);
+    if (op->n_targets < 0 || op->n_targets >= 4096)
+        return hd_error_set(err, HD_ERR_ARG, "output '%s'.%s has too many links", s->name, s->type->outputs[sp].name);
+    size_t nt = (size_t)op->n_targets + 1;
+    hd_target *t = realloc(op->targets, nt * sizeof *t);
     if (!t) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
     op->targets = t;
     op->targets[op->n_targets].dst = d;
@@ -321,7 +324,7 @@ hd_status hd_graph_validate(hd_graph *g, hd_error *err) {
                 return hd_error_set(err, HD_ERR_ARG, "input '%s'.%s is not linked", n->name, n->type->inputs[p].name);
         }
     }
-    unsigned char *mark = calloc((size_t)g->n_nodes, 1);
+    unsigned char *mark = calloc((unsigned)g->n_nodes, 1);
     if (!mark) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
     hd_node *at = NULL;
     bool cyc = false;

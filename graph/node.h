@@ -39,6 +39,11 @@
  *   HD_NODE_ERROR  failure, err set; the graph stops and reports
  *                  "node 'NAME': message"
  *
+ * In-band errors: a node may send an HD_PKT_ERROR packet (e.g. one corrupt
+ * frame it skipped).  A consumer whose input port lists HD_PKT_ERROR gets it
+ * in process like any packet; any other consumer stops the graph with the
+ * packet's message, reported under the name of the node that sent it.
+ *
  * Heavy nodes (HD_NODE_HEAVY: model components) run their math on the
  * graph's shared thread pool (hd_node_pool) and the graph lets at most
  * `max_heavy` of them be inside a callback at once, so the cores are not

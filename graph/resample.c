@@ -147,6 +147,23 @@ static const float *phase_row(hd_resampler *r, int64_t n, int64_t *first) {
     return r->coef;
 }
 
+/* sum c[j] * x[j*stride] for j < n, in 8 independent partial sums (so the
+ * compiler can vectorize and pipeline; the order is fixed, so results do not
+ * depend on how the input was chunked). */
+static float dot(const float *c, const float *x, int stride, int n) {
+    float acc[8] = {0};
+    int j = 0;
+    if (stride == 1) {
+        for (; j + 8 <= n; j += 8)
+            for (int k = 0; k < 8; k++) acc[k] += c[j + k] * x[j + k];
+    } else {
+        for (; j + 8 <= n; j += 8)
+            for (int k = 0; k < 8; k++) acc[k] += c[j + k] * x[(size_t)(j + k) * (size_t)stride];
+    }
+    for (; j < n; j++) acc[j & 7] += c[j] * x[(size_t)j * (size_t)stride];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 /* Produces outputs while their last tap is below `limit` (absolute input
  * index; input past n_in reads as zero). */
 static int64_t produce(hd_resampler *r, float *out, int64_t limit, int64_t max_n) {
@@ -157,12 +174,14 @@ static int64_t produce(hd_resampler *r, float *out, int64_t limit, int64_t max_n
         const float *c = phase_row(r, r->next_out, &first);
         if (first + r->K > limit) break;
         float *o = out + made * ch;
-        for (int q = 0; q < ch; q++) o[q] = 0;
-        for (int j = 0; j < r->K; j++) {
-            int64_t idx = first + j;
-            if (idx >= r->n_in || idx < r->hist_start) continue;   /* zero padding */
-            const float *s = r->hist + (idx - r->hist_start) * ch;
-            for (int q = 0; q < ch; q++) o[q] += c[j] * s[q];
+        /* taps outside [hist_start, n_in) read as zeros (stream edges) */
+        int j0 = first < r->hist_start ? (int)(r->hist_start - first) : 0;
+        int j1 = first + r->K > r->n_in ? (int)(r->n_in - first) : r->K;
+        if (j1 <= j0) {
+            for (int q = 0; q < ch; q++) o[q] = 0;
+        } else {
+            const float *s = r->hist + (first + j0 - r->hist_start) * ch;
+            for (int q = 0; q < ch; q++) o[q] = dot(c + j0, s + q, ch, j1 - j0);
         }
         made++;
         r->next_out++;

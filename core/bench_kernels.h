@@ -20,9 +20,14 @@
 extern "C" {
 #endif
 
-/* Best read bandwidth in GB/s (1e9 bytes/s) over `reps` passes over `bytes`
- * (rounded down to 4 KiB) split across the pool's threads. */
-hd_status hd_bench_bandwidth(hd_threadpool *tp, size_t bytes, int reps, double *gbps, hd_error *err);
+/* Read bandwidth in GB/s (1e9 bytes/s) of a STREAM-like pass over `bytes`
+ * (rounded down to 8 MiB, should be far past the caches: >= 1 GiB) split
+ * across the pool's threads, `reps` passes.  *gbps is the best 8 MiB window
+ * of all passes — the same best-of-short-calls statistic the linear timings
+ * use, so their ratio is not skewed by a busy machine; *pass_gbps (may be
+ * NULL) the best whole pass. */
+hd_status hd_bench_bandwidth(hd_threadpool *tp, size_t bytes, int reps, double *gbps, double *pass_gbps,
+                             hd_error *err);
 
 typedef struct hd_bench_linear_result {
     hd_type type;

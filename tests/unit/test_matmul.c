@@ -399,8 +399,9 @@ static void test_bench_library(void **state) {
     hd_error err = {0};
     hd_threadpool *tp = hd_threadpool_create(2, &err);
     double bw = 0, peak = 0;
-    assert_int_equal(hd_bench_bandwidth(tp, 16u << 20, 2, &bw, &err), HD_OK);
-    assert_true(bw > 0.1 && bw < 10000);
+    double pass = 0;
+    assert_int_equal(hd_bench_bandwidth(tp, 16u << 20, 2, &bw, &pass, &err), HD_OK);
+    assert_true(bw > 0.1 && bw < 10000 && pass > 0.1 && pass <= bw * 1.0001);
     assert_int_equal(hd_bench_peak(tp, false, &peak, &err), HD_OK);
     assert_true(peak > 0.1);
     hd_bench_linear_result r;
@@ -411,7 +412,7 @@ static void test_bench_library(void **state) {
     assert_true(fabs(r.gbps - (double)r.weight_bytes / r.seconds / 1e9) < 1e-6 * r.gbps);
     assert_int_equal(hd_bench_linear(HD_TYPE_Q4_K, 64, 100, 1, tp, 0.0, 0, &r, &err), HD_ERR_ARG);
     assert_int_equal(hd_bench_linear(HD_TYPE_Q8_K, 64, 256, 1, tp, 0.0, 0, &r, &err), HD_ERR_ARG);
-    assert_int_equal(hd_bench_bandwidth(tp, 100, 1, &bw, &err), HD_ERR_ARG);
+    assert_int_equal(hd_bench_bandwidth(tp, 100, 1, &bw, NULL, &err), HD_ERR_ARG);
     hd_threadpool_free(tp);
 }
 

@@ -40,7 +40,7 @@ void hd_act_q8x_scalar(const float *x, void *dst, int64_t k) {
         y[i].d = d;
         int sum = 0;
         for (int j = 0; j < 32; j++) {
-            y[i].qs[j] = (int8_t)lrintf(x[j] * id); /* ties to even */
+            y[i].qs[j] = (int8_t)lrintf(fminf(fmaxf(x[j] * id, -127.f), 127.f)); /* ties to even */
             sum += y[i].qs[j];
         }
         y[i].s8 = 8.0f * d * (float)sum;

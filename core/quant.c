@@ -172,9 +172,10 @@ static void quant_q4_0(const float *x, hd_block_q4_0 *y, int64_t nb) {
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         y[i].d = hd_f32_to_f16(d);
         for (int j = 0; j < 16; j++) {
-            /* truncation toward zero of x+8.5 (>= 0 by construction) rounds half up */
-            const int q0 = imin(15, (int)(int8_t)(x[j] * id + 8.5f));
-            const int q1 = imin(15, (int)(int8_t)(x[j + 16] * id + 8.5f));
+            /* truncation toward zero of x+8.5 (in [0.5, 16.5] for finite input) rounds
+             * half up; the clamp only keeps NaN/inf input from an undefined conversion */
+            const int q0 = imin(15, (int)(int8_t)fminf(fmaxf(x[j] * id + 8.5f, 0.f), 16.5f));
+            const int q1 = imin(15, (int)(int8_t)fminf(fmaxf(x[j + 16] * id + 8.5f, 0.f), 16.5f));
             y[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
         }
     }
@@ -187,7 +188,7 @@ static void quant_q8_0(const float *x, hd_block_q8_0 *y, int64_t nb) {
         const float d = amax / 127.f;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         y[i].d = hd_f32_to_f16(d);
-        for (int j = 0; j < 32; j++) y[i].qs[j] = (int8_t)roundf(x[j] * id);
+        for (int j = 0; j < 32; j++) y[i].qs[j] = (int8_t)roundf(fminf(fmaxf(x[j] * id, -127.f), 127.f));
     }
 }
 

@@ -266,6 +266,64 @@ static void test_q8_gemm_matches_dot(void **state) {
     hd_threadpool_free(tp);
 }
 
+/* Weight rows with padding between them (nb[1] > row bytes) and a 3-D x ({K, T, B}). */
+static void test_linear_views(void **state) {
+    (void)state;
+    const hd_cpu_level saved = hd_cpu_level_get();
+    const hd_type types[] = {HD_TYPE_F32, HD_TYPE_Q4_0, HD_TYPE_Q4_K};
+    for (size_t ti = 0; ti < 3; ti++) {
+        for (int M = 2; M <= 80; M += 78) { /* dot path and gemm path */
+            problem p;
+            problem_make(&p, types[ti], M, 19, 256, 700 + ti);
+            const size_t rs = hd_type_row_size(p.type, p.K), pad = 64;
+            char *wpad = calloc(p.N, rs + pad);
+            for (int64_t n = 0; n < p.N; n++) memcpy(wpad + (size_t)n * (rs + pad), (char *)p.wq + n * rs, rs);
+            hd_tensor w = hd_tensor_2d(p.type, p.K, p.N, wpad);
+            w.nb[1] = rs + pad;
+            w.nb[2] = w.nb[3] = w.nb[1] * (size_t)p.N;
+            hd_tensor x = hd_tensor_3d(HD_TYPE_F32, p.K, M / 2, 2, p.x);
+            float *y = malloc((size_t)(M * p.N) * sizeof(float));
+            hd_tensor yt = hd_tensor_3d(HD_TYPE_F32, p.N, M / 2, 2, y);
+            for (int lv = 0; lv <= (int)hd_cpu_level_max(); lv++) {
+                hd_cpu_set_level((hd_cpu_level)lv);
+                hd_error err = {0};
+                assert_int_equal(hd_op_linear(NULL, &yt, &w, &x, NULL, &err), HD_OK);
+                check(&p, y, false, tol_vs_ref(p.type, p.M, (hd_cpu_level)lv), "padded rows");
+            }
+            free(y);
+            free(wpad);
+            problem_free(&p);
+        }
+    }
+    hd_cpu_set_level(saved);
+}
+
+/* Non-finite input must not crash the quantizers or the kernels. */
+static void test_nonfinite_input(void **state) {
+    (void)state;
+    float x[256];
+    for (int i = 0; i < 256; i++) x[i] = (float)i;
+    x[3] = NAN;
+    x[40] = INFINITY;
+    x[41] = -INFINITY;
+    uint8_t q[512];
+    const hd_type types[] = {HD_TYPE_Q4_0, HD_TYPE_Q8_0, HD_TYPE_Q4_K, HD_TYPE_Q5_K, HD_TYPE_Q6_K, HD_TYPE_Q8_K};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        assert_int_equal(hd_quantize_row(types[i], x, q, 256), hd_type_row_size(types[i], 256));
+    float w[256 * 2];
+    for (int i = 0; i < 512; i++) w[i] = 0.01f * (float)(i % 13);
+    hd_quantize_row(HD_TYPE_Q4_0, w, q, 512);
+    float y[2];
+    hd_tensor wt = hd_tensor_2d(HD_TYPE_Q4_0, 256, 2, q);
+    hd_tensor xt = hd_tensor_2d(HD_TYPE_F32, 256, 1, x);
+    hd_tensor yt = hd_tensor_2d(HD_TYPE_F32, 2, 1, y);
+    hd_error err = {0};
+    for (int lv = 0; lv <= (int)hd_cpu_level_max(); lv++) {
+        hd_cpu_set_level((hd_cpu_level)lv);
+        assert_int_equal(hd_op_linear(NULL, &yt, &wt, &xt, NULL, &err), HD_OK);
+    }
+}
+
 static void test_linear_errors(void **state) {
     (void)state;
     float w[64 * 4] = {0}, x[64 * 2] = {0}, y[4 * 2], b[3];
@@ -419,7 +477,8 @@ static void test_bench_library(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_levels), cmocka_unit_test(test_linear_gemm_shapes),
-        cmocka_unit_test(test_q8_gemm_matches_dot), cmocka_unit_test(test_linear_errors),
+        cmocka_unit_test(test_q8_gemm_matches_dot), cmocka_unit_test(test_linear_views),
+        cmocka_unit_test(test_nonfinite_input),     cmocka_unit_test(test_linear_errors),
         cmocka_unit_test(test_get_rows),
         cmocka_unit_test(test_convert),       cmocka_unit_test(test_bench_library),
     };

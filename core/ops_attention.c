@@ -5,8 +5,9 @@
  * (running max m and sum l per query head; the output row itself is the
  * accumulator and is rescaled by e^(m_old − m_new) when the max grows), so
  * it needs no buffer proportional to the number of keys: the scores of one
- * block live on the stack and nothing is taken from ex->scratch or malloc,
- * whatever the sequence length.
+ * block (and an F16 K/V block converted to F32, shared by the heads of a work
+ * item, ~65 KiB of stack in all) live on the stack and nothing is taken from
+ * ex->scratch or malloc, whatever the sequence length.
  *
  * Work item = (query s, KV head g, up to ATTN_HEADS of the H/G query heads
  * sharing g): the heads of an item reuse each K/V block while it is in
@@ -18,8 +19,9 @@
 #include <math.h>
 #include <string.h>
 
-#define ATTN_BLOCK 64 /* keys per block */
-#define ATTN_HEADS 8  /* query heads per work item */
+#define ATTN_BLOCK 64          /* keys per block */
+#define ATTN_HEADS 8           /* query heads per work item */
+#define ATTN_CVT_FLOATS 8192   /* F16 K (and V) block converted to F32 on the stack: 2 × 32 KiB */
 
 typedef struct {
     const hd_ops_kern *k;
@@ -39,6 +41,14 @@ static void attn_items(void *p, int64_t ib, int64_t ie, int tid) {
     const int64_t d = c->d;
     float sc[ATTN_HEADS][ATTN_BLOCK];
     float m[ATTN_HEADS], l[ATTN_HEADS];
+    float kbuf[ATTN_CVT_FLOATS], vbuf[ATTN_CVT_FLOATS];
+    /* Keys per block: fewer when a converted F16 block would not fit the buffers. */
+    int64_t blk = ATTN_BLOCK;
+    const bool f16_kv = c->kt->type == HD_TYPE_F16 || c->vt->type == HD_TYPE_F16;
+    if (f16_kv && d * blk > ATTN_CVT_FLOATS) blk = ATTN_CVT_FLOATS / d;
+    if (blk < 1) blk = ATTN_BLOCK;  /* d > 8192: use the F16 kernels directly */
+    const bool cvt_k = c->kt->type == HD_TYPE_F16 && d * blk <= ATTN_CVT_FLOATS;
+    const bool cvt_v = c->vt->type == HD_TYPE_F16 && d * blk <= ATTN_CVT_FLOATS;
     for (int64_t it = ib; it < ie; it++) {
         const int64_t sub = it % c->n_sub, g = (it / c->n_sub) % c->G, s = it / (c->n_sub * c->G);
         const int64_t h0 = g * c->rep + sub * ATTN_HEADS;
@@ -58,16 +68,40 @@ static void attn_items(void *p, int64_t ib, int64_t ie, int tid) {
             m[hh] = -INFINITY;
             l[hh] = 0.0f;
         }
-        for (int64_t t0 = 0; t0 < n_vis; t0 += ATTN_BLOCK) {
-            const int nk = (int)(n_vis - t0 < ATTN_BLOCK ? n_vis - t0 : ATTN_BLOCK);
+        for (int64_t t0 = 0; t0 < n_vis; t0 += blk) {
+            const int nk = (int)(n_vis - t0 < blk ? n_vis - t0 : blk);
             const char *kb = (const char *)hd_tensor_row(c->kt, g, t0, 0);
             const char *vb = (const char *)hd_tensor_row(c->vt, g, t0, 0);
+            size_t ks = c->kt->nb[2], vs = c->vt->nb[2];
+            /* The rows of one KV head are strided (by G rows) in the cache: ask for the
+             * next block early so the loads overlap this block's arithmetic. */
+            if (t0 + blk < n_vis) {
+                const int nn = (int)(n_vis - t0 - blk < blk ? n_vis - t0 - blk : blk);
+                const size_t kr = (size_t)d * (c->kt->type == HD_TYPE_F16 ? 2 : 4);
+                const size_t vr = (size_t)d * (c->vt->type == HD_TYPE_F16 ? 2 : 4);
+                for (int j = 0; j < nn; j++) {
+                    const char *pk = kb + (size_t)(blk + j) * ks, *pv = vb + (size_t)(blk + j) * vs;
+                    for (size_t o = 0; o < kr; o += 64) __builtin_prefetch(pk + o);
+                    for (size_t o = 0; o < vr; o += 64) __builtin_prefetch(pv + o);
+                }
+            }
+            /* F16 blocks are converted once and shared by the item's heads */
+            if (cvt_k) {
+                k->f16_rows(kbuf, (const hd_f16 *)kb, ks, nk, d);
+                kb = (const char *)kbuf;
+                ks = (size_t)d * sizeof(float);
+            }
+            if (cvt_v) {
+                k->f16_rows(vbuf, (const hd_f16 *)vb, vs, nk, d);
+                vb = (const char *)vbuf;
+                vs = (size_t)d * sizeof(float);
+            }
             for (int hh = 0; hh < nh; hh++) {
                 float *s_ = sc[hh];
-                if (c->kt->type == HD_TYPE_F16)
-                    k->dots_f16(s_, qrow[hh], (const hd_f16 *)kb, c->kt->nb[2], nk, d, c->scale);
+                if (c->kt->type == HD_TYPE_F16 && !cvt_k)
+                    k->dots_f16(s_, qrow[hh], (const hd_f16 *)kb, ks, nk, d, c->scale);
                 else
-                    k->dots_f32(s_, qrow[hh], (const float *)kb, c->kt->nb[2], nk, d, c->scale);
+                    k->dots_f32(s_, qrow[hh], (const float *)kb, ks, nk, d, c->scale);
                 if (mrow) k->add(s_, s_, mrow + t0, nk);
                 const float bm = k->max(s_, nk);
                 if (bm == -INFINITY) continue; /* the whole block is masked */
@@ -80,10 +114,10 @@ static void attn_items(void *p, int64_t ib, int64_t ie, int tid) {
                     m[hh] = bm;
                 }
                 l[hh] += k->exp_sum(s_, nk, 1.0f, m[hh]);
-                if (c->vt->type == HD_TYPE_F16)
-                    k->wsum_f16(orow[hh], s_, (const hd_f16 *)vb, c->vt->nb[2], nk, d);
+                if (c->vt->type == HD_TYPE_F16 && !cvt_v)
+                    k->wsum_f16(orow[hh], s_, (const hd_f16 *)vb, vs, nk, d);
                 else
-                    k->wsum_f32(orow[hh], s_, (const float *)vb, c->vt->nb[2], nk, d);
+                    k->wsum_f32(orow[hh], s_, (const float *)vb, vs, nk, d);
             }
         }
         /* l == 0 only when no key was visible: the row stays zero. */

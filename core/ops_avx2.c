@@ -192,8 +192,38 @@ static inline __m256 load_f16_tail(const hd_f16 *p, int64_t r) {
     return load_f16(t);
 }
 
+/* [Σa0, Σa1, Σa2, Σa3]: four horizontal sums sharing the shuffles. */
+static inline __m128 reduce4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
 static void dots_f32(float *s, const float *q, const float *k, size_t ks, int nk, int64_t d, float sc) {
-    for (int j = 0; j < nk; j++) {
+    int j = 0;
+    /* four keys at a time: q is loaded once per step and the reductions are shared */
+    for (; j + 4 <= nk; j += 4) {
+        const float *k0 = (const float *)((const char *)k + (size_t)j * ks);
+        const float *k1 = (const float *)((const char *)k0 + ks), *k2 = (const float *)((const char *)k1 + ks);
+        const float *k3 = (const float *)((const char *)k2 + ks);
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int64_t i = 0;
+        for (; i + 8 <= d; i += 8) {
+            __m256 qv = _mm256_loadu_ps(q + i);
+            a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), a0);
+            a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + i), a1);
+            a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + i), a2);
+            a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + i), a3);
+        }
+        if (i < d) {
+            __m256 qv = load_tail(q + i, d - i);
+            a0 = _mm256_fmadd_ps(qv, load_tail(k0 + i, d - i), a0);
+            a1 = _mm256_fmadd_ps(qv, load_tail(k1 + i, d - i), a1);
+            a2 = _mm256_fmadd_ps(qv, load_tail(k2 + i, d - i), a2);
+            a3 = _mm256_fmadd_ps(qv, load_tail(k3 + i, d - i), a3);
+        }
+        _mm_storeu_ps(s + j, _mm_mul_ps(reduce4(a0, a1, a2, a3), _mm_set1_ps(sc)));
+    }
+    for (; j < nk; j++) {
         const float *kj = (const float *)((const char *)k + (size_t)j * ks);
         __m256 a0 = _mm256_setzero_ps(), a1 = a0;
         int64_t i = 0;
@@ -279,6 +309,16 @@ static void wsum_f16(float *acc, const float *p, const hd_f16 *v, size_t vs, int
     }
 }
 
+static void f16_rows(float *dst, const hd_f16 *src, size_t ss, int nk, int64_t d) {
+    for (int j = 0; j < nk; j++) {
+        const hd_f16 *r = (const hd_f16 *)((const char *)src + (size_t)j * ss);
+        float *o = dst + j * d;
+        int64_t i = 0;
+        for (; i + 8 <= d; i += 8) _mm256_storeu_ps(o + i, load_f16(r + i));
+        if (i < d) store_tail(o + i, d - i, load_f16_tail(r + i, d - i));
+    }
+}
+
 const hd_ops_kern hd_ops_kern_avx2 = {
     .level = HD_CPU_AVX2,
     .sum_sq = sum_sq,
@@ -296,4 +336,5 @@ const hd_ops_kern hd_ops_kern_avx2 = {
     .dots_f16 = dots_f16,
     .wsum_f32 = wsum_f32,
     .wsum_f16 = wsum_f16,
+    .f16_rows = f16_rows,
 };

@@ -139,8 +139,35 @@ static inline __m512 load_f16(const hd_f16 *p, __mmask16 m) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
 }
 
+/* [Σa0, Σa1, Σa2, Σa3]: four horizontal sums sharing the shuffles. */
+static inline __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+    __m256 b0 = _mm256_add_ps(_mm512_castps512_ps256(a0), _mm512_extractf32x8_ps(a0, 1));
+    __m256 b1 = _mm256_add_ps(_mm512_castps512_ps256(a1), _mm512_extractf32x8_ps(a1, 1));
+    __m256 b2 = _mm256_add_ps(_mm512_castps512_ps256(a2), _mm512_extractf32x8_ps(a2, 1));
+    __m256 b3 = _mm256_add_ps(_mm512_castps512_ps256(a3), _mm512_extractf32x8_ps(a3, 1));
+    __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(b0, b1), _mm256_hadd_ps(b2, b3));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
 static void dots_f32(float *s, const float *q, const float *k, size_t ks, int nk, int64_t d, float sc) {
-    for (int j = 0; j < nk; j++) {
+    int j = 0;
+    /* four keys at a time: q is loaded once per step and the reductions are shared */
+    for (; j + 4 <= nk; j += 4) {
+        const float *k0 = (const float *)((const char *)k + (size_t)j * ks);
+        const float *k1 = (const float *)((const char *)k0 + ks), *k2 = (const float *)((const char *)k1 + ks);
+        const float *k3 = (const float *)((const char *)k2 + ks);
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t i = 0; i < d; i += 16) {
+            __mmask16 m = tail_mask(d - i);
+            __m512 qv = _mm512_maskz_loadu_ps(m, q + i);
+            a0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k0 + i), a0);
+            a1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k1 + i), a1);
+            a2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k2 + i), a2);
+            a3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k3 + i), a3);
+        }
+        _mm_storeu_ps(s + j, _mm_mul_ps(reduce4(a0, a1, a2, a3), _mm_set1_ps(sc)));
+    }
+    for (; j < nk; j++) {
         const float *kj = (const float *)((const char *)k + (size_t)j * ks);
         __m512 a0 = _mm512_setzero_ps(), a1 = a0;
         int64_t i = 0;
@@ -220,6 +247,16 @@ static void wsum_f16(float *acc, const float *p, const hd_f16 *v, size_t vs, int
     }
 }
 
+static void f16_rows(float *dst, const hd_f16 *src, size_t ss, int nk, int64_t d) {
+    for (int j = 0; j < nk; j++) {
+        const hd_f16 *r = (const hd_f16 *)((const char *)src + (size_t)j * ss);
+        for (int64_t i = 0; i < d; i += 16) {
+            __mmask16 m = tail_mask(d - i);
+            _mm512_mask_storeu_ps(dst + j * d + i, m, load_f16(r + i, m));
+        }
+    }
+}
+
 const hd_ops_kern hd_ops_kern_avx512 = {
     .level = HD_CPU_AVX512,
     .sum_sq = sum_sq,
@@ -237,4 +274,5 @@ const hd_ops_kern hd_ops_kern_avx512 = {
     .dots_f16 = dots_f16,
     .wsum_f32 = wsum_f32,
     .wsum_f16 = wsum_f16,
+    .f16_rows = f16_rows,
 };

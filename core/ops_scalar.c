@@ -4,6 +4,7 @@
 #include "ops_internal.h"
 
 #include <math.h>
+#include <pthread.h>
 
 /* exp as the SIMD kernels define it: exactly 0 below their flush threshold. */
 #define HD_EXP_FLUSH (-87.0f)
@@ -87,11 +88,23 @@ static void dots_f32(float *s, const float *q, const float *k, size_t ks, int nk
     }
 }
 
+/* F16 → F32 through a table built once (hd_f16_to_f32 is exact but branchy). */
+static float g_f16_table[65536];
+static pthread_once_t g_f16_once = PTHREAD_ONCE_INIT;
+static void f16_table_init(void) {
+    for (uint32_t i = 0; i < 65536; i++) g_f16_table[i] = hd_f16_to_f32((hd_f16)i);
+}
+static inline const float *f16_table(void) {
+    pthread_once(&g_f16_once, f16_table_init);
+    return g_f16_table;
+}
+
 static void dots_f16(float *s, const float *q, const hd_f16 *k, size_t ks, int nk, int64_t d, float sc) {
+    const float *tab = f16_table();
     for (int j = 0; j < nk; j++) {
         const hd_f16 *kj = (const hd_f16 *)((const char *)k + (size_t)j * ks);
         float a = 0;
-        for (int64_t i = 0; i < d; i++) a += q[i] * hd_f16_to_f32(kj[i]);
+        for (int64_t i = 0; i < d; i++) a += q[i] * tab[kj[i]];
         s[j] = a * sc;
     }
 }
@@ -105,10 +118,19 @@ static void wsum_f32(float *acc, const float *p, const float *v, size_t vs, int 
 }
 
 static void wsum_f16(float *acc, const float *p, const hd_f16 *v, size_t vs, int nk, int64_t d) {
+    const float *tab = f16_table();
     for (int j = 0; j < nk; j++) {
         if (p[j] == 0.0f) continue;
         const hd_f16 *vj = (const hd_f16 *)((const char *)v + (size_t)j * vs);
-        for (int64_t i = 0; i < d; i++) acc[i] += p[j] * hd_f16_to_f32(vj[i]);
+        for (int64_t i = 0; i < d; i++) acc[i] += p[j] * tab[vj[i]];
+    }
+}
+
+static void f16_rows(float *dst, const hd_f16 *src, size_t ss, int nk, int64_t d) {
+    const float *tab = f16_table();
+    for (int j = 0; j < nk; j++) {
+        const hd_f16 *r = (const hd_f16 *)((const char *)src + (size_t)j * ss);
+        for (int64_t i = 0; i < d; i++) dst[j * d + i] = tab[r[i]];
     }
 }
 
@@ -129,4 +151,5 @@ const hd_ops_kern hd_ops_kern_scalar = {
     .dots_f16 = dots_f16,
     .wsum_f32 = wsum_f32,
     .wsum_f16 = wsum_f16,
+    .f16_rows = f16_rows,
 };

@@ -141,6 +141,8 @@ static void test_attention_cases(void **state) {
         {40, 4, 2, 3, 300, true, true, false, true, 297, 0.158f, 1.0f, "strided F16 cache"},
         {64, 2, 1, 4, 260, false, false, false, false, 0, 1.0f, 6.0f, "peaky scores: the max moves between blocks"},
         {8, 2, 2, 3, 2, true, false, false, false, 0, 0.35f, 1.0f, "more queries than keys"},
+        {200, 4, 2, 2, 100, true, true, false, false, 98, 0.07f, 1.0f, "F16, d=200: 40-key converted blocks"},
+        {8200, 2, 1, 2, 3, false, true, false, false, 0, 0.011f, 1.0f, "F16, d too large to convert a block"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], 100 + i);
 }

@@ -176,6 +176,16 @@ static void test_attention_kernels(void **state) {
                 }
                 ot_expect_close(s, ref, nk, 1e-5, 1e-6, "%s dots_f32 d=%lld nk=%d", lv, (long long)d, nk);
                 ot_expect_close(s16, ref16, nk, 1e-5, 1e-6, "%s dots_f16 d=%lld nk=%d", lv, (long long)d, nk);
+                /* F16 rows to packed floats: exact */
+                float *rows = ot_falloc((size_t)(d * nk) + 1);
+                rows[d * nk] = 555.0f;
+                k->f16_rows(rows, kh, (size_t)ld * 2, nk, d);
+                for (int j = 0; j < nk; j++)
+                    for (int64_t i = 0; i < d; i++)
+                        if (rows[j * d + i] != hd_f16_to_f32(kh[j * ld + i]))
+                            fail_msg("%s f16_rows d=%lld nk=%d: (%d, %lld)", lv, (long long)d, nk, j, (long long)i);
+                assert_true(rows[d * nk] == 555.0f);
+                free(rows);
 
                 float *acc = ot_randn(&r, (size_t)d + 1, 1.0f), *acc16 = ot_falloc((size_t)d + 1);
                 memcpy(acc16, acc, (size_t)d * sizeof *acc);

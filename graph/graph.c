@@ -320,7 +320,7 @@ hd_status hd_graph_validate(hd_graph *g, hd_error *err) {
     for (int i = 0; i < g->n_nodes; i++) {
         hd_node *n = g->nodes[i];
         for (int p = 0; p < n->type->n_inputs; p++) {
-            if (!n->in[p].src)
+            if (!n->in[p].src && !(n->type->inputs[p].flags & HD_PORT_OPTIONAL))
                 return hd_error_set(err, HD_ERR_ARG, "input '%s'.%s is not linked", n->name, n->type->inputs[p].name);
         }
     }
@@ -337,6 +337,7 @@ hd_status hd_graph_validate(hd_graph *g, hd_error *err) {
         hd_node *d = g->nodes[i];
         for (int p = 0; p < d->type->n_inputs; p++) {
             hd_node *s = d->in[p].src;
+            if (!s) continue;   /* an optional input left unlinked */
             bool r;
             uint32_t k = hd_graph_out_kinds(s, d->in[p].src_port, &r);
             if (missing_kinds(k, d->type->inputs[p].kinds)) return kinds_error(s, d->in[p].src_port, d, p, k, err);
@@ -349,6 +350,9 @@ hd_status hd_graph_validate(hd_graph *g, hd_error *err) {
 
 const char *hd_node_name(const hd_node *n) { return n->name; }
 const hd_node_type *hd_node_get_type(const hd_node *n) { return n->type; }
+bool hd_node_input_linked(const hd_node *n, int port) {
+    return port >= 0 && port < n->type->n_inputs && n->in[port].src != NULL;
+}
 bool hd_node_cancelled(const hd_node *n) { return atomic_load(&n->g->stop); }
 hd_threadpool *hd_node_pool(const hd_node *n) { return n->g->p.pool; }
 void *hd_node_user(const hd_node *n) { return n->g->p.user; }

@@ -13,6 +13,7 @@
  *                                     input ports) is called with port -1 and
  *                                     in == NULL, again and again, and
  *                                     produces one chunk per call.
+ *   input_eos(node, state, port, err) (optional) when one input ends
  *   flush(node, state, err)           once, after every input has reached
  *                                     end-of-stream (or the source returned
  *                                     HD_NODE_EOS): emit what is buffered and
@@ -70,11 +71,12 @@ typedef enum hd_node_ret { HD_NODE_OK = 0, HD_NODE_AGAIN, HD_NODE_EOS, HD_NODE_E
 /* ---- ports -------------------------------------------------------------- */
 
 #define HD_PORT_SAME_AS_INPUT 1u   /* output: carries whatever input 0 receives */
+#define HD_PORT_OPTIONAL 2u        /* input: may stay unlinked (then it is ended from the start) */
 
 typedef struct hd_port_def {
     const char *name;     /* "in", "out", "audio", ...                           */
     uint32_t kinds;       /* accepted/produced kinds: HD_KIND_BIT(HD_PKT_AUDIO)... */
-    unsigned flags;       /* HD_PORT_SAME_AS_INPUT                                */
+    unsigned flags;       /* HD_PORT_SAME_AS_INPUT, HD_PORT_OPTIONAL              */
 } hd_port_def;
 
 /* ---- options ------------------------------------------------------------ */
@@ -119,6 +121,9 @@ typedef struct hd_node_type {
     hd_status (*create)(hd_node *node, const hd_node_opts *opts, void **state, hd_error *err);
     hd_node_ret (*process)(hd_node *node, void *state, int port, hd_packet *in, hd_error *err);
     hd_status (*flush)(hd_node *node, void *state, hd_error *err);   /* may be NULL */
+    /* Optional: input `port` reached end-of-stream while others may still run
+     * (fan-in nodes use it; flush still follows once all inputs ended). */
+    hd_node_ret (*input_eos)(hd_node *node, void *state, int port, hd_error *err);
     void (*destroy)(void *state);                                    /* may be NULL */
 } hd_node_type;
 
@@ -130,6 +135,8 @@ const char *hd_node_name(const hd_node *node);
 const hd_node_type *hd_node_get_type(const hd_node *node);
 /* Queues pkt (one reference, taken over even on error) for output `port`. */
 hd_status hd_node_send(hd_node *node, int port, hd_packet *pkt, hd_error *err);
+/* Whether input `port` is linked (an HD_PORT_OPTIONAL input may not be). */
+bool hd_node_input_linked(const hd_node *node, int port);
 /* True once the graph is being cancelled or has failed: long callbacks poll it. */
 bool hd_node_cancelled(const hd_node *node);
 /* The graph's shared compute pool (borrowed; may be NULL = run serially). */

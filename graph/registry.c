@@ -11,6 +11,7 @@ extern const hd_node_type hd_node_sine;
 extern const hd_node_type hd_node_resample;
 extern const hd_node_type hd_node_wav;
 extern const hd_node_type hd_node_tee;
+extern const hd_node_type hd_node_mix;
 extern const hd_node_type hd_node_null;
 extern const hd_node_type hd_node_stdout;
 extern const hd_node_type hd_node_txt;
@@ -72,7 +73,7 @@ hd_status hd_registry_alias(hd_registry *r, const char *alias, const char *name,
 
 hd_status hd_registry_add_builtins(hd_registry *r, hd_error *err) {
     static const hd_node_type *const builtins[] = {
-        &hd_node_file, &hd_node_raw,  &hd_node_sine,   &hd_node_resample, &hd_node_tee, &hd_node_wav,
+        &hd_node_file, &hd_node_raw,  &hd_node_sine,   &hd_node_resample, &hd_node_mix, &hd_node_tee, &hd_node_wav,
         &hd_node_null, &hd_node_stdout, &hd_node_txt, &hd_node_srt,      &hd_node_vtt, &hd_node_json,
     };
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
@@ -146,7 +147,7 @@ static void print_ports(FILE *out, const char *label, const hd_port_def *p, int 
         char k[96];
         if (p[i].flags & HD_PORT_SAME_AS_INPUT) snprintf(k, sizeof k, "same as input");
         else hd_kinds_text(p[i].kinds & HD_KINDS_DATA, k, sizeof k);
-        fprintf(out, "%s %s (%s)", i ? "," : "", p[i].name, k);
+        fprintf(out, "%s %s (%s%s)", i ? "," : "", p[i].name, k, (p[i].flags & HD_PORT_OPTIONAL) ? ", optional" : "");
     }
     fputc('\n', out);
 }

@@ -259,6 +259,16 @@ static void *worker(void *arg) {
         while ((p = pop_any(n, &port)) != NULL) {
             if (p->kind == HD_PKT_EOS) {
                 hd_packet_unref(p);
+                if (!n->type->input_eos) continue;
+                int64_t t0 = now_ns();
+                hd_node_ret r = n->type->input_eos(n, n->state, port, &err);
+                atomic_fetch_add(&n->busy_ns, now_ns() - t0);
+                deliver(n);
+                if (r == HD_NODE_ERROR) {
+                    failed = true;
+                    break;
+                }
+                if (r == HD_NODE_EOS || consumers_gone(n)) break;
                 continue;
             }
             if (p->kind == HD_PKT_ERROR && !(n->type->inputs[port].kinds & HD_KIND_BIT(HD_PKT_ERROR))) {
@@ -323,6 +333,16 @@ hd_status hd_graph_start(hd_graph *g, hd_error *err) {
             }
         }
         n->created = true;
+    }
+    /* optional inputs left unlinked are ended from the start */
+    for (int i = 0; i < g->n_nodes; i++) {
+        hd_node *n = g->nodes[i];
+        for (int p = 0; p < n->type->n_inputs; p++) {
+            if (!n->in[p].src) {
+                n->in[p].ended = true;
+                n->n_ended++;
+            }
+        }
     }
     g->heavy_free = g->p.max_heavy;
     g->started = true;

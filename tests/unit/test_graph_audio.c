@@ -467,12 +467,47 @@ static void test_sources(void **state) {
     free(y);
 }
 
+static void test_mix(void **state) {
+    char out[512], desc[2048];
+    hd_wavfile_info info;
+    snprintf(out, sizeof out, "%s/mix.wav", tu_tmpdir());
+    /* two tones of different lengths: the short one ends, the mix goes on;
+     * max-lag 0.2 s proves the output does not wait for the long input's end */
+    snprintf(desc, sizeof desc,
+             "sine freq=440 duration=1 chunk=500 ! m.in2  sine freq=660 duration=0.1 chunk=300 ! m. "
+             " mix name=m gain=0.5 max-lag=0.2 ! wav:%s format=f32", out);
+    run_pipeline(desc);
+    float *y = read_wav(out, &info);
+    assert_int_equal(info.n_frames, 16000);
+    double maxerr = 0;
+    for (int i = 0; i < 16000; i++) {
+        double a = 0.5 * sin(2 * M_PI * 440 * i / 16000.0), b = i < 1600 ? 0.5 * sin(2 * M_PI * 660 * i / 16000.0) : 0;
+        double e = fabs(y[i] - 0.5 * (a + b));
+        if (e > maxerr) maxerr = e;
+    }
+    assert_true(maxerr < 1e-6);
+    free(y);
+
+    /* formats must agree; the error names the node and the port */
+    hd_error err = {0};
+    hd_registry *reg = hd_registry_create(&err);
+    hd_registry_add_builtins(reg, &err);
+    hd_graph *g = hd_graph_create(NULL, &err);
+    int off;
+    assert_int_equal(hd_pipeline_build("sine rate=8000 ! m.  sine ! m.  mix name=m ! null", reg, g, &off, &err), HD_OK);
+    assert_int_equal(hd_graph_run(g, &err), HD_ERR_UNSUPPORTED);
+    assert_true(strncmp(err.msg, "node 'm': input 'in", 19) == 0);
+    assert_non_null(strstr(err.msg, "(resample first)"));
+    hd_graph_free(g);
+    hd_registry_free(reg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wav_formats),         cmocka_unit_test(test_wav_fixtures),
         cmocka_unit_test(test_wav_sink),          cmocka_unit_test(test_resampler_tones),
         cmocka_unit_test(test_resampler_streaming), cmocka_unit_test(test_wav_resample_wav),
-        cmocka_unit_test(test_sources),
+        cmocka_unit_test(test_sources),             cmocka_unit_test(test_mix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

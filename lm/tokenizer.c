@@ -40,8 +40,7 @@ void hd_tokenizer_free(hd_tokenizer *t) {
     free(t->len);
     free(t->special);
     free(t->blob);
-    free(t->map_id);
-    free(t->map_tag);
+    free(t->map);
     free(t->spec_ids);
     free(t);
 }
@@ -80,34 +79,54 @@ hd_status hd_tok_set(hd_tokenizer *t, int32_t id, const void *bytes, size_t len,
     return HD_OK;
 }
 
-static inline uint64_t hash_bytes(const uint8_t *p, size_t n) {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)n * 0xff51afd7ed558ccdull);
-    while (n >= 8) {
+/* Bytes p[0..n) (n <= 8) as a zero-padded little-endian word, without
+ * reading past the end. */
+static inline uint64_t load_head(const uint8_t *p, size_t n) {
+    if (n >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
-        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
-        h ^= h >> 31;
-        p += 8;
-        n -= 8;
+        return w;
     }
-    if (n) {
-        uint64_t w = 0;
-        memcpy(&w, p, n);
-        h = (h ^ w) * 0x94d049bb133111ebull;
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + n - 4, 4);
+        return (uint64_t)lo | ((uint64_t)hi << (8 * (n - 4)));
     }
-    h ^= h >> 29;
+    if (n == 0) return 0;
+    return (uint64_t)p[0] | ((uint64_t)p[n / 2] << (8 * (n / 2))) | ((uint64_t)p[n - 1] << (8 * (n - 1)));
+}
+
+static inline uint64_t mix64(uint64_t h) {
+    h ^= h >> 31;
     h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 29;
+    h *= 0x94d049bb133111ebull;
     h ^= h >> 32;
     return h;
 }
 
+/* Hash of p[0..n) given its head word. */
+static inline uint64_t hash_bytes(const uint8_t *p, size_t n, uint64_t head) {
+    uint64_t h = head ^ ((uint64_t)n * 0x9e3779b97f4a7c15ull);
+    for (size_t i = 8; i < n; i += 8) h = mix64(h) ^ load_head(p + i, n - i < 8 ? n - i : 8);
+    return mix64(h);
+}
+
+#define META_LEN_BITS 13   /* lengths up to HD_TOK_MAX_TOKEN_BYTES (4096) */
+#define META(h, n) (((uint32_t)((h) >> 32) & ~((1u << META_LEN_BITS) - 1)) | (uint32_t)(n))
+
 int32_t hd_tok_rank(const hd_tokenizer *t, const uint8_t *s, size_t n) {
-    uint64_t h = hash_bytes(s, n);
-    uint32_t tag = (uint32_t)(h >> 32), i = (uint32_t)h & t->map_mask;
+    if (n == 0 || n > HD_TOK_MAX_TOKEN_BYTES) return -1;
+    uint64_t head = load_head(s, n < 8 ? n : 8);
+    uint64_t h = hash_bytes(s, n, head);
+    uint32_t meta = META(h, n), i = (uint32_t)h & t->map_mask;
     for (;;) {
-        int32_t id = t->map_id[i];
-        if (id < 0) return -1;
-        if (t->map_tag[i] == tag && t->len[id] == n && memcmp(t->blob + t->off[id], s, n) == 0) return id;
+        const struct hd_tok_slot *e = &t->map[i];
+        if (e->id < 0) return -1;
+        if (e->meta == meta && e->head == head &&
+            (n <= 8 || memcmp(t->blob + t->off[e->id] + 8, s + 8, n - 8) == 0))
+            return e->id;
         i = (i + 1) & t->map_mask;
     }
 }
@@ -161,26 +180,23 @@ hd_status hd_tok_finish(hd_tokenizer *t, const char *name, hd_error *err) {
     }
     uint32_t cap = 1024;
     while (cap < 2u * (uint32_t)t->n_ranked) cap *= 2;
-    free(t->map_id);
-    free(t->map_tag);
-    t->map_id = malloc((size_t)cap * sizeof *t->map_id);
-    t->map_tag = malloc((size_t)cap * sizeof *t->map_tag);
-    if (!t->map_id || !t->map_tag) return hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory for the vocabulary", name);
+    free(t->map);
+    t->map = malloc((size_t)cap * sizeof *t->map);
+    if (!t->map) return hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory for the vocabulary", name);
     t->map_mask = cap - 1;
-    for (uint32_t i = 0; i < cap; i++) t->map_id[i] = -1;
+    for (uint32_t i = 0; i < cap; i++) t->map[i].id = -1;
     for (int32_t id = 0; id < t->n_vocab; id++) {
         if (t->special[id]) continue;
         const uint8_t *s = (const uint8_t *)t->blob + t->off[id];
-        uint64_t h = hash_bytes(s, t->len[id]);
-        uint32_t tag = (uint32_t)(h >> 32), i = (uint32_t)h & t->map_mask;
-        while (t->map_id[i] >= 0) {
-            int32_t o = t->map_id[i];
-            if (t->map_tag[i] == tag && t->len[o] == t->len[id] && memcmp(t->blob + t->off[o], s, t->len[id]) == 0)
-                return hd_error_set(err, HD_ERR_FORMAT, "%s: tokens %d and %d have the same bytes", name, o, id);
-            i = (i + 1) & t->map_mask;
-        }
-        t->map_id[i] = id;
-        t->map_tag[i] = tag;
+        if (hd_tok_rank(t, s, t->len[id]) >= 0)
+            return hd_error_set(err, HD_ERR_FORMAT, "%s: tokens %d and %d have the same bytes", name,
+                                hd_tok_rank(t, s, t->len[id]), id);
+        size_t n = t->len[id];
+        uint64_t head = load_head(s, n < 8 ? n : 8);
+        uint64_t h = hash_bytes(s, n, head);
+        uint32_t i = (uint32_t)h & t->map_mask;
+        while (t->map[i].id >= 0) i = (i + 1) & t->map_mask;
+        t->map[i] = (struct hd_tok_slot){head, META(h, n), id};
     }
     for (int b = 0; b < 256; b++) {
         uint8_t c = (uint8_t)b;

@@ -34,10 +34,15 @@ struct hd_tokenizer {
     char *blob;               /* token bytes and special names                       */
     size_t blob_size, blob_cap;
 
-    /* bytes -> id of ranked tokens: open addressing, linear probing */
+    /* bytes -> id of ranked tokens: open addressing, linear probing.  A slot
+     * holds the first 8 bytes and the length, so most lookups touch one
+     * cache line and no memcmp. */
     uint32_t map_mask;        /* capacity - 1 (power of two)                         */
-    int32_t *map_id;          /* [capacity] -1 = empty                               */
-    uint32_t *map_tag;        /* [capacity] high hash bits, to skip most memcmps     */
+    struct hd_tok_slot {
+        uint64_t head;        /* first min(len, 8) bytes, zero-padded, little-endian */
+        uint32_t meta;        /* high hash bits | len (13 bits)                       */
+        int32_t id;           /* -1 = empty                                          */
+    } *map;                   /* [capacity]                                          */
 
     /* specials, for ALLOW_SPECIAL matching */
     int32_t *spec_ids;        /* [n_spec] ids of special tokens, longest name first  */

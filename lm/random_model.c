@@ -115,8 +115,13 @@ static char *dup_or_null(const char *s) {
 hd_status hd_rm_plan_add(hd_rm_plan *plan, const char *hf_name, const char *gguf_name, int n_dims,
                          const int64_t *shape, hd_rm_init init, float std, int rope_heads, const float *data,
                          hd_error *err) {
-    if (n_dims < 1 || n_dims > 2 || shape[0] <= 0 || (n_dims == 2 && shape[1] <= 0) || (!hf_name && !gguf_name))
-        return hd_error_set(err, HD_ERR_INTERNAL, "random model: bad tensor description");
+    bool ok = n_dims >= 1 && n_dims <= HD_RM_MAX_DIMS && (hf_name || gguf_name);
+    int64_t rows = 1;
+    for (int i = 0; ok && i < n_dims; i++) {
+        ok = shape[i] > 0 && shape[i] <= (INT64_C(1) << 40) / rows;
+        if (ok && i < n_dims - 1) rows *= shape[i];
+    }
+    if (!ok) return hd_error_set(err, HD_ERR_INTERNAL, "random model: bad tensor description");
     if (rope_heads > 0 && (n_dims != 2 || shape[0] % (2 * rope_heads)))
         return hd_error_set(err, HD_ERR_INTERNAL, "random model: %s rows do not split into %d RoPE heads",
                             hf_name ? hf_name : gguf_name, rope_heads);
@@ -129,8 +134,9 @@ hd_status hd_rm_plan_add(hd_rm_plan *plan, const char *hf_name, const char *gguf
     hd_rm_tensor *t = &plan->t[plan->n];
     memset(t, 0, sizeof *t);
     t->n_dims = n_dims;
-    t->shape[0] = shape[0];
-    t->shape[1] = n_dims == 2 ? shape[1] : 1;
+    for (int i = 0; i < HD_RM_MAX_DIMS; i++) t->shape[i] = i < n_dims ? shape[i] : 1;
+    t->rows = rows;
+    t->cols = shape[n_dims - 1];
     t->init = init;
     t->std = std;
     t->rope_heads = rope_heads;
@@ -138,7 +144,7 @@ hd_status hd_rm_plan_add(hd_rm_plan *plan, const char *hf_name, const char *gguf
     t->gguf_name = dup_or_null(gguf_name);
     bool oom = (hf_name && !t->hf_name) || (gguf_name && !t->gguf_name);
     if (init == HD_RM_INIT_DATA) {
-        size_t n = (size_t)(t->shape[0] * t->shape[1]);
+        size_t n = (size_t)(t->rows * t->cols);
         t->data = malloc(n * sizeof(float));
         if (t->data && data) memcpy(t->data, data, n * sizeof(float));
         oom = oom || !t->data || !data;
@@ -193,12 +199,12 @@ hd_status hd_rm_check_type(const hd_rm_plan *plan, const hd_random_model_params 
         if (p->format == HD_RM_GGUF && !t->gguf_name) continue;
         if (p->format == HD_RM_HF && !t->hf_name) continue;
         if (tensor_type(t, p->format, T) != T) continue;
-        if (t->shape[1] % (int64_t)block)
+        if (t->cols % (int64_t)block)
             return hd_error_set(err, HD_ERR_ARG,
                                 "type %s needs rows that are multiples of %zu, tensor %s has rows of %" PRId64
                                 " (choose another --type or a larger preset)",
                                 hd_type_name(T), block, p->format == HD_RM_GGUF ? t->gguf_name : t->hf_name,
-                                t->shape[1]);
+                                t->cols);
     }
     return HD_OK;
 }
@@ -219,14 +225,14 @@ typedef struct fill_job {
 /* HF row that GGUF row r holds (convert_hf_to_gguf LlamaModel.permute):
  * within a head of d rows, GGUF row 2i + p = HF row p·d/2 + i. */
 static int64_t hf_row_of(const hd_rm_tensor *t, int64_t r) {
-    const int64_t d = t->shape[0] / t->rope_heads, h = r / d, j = r % d;
+    const int64_t d = t->rows / t->rope_heads, h = r / d, j = r % d;
     return h * d + (j % 2) * (d / 2) + j / 2;
 }
 
 static void fill_rows(void *ctx, int64_t begin, int64_t end, int thread_id) {
     const fill_job *job = ctx;
     const hd_rm_tensor *t = job->t;
-    const int64_t cols = t->shape[1];
+    const int64_t cols = t->cols;
     float *row = job->scratch + (size_t)thread_id * (size_t)cols;
     for (int64_t r = begin; r < end; r++) {
         const int64_t hr = job->gguf_layout && t->rope_heads > 0 ? hf_row_of(t, r) : r;
@@ -262,11 +268,11 @@ static void fill_rows(void *ctx, int64_t begin, int64_t end, int thread_id) {
  * hold the same numbers. */
 static hd_status fill_tensor(const hd_rm_tensor *t, uint64_t seed, hd_type type, hd_type model_type,
                              bool gguf_layout, hd_threadpool *tp, void *dst, size_t nbytes, hd_error *err) {
-    const int64_t cols = t->shape[1];
+    const int64_t cols = t->cols;
     const size_t row_bytes = hd_type_row_size(type, cols);
-    if (row_bytes == 0 || row_bytes * (size_t)t->shape[0] != nbytes)
+    if (row_bytes == 0 || row_bytes * (size_t)t->rows != nbytes)
         return hd_error_set(err, HD_ERR_INTERNAL, "random model: %s: %zu bytes asked, %zu expected",
-                            t->hf_name ? t->hf_name : t->gguf_name, nbytes, row_bytes * (size_t)t->shape[0]);
+                            t->hf_name ? t->hf_name : t->gguf_name, nbytes, row_bytes * (size_t)t->rows);
     const int nt = hd_threadpool_size(tp);
     fill_job job = {
         .t = t,
@@ -281,7 +287,7 @@ static hd_status fill_tensor(const hd_rm_tensor *t, uint64_t seed, hd_type type,
     };
     if (!job.scratch) return hd_error_set(err, HD_ERR_NOMEM, "random model: out of memory");
     const int64_t grain = cols >= 4096 ? 4 : 4096 / cols + 1;
-    hd_parallel_for(tp, t->shape[0], grain, fill_rows, &job);
+    hd_parallel_for(tp, t->rows, grain, fill_rows, &job);
     free(job.scratch);
     return HD_OK;
 }
@@ -302,7 +308,7 @@ static int hf_shards(const hd_rm_plan *plan, size_t elem_bytes, uint64_t max_byt
         const hd_rm_tensor *t = &plan->t[i];
         shard[i] = -1;
         if (!t->hf_name) continue;
-        const uint64_t sz = (uint64_t)(t->shape[0] * t->shape[1]) * elem_bytes;
+        const uint64_t sz = (uint64_t)(t->rows * t->cols) * elem_bytes;
         if (sz > max_bytes) {
             shard[i] = ns++;
             continue;
@@ -392,9 +398,9 @@ hd_status hd_rm_write_gguf(const hd_rm_plan *plan, const hd_random_model_params 
         const hd_rm_tensor *t = &plan->t[order[k]];
         ctx[k] = (gguf_fill_ctx){.t = t, .p = p, .type = tensor_type(t, HD_RM_GGUF, p->type), .tp = tp,
                                  .index = k, .total = n};
-        data_bytes += hd_type_row_size(ctx[k].type, t->shape[1]) * (uint64_t)t->shape[0];
-        /* ggml order: ne[0] = columns */
-        const int64_t ne[2] = {t->shape[t->n_dims - 1], t->shape[0]};
+        data_bytes += hd_type_row_size(ctx[k].type, t->cols) * (uint64_t)t->rows;
+        int64_t ne[HD_RM_MAX_DIMS];   /* ggml order: ne[0] = the innermost (PyTorch last) dim */
+        for (int i = 0; i < t->n_dims; i++) ne[i] = t->shape[t->n_dims - 1 - i];
         st = hd_gguf_add_tensor_fn(w, t->gguf_name, ctx[k].type, t->n_dims, ne, gguf_fill, &ctx[k], err);
     }
     if (st == HD_OK && !p->dry_run) st = hd_gguf_writer_write(w, path, err);
@@ -457,7 +463,7 @@ hd_status hd_rm_write_hf_weights(const hd_rm_plan *plan, const hd_random_model_p
     int total = 0, done_n = 0;
     uint64_t total_bytes = 0;
     for (int i = 0; i < plan->n; i++)
-        if (shard[i] >= 0) total++, total_bytes += (uint64_t)(plan->t[i].shape[0] * plan->t[i].shape[1]) * elem;
+        if (shard[i] >= 0) total++, total_bytes += (uint64_t)(plan->t[i].rows * plan->t[i].cols) * elem;
 
     for (int s = 0; s < ns && st == HD_OK; s++) {
         const int m = shard_members(plan, shard, s, refs);
@@ -467,7 +473,7 @@ hd_status hd_rm_write_hf_weights(const hd_rm_plan *plan, const hd_random_model_p
         snprintf(path, sizeof path, "%s/%s", dir, name);
         uint64_t shard_bytes = 0;
         for (int k = 0; k < m; k++)
-            shard_bytes += (uint64_t)(plan->t[refs[k].index].shape[0] * plan->t[refs[k].index].shape[1]) * elem;
+            shard_bytes += (uint64_t)(plan->t[refs[k].index].rows * plan->t[refs[k].index].cols) * elem;
         if (p->dry_run) {
             if (p->file_done) p->file_done(p->progress_ctx, path, m, shard_bytes);
             continue;
@@ -483,7 +489,7 @@ hd_status hd_rm_write_hf_weights(const hd_rm_plan *plan, const hd_random_model_p
         for (int k = 0; k < m && st == HD_OK; k++) {
             const int i = refs[k].index;
             const hd_rm_tensor *t = &plan->t[i];
-            const size_t nbytes = (size_t)(t->shape[0] * t->shape[1]) * elem;
+            const size_t nbytes = (size_t)(t->rows * t->cols) * elem;
             if (!(bufs[i] = malloc(nbytes))) {
                 st = hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory for %s (%zu bytes)", dir, t->hf_name,
                                   nbytes);

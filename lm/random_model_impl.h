@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 
+#define HD_RM_MAX_DIMS 4
+
 typedef enum hd_rm_init {
     HD_RM_INIT_NORMAL = 0,   /* std · N(0,1)                              */
     HD_RM_INIT_NORM = 1,     /* 1 + std · N(0,1)  (RMSNorm / LayerNorm γ) */
@@ -24,14 +26,16 @@ typedef enum hd_rm_init {
 typedef struct hd_rm_tensor {
     char *hf_name;           /* owned; NULL: only in GGUF                       */
     char *gguf_name;         /* owned; NULL: only in HF                         */
-    int n_dims;              /* 1 or 2                                          */
-    int64_t shape[2];        /* PyTorch order: [rows, cols] or [n]              */
+    int n_dims;              /* 1 .. HD_RM_MAX_DIMS                             */
+    int64_t shape[4];        /* PyTorch order, outermost first                  */
+    int64_t rows, cols;      /* cols = innermost dim, rows = product of the rest
+                                (element (r, c) has row-major index r·cols + c) */
     hd_rm_init init;
     float std;
-    int rope_heads;          /* > 0: the GGUF rows are the HF rows permuted per
+    int rope_heads;          /* > 0 (2-D only): the GGUF rows are the HF rows permuted per
                                 head from half-split to interleaved RoPE pairs
                                 (convert_hf_to_gguf LlamaModel.permute)         */
-    float *data;             /* owned, HD_RM_INIT_DATA: shape[0]·shape[1] values */
+    float *data;             /* owned, HD_RM_INIT_DATA: rows·cols values        */
 } hd_rm_tensor;
 
 typedef struct hd_rm_plan {
@@ -39,7 +43,8 @@ typedef struct hd_rm_plan {
     int n, cap;
 } hd_rm_plan;
 
-/* Appends a tensor (names and data are copied).  shape is PyTorch order. */
+/* Appends a tensor (names and data are copied).  shape is PyTorch order.
+ * In GGUF it is [ne0 = shape[n-1], ..., shape[0]]; 1-D tensors are F32 there. */
 hd_status hd_rm_plan_add(hd_rm_plan *plan, const char *hf_name, const char *gguf_name, int n_dims,
                          const int64_t *shape, hd_rm_init init, float std, int rope_heads, const float *data,
                          hd_error *err);

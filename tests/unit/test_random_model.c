@@ -21,6 +21,7 @@
 #include "lm/llama.h"
 #include "lm/llama_config.h"
 #include "lm/random_model.h"
+#include "lm/random_model_impl.h"
 #include "lm/tokenizer.h"
 #include "testutil.h"
 
@@ -812,6 +813,59 @@ static void test_published_layout(void **state) {
     assert_true(log.bytes[0] == (8030261248ull - 4096 * 65) / 256 * 144 + norms);
 }
 
+/* ---- the shared writers with tensors of other ranks (for the next architectures) ---- */
+
+static void test_plan_ranks(void **state) {
+    (void)state;
+    hd_error err = {0};
+    hd_rm_plan plan = {0};
+    const int64_t conv[4] = {8, 3, 2, 32}, pos[3] = {2, 5, 32}, gate[1] = {1}, bad[2] = {4, 0};
+    const float g = 0.25f;
+    assert_int_equal(hd_rm_plan_add(&plan, "v.patch.weight", "v.patch_embd.weight", 4, conv, HD_RM_INIT_NORMAL, 0.5f,
+                                    0, NULL, &err), HD_OK);
+    assert_int_equal(hd_rm_plan_add(&plan, "v.pos", "v.position_embd", 3, pos, HD_RM_INIT_NORM, 0.1f, 0, NULL, &err),
+                     HD_OK);
+    assert_int_equal(hd_rm_plan_add(&plan, "v.gate", "v.gate", 1, gate, HD_RM_INIT_DATA, 0, 0, &g, &err), HD_OK);
+    assert_int_equal(hd_rm_plan_add(&plan, "x", "x", 2, bad, HD_RM_INIT_NORMAL, 1, 0, NULL, &err), HD_ERR_INTERNAL);
+    assert_int_equal(hd_rm_plan_add(&plan, "x", "x", 5, conv, HD_RM_INIT_NORMAL, 1, 0, NULL, &err), HD_ERR_INTERNAL);
+    assert_int_equal(plan.n, 3);
+    assert_int_equal(plan.t[0].rows, 48), assert_int_equal(plan.t[0].cols, 32);
+
+    char gpath[512], dir[512];
+    hd_random_model_params p = params("tiny", HD_RM_GGUF, HD_TYPE_Q8_0, 4);
+    hd_gguf_writer *w = hd_gguf_writer_create(&err);
+    assert_non_null(w);
+    if (hd_rm_write_gguf(&plan, &p, w, tmp_path(gpath, sizeof gpath, "ranks.gguf"), &err)) fail_msg("%s", err.msg);
+    hd_gguf_writer_free(w);
+    p.format = HD_RM_HF;
+    p.type = HD_TYPE_F32;
+    assert_int_equal(hd_rm_prepare_dir(tmp_path(dir, sizeof dir, "ranks_hf"), &err), HD_OK);
+    if (hd_rm_write_hf_weights(&plan, &p, dir, &err)) fail_msg("%s", err.msg);
+
+    hd_gguf *gg = hd_gguf_open(gpath, &err);
+    assert_non_null(gg);
+    const hd_gguf_tensor_info *t = gguf_tensor(gg, "v.patch_embd.weight");
+    assert_int_equal(t->type, HD_TYPE_Q8_0), assert_int_equal(t->n_dims, 4);
+    assert_int_equal(t->ne[0], 32), assert_int_equal(t->ne[1], 2), assert_int_equal(t->ne[2], 3), assert_int_equal(t->ne[3], 8);
+    t = gguf_tensor(gg, "v.position_embd");
+    assert_int_equal(t->type, HD_TYPE_Q8_0), assert_int_equal(t->n_dims, 3), assert_int_equal(t->ne[2], 2);
+    t = gguf_tensor(gg, "v.gate");
+    assert_int_equal(t->type, HD_TYPE_F32), assert_true(f32_at(t->data, 0) == 0.25f);
+    hd_safetensors *st = hd_safetensors_open(dir, &err);
+    assert_non_null(st);
+    const hd_st_tensor *h = st_tensor(st, "v.patch.weight");
+    assert_int_equal(h->n_dims, 4), assert_int_equal(h->shape[0], 8), assert_int_equal(h->shape[3], 32);
+    for (size_t i = 0; i < 8 * 3 * 2 * 32; i++)
+        assert_true(f32_at(h->data, i) == 0.5f * hd_random_model_value(4, "v.patch.weight", i));
+    h = st_tensor(st, "v.pos");
+    assert_int_equal(h->n_dims, 3);
+    assert_true(f32_at(h->data, 7) == 1.0f + 0.1f * hd_random_model_value(4, "v.pos", 7));
+    hd_safetensors_close(st);
+    hd_gguf_close(gg);
+    hd_rm_plan_free(&plan);
+    hd_rm_plan_free(&plan);   /* freed plans are empty */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_presets),         cmocka_unit_test(test_hf_json_roundtrip),
@@ -821,6 +875,7 @@ int main(void) {
         cmocka_unit_test(test_sharding),        cmocka_unit_test(test_errors),
         cmocka_unit_test(test_from_gguf_errors), cmocka_unit_test(test_tokenizer),
         cmocka_unit_test(test_same_logits),     cmocka_unit_test(test_published_layout),
+        cmocka_unit_test(test_plan_ranks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

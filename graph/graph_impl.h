@@ -108,6 +108,7 @@ struct hd_graph {
     bool cancelled, failed;
     hd_error first_err;
     bool started, joined;
+    bool start_failed;        /* a create failed: the graph cannot run */
     bool sync_init;
 };
 

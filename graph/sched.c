@@ -316,7 +316,7 @@ static void *worker(void *arg) {
 /* ---- start / wait ------------------------------------------------------------- */
 
 hd_status hd_graph_start(hd_graph *g, hd_error *err) {
-    if (g->started) return hd_error_set(err, HD_ERR_ARG, "graph: already started");
+    if (g->started || g->start_failed) return hd_error_set(err, HD_ERR_ARG, "graph: already started");
     hd_status st = hd_graph_validate(g, err);
     if (st) return st;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -329,6 +329,7 @@ hd_status hd_graph_start(hd_graph *g, hd_error *err) {
             if (st) {
                 /* destroy(NULL-or-partial) is the type's contract */
                 n->created = true;
+                g->start_failed = true;
                 return hd_error_set(err, st, "node '%s': %s", n->name, e.msg[0] ? e.msg : hd_status_name(st));
             }
         }

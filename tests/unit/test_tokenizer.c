@@ -853,6 +853,90 @@ static void test_bad_files(void **state) {
     hd_tokenizer_free(NULL);
 }
 
+/* Truncated and bit-flipped files of all three kinds: a tokenizer or an
+ * error naming the file, never a crash (run under ASan/UBSan too). */
+static void try_mutations(const uint8_t *orig, size_t n, int kind, tu_rng *r, int rounds) {
+    uint8_t *b = malloc(n + 1);
+    for (int it = 0; it < rounds; it++) {
+        memcpy(b, orig, n);
+        size_t len = n;
+        if (it % 2 == 0) {
+            len = (size_t)(tu_rng_u64(r) % n);
+        } else {
+            int flips = 1 + (int)(tu_rng_u64(r) % 4);
+            for (int f = 0; f < flips; f++) b[tu_rng_u64(r) % n] ^= (uint8_t)(1u << (tu_rng_u64(r) % 8));
+        }
+        hd_error e = {0};
+        hd_tokenizer *t = NULL;
+        if (kind == 0) {
+            t = hd_tokenizer_from_tiktoken(b, len, "mut.model", &e);
+        } else if (kind == 1) {
+            t = hd_tokenizer_from_hf_json(b, len, "mut.json", &e);
+        } else {
+            hd_gguf *g = hd_gguf_open_memory(b, len, "mut.gguf", &e);
+            if (g) t = hd_tokenizer_from_gguf(g, &e);
+            hd_gguf_close(g);
+        }
+        if (!t) {
+            assert_true(e.code != HD_OK);
+            assert_non_null(strstr(e.msg, "mut."));
+            continue;
+        }
+        /* whatever loaded must encode and decode consistently */
+        const char *text = "Hello, world! 123 \xe4\xb8\xad\xf0\x9f\xa6\x99 <|eot_id|>\xff";
+        int32_t ids[128];
+        char back[256];
+        size_t k, m;
+        assert_int_equal(hd_tokenizer_encode(t, text, strlen(text), 0, ids, 128, &k, &e), HD_OK);
+        assert_int_equal(hd_tokenizer_decode(t, ids, k, 0, back, sizeof back, &m, &e), HD_OK);
+        assert_int_equal(m, strlen(text));
+        assert_memory_equal(back, text, m);
+        hd_tokenizer_free(t);
+    }
+    free(b);
+}
+
+static void test_corrupt_inputs(void **state) {
+    (void)state;
+    tu_rng r;
+    tu_rng_seed(&r, 4242);
+    char p[1024];
+    size_t n;
+    uint8_t *model = tu_read_file(tu_fixture(p, sizeof p, "tokenizer/llama3_tokenizer.model"), &n);
+    assert_non_null(model);
+    try_mutations(model, n, 0, &r, 24);
+    free(model);
+    /* a small byte-level vocabulary (256 bytes + specials) in GGUF and JSON form */
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char buf[256 * 16];
+    size_t o = 0;
+    for (int b = 0; b < 256; b++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "%c%c== %d\n", b64[b >> 2], b64[(b & 3) << 4], b);
+    hd_error e = {0};
+    hd_tokenizer *t = hd_tokenizer_from_tiktoken(buf, o, "bytes.model", &e);
+    assert_non_null(t);
+    snprintf(p, sizeof p, "%s/small.gguf", tu_tmpdir());
+    hd_gguf_writer *w = hd_gguf_writer_create(&e);
+    assert_int_equal(hd_tokenizer_to_gguf(t, w, 257, &e), HD_OK);
+    assert_int_equal(hd_gguf_writer_write(w, p, &e), HD_OK);
+    hd_gguf_writer_free(w);
+    uint8_t *g = tu_read_file(p, &n);
+    assert_non_null(g);
+    try_mutations(g, n, 2, &r, 300);
+    free(g);
+    snprintf(p, sizeof p, "%s/small_hf", tu_tmpdir());
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", p);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(hd_tokenizer_write_hf(t, p, 257, &e), HD_OK);
+    hd_tokenizer_free(t);
+    strcat(p, "/tokenizer.json");
+    uint8_t *j = tu_read_file(p, &n);
+    assert_non_null(j);
+    try_mutations(j, n, 1, &r, 300);
+    free(j);
+}
+
 /* merges out of rank order are refused (not a tiktoken-style vocabulary) */
 static void test_bad_merge_order(void **state) {
     (void)state;
@@ -919,6 +1003,7 @@ int main(void) {
         cmocka_unit_test(test_export_hf_files),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_bad_merge_order),
+        cmocka_unit_test(test_corrupt_inputs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

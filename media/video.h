@@ -17,6 +17,10 @@
  * stated duration runs past its last frame, repeats frames.  FPS stops at the
  * end of the last frame's display interval.
  *
+ * Long clips are not decoded whole: a target more than params.seek_gap
+ * seconds ahead is reached by seeking to the keyframe before it (the frame
+ * chosen is the same; decoding from a keyframe gives the same pixels).
+ *
  * Each frame carries its pts in seconds from the file's start time
  * (AVFormatContext.start_time, so audio and video share a time axis), forced
  * non-decreasing.  Pictures are converted with libswscale to RGB24 (full
@@ -63,6 +67,10 @@ typedef struct hd_video_params {
                                    container states one, default false                    */
     int threads;                /* decoder threads, 0 = FFmpeg's choice (default)          */
     int stream_index;           /* -1 = best video stream (default)                       */
+    double seek_gap;            /* UNIFORM/FPS: when the next target is more than this many
+                                   seconds past the decoded position, seek to the keyframe
+                                   before it instead of decoding everything in between;
+                                   default 10 s, 0 = never seek                            */
 } hd_video_params;
 
 hd_video_params hd_video_default_params(void);
@@ -87,7 +95,9 @@ typedef struct hd_video_frame {
                                    until the next hd_video_next or hd_video_close    */
     double pts;                 /* seconds from the file's start                      */
     double target;              /* the sampling time it was chosen for (= pts for ALL) */
-    int64_t index;              /* 0-based index among the stream's decoded frames   */
+    int64_t index;              /* 0-based frame number: counted while decoding from the
+                                   start; once a seek happened, round(pts * fps) (-1 if
+                                   the frame rate is unknown)                         */
     int sample;                 /* 0-based index among the frames handed out         */
 } hd_video_frame;
 

@@ -29,6 +29,11 @@ struct hd_video_reader {
     double frame_dur;     /* nominal frame duration, 0 if unknown   */
     bool sent_flush, eof;
     double last_t;        /* for non-decreasing timestamps          */
+    bool have_last;       /* last_t is set (reset by a seek)         */
+    bool seeked;          /* frame indices are estimates from pts   */
+    bool seek_useless;    /* a seek went back before seek_from: stop */
+    double seek_from;     /* decoded position when the last seek was made */
+    int64_t since_seek;   /* frames decoded since the last seek     */
 
     /* the selection window: prev = last frame at or before the target,
      * look = the frame after it */
@@ -56,6 +61,7 @@ hd_video_params hd_video_default_params(void) {
         .measure_duration = false,
         .threads = 0,
         .stream_index = -1,
+        .seek_gap = 10.0,
     };
     return p;
 }
@@ -252,8 +258,11 @@ static int decode_next(hd_video_reader *r, AVFrame *dst, double *t, hd_error *er
         if (ret == 0) {
             int64_t ts = dst->best_effort_timestamp;
             double tt = ts != AV_NOPTS_VALUE ? (double)ts * r->tb - r->start : r->last_t + r->frame_dur;
-            if (r->info.n_decoded > 0 && !(tt >= r->last_t)) tt = r->last_t; /* non-decreasing */
+            if (r->have_last && !(tt >= r->last_t)) tt = r->last_t; /* non-decreasing */
             r->last_t = tt;
+            r->have_last = true;
+            if (r->seeked && r->since_seek == 0 && tt <= r->seek_from) r->seek_useless = true; /* long GOPs */
+            r->since_seek++;
             *t = tt;
             if (!r->orientation_known) {
                 AVFrameSideData *sd = av_frame_get_side_data(dst, AV_FRAME_DATA_DISPLAYMATRIX);
@@ -324,8 +333,37 @@ static hd_status advance(hd_video_reader *r, hd_error *err) {
     }
     r->have_look = true;
     r->look_t = t;
-    r->look_idx = r->info.n_decoded - 1;
+    r->look_idx = !r->seeked ? r->info.n_decoded - 1 : r->info.fps > 0 ? (int64_t)llround(t * r->info.fps) : -1;
     return HD_OK;
+}
+
+/* Jumps to the last keyframe at or before `target` when the target lies more
+ * than seek_gap seconds past what has been decoded: long clips are then not
+ * decoded whole.  Failing seeks just leave decoding where it was. */
+static void maybe_seek(hd_video_reader *r, double target) {
+    if (r->p.seek_gap <= 0 || r->eof || !r->in->pb->seekable) return;
+    double at = r->have_look ? r->look_t : r->have_prev ? r->prev_t : 0;
+    if (target - at <= r->p.seek_gap) return;
+    if (r->seek_useless || (r->seeked && r->since_seek == 0)) return;
+    int64_t ts = (int64_t)floor((target + r->start) / r->tb);
+    /* a keyframe known to lie at or before the decoded position: no gain */
+    AVStream *st = r->in->fmt->streams[r->stream];
+    int ki = av_index_search_timestamp(st, ts, AVSEEK_FLAG_BACKWARD);
+    const AVIndexEntry *ke = ki >= 0 ? avformat_index_get_entry(st, ki) : NULL;
+    if (ke && (double)ke->timestamp * r->tb - r->start <= at) return;
+    r->seek_from = at;
+    if (avformat_seek_file(r->in->fmt, r->stream, INT64_MIN, ts, ts, 0) < 0) {
+        hd_ff_clear_log();
+        return;
+    }
+    avcodec_flush_buffers(r->dec);
+    av_frame_unref(r->prev);
+    av_frame_unref(r->look);
+    r->have_prev = r->have_look = false;
+    r->have_last = false;
+    r->sent_flush = false;
+    r->seeked = true;
+    r->since_seek = 0;
 }
 
 static hd_status emit(hd_video_reader *r, const AVFrame *f, double t, int64_t idx, double target,
@@ -371,6 +409,7 @@ hd_status hd_video_next(hd_video_reader *r, const hd_video_frame **frame, hd_err
         target = (double)k / r->p.fps;
         if (D > 0 && target >= D) return HD_OK;
     }
+    maybe_seek(r, target);
     /* decode until the frame after the target is known, or the stream ends */
     while (!r->eof && !(r->have_look && r->look_t > target)) {
         hd_status st = advance(r, err);

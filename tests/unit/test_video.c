@@ -130,6 +130,44 @@ static void test_uniform_matches_full_decode(void **state) {
     }
 }
 
+/* Seeking to the keyframe before far targets picks the same frames, with the
+ * same pixels, as decoding everything, and decodes fewer frames. */
+static void test_seeking_same_frames(void **state) {
+    (void)state;
+    static const char *rels[] = {"video/big_buck_bunny_0_30.webm", "video/chaplin.mp4"};
+    for (int c = 0; c < 2; c++) {
+        hd_video_params p = hd_video_default_params(), q = p;
+        p.n_frames = q.n_frames = 6;
+        p.seek_gap = 0;   /* decode every frame */
+        q.seek_gap = 0.5; /* seek whenever a target is 0.5 s ahead */
+        hd_video_reader *a = open_fixture(rels[c], &p), *b = open_fixture(rels[c], &q);
+        const hd_video_frame *fa, *fb;
+        hd_error err = {0};
+        int n = 0;
+        for (;;) {
+            assert_int_equal(hd_video_next(a, &fa, &err), HD_OK);
+            uint64_t sa = fa ? checksum(&fa->image) : 0;
+            double pa = fa ? fa->pts : -1;
+            int64_t ia = fa ? fa->index : -1;
+            assert_int_equal(hd_video_next(b, &fb, &err), HD_OK);
+            assert_true((fa == NULL) == (fb == NULL));
+            if (!fa) break;
+            if (pa != fb->pts || sa != checksum(&fb->image))
+                fail_msg("%s sample %d: pts %.3f vs %.3f (seeking), pixels %s", rels[c], n, pa, fb->pts,
+                         sa == checksum(&fb->image) ? "equal" : "differ");
+            assert_int_equal(ia, fb->index);
+            n++;
+        }
+        assert_int_equal(n, 6);
+        int64_t da = hd_video_reader_info(a)->n_decoded, db = hd_video_reader_info(b)->n_decoded;
+        print_message("%s: %lld frames decoded without seeking, %lld with\n", rels[c], (long long)da, (long long)db);
+        assert_true(db <= da);          /* never more work (chaplin.mp4 has no later keyframe to jump to) */
+        if (c == 0) assert_true(db < da); /* the WebM has keyframes to jump to */
+        hd_video_close(a);
+        hd_video_close(b);
+    }
+}
+
 static void test_fps_sampling(void **state) {
     (void)state;
     hd_video_params p = hd_video_default_params();
@@ -258,6 +296,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uniform_sampling),
         cmocka_unit_test(test_uniform_matches_full_decode),
+        cmocka_unit_test(test_seeking_same_frames),
         cmocka_unit_test(test_fps_sampling),
         cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_measured_duration),

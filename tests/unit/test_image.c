@@ -458,6 +458,44 @@ static void test_ffmpeg_webp(void **state) {
     avcodec_free_context(&c);
 }
 
+/* GIF through FFmpeg: FFmpeg's own GIF encoder makes a complete one-frame
+ * file (3-3-2 RGB palette); each of its 8 red levels must come back as a
+ * distinct, increasing red value. */
+static void test_ffmpeg_gif(void **state) {
+    (void)state;
+    const AVCodec *enc = avcodec_find_encoder(AV_CODEC_ID_GIF);
+    if (!enc) skip();
+    enum { W = 8, H = 4 };
+    AVCodecContext *c = avcodec_alloc_context3(enc);
+    c->width = W, c->height = H, c->pix_fmt = AV_PIX_FMT_RGB8, c->time_base = (AVRational){1, 1};
+    assert_int_equal(avcodec_open2(c, enc, NULL), 0);
+    AVFrame *f = av_frame_alloc();
+    f->width = W, f->height = H, f->format = AV_PIX_FMT_RGB8;
+    assert_int_equal(av_frame_get_buffer(f, 0), 0);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) f->data[0][y * f->linesize[0] + x] = (uint8_t)(x << 5); /* red level x */
+    AVPacket *pkt = av_packet_alloc();
+    assert_int_equal(avcodec_send_frame(c, f), 0);
+    assert_int_equal(avcodec_receive_packet(c, pkt), 0);
+    assert_memory_equal(pkt->data, "GIF8", 4);
+    hd_error err = {0};
+    hd_image *img = hd_image_decode(pkt->data, (size_t)pkt->size, "t.gif", NULL, &err);
+    if (!img) fail_msg("%s", err.msg);
+    assert_int_equal(img->w, W);
+    assert_int_equal(img->h, H);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            const uint8_t *p = img->data + (y * W + x) * 3;
+            assert_true(p[1] == 0 && p[2] == 0);
+            if (x > 0) assert_true(p[0] > p[-3]);
+            assert_int_equal(p[0], img->data[x * 3]); /* same in every row */
+        }
+    hd_image_free(img);
+    av_packet_free(&pkt);
+    av_frame_free(&f);
+    avcodec_free_context(&c);
+}
+
 /* ---- damaged input and limits ------------------------------------------------------------------ */
 
 static bool is_image_name(const char *n) {
@@ -565,6 +603,7 @@ int main(void) {
         cmocka_unit_test(test_exif_orientation_all),
         cmocka_unit_test(test_ffmpeg_bmp_tiff),
         cmocka_unit_test(test_ffmpeg_webp),
+        cmocka_unit_test(test_ffmpeg_gif),
         cmocka_unit_test(test_corrupt),
         cmocka_unit_test(test_size_limit),
     };

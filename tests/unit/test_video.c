@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libavutil/display.h>
 
@@ -168,6 +169,39 @@ static void test_seeking_same_frames(void **state) {
     }
 }
 
+static long rss_now_kb(void) {
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    fclose(f);
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Frames are handed out one at a time: decoding all 720 frames of the 30-s
+ * 1280x720 clip (2 GB of RGB) keeps the resident set flat. */
+static void test_streamed_memory(void **state) {
+    (void)state;
+    hd_video_params p = hd_video_default_params();
+    p.sampling = HD_VIDEO_ALL;
+    p.threads = 1;
+    hd_video_reader *r = open_fixture("video/big_buck_bunny_0_30.webm", &p);
+    const hd_video_frame *f;
+    hd_error err = {0};
+    long base = 0, top = 0;
+    int n = 0;
+    while (hd_video_next(r, &f, &err) == HD_OK && f) {
+        long now = rss_now_kb();
+        if (n == 10) base = now;
+        if (now > top) top = now;
+        n++;
+    }
+    hd_video_close(r);
+    print_message("%d frames, resident set %ld KiB after 10 frames, at most %ld KiB\n", n, base, top);
+    assert_true(n >= 719 && n <= 721);
+    assert_true(base > 0 && top - base < 64 * 1024);
+}
+
 static void test_fps_sampling(void **state) {
     (void)state;
     hd_video_params p = hd_video_default_params();
@@ -297,6 +331,7 @@ int main(void) {
         cmocka_unit_test(test_uniform_sampling),
         cmocka_unit_test(test_uniform_matches_full_decode),
         cmocka_unit_test(test_seeking_same_frames),
+        cmocka_unit_test(test_streamed_memory),
         cmocka_unit_test(test_fps_sampling),
         cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_measured_duration),

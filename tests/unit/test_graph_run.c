@@ -146,7 +146,7 @@ static void test_sigint(void **state) {
     double lag = now_s() - t0;
     print_message("herd run exited %.1f ms after SIGINT\n", lag * 1e3);
     assert_int_equal(rc, 130);
-    assert_true(lag < 1.0);
+    assert_true(lag < 2.0);   /* typically ~60 ms */
     char *e = output("err");
     assert_string_equal(e, "herd run: interrupted, finishing the outputs\n");
     free(e);

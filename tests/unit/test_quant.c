@@ -275,6 +275,66 @@ static void test_roundtrip_error(void **state) {
     free(q);
 }
 
+/* Golden bytes from llama.cpp.  The input below was quantized by ggml's reference
+ * quantizers (quantize_row_{q4_0,q8_0,q4_K,q5_K,q6_K,q8_K}_ref in libggml-base, built
+ * from a llama.cpp tree of 2026-11) and the result dequantized by ggml's
+ * dequantize_row_*; recorded are the FNV-1a 64 hash of the quantized bytes, the hash
+ * of the dequantized floats' bits, and the first 16 bytes.  Equal hashes mean the
+ * files we write are byte-identical to llama.cpp's and we read its files to the
+ * same floats. */
+static void golden_input(float *x, int n) {
+    for (int i = 0; i < n; i++) {
+        const int a = (i * 7919 + 13) % 1013;
+        x[i] = (float)(a - 506) / 137.0f * (float)(1 + i % 5) / 3.0f;
+        if (i % 97 == 0) x[i] *= 7.0f;  /* outliers   */
+        if (i % 61 == 5) x[i] = 0.0f;   /* exact zeros */
+    }
+}
+
+static uint64_t fnv1a(const void *p, size_t n) {
+    const uint8_t *b = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void test_golden_ggml(void **state) {
+    (void)state;
+    static const struct {
+        hd_type type;
+        uint64_t bytes_hash, floats_hash;
+        uint8_t head[16];
+    } golden[] = {
+        {HD_TYPE_Q4_0, 0xd74bb80bde2ac413ull, 0xf2795c728720d416ull,
+         {0x33, 0x3c, 0x60, 0xba, 0xa9, 0x98, 0x85, 0x68, 0xba, 0xba, 0xa8, 0x86, 0x77, 0x56, 0xca, 0xb9}},
+        {HD_TYPE_Q8_0, 0xbbbc966bb013e3f5ull, 0x9df2f61aa1440c1aull,
+         {0x3b, 0x2c, 0x81, 0x19, 0x11, 0xfb, 0xd8, 0x00, 0x1f, 0x1a, 0x08, 0xe8, 0xf4, 0xdb, 0x24, 0x15}},
+        {HD_TYPE_Q4_K, 0x07b58428f4206709ull, 0x5dca4ff5b415063eull,
+         {0x8d, 0x24, 0x4b, 0x31, 0xad, 0x6a, 0xe2, 0x7f, 0x72, 0xa2, 0x9c, 0x7f, 0x84, 0x1e, 0x34, 0xef}},
+        {HD_TYPE_Q5_K, 0x25189048241cf5d7ull, 0x765714a12f49e28aull,
+         {0x1a, 0x20, 0x48, 0x31, 0xb2, 0xad, 0xe4, 0xbf, 0x73, 0xa1, 0x9c, 0x7f, 0x98, 0x11, 0x45, 0xe3}},
+        {HD_TYPE_Q6_K, 0x3a853463690b9e5bull, 0x9f2ca4bfefd828c1ull,
+         {0x41, 0x86, 0x04, 0xdf, 0x76, 0xa0, 0x68, 0x56, 0x72, 0xfa, 0x0d, 0x47, 0x19, 0x15, 0x7e, 0x6e}},
+        {HD_TYPE_Q8_K, 0x42dcde77e1f60d4eull, 0xaa9b5ed4dc751567ull,
+         {0x40, 0x16, 0xa8, 0x3d, 0x9a, 0x14, 0x0d, 0xfc, 0xdf, 0x00, 0x19, 0x15, 0x06, 0xec, 0xf7, 0xe2}},
+    };
+    float x[1024], y[1024];
+    uint8_t q[4096];
+    golden_input(x, 1024);
+    for (size_t i = 0; i < sizeof golden / sizeof golden[0]; i++) {
+        const hd_type t = golden[i].type;
+        const size_t n = hd_quantize_row(t, x, q, 1024);
+        assert_int_equal(n, hd_type_row_size(t, 1024));
+        assert_memory_equal(q, golden[i].head, 16);
+        if (fnv1a(q, n) != golden[i].bytes_hash) fail_msg("%s: quantized bytes differ from ggml's", hd_type_name(t));
+        hd_dequantize_row(t, q, y, 1024);
+        if (fnv1a(y, sizeof y) != golden[i].floats_hash) fail_msg("%s: dequantized floats differ from ggml's", hd_type_name(t));
+    }
+}
+
 static void test_bad_arguments(void **state) {
     (void)state;
     float x[64] = {0};
@@ -297,7 +357,8 @@ int main(void) {
         cmocka_unit_test(test_q8_0_layout),       cmocka_unit_test(test_q4_k_layout),
         cmocka_unit_test(test_q5_k_layout),       cmocka_unit_test(test_q6_k_layout),
         cmocka_unit_test(test_q8_k_layout),       cmocka_unit_test(test_reference_rounding),
-        cmocka_unit_test(test_roundtrip_error),   cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_roundtrip_error),   cmocka_unit_test(test_golden_ggml),
+        cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

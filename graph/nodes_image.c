@@ -94,6 +94,7 @@ static hd_status video_create(hd_node *node, const hd_node_opts *o, void **state
     vp.sampling = !strcmp(m, "fps") ? HD_VIDEO_FPS : !strcmp(m, "all") ? HD_VIDEO_ALL : HD_VIDEO_UNIFORM;
     vp.n_frames = (int)hd_opt_int(o, "frames");
     vp.fps = hd_opt_float(o, "fps");
+    vp.threads = (int)hd_opt_int(o, "threads");
     s->r = hd_video_open(hd_opt_str(o, "path"), &vp, err);
     return s->r ? HD_OK : (err ? err->code : HD_ERR_IO);
 }
@@ -138,6 +139,7 @@ static const hd_option_def video_opts[] = {
      "uniform|fps|all"},
     {"frames", HD_OPT_INT, "16", "uniform: number of frames", 1, 100000, NULL},
     {"fps", HD_OPT_FLOAT, "1", "fps: frames per second", 0.001, 1000, NULL},
+    {"threads", HD_OPT_INT, "0", "decoder threads (0 = FFmpeg's choice)", 0, 64, NULL},
 };
 
 const hd_node_type hd_node_video = {

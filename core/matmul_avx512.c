@@ -278,7 +278,7 @@ const hd_kernels hd_kernels_avx512 = {
             [HD_TYPE_Q5_K] = a5_dot_q5_k, [HD_TYPE_Q6_K] = x86_dot_q6_k},
     .deq = {[HD_TYPE_F32] = x86_deq_f32, [HD_TYPE_F16] = x86_deq_f16, [HD_TYPE_BF16] = x86_deq_bf16,
             [HD_TYPE_Q8_0] = x86_deq_q8_0, [HD_TYPE_Q4_0] = x86_deq_q4_0, [HD_TYPE_Q4_K] = x86_deq_q4_k,
-            [HD_TYPE_Q5_K] = NULL, [HD_TYPE_Q6_K] = NULL},
+            [HD_TYPE_Q5_K] = x86_deq_q5_k, [HD_TYPE_Q6_K] = x86_deq_q6_k},
     .mr = A5_MR,
     .nr = A5_NR,
     .gemm_f32 = gemm_f32_12x32,

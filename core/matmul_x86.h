@@ -479,4 +479,58 @@ static void x86_deq_q4_k(const void *s, float *d, int64_t k) {
     }
 }
 
+static void x86_deq_q5_k(const void *s, float *d, int64_t k) {
+    const hd_block_q5_k *b = s;
+    const __m256i low = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < k / HD_QK_K; i++) {
+        uint8_t sc[8], m[8];
+        k_scales(b[i].scales, sc, m);
+        const float dd = f16f(b[i].d), dm = f16f(b[i].dmin);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)b[i].qh);
+        for (int jj = 0; jj < 4; jj++, d += 64) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * jj));
+            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * jj), one), 4);
+            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * jj + 1), one), 4);
+            store_u8x32(d, _mm256_or_si256(_mm256_and_si256(q, low), h0), _mm256_set1_ps(dd * sc[2 * jj]),
+                        _mm256_set1_ps(dm * m[2 * jj]));
+            store_u8x32(d + 32, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low), h1),
+                        _mm256_set1_ps(dd * sc[2 * jj + 1]), _mm256_set1_ps(dm * m[2 * jj + 1]));
+        }
+    }
+}
+
+/* 16 signed quants (q - 32) times a scale. */
+HD_INLINE void store_i8x16(float *d, __m128i q, __m256 scale) {
+    _mm256_storeu_ps(d, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), scale));
+    _mm256_storeu_ps(d + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8))), scale));
+}
+
+static void x86_deq_q6_k(const void *s, float *d, int64_t k) {
+    const hd_block_q6_k *b = s;
+    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+    for (int64_t i = 0; i < k / HD_QK_K; i++) {
+        const float dd = f16f(b[i].d);
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = b[i].ql + 64 * h;
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)(b[i].qh + 32 * h));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_slli_epi16(_mm256_and_si256(hb, three), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, low),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), three), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), three), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), three), 4));
+            for (int g = 0; g < 4; g++, d += 32) {
+                const __m256i v = _mm256_sub_epi8(q[g], off);
+                const int8_t *sc = b[i].scales + 8 * h + 2 * g;
+                store_i8x16(d, _mm256_castsi256_si128(v), _mm256_set1_ps(dd * sc[0]));
+                store_i8x16(d + 16, _mm256_extracti128_si256(v, 1), _mm256_set1_ps(dd * sc[1]));
+            }
+        }
+    }
+}
+
 #endif

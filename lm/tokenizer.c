@@ -395,7 +395,8 @@ static int32_t special_at(const hd_tokenizer *t, const uint8_t *s, size_t n, siz
     for (int32_t i = 0; i < t->n_spec; i++) {
         int32_t id = t->spec_ids[i];
         uint32_t l = t->len[id];
-        if (l <= n - p && memcmp(t->blob + t->off[id], s + p, l) == 0) return id;
+        const char *name = t->blob + t->off[id];
+        if (l <= n - p && (l < 2 || name[1] == (char)s[p + 1]) && memcmp(name, s + p, l) == 0) return id;
     }
     return -1;
 }

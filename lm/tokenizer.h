@@ -6,7 +6,9 @@
  *   - Meta's tokenizer.model (tiktoken: "base64(bytes) rank" per line); the
  *     256 special tokens get Meta llama-models names (HD_TOKENIZER_NAMES_META);
  *   - Hugging Face tokenizer.json (byte-level BPE, GPT-2 byte<->unicode map,
- *     vocab + merges + added_tokens); special names are the file's own;
+ *     vocab + merges + added_tokens); special names are the file's own; every
+ *     added token counts as special (Llama 3 has no other kind) and its
+ *     lstrip/rstrip/single_word flags are not applied (all false in Llama 3);
  *   - the vocabulary inside a GGUF (tokenizer.ggml.model "gpt2",
  *     tokenizer.ggml.pre "llama-bpe"): tokens / token_type / merges;
  *   - a directory: its tokenizer.json, else its tokenizer.model.

@@ -191,6 +191,7 @@ size_t hd_tok_pretok_next(const uint8_t *s, size_t n, size_t p) {
 }
 
 size_t hd_tok_window_end(const uint8_t *s, size_t n, size_t pos) {
+    if (n - pos <= HD_TOK_CHUNK_CHARS) return n;   /* never more characters than bytes */
     size_t chars = 0;
     while (pos < n && chars < HD_TOK_CHUNK_CHARS) {
         if (s[pos] < 0x80) {

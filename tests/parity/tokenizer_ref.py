@@ -139,6 +139,9 @@ def gen(n, seed):
     out.append("a" * 25_000 + " " + "b" * 25_001)
     out.append(" " * 30_000 + "x" + "\n" * 26_000)
     out.append("1" * 25_003 + "!" * 26_000 + "\u4e2d" * 25_500)
+    # Meta's 400 000-character windows cut a piece (counted in characters, not bytes)
+    out.append("ab " * 133_335)
+    out.append("\u00e9a " * 133_335)
     return out
 
 

@@ -635,6 +635,24 @@ static void test_chunk_limits(void **state) {
     assert_memory_equal(ids, p1, k1 * sizeof *ids);
     assert_memory_equal(ids + k1, p2, k2 * sizeof *ids);
     assert_int_equal(hd_tok_run_split((const uint8_t *)s, n, 0), 25000);
+    /* 400 000-character windows, counted in characters: "\xc3\xa9a " repeated puts
+     * the cut between an e-acute and an a */
+    {
+        size_t reps = 133335, m = reps * 4, cut = 133333 * 4 + 2;   /* 400 000 chars */
+        char *w = malloc(m);
+        for (size_t i = 0; i < reps; i++) memcpy(w + 4 * i, "\xc3\xa9" "a ", 4);
+        assert_int_equal(hd_tok_window_end((const uint8_t *)w, m, 0), cut);
+        int32_t *all = malloc((m + 2) * sizeof *all), *x = malloc((m + 2) * sizeof *x);
+        size_t na, nx, ny;
+        assert_int_equal(hd_tokenizer_encode(t, w, m, 0, all, m + 2, &na, &e), HD_OK);
+        assert_int_equal(hd_tokenizer_encode(t, w, cut, 0, x, m + 2, &nx, &e), HD_OK);
+        assert_int_equal(hd_tokenizer_encode(t, w + cut, m - cut, 0, x + nx, m + 2 - nx, &ny, &e), HD_OK);
+        assert_int_equal(na, nx + ny);
+        assert_memory_equal(all, x, na * sizeof *all);
+        free(w);
+        free(all);
+        free(x);
+    }
     /* whitespace then letters: each run counts separately */
     memset(s, ' ', 20000);
     assert_int_equal(hd_tok_run_split((const uint8_t *)s, n, 0), n);

@@ -345,6 +345,50 @@ static void test_exif_orientation_all(void **state) {
     assert_int_equal(hd_exif_orientation_tiff(bad2, sizeof bad2), 1);
 }
 
+static uint32_t crc32_png(const uint8_t *p, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* A PNG eXIf chunk (orientation 8) inserted after IHDR is honoured. */
+static void test_png_exif(void **state) {
+    (void)state;
+    char path[1024];
+    size_t size;
+    uint8_t *png = tu_read_file(tu_fixture(path, sizeof path, "images/pngsuite/basn2c08.png"), &size);
+    assert_non_null(png);
+    uint8_t exif[64];
+    size_t n = make_exif(exif, 8, true) - 6; /* PNG eXIf holds the TIFF part only */
+    uint8_t chunk[96];
+    chunk[0] = 0, chunk[1] = 0, chunk[2] = 0, chunk[3] = (uint8_t)n;
+    memcpy(chunk + 4, "eXIf", 4);
+    memcpy(chunk + 8, exif + 6, n);
+    uint32_t crc = crc32_png(chunk + 4, n + 4);
+    chunk[8 + n] = (uint8_t)(crc >> 24), chunk[9 + n] = (uint8_t)(crc >> 16), chunk[10 + n] = (uint8_t)(crc >> 8);
+    chunk[11 + n] = (uint8_t)crc;
+    const size_t at = 8 + 25; /* after the signature and IHDR */
+    uint8_t *out = malloc(size + n + 12);
+    memcpy(out, png, at);
+    memcpy(out + at, chunk, n + 12);
+    memcpy(out + at + n + 12, png + at, size - at);
+    hd_error err = {0};
+    hd_image *plain = hd_image_decode(png, size, "plain.png", NULL, &err);
+    hd_image *rot = hd_image_decode(out, size + n + 12, "exif.png", NULL, &err);
+    if (!rot) fail_msg("%s", err.msg);
+    assert_non_null(plain);
+    assert_false(same_pixels(plain, rot)); /* the pattern is not rotation-symmetric */
+    assert_int_equal(hd_image_orient(plain, 8, NULL), HD_OK);
+    assert_true(same_pixels(plain, rot));
+    hd_image_free(plain);
+    hd_image_free(rot);
+    free(out);
+    free(png);
+}
+
 /* ---- FFmpeg formats -------------------------------------------------------------------- */
 
 static void put16(uint8_t *p, unsigned v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
@@ -601,6 +645,7 @@ int main(void) {
         cmocka_unit_test(test_jpeg_cmyk_adobe_inversion),
         cmocka_unit_test(test_orient_definitions),
         cmocka_unit_test(test_exif_orientation_all),
+        cmocka_unit_test(test_png_exif),
         cmocka_unit_test(test_ffmpeg_bmp_tiff),
         cmocka_unit_test(test_ffmpeg_webp),
         cmocka_unit_test(test_ffmpeg_gif),

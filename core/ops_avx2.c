@@ -177,6 +177,33 @@ static void gelu(float *y, const float *x, int64_t n) {
     if (i < n) store_tail(y + i, n - i, gelu8(load_tail(x + i, n - i)));
 }
 
+/* erf(x) for x >= 0 by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7):
+ * 1 - (a1·t + a2·t² + a3·t³ + a4·t⁴ + a5·t⁵)·e^(-x²), t = 1 / (1 + p·x). */
+static inline __m256 erf_pos8(__m256 x) {
+    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), x, _mm256_set1_ps(1.0f)));
+    __m256 p = _mm256_set1_ps(1.061405429f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+    p = _mm256_mul_ps(p, t);
+    __m256 e = exp8(_mm256_mul_ps(_mm256_mul_ps(x, x), _mm256_set1_ps(-1.0f)));
+    return _mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f));
+}
+
+static inline __m256 gelu_erf8(__m256 v) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 u = _mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f));
+    __m256 erf = _mm256_xor_ps(erf_pos8(_mm256_andnot_ps(sign, u)), _mm256_and_ps(sign, u)); /* odd */
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_add_ps(_mm256_set1_ps(1.0f), erf));
+}
+
+static void gelu_erf(float *y, const float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, gelu_erf8(_mm256_loadu_ps(x + i)));
+    if (i < n) store_tail(y + i, n - i, gelu_erf8(load_tail(x + i, n - i)));
+}
+
 static void sigmoid(float *y, const float *x, int64_t n) {
     const __m256 one = _mm256_set1_ps(1.0f);
     int64_t i = 0;
@@ -331,6 +358,7 @@ const hd_ops_kern hd_ops_kern_avx2 = {
     .silu = silu,
     .swiglu = swiglu,
     .gelu = gelu,
+    .gelu_erf = gelu_erf,
     .sigmoid = sigmoid,
     .dots_f32 = dots_f32,
     .dots_f16 = dots_f16,

@@ -126,6 +126,33 @@ static void gelu(float *y, const float *x, int64_t n) {
     }
 }
 
+/* erf(x) for x >= 0 by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7):
+ * 1 - (a1·t + a2·t² + a3·t³ + a4·t⁴ + a5·t⁵)·e^(-x²), t = 1 / (1 + p·x). */
+static inline __m512 erf_pos16(__m512 x) {
+    __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), x, _mm512_set1_ps(1.0f)));
+    __m512 p = _mm512_set1_ps(1.061405429f);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+    p = _mm512_mul_ps(p, t);
+    __m512 e = exp16(_mm512_mul_ps(_mm512_mul_ps(x, x), _mm512_set1_ps(-1.0f)));
+    return _mm512_fnmadd_ps(p, e, _mm512_set1_ps(1.0f));
+}
+
+static void gelu_erf(float *y, const float *x, int64_t n) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        __m512 u = _mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752f));
+        __m512 a = _mm512_andnot_ps(sign, u);                                  /* |u| */
+        __m512 erf = _mm512_xor_ps(erf_pos16(a), _mm512_and_ps(sign, u));      /* odd */
+        __m512 r = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v), _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
+        _mm512_mask_storeu_ps(y + i, m, r);
+    }
+}
+
 static void sigmoid(float *y, const float *x, int64_t n) {
     const __m512 one = _mm512_set1_ps(1.0f);
     for (int64_t i = 0; i < n; i += 16) {
@@ -269,6 +296,7 @@ const hd_ops_kern hd_ops_kern_avx512 = {
     .silu = silu,
     .swiglu = swiglu,
     .gelu = gelu,
+    .gelu_erf = gelu_erf,
     .sigmoid = sigmoid,
     .dots_f32 = dots_f32,
     .dots_f16 = dots_f16,

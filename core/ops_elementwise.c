@@ -86,15 +86,12 @@ static hd_status binary(const char *op, hd_exec *ex, hd_tensor *y, const hd_tens
     return HD_OK;
 }
 
-/* ---- kernels that are not in the SIMD tables (not on a hot path) ------------ */
+/* ---- a kernel that is not in the SIMD tables (not on a hot path) ------------ */
 
 static void tanh_k(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
 }
 
-static void gelu_erf_k(float *y, const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
-}
 
 /* ---- the ops --------------------------------------------------------------- */
 
@@ -107,7 +104,7 @@ hd_status hd_op_gelu(hd_exec *ex, hd_tensor *y, const hd_tensor *x, hd_error *er
 }
 
 hd_status hd_op_gelu_erf(hd_exec *ex, hd_tensor *y, const hd_tensor *x, hd_error *err) {
-    return unary("gelu_erf", ex, y, x, gelu_erf_k, err);
+    return unary("gelu_erf", ex, y, x, hd_ops_kern_get()->gelu_erf, err);
 }
 
 hd_status hd_op_tanh(hd_exec *ex, hd_tensor *y, const hd_tensor *x, hd_error *err) {

@@ -43,6 +43,7 @@ typedef struct hd_ops_kern {
     void (*silu)(float *y, const float *x, int64_t n);
     void (*swiglu)(float *y, const float *g, const float *u, int64_t n);   /* y = silu(g) ⊙ u */
     void (*gelu)(float *y, const float *x, int64_t n);                     /* tanh approximation */
+    void (*gelu_erf)(float *y, const float *x, int64_t n);                 /* 0.5·x·(1 + erf(x/√2)) */
     void (*sigmoid)(float *y, const float *x, int64_t n);
     /* Attention: s[j] = scale · (q · k_j) for j < nk, k_j = k + j·ks bytes, d values each. */
     void (*dots_f32)(float *s, const float *q, const float *k, size_t ks, int nk, int64_t d, float scale);

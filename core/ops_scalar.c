@@ -75,6 +75,10 @@ static void gelu(float *y, const float *x, int64_t n) {
     }
 }
 
+static void gelu_erf(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
 static void sigmoid(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
 }
@@ -146,6 +150,7 @@ const hd_ops_kern hd_ops_kern_scalar = {
     .silu = silu,
     .swiglu = swiglu,
     .gelu = gelu,
+    .gelu_erf = gelu_erf,
     .sigmoid = sigmoid,
     .dots_f32 = dots_f32,
     .dots_f16 = dots_f16,

@@ -51,10 +51,17 @@ static long b64_decode(const uint8_t *s, size_t n, uint8_t *out, size_t cap) {
 }
 
 hd_tokenizer *hd_tokenizer_from_tiktoken(const void *data, size_t size, const char *name, hd_error *err) {
+    /* one token per non-empty line (empty lines are skipped, as Meta's
+     * load_tiktoken_bpe does); a line may end in \r\n */
     const uint8_t *s = data;
     size_t lines = 0;
-    for (size_t i = 0; i < size; i++) lines += s[i] == '\n';
-    if (size && s[size - 1] != '\n') lines++;
+    for (size_t i = 0; i < size;) {
+        size_t e = i;
+        while (e < size && s[e] != '\n') e++;
+        size_t l = e - i - (e > i && s[e - 1] == '\r');
+        lines += l > 0;
+        i = e + 1;
+    }
     if (lines == 0) {
         hd_error_set(err, HD_ERR_FORMAT, "%s: empty tokenizer file", name);
         return NULL;
@@ -75,6 +82,12 @@ hd_tokenizer *hd_tokenizer_from_tiktoken(const void *data, size_t size, const ch
         line++;
         size_t e = p;
         while (e < size && s[e] != '\n') e++;
+        size_t next = e + 1;
+        if (e > p && s[e - 1] == '\r') e--;
+        if (e == p) {
+            p = next;
+            continue;
+        }
         size_t sp = p;
         while (sp < e && s[sp] != ' ') sp++;
         long nb = sp < e ? b64_decode(s + p, sp - p, buf, sizeof buf) : -1;
@@ -101,7 +114,7 @@ hd_tokenizer *hd_tokenizer_from_tiktoken(const void *data, size_t size, const ch
             goto fail;
         }
         if (hd_tok_set(t, (int32_t)rank, buf, (size_t)nb, false, name, err)) goto fail;
-        p = e + 1;
+        p = next;
     }
     if (hd_tok_name_specials(t, n_ranked, HD_TOKENIZER_NAMES_META, name, err)) goto fail;
     if (hd_tok_finish(t, name, err)) goto fail;
@@ -193,10 +206,6 @@ hd_tokenizer *hd_tokenizer_from_hf_json(const void *data, size_t size, const cha
         hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: model.type is not \"BPE\"", name);
         goto done;
     }
-    if (!json_has_string(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), hd_tok_llama3_pattern)) {
-        hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: pre_tokenizer does not use the Llama 3 regex", name);
-        goto done;
-    }
     if (added && !cJSON_IsArray(added)) {
         hd_error_set(err, HD_ERR_FORMAT, "%s: added_tokens is not an array", name);
         goto done;
@@ -217,6 +226,14 @@ hd_tokenizer *hd_tokenizer_from_hf_json(const void *data, size_t size, const cha
             goto done;
         }
         if (id > max_id) max_id = id;
+    }
+    if (max_id < 0) {
+        hd_error_set(err, HD_ERR_FORMAT, "%s: the vocabulary is empty", name);
+        goto done;
+    }
+    if (!json_has_string(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), hd_tok_llama3_pattern)) {
+        hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: pre_tokenizer does not use the Llama 3 regex", name);
+        goto done;
     }
     t = hd_tok_new(max_id + 1);
     if (!t) {

@@ -807,10 +807,12 @@ static void test_bad_files(void **state) {
             o += (size_t)snprintf(buf + o, sizeof buf - o, "%c%c== %d\n", b64[b >> 2], b64[(b & 3) << 4],
                                   b == 7 ? 300 : b);
         expect_bad_tiktoken(buf, HD_ERR_FORMAT, "line 8");
-        /* and the good one loads: 256 byte tokens + 256 specials */
+        /* and the good one loads: 256 byte tokens + 256 specials (CRLF line
+         * ends and empty lines are accepted) */
         o = 0;
         for (int b = 0; b < 256; b++)
-            o += (size_t)snprintf(buf + o, sizeof buf - o, "%c%c== %d\n", b64[b >> 2], b64[(b & 3) << 4], b);
+            o += (size_t)snprintf(buf + o, sizeof buf - o, "%c%c== %d%s", b64[b >> 2], b64[(b & 3) << 4], b,
+                                  b == 5 ? "\r\n\n" : "\n");
         hd_error e = {0};
         hd_tokenizer *t = hd_tokenizer_from_tiktoken(buf, o, "bytes.model", &e);
         assert_non_null(t);
@@ -827,6 +829,9 @@ static void test_bad_files(void **state) {
     static const struct { const char *json; hd_status st; const char *needle; } js[] = {
         {"{", HD_ERR_FORMAT, "not valid JSON"},
         {"{\"model\": {\"type\": \"BPE\"}}", HD_ERR_FORMAT, "model.vocab"},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {}}, \"pre_tokenizer\": {\"pattern\": {\"Regex\": \"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"}}}",
+         HD_ERR_FORMAT, "empty"},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -1}}}", HD_ERR_FORMAT, "no valid id"},
         {"{\"model\": {\"type\": \"Unigram\", \"vocab\": {}}}", HD_ERR_UNSUPPORTED, "BPE"},
         {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"pre_tokenizer\": null}", HD_ERR_UNSUPPORTED,
          "Llama 3 regex"},

@@ -15,8 +15,10 @@
  * Codec delays are handled by FFmpeg (Opus pre-skip, MP3 encoder delay and
  * padding from the LAME/Xing header, Vorbis/Opus end trimming), so the sample
  * count matches the content (from a non-seekable source FFmpeg cannot find
- * an MP3's last frame, so its encoder padding, under 50 ms, stays).  Timestamps are sample counts: the first sample
- * delivered is t = 0 and sample i is at i / rate seconds.
+ * an MP3's last frame, so its encoder padding, under 50 ms, stays).
+ * Timestamps are sample counts: sample i is at i / rate seconds from the
+ * first sample delivered (hd_audio_info.start_time places that sample on the
+ * container's time axis).
  *
  * Streaming: the reader holds one demuxed packet, one decoded frame and the
  * resampler's few-ms history — memory does not grow with the file length, so
@@ -62,6 +64,8 @@ typedef struct hd_audio_info {
     int in_channels;         /* input channels                                              */
     int rate;                /* output rate                                                 */
     double duration;         /* container's duration in seconds, < 0 if unknown            */
+    double start_time;       /* where the first sample lies on the file's time axis (the
+                                axis of hd_video_frame.pts), seconds, >= 0              */
     int64_t n_samples;       /* output samples delivered so far                             */
     int64_t n_decode_errors; /* packets skipped because they failed to decode               */
 } hd_audio_info;
@@ -73,7 +77,8 @@ typedef enum hd_pcm_format {
 
 typedef struct hd_audio_reader hd_audio_reader;
 
-/* Opens a file.  NULL on error (err: "PATH: problem").  params may be NULL.
+/* Opens a file; "-" reads standard input (not seekable unless redirected from
+ * a file).  NULL on error (err: "PATH: problem").  params may be NULL.
  * The reader is the caller's: hd_audio_close. */
 hd_audio_reader *hd_audio_open(const char *path, const hd_audio_params *params, hd_error *err);
 /* Opens an encoded file held in memory; the buffer must outlive the reader.

@@ -151,6 +151,11 @@ static hd_audio_reader *finish_ffmpeg_open(hd_audio_reader *r, hd_ff_input *in, 
     snprintf(r->codec_name, sizeof r->codec_name, "%s", r->dec->codec->name);
     r->info.in_rate = par->sample_rate;
     r->info.in_channels = par->ch_layout.nb_channels;
+    if (st->start_time != AV_NOPTS_VALUE) {
+        double file_start = fmt->start_time != AV_NOPTS_VALUE ? (double)fmt->start_time / AV_TIME_BASE : 0.0;
+        r->info.start_time = (double)st->start_time * av_q2d(st->time_base) - file_start;
+        if (!(r->info.start_time > 0) || !isfinite(r->info.start_time)) r->info.start_time = 0;
+    }
     if (st->duration != AV_NOPTS_VALUE && st->duration > 0)
         r->info.duration = (double)st->duration * av_q2d(st->time_base);
     else if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0)
@@ -162,9 +167,13 @@ fail:
 }
 
 hd_audio_reader *hd_audio_open(const char *path, const hd_audio_params *params, hd_error *err) {
-    hd_audio_reader *r = reader_new(path, params, err);
+    if (!path) {
+        hd_error_set(err, HD_ERR_ARG, "audio: no path given");
+        return NULL;
+    }
+    hd_audio_reader *r = reader_new(strcmp(path, "-") == 0 ? "<stdin>" : path, params, err);
     if (!r) return NULL;
-    return finish_ffmpeg_open(r, hd_ff_open_path(r->name, NULL, 0, err), err);
+    return finish_ffmpeg_open(r, hd_ff_open_path(path, NULL, 0, err), err);
 }
 
 hd_audio_reader *hd_audio_open_memory(const void *data, size_t size, const char *name,

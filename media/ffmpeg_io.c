@@ -236,27 +236,34 @@ fail:
 }
 
 hd_ff_input *hd_ff_open_path(const char *path, const AVInputFormat *fmt, int64_t max_pixels, hd_error *err) {
-    hd_ff_input *in = input_new(path, err);
+    const bool is_stdin = strcmp(path, "-") == 0;
+    hd_ff_input *in = input_new(is_stdin ? "<stdin>" : path, err);
     if (!in) return NULL;
-    in->fd = open(path, O_RDONLY | O_CLOEXEC);
-    in->own_fd = true;
-    struct stat st;
+    in->fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    in->own_fd = !is_stdin;
     if (in->fd < 0) {
         hd_error_set(err, HD_ERR_IO, "%s: %s", path, strerror(errno));
         hd_ff_close(in);
         return NULL;
     }
-    if (fstat(in->fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-        hd_error_set(err, HD_ERR_IO, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
+    struct stat st;
+    if (fstat(in->fd, &st) != 0) {
+        hd_error_set(err, HD_ERR_IO, "%s: %s", in->name, strerror(errno));
+        hd_ff_close(in);
+        return NULL;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        hd_error_set(err, HD_ERR_IO, "%s: is a directory", in->name);
         hd_ff_close(in);
         return NULL;
     }
     if (S_ISREG(st.st_mode) && st.st_size == 0) {
-        hd_error_set(err, HD_ERR_FORMAT, "%s: empty file", path);
+        hd_error_set(err, HD_ERR_FORMAT, "%s: empty file", in->name);
         hd_ff_close(in);
         return NULL;
     }
-    bool seekable = S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
+    /* stdin redirected from a file may start mid-file: only seek from offset 0 */
+    bool seekable = (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) && (!is_stdin || lseek(in->fd, 0, SEEK_CUR) == 0);
     return finish_open(in, fd_read, seekable ? fd_seek : NULL, fmt, max_pixels, err);
 }
 

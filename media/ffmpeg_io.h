@@ -54,6 +54,7 @@ const char *hd_ff_describe(int averr, char *buf, size_t size);
  * must be recognised with a probe score of at least 25 (FFmpeg's own
  * "misdetection possible" threshold).  Errors name `name`.  The hd_ff_input is
  * owned by the caller: hd_ff_close. */
+/* path "-" reads standard input (named "<stdin>" in messages). */
 hd_ff_input *hd_ff_open_path(const char *path, const AVInputFormat *fmt, int64_t max_pixels, hd_error *err);
 hd_ff_input *hd_ff_open_memory(const void *data, size_t size, const char *name, const AVInputFormat *fmt,
                                int64_t max_pixels, hd_error *err);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "media/audio.h"
@@ -392,6 +393,57 @@ static void test_sources_agree(void **state) {
     }
 }
 
+/* "-" reads standard input: a pipe fed by a child process (not seekable), and
+ * a redirected file (seekable); both give the file's samples. */
+static void test_stdin(void **state) {
+    (void)state;
+    size_t n_ref, size;
+    float *ref = load("audio/speech_fr.ogg", &n_ref);
+    char path[1024];
+    uint8_t *bytes = tu_read_file(tu_fixture(path, sizeof path, "audio/speech_fr.ogg"), &size);
+    int saved = dup(STDIN_FILENO);
+    for (int mode = 0; mode < 2; mode++) {
+        pid_t child = -1;
+        int fd;
+        if (mode == 0) {
+            int fds[2];
+            assert_int_equal(pipe(fds), 0);
+            child = fork();
+            assert_true(child >= 0);
+            if (child == 0) {
+                close(fds[0]);
+                size_t off = 0;
+                while (off < size) {
+                    ssize_t k = write(fds[1], bytes + off, size - off);
+                    if (k <= 0) _exit(1);
+                    off += (size_t)k;
+                }
+                _exit(0);
+            }
+            close(fds[1]);
+            fd = fds[0];
+        } else {
+            fd = open(path, O_RDONLY);
+        }
+        assert_int_equal(dup2(fd, STDIN_FILENO), STDIN_FILENO);
+        close(fd);
+        hd_error err = {0};
+        hd_audio_reader *r = hd_audio_open("-", NULL, &err);
+        if (!r) fail_msg("stdin mode %d: %s", mode, err.msg);
+        size_t n;
+        float *y = drain(r, &n);
+        assert_int_equal(n, n_ref);
+        assert_memory_equal(y, ref, n * sizeof *y);
+        hd_audio_close(r);
+        free(y);
+        if (child > 0) waitpid(child, NULL, 0);
+    }
+    dup2(saved, STDIN_FILENO);
+    close(saved);
+    free(bytes);
+    free(ref);
+}
+
 typedef struct {
     size_t calls, samples, max_chunk;
     double last_t0;
@@ -579,6 +631,7 @@ int main(void) {
         cmocka_unit_test(test_wav_to_pipe),
         cmocka_unit_test(test_raw_pcm_fd),
         cmocka_unit_test(test_sources_agree),
+        cmocka_unit_test(test_stdin),
         cmocka_unit_test(test_stream_callback),
         cmocka_unit_test(test_corrupt),
     };

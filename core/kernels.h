@@ -4,15 +4,23 @@
  * matmul_avx2.c and matmul_avx512.c are the fast versions and are tested
  * against it.  matmul.c picks the table for hd_cpu_level_get() at each call.
  *
- * Two product paths:
+ * Two product paths (hd_linear_gemm_min_m picks by token count and type):
  *  - dot:  y[n] = w_n · x for few tokens (matrix-vector).  Activations are
  *          first converted once per token to the format the weight type wants
- *          (act_of[type]): F32, BF16 pairs, Q8 (32-blocks with an f32 scale)
- *          or Q8_K (256-blocks, see core/types.h).
+ *          (act_of[type]): F32, BF16, Q8 (32-blocks with an f32 scale) or
+ *          Q8_K (256-blocks, see core/types.h); the kernels then multiply
+ *          integer blocks (vpdpbusd on AVX-512) and scale per block.
  *  - gemm: many tokens.  Panels of NR weight rows × KC columns are
- *          dequantized into F32 (or BF16 pairs for BF16 weights on AVX-512)
- *          and transposed to [KC][NR]; tokens are packed to [KC][MR]; an
- *          MR×NR register-blocked micro-kernel accumulates into y.
+ *          dequantized into F32 (or kept as BF16 pairs for BF16 weights on
+ *          AVX-512, or repacked as bytes for the int8 gemm of Q8_0/Q4_0 on
+ *          AVX-512) and transposed to [KC][NR]; tokens are packed to [KC][MR]
+ *          per K block; an MR×NR register-blocked micro-kernel accumulates
+ *          into y.
+ *
+ * Scratch taken from ex->scratch by hd_op_linear (M tokens, K inputs, T threads):
+ * dot path ≤ 2·M·K bytes (converted activations); f32/bf16 gemm ≤ (M + 11)·K·4
+ * (packed tokens) + T·34 KiB (weight panels); int8 gemm ≤ 2.5·(M + 3)·K + T·34 KiB.
+ * So (M + 16)·K·4 + T·64 KiB always suffices.
  * Not a public header: no stability promise.
  */
 #ifndef HD_KERNELS_H

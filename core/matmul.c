@@ -129,7 +129,7 @@ static void dot_rows(void *vctx, int64_t n0, int64_t n1, int tid) {
     }
 }
 
-static hd_status linear_dot(hd_exec *ex, const hd_kernels *k, dot_ctx *c, hd_error *err) {
+static hd_status linear_dot(hd_exec *ex, dot_ctx *c, hd_error *err) {
     hd_threadpool *tp = ex ? ex->pool : NULL;
     scratch s;
     scratch_begin(&s, ex);
@@ -147,14 +147,8 @@ static hd_status linear_dot(hd_exec *ex, const hd_kernels *k, dot_ctx *c, hd_err
         hd_parallel_for(tp, c->M, 1, convert_rows, c);
         c->xa = c->xconv;
     }
-    (void)k;
-    int64_t grain = 4096 / (c->M < 1 ? 1 : c->M);
-    if (grain < 1) grain = 1;
-    /* about 16 KiB of weights per chunk at least, so short rows do not thrash the pool */
-    const size_t row_bytes = c->w_stride ? c->w_stride : 1;
-    int64_t g2 = (int64_t)(16384 / row_bytes);
-    if (g2 > grain) grain = g2;
-    if (grain > 64) grain = 64;
+    /* chunks of at least 16 weight rows (the pool splits into a few chunks per thread) */
+    const int64_t grain = 16;
     hd_parallel_for(tp, c->N, grain, dot_rows, c);
     scratch_end(&s);
     return HD_OK;
@@ -443,7 +437,7 @@ hd_status hd_op_linear(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const hd_t
         dot_ctx c = {.k = k, .dot = k->dot[w->type], .K = K, .N = N, .M = M, .w = w->data,
                      .w_stride = w->nb[1], .x = x->data, .act = k->act_of[w->type], .y = y->data,
                      .b = b ? b->data : NULL};
-        return linear_dot(ex, k, &c, err);
+        return linear_dot(ex, &c, err);
     }
     gemm_ctx c = {.k = k,
                   .micro = use_q8_gemm ? k->gemm_q8 : use_bf16_gemm ? k->gemm_bf16 : k->gemm_f32,

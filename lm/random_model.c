@@ -251,9 +251,9 @@ static void fill_rows(void *ctx, int64_t begin, int64_t end, int thread_id) {
             }
             if (c < cols) row[c] = add + t->std * normal_at(job->stream, base + (uint64_t)c);
             if (job->round_to == HD_TYPE_F16)
-                for (int64_t c = 0; c < cols; c++) row[c] = hd_f16_to_f32(hd_f32_to_f16(row[c]));
+                for (int64_t k = 0; k < cols; k++) row[k] = hd_f16_to_f32(hd_f32_to_f16(row[k]));
             else if (job->round_to == HD_TYPE_BF16)
-                for (int64_t c = 0; c < cols; c++) row[c] = hd_bf16_to_f32(hd_f32_to_bf16(row[c]));
+                for (int64_t k = 0; k < cols; k++) row[k] = hd_bf16_to_f32(hd_f32_to_bf16(row[k]));
         }
         uint8_t *out = job->dst + (size_t)r * job->row_bytes;
         if (job->type == HD_TYPE_F32) memcpy(out, row, (size_t)cols * sizeof(float));

@@ -16,6 +16,16 @@
  *     x = x + mlp(rms_norm(x))            SwiGLU
  * then rms_norm and the LM head (tied to the embeddings when the file has no
  * separate output matrix).
+ *
+ * Use:
+ *     hd_llama_model *m = hd_llama_load("model.gguf", &err);
+ *     hd_llama_context_params cp = hd_llama_context_default_params();
+ *     hd_llama_context *ctx = hd_llama_context_create(m, &cp, &err);
+ *     hd_llama_decode(ctx, ids, n, &err);          appends to the KV cache
+ *     const float *logits = hd_llama_logits(ctx);  [n_vocab] of the last token
+ *     ...                                          (lm/generate.h runs the loop)
+ *     hd_llama_context_free(ctx);
+ *     hd_llama_free(m);
  */
 #ifndef HD_LLAMA_H
 #define HD_LLAMA_H

@@ -6,6 +6,7 @@
 #include "lm/llama.h"
 #include "lm/tokenizer.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,19 +143,93 @@ static char *read_stdin(void) {
 }
 
 typedef struct stream {
-    FILE *out;
+    FILE *out;          /* NULL: collect the text instead (--json) */
     int32_t *ids;
     size_t n, cap;
+    char *text;         /* --json: the text so far */
+    size_t len, text_cap;
+    bool oom;
 } stream;
 
 static bool on_token(void *user, int32_t token, const char *text, size_t len) {
     stream *s = user;
-    if (len) {
+    if (len && s->out) {
         fwrite(text, 1, len, s->out);
         fflush(s->out);
+    } else if (len) {
+        if (s->len + len + 1 > s->text_cap) {
+            size_t cap = s->text_cap ? s->text_cap : 4096;
+            while (cap < s->len + len + 1) cap *= 2;
+            char *p = realloc(s->text, cap);
+            if (!p) {
+                s->oom = true;
+                return false;
+            }
+            s->text = p;
+            s->text_cap = cap;
+        }
+        memcpy(s->text + s->len, text, len);
+        s->len += len;
     }
     if (token >= 0 && s->n < s->cap) s->ids[s->n++] = token;
     return true;
+}
+
+/* Bytes as a JSON string value: invalid UTF-8 and NUL bytes become U+FFFD. */
+static cJSON *json_text(const char *s, size_t len) {
+    char *b = malloc(len * 3 + 1);
+    if (!b) return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned c = p[i], cp = 0;
+        size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        bool ok = n > 0 && c != 0 && i + n <= len;
+        if (ok) cp = n == 1 ? c : c & (0x7fu >> n);
+        for (size_t k = 1; ok && k < n; k++) {
+            ok = (p[i + k] & 0xc0) == 0x80;
+            cp = cp << 6 | (p[i + k] & 0x3fu);
+        }
+        /* no overlong forms, no surrogates, nothing past U+10FFFF */
+        if (ok) ok = (n == 1 || cp >= (n == 2 ? 0x80u : n == 3 ? 0x800u : 0x10000u)) &&
+                     !(cp >= 0xd800 && cp <= 0xdfff) && cp <= 0x10ffff;
+        if (ok) {
+            memcpy(b + o, p + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(b + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    b[o] = 0;
+    cJSON *j = cJSON_CreateString(b);
+    free(b);
+    return j;
+}
+
+static int print_json(const stream *s, const hd_generate_result *r) {
+    cJSON *root = cJSON_CreateObject(), *ids = cJSON_CreateArray(), *text = json_text(s->text ? s->text : "", s->len);
+    bool ok = root && ids && text;
+    for (size_t i = 0; ok && i < s->n; i++) ok = cJSON_AddItemToArray(ids, cJSON_CreateNumber(s->ids[i]));
+    if (ok) {
+        cJSON_AddItemToObject(root, "text", text);
+        cJSON_AddItemToObject(root, "ids", ids);
+        text = ids = NULL;
+        ok = cJSON_AddNumberToObject(root, "n_prompt", (double)r->n_prompt) &&
+             cJSON_AddNumberToObject(root, "n_generated", (double)r->n_generated) &&
+             cJSON_AddStringToObject(root, "stop", hd_stop_reason_name(r->stop)) &&
+             cJSON_AddNumberToObject(root, "prefill_ms", r->prefill_ms) &&
+             cJSON_AddNumberToObject(root, "decode_ms", r->decode_ms);
+    }
+    char *out = ok ? cJSON_PrintUnformatted(root) : NULL;
+    if (out) printf("%s\n", out);
+    free(out);
+    cJSON_Delete(root);
+    cJSON_Delete(ids);
+    cJSON_Delete(text);
+    return out ? HD_EXIT_OK : HD_EXIT_INPUT;
 }
 
 static double now_ms(void) {
@@ -303,20 +378,26 @@ static int run(int argc, char **argv) {
         hd_error_set(&err, HD_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    stream s = {.out = stdout, .ids = out_ids, .cap = cap};
+    stream s = {.out = cli.json ? NULL : stdout, .ids = out_ids, .cap = cap};
     gp.on_token = on_token;
     gp.user = &s;
     hd_generate_result res;
     hd_status st = hd_generate(ctx, tok, o.dump_logits ? NULL : ids, o.dump_logits ? 0 : (int64_t)n_ids, &gp, &res,
                                &err);
-    if (tok && s.n) fputc('\n', stdout);
-    if (cli.ids) {
-        for (size_t i = 0; i < s.n; i++) printf("%s%d", i ? " " : "", (int)s.ids[i]);
-        putchar('\n');
+    if (s.oom) st = hd_error_set(&err, HD_ERR_NOMEM, "out of memory for the generated text");
+    if (o.dump_logits) res.n_prompt = (int64_t)n_ids;
+    if (cli.json && !st) {
+        rc = print_json(&s, &res);
+    } else if (!cli.json) {
+        if (tok && s.n) fputc('\n', stdout);
+        if (cli.ids) {
+            for (size_t i = 0; i < s.n; i++) printf("%s%d", i ? " " : "", (int)s.ids[i]);
+            putchar('\n');
+        }
     }
     fflush(stdout);
+    free(s.text);
     if (st) goto fail;
-    if (o.dump_logits) res.n_prompt = (int64_t)n_ids;
     hd_cli_progress(&cli, "herd generate: prompt %lld tokens in %.1f ms (%.1f tok/s), %lld generated in %.1f ms "
                           "(%.2f tok/s), stop: %s\n",
                     (long long)res.n_prompt, res.prefill_ms,
@@ -367,6 +448,8 @@ const hd_command hd_cmd_generate = {
     "  --kv-type f16|f32    KV cache precision (default f16)\n"
     "  -t N                 threads (default: all cores)\n"
     "  --ids                also print the generated token ids on a last line\n"
+    "  --json               no streaming: one JSON object {text, ids, n_prompt, n_generated,\n"
+    "                       stop, prefill_ms, decode_ms} on stdout\n"
     "  --quiet              no progress on stderr\n",
     run,
 };

@@ -52,6 +52,20 @@ s3=$(gen -p "Once upon a time" -n 16 --temp 0.9 --seed 43 --ids --quiet)
 gen -p "Once upon a time" -n 16 --temp 0.9 --seed 42 --top-k 5 --top-p 0.8 --min-p 0.1 \
   --repeat-penalty 1.3 --quiet >/dev/null && ok "all sampling flags accepted" || bad "sampling flags"
 
+# --json: one object whose ids and text are what the streaming run printed
+gen -p "The capital of France is" -n 12 --temp 0 --json --quiet >"$T/j.json"
+printf '%s\n' "$out1" >"$T/stream.txt"
+"$PY" - "$T/j.json" "$T/stream.txt" <<'EOF' && ok "--json matches the streamed run" || bad "--json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+lines = open(sys.argv[2], encoding="utf-8", errors="replace").read().rstrip("\n").split("\n")
+ids = [int(x) for x in lines[-1].split()]
+text = "\n".join(lines[:-1])
+assert d["ids"] == ids, (d["ids"], ids)
+assert d["text"] == text, (d["text"], text)
+assert d["n_generated"] == len(ids) and d["stop"] in ("length", "stop token"), d
+EOF
+
 # timings go to stderr, not stdout
 gen -p "Hi" -n 4 --temp 0 >"$T/o" 2>"$T/e"
 grep -q "tok/s" "$T/e" && ! grep -q "tok/s" "$T/o" && ok "progress on stderr only" || bad "progress placement"

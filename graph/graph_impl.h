@@ -83,6 +83,7 @@ struct hd_node {
     bool consumer_done;       /* takes no more input: pushes are dropped */
     int n_ended;
     int rr;                   /* round-robin start among inputs   */
+    bool strict_select;       /* wait for the preferred input even when others are full */
 
     hd_pending *outbox;       /* sent during the current callback */
     int n_outbox, cap_outbox;

@@ -124,6 +124,11 @@ typedef struct hd_node_type {
     /* Optional: input `port` reached end-of-stream while others may still run
      * (fan-in nodes use it; flush still follows once all inputs ended). */
     hd_node_ret (*input_eos)(hd_node *node, void *state, int port, hd_error *err);
+    /* Optional: the input to take the next packet from, or -1 for any (the
+     * graph then round-robins).  Called on the node's thread before each
+     * wait.  Lets a fan-in node read the input that is behind, so the others
+     * stay under back-pressure instead of piling up in the node. */
+    int (*select_input)(hd_node *node, void *state);
     void (*destroy)(void *state);                                    /* may be NULL */
 } hd_node_type;
 

@@ -5,8 +5,10 @@
  * an input that has ended contributes silence, so the output is as long as
  * the longest input.  Output frame i = gain * sum of input frames i.
  * Output is produced as soon as every input that is still running has
- * delivered that frame.  The graph hands packets over in arrival order, so a
- * fast input is buffered here until the slow ones catch up; that buffer is
+ * delivered that frame.  The node asks the graph for the input that is
+ * furthest behind (select_input), so a fast input waits in its queue under
+ * back-pressure.  When the inputs share an upstream node the graph may hand
+ * over a fast input anyway (to avoid a deadlock); what piles up here is
  * capped at max-lag seconds (then the node fails rather than grow).
  */
 #include "node.h"
@@ -137,6 +139,23 @@ static hd_node_ret mix_input_eos(hd_node *node, void *state, int port, hd_error 
     return mix_emit(node, s, false, err);
 }
 
+/* Read the running input that has delivered the fewest frames. */
+static int mix_select(hd_node *node, void *state) {
+    mix_state *s = state;
+    int best = -1;
+    int64_t least = INT64_MAX;
+    for (int i = 0; i < MIX_INPUTS; i++) {
+        const mix_in *m = &s->in[i];
+        if (m->ended) continue;
+        int64_t have = m->seen ? m->start + m->len : -1;   /* not started: most behind */
+        if (have < least) {
+            least = have;
+            best = i;
+        }
+    }
+    return best;
+}
+
 static hd_status mix_flush(hd_node *node, void *state, hd_error *err) {
     mix_state *s = state;
     if (s->rate == 0) return HD_OK;   /* no input ever arrived */
@@ -177,5 +196,6 @@ const hd_node_type hd_node_mix = {
     .process = mix_process,
     .flush = mix_flush,
     .input_eos = mix_input_eos,
+    .select_input = mix_select,
     .destroy = mix_destroy,
 };

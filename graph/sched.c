@@ -108,34 +108,79 @@ static void push(hd_node *dst, int port, hd_packet *p) {
     pthread_mutex_unlock(&dst->mu);
 }
 
-/* Next packet from any input, round-robin among the non-empty queues.
+/* Pops input i (under n->mu, which it releases); marks the port ended on EOS. */
+static hd_packet *take(hd_node *n, int i, int *port) {
+    hd_packet *p = hd_queue_pop(&n->in[i].q);
+    n->rr = (i + 1) % n->type->n_inputs;
+    if (p->kind == HD_PKT_EOS) {
+        n->in[i].ended = true;
+        n->n_ended++;
+    }
+    pthread_cond_broadcast(&n->cv_space);
+    pthread_mutex_unlock(&n->mu);
+    *port = i;
+    return p;
+}
+
+/* Next packet: from the input the node prefers (select_input) if it has one
+ * running, else round-robin among the non-empty queues.  Waiting for the
+ * preferred input keeps back-pressure on the others (a fan-in node does not
+ * buffer a fast input while a slow one catches up).  When the inputs share
+ * an upstream node (a diamond: tee -> two branches -> join), strict waiting
+ * could deadlock, since the shared node may be blocked on the full queue of
+ * another input; then a full queue of another input is taken instead.
  * NULL when every input has ended or the graph stops. */
 static hd_packet *pop_any(hd_node *n, int *port) {
     hd_graph *g = n->g;
     int ni = n->type->n_inputs;
+    int pref = n->type->select_input ? n->type->select_input(n, n->state) : -1;
     pthread_mutex_lock(&n->mu);
     for (;;) {
         if (stopped(g)) break;
+        if (pref >= 0 && pref < ni && !n->in[pref].ended) {
+            if (n->in[pref].q.count) return take(n, pref, port);
+            if (!n->strict_select)
+                for (int i = 0; i < ni; i++)
+                    if (i != pref && n->in[i].q.count >= n->in[i].q.cap) return take(n, i, port);
+            pthread_cond_wait(&n->cv_data, &n->mu);
+            continue;
+        }
         for (int k = 0; k < ni; k++) {
             int i = (n->rr + k) % ni;
-            hd_packet *p = hd_queue_pop(&n->in[i].q);
-            if (p) {
-                n->rr = (i + 1) % ni;
-                if (p->kind == HD_PKT_EOS) {
-                    n->in[i].ended = true;
-                    n->n_ended++;
-                }
-                pthread_cond_broadcast(&n->cv_space);
-                pthread_mutex_unlock(&n->mu);
-                *port = i;
-                return p;
-            }
+            if (n->in[i].q.count) return take(n, i, port);
         }
         if (n->n_ended >= ni) break;
         pthread_cond_wait(&n->cv_data, &n->mu);
     }
     pthread_mutex_unlock(&n->mu);
     return NULL;
+}
+
+/* Marks every node upstream of n (n included) in mark[]. */
+static void mark_upstream(hd_node *n, unsigned char *mark) {
+    if (mark[n->index]) return;
+    mark[n->index] = 1;
+    for (int i = 0; i < n->type->n_inputs; i++)
+        if (n->in[i].src) mark_upstream(n->in[i].src, mark);
+}
+
+/* Strict input preference is safe when no two inputs share an upstream node. */
+static hd_status decide_strict(hd_graph *g, hd_node *n, hd_error *err) {
+    n->strict_select = true;
+    int ni = n->type->n_inputs, nn = g->n_nodes;
+    unsigned char *marks = calloc((size_t)ni * (unsigned)nn, 1);
+    if (!marks) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < ni; i++)
+        if (n->in[i].src) mark_upstream(n->in[i].src, marks + (size_t)i * nn);
+    for (int i = 0; i < ni && n->strict_select; i++)
+        for (int j = i + 1; j < ni && n->strict_select; j++)
+            for (int k = 0; k < nn; k++)
+                if (marks[(size_t)i * nn + k] && marks[(size_t)j * nn + k]) {
+                    n->strict_select = false;
+                    break;
+                }
+    free(marks);
+    return HD_OK;
 }
 
 /* The node takes no more input: drop what is queued, unblock producers. */
@@ -338,6 +383,7 @@ hd_status hd_graph_start(hd_graph *g, hd_error *err) {
     /* optional inputs left unlinked are ended from the start */
     for (int i = 0; i < g->n_nodes; i++) {
         hd_node *n = g->nodes[i];
+        if (n->type->select_input && (st = decide_strict(g, n, err))) return st;
         for (int p = 0; p < n->type->n_inputs; p++) {
             if (!n->in[p].src) {
                 n->in[p].ended = true;

@@ -103,9 +103,13 @@ typedef struct hd_video_frame {
 
 typedef struct hd_video_reader hd_video_reader;
 
-/* Opens `path` (a file; not seekable sources are not supported).  The reader
+/* Opens the file `path`.  The reader
  * is the caller's: hd_video_close.  params may be NULL. */
 hd_video_reader *hd_video_open(const char *path, const hd_video_params *params, hd_error *err);
+/* The same for a file held in memory (seekable); the buffer must outlive the
+ * reader.  `name` is used in messages. */
+hd_video_reader *hd_video_open_memory(const void *data, size_t size, const char *name, const hd_video_params *params,
+                                      hd_error *err);
 /* The next sampled frame in *frame, or *frame = NULL at the end (HD_OK). */
 hd_status hd_video_next(hd_video_reader *r, const hd_video_frame **frame, hd_error *err);
 /* Owned by the reader. */

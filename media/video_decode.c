@@ -14,7 +14,9 @@
 #define MAX_ERRORS_IN_A_ROW 10000
 
 struct hd_video_reader {
-    char *path;
+    char *path;           /* the file, or the name of a memory input */
+    const uint8_t *mem;   /* memory input (borrowed), NULL for a file */
+    size_t mem_size;
     hd_video_params p;
     hd_video_info info;
     char codec_name[64], container_name[64];
@@ -119,6 +121,12 @@ static void set_orientation(hd_video_reader *r, const int32_t *matrix) {
     }
 }
 
+static hd_ff_input *open_input(hd_video_reader *r, hd_error *err) {
+    int64_t max_px = r->p.max_pixels > INT64_MAX ? INT64_MAX : (int64_t)r->p.max_pixels;
+    return r->mem ? hd_ff_open_memory(r->mem, r->mem_size, r->path, NULL, max_px, err)
+                  : hd_ff_open_path(r->path, NULL, max_px, err);
+}
+
 /* Reads packet timestamps to find where the stream ends (seconds), then
  * reopens the input.  < 0 if nothing was found. */
 static double measure_end(hd_video_reader *r, hd_error *err, bool *ok) {
@@ -136,8 +144,7 @@ static double measure_end(hd_video_reader *r, hd_error *err, bool *ok) {
         av_packet_unref(r->pkt);
     }
     hd_ff_close(r->in);
-    int64_t max_px = r->p.max_pixels > INT64_MAX ? INT64_MAX : (int64_t)r->p.max_pixels;
-    r->in = hd_ff_open_path(r->path, NULL, max_px, err);
+    r->in = open_input(r, err);
     if (!r->in) return -1;
     for (unsigned i = 0; i < r->in->fmt->nb_streams; i++)
         if ((int)i != r->stream) r->in->fmt->streams[i]->discard = AVDISCARD_ALL;
@@ -145,7 +152,8 @@ static double measure_end(hd_video_reader *r, hd_error *err, bool *ok) {
     return end;
 }
 
-hd_video_reader *hd_video_open(const char *path, const hd_video_params *params, hd_error *err) {
+static hd_video_reader *video_open(const char *path, const uint8_t *mem, size_t mem_size,
+                                   const hd_video_params *params, hd_error *err) {
     hd_video_params p = params ? *params : hd_video_default_params();
     if (!path) {
         hd_error_set(err, HD_ERR_ARG, "video: no path given");
@@ -166,11 +174,13 @@ hd_video_reader *hd_video_open(const char *path, const hd_video_params *params, 
         return NULL;
     }
     r->p = p;
+    r->mem = mem;
+    r->mem_size = mem_size;
     r->info.codec = r->codec_name;
     r->info.container = r->container_name;
     r->info.duration = -1;
     int64_t max_px = p.max_pixels > INT64_MAX ? INT64_MAX : (int64_t)p.max_pixels;
-    r->in = hd_ff_open_path(path, NULL, max_px, err);
+    r->in = open_input(r, err);
     if (!r->in) goto fail;
     AVFormatContext *fmt = r->in->fmt;
     snprintf(r->container_name, sizeof r->container_name, "%s", fmt->iformat->name);
@@ -240,6 +250,15 @@ hd_video_reader *hd_video_open(const char *path, const hd_video_params *params, 
 fail:
     hd_video_close(r);
     return NULL;
+}
+
+hd_video_reader *hd_video_open(const char *path, const hd_video_params *params, hd_error *err) {
+    return video_open(path, NULL, 0, params, err);
+}
+
+hd_video_reader *hd_video_open_memory(const void *data, size_t size, const char *name, const hd_video_params *params,
+                                      hd_error *err) {
+    return video_open(name ? name : "<video>", data ? data : (const uint8_t *)"", size, params, err);
 }
 
 static void note_error(hd_video_reader *r, int averr) {

@@ -202,6 +202,40 @@ static void test_streamed_memory(void **state) {
     assert_true(base > 0 && top - base < 64 * 1024);
 }
 
+/* A file in memory gives the same frames as the file on disk. */
+static void test_memory_input(void **state) {
+    (void)state;
+    char path[1024];
+    size_t size;
+    uint8_t *bytes = tu_read_file(tu_fixture(path, sizeof path, "video/chaplin_first4s_vp9_opus.mkv"), &size);
+    assert_non_null(bytes);
+    hd_video_params p = hd_video_default_params();
+    p.n_frames = 5;
+    p.measure_duration = true; /* exercises the reopen of a memory input */
+    hd_error err = {0};
+    hd_video_reader *a = open_fixture("video/chaplin_first4s_vp9_opus.mkv", &p);
+    hd_video_reader *b = hd_video_open_memory(bytes, size, "mem.mkv", &p, &err);
+    if (!b) fail_msg("%s", err.msg);
+    const hd_video_frame *fa, *fb;
+    int n = 0;
+    while (hd_video_next(a, &fa, &err) == HD_OK && fa) {
+        uint64_t sa = checksum(&fa->image);
+        double pa = fa->pts;
+        assert_int_equal(hd_video_next(b, &fb, &err), HD_OK);
+        assert_non_null(fb);
+        assert_true(pa == fb->pts && sa == checksum(&fb->image));
+        n++;
+    }
+    assert_int_equal(n, 5);
+    assert_int_equal(hd_video_next(b, &fb, &err), HD_OK);
+    assert_null(fb);
+    hd_video_close(a);
+    hd_video_close(b);
+    assert_null(hd_video_open_memory(bytes, 0, "empty.mkv", &p, &err));
+    check_error(&err, "empty.mkv");
+    free(bytes);
+}
+
 static void test_fps_sampling(void **state) {
     (void)state;
     hd_video_params p = hd_video_default_params();
@@ -332,6 +366,7 @@ int main(void) {
         cmocka_unit_test(test_uniform_matches_full_decode),
         cmocka_unit_test(test_seeking_same_frames),
         cmocka_unit_test(test_streamed_memory),
+        cmocka_unit_test(test_memory_input),
         cmocka_unit_test(test_fps_sampling),
         cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_measured_duration),

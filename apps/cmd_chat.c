@@ -73,7 +73,14 @@ static int run(int argc, char **argv) {
     rc = HD_EXIT_OK;
 
     if (!(model = hd_llama_load(cli.model, &err))) goto fail;
-    if (!(tok = hd_tokenizer_load(o.tokenizer ? o.tokenizer : model->source, &err))) goto fail;
+    if (!(tok = hd_tokenizer_load(o.tokenizer ? o.tokenizer : model->source, &err))) {
+        if (!o.tokenizer) {
+            char msg[HD_ERROR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", err.msg);
+            hd_error_set(&err, err.code, "%.400s (give --tokenizer FILE)", msg);
+        }
+        goto fail;
+    }
     int32_t eot = hd_tokenizer_eot(tok);
     if (eot < 0) {
         hd_error_set(&err, HD_ERR_UNSUPPORTED, "%s: the tokenizer has no <|eot_id|>: not a Llama 3 chat vocabulary",

@@ -306,7 +306,14 @@ static int run(int argc, char **argv) {
 
     /* the tokenizer: --tokenizer, else the model's own (GGUF vocab / HF folder) */
     tok = hd_tokenizer_load(o.tokenizer ? o.tokenizer : model->source, &err);
-    if (!tok && (o.prompt || o.tokenizer || o.n_stops || o.chat || o.system)) goto fail;
+    if (!tok && (o.prompt || o.tokenizer || o.n_stops || o.chat || o.system)) {
+        if (!o.tokenizer) {
+            char msg[HD_ERROR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", err.msg);
+            hd_error_set(&err, err.code, "%.400s (give --tokenizer FILE)", msg);
+        }
+        goto fail;
+    }
     if (tok && hd_tokenizer_n_vocab(tok) > c->n_vocab) {
         hd_error_set(&err, HD_ERR_FORMAT, "%s: tokenizer has %d ids but the model only %d rows",
                      o.tokenizer ? o.tokenizer : cli.model, (int)hd_tokenizer_n_vocab(tok), c->n_vocab);

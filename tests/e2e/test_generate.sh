@@ -103,6 +103,7 @@ e1=$("$HERD" generate -m "$T/withtok.gguf" -p "The capital of France is" -n 12 -
   bad "embedded vocabulary: '$e1' vs '$(printf '%s\n' "$out1" | tail -n 1)'"
 
 # ---- bad input: one line, non-zero exit --------------------------------------------
+expect_error "model without a vocabulary" 1 "--tokenizer" -- "$HERD" generate -m "$M" -p hi --quiet
 expect_error "missing model" 1 "$T/nope.gguf" -- "$HERD" generate -m "$T/nope.gguf" -p hi
 head -c 5000 "$M" >"$T/trunc.gguf"
 expect_error "truncated model" 1 "trunc.gguf" -- "$HERD" generate -m "$T/trunc.gguf" -p hi

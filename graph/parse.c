@@ -172,18 +172,16 @@ static bool ident(const char *s, size_t len) {
     return true;
 }
 
-static hd_status add_kv(parser *p, elem *e, const char *key, const char *value, int pos, hd_error *err) {
+static hd_status add_kv(elem *e, const char *key, const char *value, int pos, hd_error *err) {
     if (!grow((void **)&e->kv, &e->cap_kv, e->n_kv, sizeof *e->kv)) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
-    int cap = e->cap_kv;
     /* kv_pos grows alongside kv */
-    int *kp = realloc(e->kv_pos, (size_t)cap * sizeof *kp);
+    int *kp = realloc(e->kv_pos, (size_t)e->cap_kv * sizeof *kp);
     if (!kp) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
     e->kv_pos = kp;
     e->kv[e->n_kv].key = key;
     e->kv[e->n_kv].value = value;
     e->kv_pos[e->n_kv] = pos;
     e->n_kv++;
-    (void)p;
     return HD_OK;
 }
 
@@ -226,7 +224,7 @@ static hd_status new_elem(parser *p, const hd_registry *reg, tok *t, hd_error *e
     if (t->colon >= 0) {
         if (!e->type->arg_option)
             return perr(p, err, t->pos, HD_ERR_ARG, "node type '%s' has no '%s:VALUE' shorthand", w, w);
-        return add_kv(p, e, e->type->arg_option, w + t->colon + 1, t->val_pos, err);
+        return add_kv(e, e->type->arg_option, w + t->colon + 1, t->val_pos, err);
     }
     return HD_OK;
 }
@@ -268,7 +266,7 @@ static hd_status parse(parser *p, const hd_registry *reg, hd_error *err) {
                 if (!e->name) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
                 continue;
             }
-            hd_status st = add_kv(p, e, key, val, t->pos, err);
+            hd_status st = add_kv(e, key, val, t->pos, err);
             if (st) return st;
             continue;
         }

@@ -383,7 +383,10 @@ hd_status hd_graph_start(hd_graph *g, hd_error *err) {
     /* optional inputs left unlinked are ended from the start */
     for (int i = 0; i < g->n_nodes; i++) {
         hd_node *n = g->nodes[i];
-        if (n->type->select_input && (st = decide_strict(g, n, err))) return st;
+        if (n->type->select_input && (st = decide_strict(g, n, err))) {
+            g->start_failed = true;
+            return st;
+        }
         for (int p = 0; p < n->type->n_inputs; p++) {
             if (!n->in[p].src) {
                 n->in[p].ended = true;

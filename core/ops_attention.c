@@ -9,9 +9,11 @@
  * item, ~65 KiB of stack in all) live on the stack and nothing is taken from
  * ex->scratch or malloc, whatever the sequence length.
  *
- * Work item = (query s, KV head g, up to ATTN_HEADS of the H/G query heads
- * sharing g): the heads of an item reuse each K/V block while it is in
- * cache.  Items are spread over ex->pool.
+ * Work item = (a tile of queries, KV head g, up to ATTN_HEADS of the H/G
+ * query heads sharing g), at most ATTN_ROWS (query, head) rows: the rows of
+ * an item reuse each K/V block while it is in L1.  Decode (one query) gives
+ * one item per KV head group; prefill gives many.  Items are spread over
+ * ex->pool.
  */
 #include "ops.h"
 #include "ops_internal.h"
@@ -20,7 +22,8 @@
 #include <string.h>
 
 #define ATTN_BLOCK 64          /* keys per block */
-#define ATTN_HEADS 8           /* query heads per work item */
+#define ATTN_HEADS 8           /* query heads per work item (of one KV group) */
+#define ATTN_ROWS 32           /* (query, head) rows per work item */
 #define ATTN_CVT_FLOATS 8192   /* F16 K (and V) block converted to F32 on the stack: 2 × 32 KiB */
 
 typedef struct {
@@ -30,17 +33,26 @@ typedef struct {
     bool causal;
     int64_t q_offset;
     int64_t H, G, S, T, d;
-    int64_t rep;      /* H / G */
-    int64_t n_sub;    /* work items per (s, g) */
+    int64_t rep;      /* H / G: query heads per KV head                      */
+    int64_t nh;       /* heads per item: min(rep, ATTN_HEADS)                 */
+    int64_t n_sub;    /* head groups per KV head: ceil(rep / nh)              */
+    int64_t qt;       /* queries per item: ATTN_ROWS / nh, at most S          */
+    int64_t n_qt;     /* query tiles: ceil(S / qt)                            */
 } attn_ctx;
 
+/* Item it = ((tile · G) + g) · n_sub + sub: queries [tile·qt, +qt) × heads
+ * [g·rep + sub·nh, +nh).  Every K/V block is read (and converted) once per
+ * item and used by all its rows while it is in L1. */
 static void attn_items(void *p, int64_t ib, int64_t ie, int tid) {
     (void)tid;
     const attn_ctx *c = p;
     const hd_ops_kern *k = c->k;
     const int64_t d = c->d;
-    float sc[ATTN_HEADS][ATTN_BLOCK];
-    float m[ATTN_HEADS], l[ATTN_HEADS];
+    float sc[ATTN_ROWS][ATTN_BLOCK];
+    float m[ATTN_ROWS], l[ATTN_ROWS];
+    float *orow[ATTN_ROWS];
+    const float *qrow[ATTN_ROWS], *mrow[ATTN_ROWS];
+    int64_t vis[ATTN_ROWS];   /* keys row r may see */
     float kbuf[ATTN_CVT_FLOATS], vbuf[ATTN_CVT_FLOATS];
     /* Keys per block: fewer when a converted F16 block would not fit the buffers. */
     int64_t blk = ATTN_BLOCK;
@@ -50,42 +62,33 @@ static void attn_items(void *p, int64_t ib, int64_t ie, int tid) {
     const bool cvt_k = c->kt->type == HD_TYPE_F16 && d * blk <= ATTN_CVT_FLOATS;
     const bool cvt_v = c->vt->type == HD_TYPE_F16 && d * blk <= ATTN_CVT_FLOATS;
     for (int64_t it = ib; it < ie; it++) {
-        const int64_t sub = it % c->n_sub, g = (it / c->n_sub) % c->G, s = it / (c->n_sub * c->G);
-        const int64_t h0 = g * c->rep + sub * ATTN_HEADS;
-        int64_t h1 = h0 + ATTN_HEADS;
+        const int64_t sub = it % c->n_sub, g = (it / c->n_sub) % c->G, tile = it / (c->n_sub * c->G);
+        const int64_t h0 = g * c->rep + sub * c->nh;
+        int64_t h1 = h0 + c->nh;
         if (h1 > (g + 1) * c->rep) h1 = (g + 1) * c->rep;
-        const int nh = (int)(h1 - h0);
-
-        int64_t n_vis = c->T;
-        if (c->causal && c->q_offset + s + 1 < n_vis) n_vis = c->q_offset + s + 1;
-        const float *mrow = c->mask ? (const float *)hd_tensor_row(c->mask, s, 0, 0) : NULL;
-        float *orow[ATTN_HEADS];
-        const float *qrow[ATTN_HEADS];
-        for (int hh = 0; hh < nh; hh++) {
-            orow[hh] = (float *)hd_tensor_row(c->out, h0 + hh, s, 0);
-            qrow[hh] = (const float *)hd_tensor_row(c->q, h0 + hh, s, 0);
-            memset(orow[hh], 0, (size_t)d * sizeof(float));
-            m[hh] = -INFINITY;
-            l[hh] = 0.0f;
-        }
+        const int64_t s0 = tile * c->qt;
+        int64_t s1 = s0 + c->qt;
+        if (s1 > c->S) s1 = c->S;
+        int nr = 0;
+        int64_t n_vis = 0; /* keys any row of the item sees */
+        for (int64_t s = s0; s < s1; s++)
+            for (int64_t h = h0; h < h1; h++, nr++) {
+                orow[nr] = (float *)hd_tensor_row(c->out, h, s, 0);
+                qrow[nr] = (const float *)hd_tensor_row(c->q, h, s, 0);
+                mrow[nr] = c->mask ? (const float *)hd_tensor_row(c->mask, s, 0, 0) : NULL;
+                vis[nr] = c->T;
+                if (c->causal && c->q_offset + s + 1 < vis[nr]) vis[nr] = c->q_offset + s + 1;
+                if (vis[nr] > n_vis) n_vis = vis[nr];
+                memset(orow[nr], 0, (size_t)d * sizeof(float));
+                m[nr] = -INFINITY;
+                l[nr] = 0.0f;
+            }
         for (int64_t t0 = 0; t0 < n_vis; t0 += blk) {
             const int nk = (int)(n_vis - t0 < blk ? n_vis - t0 : blk);
             const char *kb = (const char *)hd_tensor_row(c->kt, g, t0, 0);
             const char *vb = (const char *)hd_tensor_row(c->vt, g, t0, 0);
             size_t ks = c->kt->nb[2], vs = c->vt->nb[2];
-            /* The rows of one KV head are strided (by G rows) in the cache: ask for the
-             * next block early so the loads overlap this block's arithmetic. */
-            if (t0 + blk < n_vis) {
-                const int nn = (int)(n_vis - t0 - blk < blk ? n_vis - t0 - blk : blk);
-                const size_t kr = (size_t)d * (c->kt->type == HD_TYPE_F16 ? 2 : 4);
-                const size_t vr = (size_t)d * (c->vt->type == HD_TYPE_F16 ? 2 : 4);
-                for (int j = 0; j < nn; j++) {
-                    const char *pk = kb + (size_t)(blk + j) * ks, *pv = vb + (size_t)(blk + j) * vs;
-                    for (size_t o = 0; o < kr; o += 64) __builtin_prefetch(pk + o);
-                    for (size_t o = 0; o < vr; o += 64) __builtin_prefetch(pv + o);
-                }
-            }
-            /* F16 blocks are converted once and shared by the item's heads */
+            /* F16 blocks are converted once and shared by the item's rows */
             if (cvt_k) {
                 k->f16_rows(kbuf, (const hd_f16 *)kb, ks, nk, d);
                 kb = (const char *)kbuf;
@@ -96,33 +99,35 @@ static void attn_items(void *p, int64_t ib, int64_t ie, int tid) {
                 vb = (const char *)vbuf;
                 vs = (size_t)d * sizeof(float);
             }
-            for (int hh = 0; hh < nh; hh++) {
-                float *s_ = sc[hh];
+            for (int r = 0; r < nr; r++) {
+                const int nkr = (int)(vis[r] - t0 < nk ? vis[r] - t0 : nk); /* causal: fewer keys */
+                if (nkr <= 0) continue;
+                float *s_ = sc[r];
                 if (c->kt->type == HD_TYPE_F16 && !cvt_k)
-                    k->dots_f16(s_, qrow[hh], (const hd_f16 *)kb, ks, nk, d, c->scale);
+                    k->dots_f16(s_, qrow[r], (const hd_f16 *)kb, ks, nkr, d, c->scale);
                 else
-                    k->dots_f32(s_, qrow[hh], (const float *)kb, ks, nk, d, c->scale);
-                if (mrow) k->add(s_, s_, mrow + t0, nk);
-                const float bm = k->max(s_, nk);
+                    k->dots_f32(s_, qrow[r], (const float *)kb, ks, nkr, d, c->scale);
+                if (mrow[r]) k->add(s_, s_, mrow[r] + t0, nkr);
+                const float bm = k->max(s_, nkr);
                 if (bm == -INFINITY) continue; /* the whole block is masked */
-                if (bm > m[hh]) {
-                    if (m[hh] != -INFINITY) {
-                        const float f = expf(m[hh] - bm);
-                        k->scale(orow[hh], orow[hh], f, d);
-                        l[hh] *= f;
+                if (bm > m[r]) {
+                    if (m[r] != -INFINITY) {
+                        const float f = expf(m[r] - bm);
+                        k->scale(orow[r], orow[r], f, d);
+                        l[r] *= f;
                     }
-                    m[hh] = bm;
+                    m[r] = bm;
                 }
-                l[hh] += k->exp_sum(s_, nk, 1.0f, m[hh]);
+                l[r] += k->exp_sum(s_, nkr, 1.0f, m[r]);
                 if (c->vt->type == HD_TYPE_F16 && !cvt_v)
-                    k->wsum_f16(orow[hh], s_, (const hd_f16 *)vb, vs, nk, d);
+                    k->wsum_f16(orow[r], s_, (const hd_f16 *)vb, vs, nkr, d);
                 else
-                    k->wsum_f32(orow[hh], s_, (const float *)vb, vs, nk, d);
+                    k->wsum_f32(orow[r], s_, (const float *)vb, vs, nkr, d);
             }
         }
         /* l == 0 only when no key was visible: the row stays zero. */
-        for (int hh = 0; hh < nh; hh++)
-            if (l[hh] > 0.0f) k->scale(orow[hh], orow[hh], 1.0f / l[hh], d);
+        for (int r = 0; r < nr; r++)
+            if (l[r] > 0.0f) k->scale(orow[r], orow[r], 1.0f / l[r], d);
     }
 }
 
@@ -163,11 +168,15 @@ hd_status hd_op_attention(hd_exec *ex, hd_tensor *out, const hd_tensor *q, const
     attn_ctx c = {.k = hd_ops_kern_get(), .out = out, .q = q, .kt = k, .vt = v, .mask = p->mask,
                   .scale = p->scale, .causal = p->causal, .q_offset = p->q_offset,
                   .H = H, .G = G, .S = S, .T = T, .d = d, .rep = H / G};
-    c.n_sub = (c.rep + ATTN_HEADS - 1) / ATTN_HEADS;
-    /* Grain: one item is already T·d·(heads) work; keep items separate unless tiny. */
-    int64_t per_item = (T ? T : 1) * d * (c.rep < ATTN_HEADS ? c.rep : ATTN_HEADS);
+    c.nh = c.rep < ATTN_HEADS ? c.rep : ATTN_HEADS;
+    c.n_sub = (c.rep + c.nh - 1) / c.nh;
+    c.qt = ATTN_ROWS / c.nh;
+    if (c.qt > S) c.qt = S;
+    c.n_qt = (S + c.qt - 1) / c.qt;
+    /* Grain: one item is already T·d·rows work; keep items separate unless tiny. */
+    int64_t per_item = (T ? T : 1) * d * c.nh * c.qt;
     int64_t grain = HD_OPS_GRAIN_ELEMS / per_item;
-    hd_parallel_for(hd_ops_pool(ex), S * G * c.n_sub, grain < 1 ? 1 : grain, attn_items, &c);
+    hd_parallel_for(hd_ops_pool(ex), c.n_qt * G * c.n_sub, grain < 1 ? 1 : grain, attn_items, &c);
     return HD_OK;
 }
 

@@ -227,51 +227,45 @@ static void dots_f16(float *s, const float *q, const hd_f16 *k, size_t ks, int n
     }
 }
 
-/* acc += Σ p_j v_j, 64 columns at a time held in four registers. */
-static void wsum_f32(float *acc, const float *p, const float *v, size_t vs, int nk, int64_t d) {
-    for (int64_t i0 = 0; i0 < d; i0 += 64) {
-        __mmask16 m0 = tail_mask(d - i0), m1 = d - i0 > 16 ? tail_mask(d - i0 - 16) : 0;
-        __mmask16 m2 = d - i0 > 32 ? tail_mask(d - i0 - 32) : 0, m3 = d - i0 > 48 ? tail_mask(d - i0 - 48) : 0;
-        float *a = acc + i0;
-        __m512 r0 = _mm512_maskz_loadu_ps(m0, a), r1 = _mm512_maskz_loadu_ps(m1, a + 16);
-        __m512 r2 = _mm512_maskz_loadu_ps(m2, a + 32), r3 = _mm512_maskz_loadu_ps(m3, a + 48);
-        for (int j = 0; j < nk; j++) {
-            if (p[j] == 0.0f) continue;
-            const float *vj = (const float *)((const char *)v + (size_t)j * vs) + i0;
-            __m512 pj = _mm512_set1_ps(p[j]);
-            r0 = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m0, vj), r0);
-            r1 = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m1, vj + 16), r1);
-            r2 = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m2, vj + 32), r2);
-            r3 = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m3, vj + 48), r3);
-        }
-        _mm512_mask_storeu_ps(a, m0, r0);
-        _mm512_mask_storeu_ps(a + 16, m1, r1);
-        _mm512_mask_storeu_ps(a + 32, m2, r2);
-        _mm512_mask_storeu_ps(a + 48, m3, r3);
+/* acc += Σ p_j v_j, up to 64 columns at a time held in registers; a last
+ * chunk of w < 64 columns uses only the ceil(w/16) registers it needs (d = 80
+ * is 64 + 16, not 64 + 64). LOAD(ptr, mask) gives 16 floats of a V row. */
+#define WSUM_CHUNK(NREG, VT, LOAD)                                                                                 \
+    do {                                                                                                           \
+        __m512 r_[4];                                                                                              \
+        for (int q_ = 0; q_ < (NREG); q_++) r_[q_] = _mm512_maskz_loadu_ps(mk[q_], a + 16 * q_);                   \
+        for (int j = 0; j < nk; j++) {                                                                             \
+            if (p[j] == 0.0f) continue;                                                                            \
+            const VT *vj = (const VT *)((const char *)v + (size_t)j * vs) + i0;                                    \
+            const __m512 pj = _mm512_set1_ps(p[j]);                                                                \
+            for (int q_ = 0; q_ < (NREG); q_++) r_[q_] = _mm512_fmadd_ps(pj, LOAD(vj + 16 * q_, mk[q_]), r_[q_]);  \
+        }                                                                                                          \
+        for (int q_ = 0; q_ < (NREG); q_++) _mm512_mask_storeu_ps(a + 16 * q_, mk[q_], r_[q_]);                    \
+    } while (0)
+
+#define LOAD_F32(ptr, m) _mm512_maskz_loadu_ps((m), (ptr))
+#define LOAD_F16(ptr, m) load_f16((ptr), (m))
+
+#define WSUM_BODY(VT, LOAD)                                                                                        \
+    for (int64_t i0 = 0; i0 < d; i0 += 64) {                                                                       \
+        const int64_t w = d - i0 < 64 ? d - i0 : 64;                                                               \
+        __mmask16 mk[4];                                                                                           \
+        for (int q_ = 0; q_ < 4; q_++) mk[q_] = w > 16 * q_ ? tail_mask(w - 16 * q_) : 0;                          \
+        float *a = acc + i0;                                                                                       \
+        switch ((w + 15) / 16) {                                                                                   \
+        case 1: WSUM_CHUNK(1, VT, LOAD); break;                                                                    \
+        case 2: WSUM_CHUNK(2, VT, LOAD); break;                                                                    \
+        case 3: WSUM_CHUNK(3, VT, LOAD); break;                                                                    \
+        default: WSUM_CHUNK(4, VT, LOAD); break;                                                                   \
+        }                                                                                                          \
     }
+
+static void wsum_f32(float *acc, const float *p, const float *v, size_t vs, int nk, int64_t d) {
+    WSUM_BODY(float, LOAD_F32)
 }
 
 static void wsum_f16(float *acc, const float *p, const hd_f16 *v, size_t vs, int nk, int64_t d) {
-    for (int64_t i0 = 0; i0 < d; i0 += 64) {
-        __mmask16 m0 = tail_mask(d - i0), m1 = d - i0 > 16 ? tail_mask(d - i0 - 16) : 0;
-        __mmask16 m2 = d - i0 > 32 ? tail_mask(d - i0 - 32) : 0, m3 = d - i0 > 48 ? tail_mask(d - i0 - 48) : 0;
-        float *a = acc + i0;
-        __m512 r0 = _mm512_maskz_loadu_ps(m0, a), r1 = _mm512_maskz_loadu_ps(m1, a + 16);
-        __m512 r2 = _mm512_maskz_loadu_ps(m2, a + 32), r3 = _mm512_maskz_loadu_ps(m3, a + 48);
-        for (int j = 0; j < nk; j++) {
-            if (p[j] == 0.0f) continue;
-            const hd_f16 *vj = (const hd_f16 *)((const char *)v + (size_t)j * vs) + i0;
-            __m512 pj = _mm512_set1_ps(p[j]);
-            r0 = _mm512_fmadd_ps(pj, load_f16(vj, m0), r0);
-            r1 = _mm512_fmadd_ps(pj, load_f16(vj + 16, m1), r1);
-            r2 = _mm512_fmadd_ps(pj, load_f16(vj + 32, m2), r2);
-            r3 = _mm512_fmadd_ps(pj, load_f16(vj + 48, m3), r3);
-        }
-        _mm512_mask_storeu_ps(a, m0, r0);
-        _mm512_mask_storeu_ps(a + 16, m1, r1);
-        _mm512_mask_storeu_ps(a + 32, m2, r2);
-        _mm512_mask_storeu_ps(a + 48, m3, r3);
-    }
+    WSUM_BODY(hd_f16, LOAD_F16)
 }
 
 static void f16_rows(float *dst, const hd_f16 *src, size_t ss, int nk, int64_t d) {

@@ -140,7 +140,8 @@ hd_llama_model *hd_llama_load(const char *path, hd_error *err) {
         hf_dir(path, dir, sizeof dir);
         snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
         if (hd_llama_config_from_hf(&m->cfg, cfg_path, err)) goto fail;
-        if (!(m->file = hd_weights_open(ends_with(path, "config.json") ? dir : path, err))) goto fail;
+        /* the whole folder: a shard given by name is one part of the checkpoint */
+        if (!(m->file = hd_weights_open(dir, err))) goto fail;
         m->source = strdup(dir);
     }
     if (!m->source) {

@@ -132,6 +132,13 @@ H="$T/hf"
 "$HERD" random-model --arch llama --preset tiny --format hf --type BF16 --seed 3 -o "$H" --quiet >/dev/null
 gen_hf=$("$HERD" generate -m "$H" --tokenizer "$TOK" -p "Hello" -n 4 --temp 0 --ids --quiet | tail -n 1 | wc -w)
 [ "$gen_hf" = 4 ] && ok "HF folder generates" || bad "HF folder: $gen_hf ids"
+# the same model in shards, given as the folder, its config.json or one shard: same ids
+"$HERD" random-model --arch llama --preset tiny --format hf --type BF16 --seed 3 --max-shard-size 10000000 -o "$T/hfs" --quiet >/dev/null
+want=$("$HERD" generate -m "$H" --prompt-ids 1,2,3 -n 6 --temp 0 --ids --quiet)
+for p in "$T/hfs" "$T/hfs/config.json" "$T/hfs/model-00002-of-00002.safetensors"; do
+  got=$("$HERD" generate -m "$p" --prompt-ids 1,2,3 -n 6 --temp 0 --ids --quiet)
+  [ -n "$want" ] && [ "$got" = "$want" ] && ok "sharded HF as $(basename "$p")" || bad "sharded HF as $p: '$got' vs '$want'"
+done
 cp -r "$H" "$T/hf_cfg"
 head -c 40 "$H/config.json" >"$T/hf_cfg/config.json"
 expect_error "truncated config.json" 1 "config.json" -- "$HERD" generate -m "$T/hf_cfg" --prompt-ids 1 -n 1

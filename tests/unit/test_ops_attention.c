@@ -142,6 +142,8 @@ static void test_attention_cases(void **state) {
         {64, 2, 1, 4, 260, false, false, false, false, 0, 1.0f, 6.0f, "peaky scores: the max moves between blocks"},
         {8, 2, 2, 3, 2, true, false, false, false, 0, 0.35f, 1.0f, "more queries than keys"},
         {200, 4, 2, 2, 100, true, true, false, false, 98, 0.07f, 1.0f, "F16, d=200: 40-key converted blocks"},
+        {16, 2, 2, 40, 45, true, false, true, false, 5, 0.25f, 1.0f, "two query tiles, mask and causal"},
+        {80, 3, 3, 70, 70, false, true, false, false, 0, 0.11f, 1.0f, "ViT-like: 3 tiles of 32 queries, F16"},
         {8200, 2, 1, 2, 3, false, true, false, false, 0, 0.011f, 1.0f, "F16, d too large to convert a block"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], 100 + i);

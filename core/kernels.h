@@ -12,14 +12,14 @@
  *          integer blocks (vpdpbusd on AVX-512) and scale per block.
  *  - gemm: many tokens.  Panels of NR weight rows × KC columns are
  *          dequantized into F32 (or kept as BF16 pairs for BF16 weights on
- *          AVX-512, or repacked as bytes for the int8 gemm of Q8_0/Q4_0 on
- *          AVX-512) and transposed to [KC][NR]; tokens are packed to [KC][MR]
+ *          AVX-512, or repacked as bytes for the int8 gemms of Q8_0/Q4_0 and
+ *          Q4_K/Q5_K on AVX-512) and transposed to [KC][NR]; tokens are packed to [KC][MR]
  *          per K block; an MR×NR register-blocked micro-kernel accumulates
  *          into y.
  *
  * Scratch taken from ex->scratch by hd_op_linear (M tokens, K inputs, T threads):
  * dot path ≤ 2·M·K bytes (converted activations); f32/bf16 gemm ≤ (M + 11)·K·4
- * (packed tokens) + T·34 KiB (weight panels); int8 gemm ≤ 2.5·(M + 3)·K + T·34 KiB.
+ * (packed tokens) + T·34 KiB (weight panels); int8 gemms ≤ 2.5·(M + 3)·K + T·34 KiB.
  * So (M + 16)·K·4 + T·64 KiB always suffices.
  * Not a public header: no stability promise.
  */
@@ -85,6 +85,14 @@ typedef struct hd_kernels {
      * computes Σ_blocks (Σ w·x − corr) · dw · dx, i.e. the dot path's arithmetic. */
     int mr_q8, nr_q8;
     hd_gemm_fn gemm_q8;
+    /* int8 gemm for Q4_K/Q5_K weights against Q8_K tokens (NULL = f32 gemm).  Per
+     * 256-block: tokens HD_QK_XTILE_BYTES(MR) — int32 groups [64][MR] of 4 int8, int32
+     * [4][MR] pairs of 16-bit sub-block sums, float d[MR]; weights HD_QK_WPANEL_BYTES(NR)
+     * — [64][NR][4] unsigned quants, int32 scale[8][NR], int32 [4][NR] pairs of 16-bit
+     * mins, float d[NR], float dmin[NR].  Computes Σ d·dx·Σ_j sc_j·(q·x)_j −
+     * dmin·dx·Σ_j m_j·s_j, the dot path's arithmetic. */
+    int mr_qk, nr_qk;
+    hd_gemm_fn gemm_qk;
     /* Arithmetic peak probe: `iters` rounds of independent FMAs (bf16: vdpbf16ps,
      * NULL where the level has none) on registers; returns the flops done. */
     double (*peak_f32)(int64_t iters);
@@ -102,6 +110,8 @@ extern const hd_kernels hd_kernels_avx512;
 /* Packed int8 gemm block sizes (see gemm_q8). */
 #define HD_Q8_XTILE_BYTES(mr) ((size_t)(mr) * 40)
 #define HD_Q8_WPANEL_BYTES(nr) ((size_t)(nr) * 36)
+#define HD_QK_XTILE_BYTES(mr) ((size_t)(mr) * (256 + 16 + 4))
+#define HD_QK_WPANEL_BYTES(nr) ((size_t)(nr) * (256 + 32 + 16 + 8))
 
 /* Tokens from which hd_op_linear takes the gemm path for weight type t (else dot). */
 int hd_linear_gemm_min_m(const hd_kernels *k, hd_type t);

@@ -14,12 +14,14 @@
 #include <string.h>
 
 /* Tokens at or above which the tiled gemm beats the dot path (measured on Zen 5):
- * F32/F16/BF16 and the int8 gemm win from 8 tokens; where the gemm has to
+ * F32/F16/BF16 and the Q8_0/Q4_0 int8 gemm win from 8 tokens, the Q4_K/Q5_K
+ * int8 gemm from about 48; where the gemm has to
  * dequantize weight panels to F32 first, the dot path's int8 kernels win
  * up to about 64 tokens. */
 int hd_linear_gemm_min_m(const hd_kernels *k, hd_type t) {
     if (t == HD_TYPE_F32 || t == HD_TYPE_F16 || t == HD_TYPE_BF16) return 8;
     if ((t == HD_TYPE_Q8_0 || t == HD_TYPE_Q4_0) && k->gemm_q8) return 8;
+    if ((t == HD_TYPE_Q4_K || t == HD_TYPE_Q5_K) && k->gemm_qk) return 48; /* its packing is costlier */
     return 64;
 }
 /* Columns of K per packed panel: a multiple of every block size (256). */
@@ -161,8 +163,9 @@ typedef struct gemm_ctx {
     hd_gemm_fn micro;
     bool bf16;            /* bf16 pairs instead of floats            */
     bool q8;              /* int8 gemm: Q8 tokens × Q8_0/Q4_0 weights */
+    bool qk;              /* int8 gemm: Q8_K tokens × Q4_K/Q5_K weights */
     int32_t q8_off;       /* weight offset folded into the tokens (128 for Q8_0, 8 for Q4_0) */
-    char *act;            /* q8: tokens quantized row by row (hd_block_q8x)            */
+    char *act;            /* q8/qk: tokens quantized row by row (hd_block_q8x / q8_k)  */
     int MR, NR;
     int64_t K, N, M;
     hd_type wtype;
@@ -196,8 +199,46 @@ static size_t xq_offset(const gemm_ctx *c, int64_t t, int64_t k0, int64_t kc) {
 static void quantize_rows(void *vctx, int64_t m0, int64_t m1, int tid) {
     (void)tid;
     const gemm_ctx *c = vctx;
-    const size_t rs = hd_act_row_size(HD_ACT_Q8, c->K);
-    for (int64_t m = m0; m < m1; m++) c->k->act[HD_ACT_Q8](c->x + m * c->K, c->act + (size_t)m * rs, c->K);
+    const hd_act a = c->qk ? HD_ACT_Q8K : HD_ACT_Q8;
+    const size_t rs = hd_act_row_size(a, c->K);
+    for (int64_t m = m0; m < m1; m++) c->k->act[a](c->x + m * c->K, c->act + (size_t)m * rs, c->K);
+}
+
+/* qk: byte offset of tile t's 256-blocks of the K block at k0 (KC = one 256-block). */
+static size_t xk_offset(const gemm_ctx *c, int64_t t, int64_t k0, int64_t kc) {
+    const int64_t n_mt = (c->M + c->MR - 1) / c->MR;
+    return (size_t)((k0 / HD_QK_K) * n_mt + t * (kc / HD_QK_K)) * HD_QK_XTILE_BYTES(c->MR);
+}
+
+static void pack_x_qk(const gemm_ctx *c, int64_t t) {
+    const int MR = c->MR;
+    const size_t rs = hd_act_row_size(HD_ACT_Q8K, c->K);
+    for (int64_t k0 = 0; k0 < c->K; k0 += HD_KC) {
+        const int64_t kc = c->K - k0 < HD_KC ? c->K - k0 : HD_KC;
+        char *dst = (char *)c->xp + xk_offset(c, t, k0, kc);
+        for (int64_t b = 0; b < kc / HD_QK_K; b++, dst += HD_QK_XTILE_BYTES(MR)) {
+            int32_t *x4 = (int32_t *)dst, *xs = (int32_t *)(dst + 256 * MR);
+            float *dx = (float *)(dst + 272 * MR);
+            for (int m = 0; m < MR; m++) {
+                const int64_t row = t * MR + m;
+                if (row >= c->M) {
+                    for (int g = 0; g < 64; g++) x4[g * MR + m] = 0;
+                    for (int p = 0; p < 4; p++) xs[p * MR + m] = 0;
+                    dx[m] = 0.f;
+                    continue;
+                }
+                const hd_block_q8_k *a = (const hd_block_q8_k *)(c->act + (size_t)row * rs) + (k0 / HD_QK_K + b);
+                for (int g = 0; g < 64; g++) memcpy(&x4[g * MR + m], a->qs + 4 * g, 4);
+                for (int p = 0; p < 4; p++) {
+                    /* sums of sub-blocks 2p and 2p+1 (32 values each) as two 16-bit halves */
+                    const int s0 = a->bsums[4 * p] + a->bsums[4 * p + 1];
+                    const int s1 = a->bsums[4 * p + 2] + a->bsums[4 * p + 3];
+                    xs[p * MR + m] = (int32_t)(((uint32_t)(uint16_t)(int16_t)s1 << 16) | (uint16_t)(int16_t)s0);
+                }
+                dx[m] = a->d;
+            }
+        }
+    }
 }
 
 static void pack_x_q8(const gemm_ctx *c, int64_t t) {
@@ -232,8 +273,8 @@ static void pack_x(void *vctx, int64_t t0, int64_t t1, int tid) {
     (void)tid;
     const gemm_ctx *c = vctx;
     const int MR = c->MR;
-    if (c->q8) {
-        for (int64_t t = t0; t < t1; t++) pack_x_q8(c, t);
+    if (c->q8 || c->qk) {
+        for (int64_t t = t0; t < t1; t++) c->qk ? pack_x_qk(c, t) : pack_x_q8(c, t);
         return;
     }
     for (int64_t t = t0; t < t1; t++) {
@@ -297,12 +338,66 @@ static void pack_w_q8(const gemm_ctx *c, int64_t p, int64_t k0, int64_t kc, void
     }
 }
 
+/* qk: per 256-block [64][NR][4] unsigned quants, int32 scale[8][NR], int32 [4][NR]
+ * pairs of 16-bit mins, float d[NR], float dmin[NR]. */
+static void pack_w_qk(const gemm_ctx *c, int64_t p, int64_t k0, int64_t kc, void *wp) {
+    const int NR = c->NR;
+    const int64_t n0 = p * NR;
+    char *dst = wp;
+    for (int64_t b = 0; b < kc / HD_QK_K; b++, dst += HD_QK_WPANEL_BYTES(NR)) {
+        uint8_t *wq = (uint8_t *)dst;
+        int32_t *sc = (int32_t *)(dst + 256 * NR), *mn = (int32_t *)(dst + 288 * NR);
+        float *dw = (float *)(dst + 304 * NR), *dmw = dw + NR;
+        const int64_t blk = k0 / HD_QK_K + b;
+        for (int r = 0; r < NR; r++) {
+            uint8_t v[256], s8[8], m8[8];
+            float d = 0.f, dmin = 0.f;
+            if (n0 + r >= c->N) {
+                memset(v, 0, sizeof v);
+                memset(s8, 0, sizeof s8);
+                memset(m8, 0, sizeof m8);
+            } else {
+                const char *row = c->w + (size_t)(n0 + r) * c->w_stride;
+                const uint8_t *qs, *scales, *qh = NULL;
+                hd_f16 hd, hdm;
+                if (c->wtype == HD_TYPE_Q4_K) {
+                    const hd_block_q4_k *q = (const hd_block_q4_k *)row + blk;
+                    qs = q->qs, scales = q->scales, hd = q->d, hdm = q->dmin;
+                } else {
+                    const hd_block_q5_k *q = (const hd_block_q5_k *)row + blk;
+                    qs = q->qs, scales = q->scales, qh = q->qh, hd = q->d, hdm = q->dmin;
+                }
+                for (int j = 0; j < 8; j++) {
+                    hd_q4k_scale_min(j, scales, &s8[j], &m8[j]);
+                    const uint8_t *q = qs + 32 * (j / 2);
+                    for (int l = 0; l < 32; l++) {
+                        uint8_t val = (j & 1) ? q[l] >> 4 : q[l] & 0xF;
+                        if (qh) val |= (uint8_t)(((qh[l] >> j) & 1) << 4);
+                        v[32 * j + l] = val;
+                    }
+                }
+                d = hd_f16_to_f32(hd);
+                dmin = hd_f16_to_f32(hdm);
+            }
+            for (int g = 0; g < 64; g++) memcpy(wq + ((size_t)g * NR + r) * 4, v + 4 * g, 4);
+            for (int j = 0; j < 8; j++) sc[j * NR + r] = s8[j];
+            for (int q = 0; q < 4; q++) mn[q * NR + r] = (int32_t)((uint32_t)m8[2 * q + 1] << 16 | m8[2 * q]);
+            dw[r] = d;
+            dmw[r] = dmin;
+        }
+    }
+}
+
 static void pack_w(const gemm_ctx *c, int64_t p, int64_t k0, int64_t kc, void *wp, float *row) {
     const int NR = c->NR;
     const int64_t n0 = p * NR;
     const int nr = (int)(c->N - n0 < NR ? c->N - n0 : NR);
     if (c->q8) {
         pack_w_q8(c, p, k0, kc, wp);
+        return;
+    }
+    if (c->qk) {
+        pack_w_qk(c, p, k0, kc, wp);
         return;
     }
     for (int r = 0; r < NR; r++) {
@@ -332,21 +427,29 @@ static void pack_w(const gemm_ctx *c, int64_t p, int64_t k0, int64_t kc, void *w
     }
 }
 
-/* Panels [p0, p1).  Loop order: K block, then token chunk (HD_MC_TILES tiles),
- * then panel, then tile: the chunk's [MC][KC] token slice (~200 KB) stays in L2
- * while the weight panels pass over it, even when physical pages scatter. */
-#define HD_MC_TILES 16
+/* Panels [p0, p1).  Loop order: K block, then token chunk, then panel, then
+ * tile: the chunk's slice of packed tokens for the K block (at most
+ * HD_MC_BYTES) stays in L2 while the weight panels pass over it, even when
+ * physical pages scatter; each panel is packed once per chunk. */
+#define HD_MC_BYTES (192u << 10)
+static int64_t chunk_tiles(const gemm_ctx *c) {
+    size_t tile = c->qk   ? HD_QK_XTILE_BYTES(c->MR) * (HD_KC / HD_QK_K)
+                  : c->q8 ? HD_Q8_XTILE_BYTES(c->MR) * (HD_KC / 32)
+                          : (size_t)c->MR * HD_KC * (c->bf16 ? 2 : 4);
+    const int64_t n = (int64_t)(HD_MC_BYTES / tile);
+    return n > 0 ? n : 1;
+}
 static void gemm_panels(void *vctx, int64_t p0, int64_t p1, int tid) {
     const gemm_ctx *c = vctx;
     const int MR = c->MR, NR = c->NR;
     char *tb = c->thread_buf + (size_t)tid * c->thread_bytes;
     void *wp = tb;
     float *row = (float *)(tb + (size_t)HD_KC * NR * sizeof(float));
-    const int64_t n_mt = (c->M + MR - 1) / MR;
+    const int64_t n_mt = (c->M + MR - 1) / MR, mc = chunk_tiles(c);
     for (int64_t k0 = 0; k0 < c->K; k0 += HD_KC) {
         const int64_t kc = c->K - k0 < HD_KC ? c->K - k0 : HD_KC;
-        for (int64_t t0 = 0; t0 < n_mt; t0 += HD_MC_TILES) {
-            const int64_t t1 = t0 + HD_MC_TILES < n_mt ? t0 + HD_MC_TILES : n_mt;
+        for (int64_t t0 = 0; t0 < n_mt; t0 += mc) {
+            const int64_t t1 = t0 + mc < n_mt ? t0 + mc : n_mt;
             for (int64_t p = p0; p < p1; p++) {
                 const int64_t n0 = p * NR;
                 const int nr = (int)(c->N - n0 < NR ? c->N - n0 : NR);
@@ -354,7 +457,8 @@ static void gemm_panels(void *vctx, int64_t p0, int64_t p1, int tid) {
                 for (int64_t t = t0; t < t1; t++) {
                     const int64_t m0 = t * MR;
                     const int mr = (int)(c->M - m0 < MR ? c->M - m0 : MR);
-                    const void *xp = c->q8     ? (const void *)((const char *)c->xp + xq_offset(c, t, k0, kc))
+                    const void *xp = c->qk     ? (const void *)((const char *)c->xp + xk_offset(c, t, k0, kc))
+                                     : c->q8   ? (const void *)((const char *)c->xp + xq_offset(c, t, k0, kc))
                                      : c->bf16 ? (const void *)((const uint32_t *)c->xp + xp_offset(c, t, k0, kc, 1))
                                                : (const void *)((const float *)c->xp + xp_offset(c, t, k0, kc, 0));
                     c->micro(kc, xp, wp, c->y + m0 * c->N + n0, (size_t)c->N, mr, nr, k0 > 0);
@@ -375,9 +479,10 @@ static hd_status linear_gemm(hd_exec *ex, gemm_ctx *c, hd_error *err) {
     const int64_t n_mt = (c->M + c->MR - 1) / c->MR;
     size_t xp_bytes = (size_t)n_mt * c->MR * (size_t)c->K * (c->bf16 ? 2 : 4);
     size_t act_bytes = 0;
-    if (c->q8) {
-        xp_bytes = (size_t)n_mt * (size_t)(c->K / 32) * HD_Q8_XTILE_BYTES(c->MR);
-        act_bytes = hd_act_row_size(HD_ACT_Q8, c->K) * (size_t)c->M;
+    if (c->q8 || c->qk) {
+        xp_bytes = c->qk ? (size_t)n_mt * (size_t)(c->K / HD_QK_K) * HD_QK_XTILE_BYTES(c->MR)
+                         : (size_t)n_mt * (size_t)(c->K / 32) * HD_Q8_XTILE_BYTES(c->MR);
+        act_bytes = hd_act_row_size(c->qk ? HD_ACT_Q8K : HD_ACT_Q8, c->K) * (size_t)c->M;
         c->act = scratch_alloc(&s, act_bytes);
         if (!c->act) {
             scratch_end(&s);
@@ -391,7 +496,7 @@ static hd_status linear_gemm(hd_exec *ex, gemm_ctx *c, hd_error *err) {
         scratch_end(&s);
         return scratch_fail(err, "linear", xp_bytes + c->thread_bytes * (size_t)nthreads);
     }
-    if (c->q8) hd_parallel_for(tp, c->M, 4, quantize_rows, c);
+    if (c->q8 || c->qk) hd_parallel_for(tp, c->M, 4, quantize_rows, c);
     hd_parallel_for(tp, n_mt, 1, pack_x, c);
     hd_parallel_for(tp, (c->N + c->NR - 1) / c->NR, 1, gemm_panels, c);
     scratch_end(&s);
@@ -433,6 +538,7 @@ hd_status hd_op_linear(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const hd_t
 
     const bool use_bf16_gemm = w->type == HD_TYPE_BF16 && k->gemm_bf16 && K % 2 == 0;
     const bool use_q8_gemm = (w->type == HD_TYPE_Q8_0 || w->type == HD_TYPE_Q4_0) && k->gemm_q8;
+    const bool use_qk_gemm = (w->type == HD_TYPE_Q4_K || w->type == HD_TYPE_Q5_K) && k->gemm_qk;
     if (M < hd_linear_gemm_min_m(k, w->type)) {
         dot_ctx c = {.k = k, .dot = k->dot[w->type], .K = K, .N = N, .M = M, .w = w->data,
                      .w_stride = w->nb[1], .x = x->data, .act = k->act_of[w->type], .y = y->data,
@@ -440,12 +546,16 @@ hd_status hd_op_linear(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const hd_t
         return linear_dot(ex, &c, err);
     }
     gemm_ctx c = {.k = k,
-                  .micro = use_q8_gemm ? k->gemm_q8 : use_bf16_gemm ? k->gemm_bf16 : k->gemm_f32,
+                  .micro = use_qk_gemm   ? k->gemm_qk
+                           : use_q8_gemm ? k->gemm_q8
+                           : use_bf16_gemm ? k->gemm_bf16
+                                           : k->gemm_f32,
+                  .qk = use_qk_gemm,
                   .bf16 = use_bf16_gemm,
                   .q8 = use_q8_gemm,
                   .q8_off = w->type == HD_TYPE_Q8_0 ? 128 : 8,
-                  .MR = use_q8_gemm ? k->mr_q8 : use_bf16_gemm ? k->mr_bf16 : k->mr,
-                  .NR = use_q8_gemm ? k->nr_q8 : use_bf16_gemm ? k->nr_bf16 : k->nr,
+                  .MR = use_qk_gemm ? k->mr_qk : use_q8_gemm ? k->mr_q8 : use_bf16_gemm ? k->mr_bf16 : k->mr,
+                  .NR = use_qk_gemm ? k->nr_qk : use_q8_gemm ? k->nr_q8 : use_bf16_gemm ? k->nr_bf16 : k->nr,
                   .K = K, .N = N, .M = M, .wtype = w->type, .w = w->data, .w_stride = w->nb[1],
                   .block_bytes = tt->type_size, .block_size = tt->block_size,
                   .x = x->data, .y = y->data, .b = b ? b->data : NULL};

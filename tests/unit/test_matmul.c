@@ -106,11 +106,12 @@ static float *run_linear(const problem *p, hd_exec *ex, bool bias) {
 }
 
 /* Whether this level quantizes the activations to 8 bits for type t at M tokens:
- * always on the dot path, and on AVX-512's int8 gemm for Q8_0/Q4_0. */
+ * always on the dot path, and on AVX-512's int8 gemms for Q8_0/Q4_0 and Q4_K/Q5_K. */
 static bool act_quantized(hd_type t, int64_t M, hd_cpu_level level) {
     if (t == HD_TYPE_F32 || t == HD_TYPE_F16 || t == HD_TYPE_BF16) return false;
     const hd_kernels *k = hd_kernels_get(level);
-    return M < hd_linear_gemm_min_m(k, t) || (k->gemm_q8 != NULL && (t == HD_TYPE_Q8_0 || t == HD_TYPE_Q4_0));
+    return M < hd_linear_gemm_min_m(k, t) || (k->gemm_q8 != NULL && (t == HD_TYPE_Q8_0 || t == HD_TYPE_Q4_0)) ||
+           (k->gemm_qk != NULL && (t == HD_TYPE_Q4_K || t == HD_TYPE_Q5_K));
 }
 
 static float tol_vs_ref(hd_type t, int64_t M, hd_cpu_level level) {
@@ -232,17 +233,18 @@ static void test_linear_gemm_shapes(void **state) {
     hd_threadpool_free(tp);
 }
 
-/* The int8 gemm (many tokens) and the dot path (one token at a time) quantize the
+/* The int8 gemms (many tokens) and the dot path (one token at a time) quantize the
  * activations the same way, so they agree to float rounding: 1e-5 · Σ|x·w|. */
 static void test_q8_gemm_matches_dot(void **state) {
     (void)state;
     const hd_cpu_level saved = hd_cpu_level_get();
     hd_error err = {0};
     hd_threadpool *tp = hd_threadpool_create(2, &err);
-    const hd_type types[] = {HD_TYPE_Q8_0, HD_TYPE_Q4_0};
-    for (size_t ti = 0; ti < 2; ti++) {
+    const hd_type types[] = {HD_TYPE_Q8_0, HD_TYPE_Q4_0, HD_TYPE_Q4_K, HD_TYPE_Q5_K};
+    for (size_t ti = 0; ti < 4; ti++) {
         problem p;
-        problem_make(&p, types[ti], 23, 70, 320, 300 + ti);
+        /* past every int8 gemm's threshold (hd_linear_gemm_min_m) */
+        problem_make(&p, types[ti], 53, 70, hd_type_get(types[ti])->block_size == 256 ? 768 : 320, 300 + ti);
         for (int lv = 0; lv <= (int)hd_cpu_level_max(); lv++) {
             hd_cpu_set_level((hd_cpu_level)lv);
             hd_exec ex = {.backend = HD_BACKEND_CPU, .pool = tp};

@@ -30,13 +30,18 @@ static double now_s(void) {
 
 /* Starts `herd run ARGS...` with stdin from in_path (or /dev/null) and
  * stdout/stderr to files in the test directory. */
-static pid_t spawn_run(const char *const *args, const char *in_path) {
+static pid_t spawn_run_fd(const char *const *args, const char *in_path, int in_fd);
+static pid_t spawn_run(const char *const *args, const char *in_path) { return spawn_run_fd(args, in_path, -1); }
+
+/* stdin from in_fd when >= 0 (e.g. a pipe kept open and idle) */
+static pid_t spawn_run_fd(const char *const *args, const char *in_path, int in_fd) {
     char out[512], err[512];
     snprintf(out, sizeof out, "%s/run.out", tu_tmpdir());
     snprintf(err, sizeof err, "%s/run.err", tu_tmpdir());
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, in_path ? in_path : "/dev/null", O_RDONLY, 0);
+    if (in_fd >= 0) posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+    else posix_spawn_file_actions_addopen(&fa, 0, in_path ? in_path : "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     char *argv[16];
@@ -164,11 +169,43 @@ static void test_sigint(void **state) {
     hd_wavfile_close(r);
 }
 
+static void test_sigint_idle_stdin(void **state) {
+    /* the source waits on a pipe that stays open and silent: SIGINT must
+     * still stop the run promptly, and the WAV file must be complete */
+    char wav[512], desc[1024];
+    snprintf(wav, sizeof wav, "%s/idle.wav", tu_tmpdir());
+    snprintf(desc, sizeof desc, "raw:- rate=16000 ! wav:%s", wav);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    int16_t some[800] = {0};
+    for (int i = 0; i < 800; i++) some[i] = (int16_t)(i * 40);
+    assert_int_equal(write(fds[1], some, sizeof some), (ssize_t)sizeof some);   /* 50 ms, then silence */
+    const char *args[] = {desc, NULL};
+    pid_t pid = spawn_run_fd(args, NULL, fds[0]);
+    close(fds[0]);
+    struct timespec ts = {0, 300000000};
+    nanosleep(&ts, NULL);
+    double t0 = now_s();
+    kill(pid, SIGINT);
+    int rc = wait_exit(pid, 10);
+    double lag = now_s() - t0;
+    close(fds[1]);
+    print_message("idle stdin: exited %.1f ms after SIGINT\n", lag * 1e3);
+    assert_int_equal(rc, 130);
+    assert_true(lag < 2.0);
+    hd_error err = {0};
+    hd_wavfile *r = hd_wavfile_open(wav, &err);
+    if (!r) fail_msg("%s", err.msg);
+    assert_int_equal(hd_wavfile_get_info(r)->n_frames, 800);
+    hd_wavfile_close(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list_and_errors),
         cmocka_unit_test(test_stdin_raw),
         cmocka_unit_test(test_sigint),
+        cmocka_unit_test(test_sigint_idle_stdin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

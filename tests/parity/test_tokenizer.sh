@@ -30,24 +30,28 @@ if ! diff -q "$W/bpe.ref" "$TOKDIR/llama-bpe.out" >/dev/null; then
   echo "FAIL: tokenizer_ref.py does not reproduce llama-bpe.out"; diff "$W/bpe.ref" "$TOKDIR/llama-bpe.out" | head; exit 1
 fi
 
-# 2. random texts: herd (tokenizer.model and tokenizer.json) == reference
+# 2. random texts: herd == reference, with tokenizer.model on every text and
+#    tokenizer.json (slower to load) on every fourth
 mkdir "$W/cases"
 "$PYTHON" "$REF" "$MODEL" gen "$W/cases" 150 "${TOKENIZER_SEED:-20240723}"
 "$PYTHON" "$REF" "$MODEL" encode "$W"/cases/case_*.txt > "$W/ref.txt"
-: > "$W/herd_model.txt"
-: > "$W/herd_json.txt"
+k=0 fail=0 n_model=0 n_json=0
 for f in "$W"/cases/case_*.txt; do
-  "$HERD" tokenize -m "$MODEL" -f "$f" >> "$W/herd_model.txt"
-  "$HERD" tokenize -m "$TOKDIR/tokenizer.json" -f "$f" >> "$W/herd_json.txt"
-done
-n=$(wc -l < "$W/ref.txt")
-fail=0
-for which in model json; do
-  if ! diff -q "$W/ref.txt" "$W/herd_$which.txt" >/dev/null; then
-    echo "FAIL: herd tokenize (tokenizer.$which) differs from tokenizer_ref.py"
-    paste -d'\n' <(nl -ba "$W/ref.txt") <(nl -ba "$W/herd_$which.txt") | awk 'NR%2{a=$0;next} a!=$0{print "ref :" a; print "herd:" $0; exit}' | cut -c1-400
-    fail=1
-  fi
+  k=$((k + 1))
+  want=$(sed -n "${k}p" "$W/ref.txt")
+  for which in model json; do
+    if [ "$which" = json ] && [ $((k % 4)) != 1 ]; then continue; fi
+    [ "$which" = model ] && m="$MODEL" || m="$TOKDIR/tokenizer.json"
+    got=$("$HERD" tokenize -m "$m" -f "$f") || { echo "FAIL: herd tokenize failed on $(basename "$f")"; exit 1; }
+    if [ "$got" != "$want" ]; then
+      echo "FAIL: $(basename "$f") (tokenizer.$which) differs from tokenizer_ref.py"
+      echo "  text: $(head -c 200 "$f" | od -An -c | head -3 | tr -s ' ')"
+      echo "  ref : ${want:0:300}"
+      echo "  herd: ${got:0:300}"
+      fail=1
+    fi
+    [ "$which" = model ] && n_model=$((n_model + 1)) || n_json=$((n_json + 1))
+  done
 done
 [ "$fail" = 0 ] || exit 1
-echo "OK: reference = llama-bpe.out (46); herd = reference on $n random texts (tokenizer.model and tokenizer.json)"
+echo "OK: reference = llama-bpe.out (46); herd = reference on $n_model random texts (tokenizer.model), $n_json of them also from tokenizer.json"

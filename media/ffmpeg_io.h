@@ -70,8 +70,11 @@ AVCodecContext *hd_ff_open_decoder(const AVStream *st, int threads, int64_t max_
 
 /* Picture conversion (media/ffmpeg_rgb.c): a decoded frame of any pixel
  * format to packed RGB24 at full range, with the frame's YUV matrix (BT.601
- * when unspecified) and alpha composited onto `bg`.  The converter caches the
- * scaler between frames of one stream. */
+ * when unspecified) and alpha composited onto `bg`.  `accurate` interpolates
+ * chroma at full resolution with exact rounding (single images); otherwise
+ * libswscale's fast unscaled path is used (SWS_BILINEAR, what PyAV's
+ * to_ndarray('rgb24') does; about 7x faster on 720p video).  The converter
+ * caches the scaler between frames of one stream. */
 struct SwsContext;
 typedef struct hd_ff_rgb {
     struct SwsContext *sws;
@@ -79,8 +82,8 @@ typedef struct hd_ff_rgb {
     size_t tmp_size;
 } hd_ff_rgb;
 /* dst holds frame->width * frame->height * 3 bytes. */
-hd_status hd_ff_frame_to_rgb(hd_ff_rgb *c, const AVFrame *frame, uint8_t *dst, const uint8_t bg[3], const char *name,
-                             hd_error *err);
+hd_status hd_ff_frame_to_rgb(hd_ff_rgb *c, const AVFrame *frame, uint8_t *dst, const uint8_t bg[3], bool accurate,
+                             const char *name, hd_error *err);
 void hd_ff_rgb_release(hd_ff_rgb *c); /* frees the cached state; c itself is the caller's */
 
 #endif

@@ -20,8 +20,8 @@ static bool yuvj_full_range(enum AVPixelFormat f) {
            f == AV_PIX_FMT_YUVJ440P || f == AV_PIX_FMT_YUVJ411P;
 }
 
-hd_status hd_ff_frame_to_rgb(hd_ff_rgb *c, const AVFrame *frame, uint8_t *dst, const uint8_t bg[3], const char *name,
-                             hd_error *err) {
+hd_status hd_ff_frame_to_rgb(hd_ff_rgb *c, const AVFrame *frame, uint8_t *dst, const uint8_t bg[3], bool accurate,
+                             const char *name, hd_error *err) {
     const int w = frame->width, h = frame->height;
     const enum AVPixelFormat src_fmt = frame->format;
     const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(src_fmt);
@@ -29,7 +29,7 @@ hd_status hd_ff_frame_to_rgb(hd_ff_rgb *c, const AVFrame *frame, uint8_t *dst, c
         return hd_error_set(err, HD_ERR_FORMAT, "%s: decoded picture has no usable format (%dx%d)", name, w, h);
     const bool alpha = (desc->flags & AV_PIX_FMT_FLAG_ALPHA) != 0;
     const enum AVPixelFormat dst_fmt = alpha ? AV_PIX_FMT_RGBA : AV_PIX_FMT_RGB24;
-    const int flags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_FULL_CHR_H_INP;
+    const int flags = accurate ? SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_FULL_CHR_H_INP : SWS_BILINEAR;
     c->sws = sws_getCachedContext(c->sws, w, h, src_fmt, w, h, dst_fmt, flags, NULL, NULL, NULL);
     if (!c->sws)
         return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: cannot convert pixel format %s to RGB", name, desc->name);

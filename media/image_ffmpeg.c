@@ -67,7 +67,7 @@ hd_image *hd_image_decode_ffmpeg(const uint8_t *data, size_t size, const char *n
     if (hd_image_check_size((uint64_t)frame->width, (uint64_t)frame->height, name, p, err) != HD_OK) goto out;
     img = hd_image_create(frame->width, frame->height, err);
     if (!img) goto out;
-    if (hd_ff_frame_to_rgb(&conv, frame, img->data, p->background, name, err) != HD_OK) {
+    if (hd_ff_frame_to_rgb(&conv, frame, img->data, p->background, true, name, err) != HD_OK) {
         hd_image_free(img);
         img = NULL;
     }

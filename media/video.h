@@ -25,7 +25,8 @@
  * (AVFormatContext.start_time, so audio and video share a time axis), forced
  * non-decreasing.  Pictures are converted with libswscale to RGB24 (full
  * range, the stream's YUV matrix, BT.601 if unspecified; alpha composited on
- * white).  Rotation metadata (the display matrix of the stream, or of the
+ * white) on its fast unscaled path (SWS_BILINEAR, as PyAV's
+ * frame.to_ndarray('rgb24') does).  Rotation metadata (the display matrix of the stream, or of the
  * first frame if the stream has none) is applied: 90/180/270 degrees and
  * mirroring; other angles are ignored with a warning.  The audio track of the
  * same file is read with hd_audio_open (media/audio.h).

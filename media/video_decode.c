@@ -399,7 +399,7 @@ static hd_status emit(hd_video_reader *r, const AVFrame *f, double t, int64_t id
     }
     img->w = w, img->h = h;
     static const uint8_t white[3] = {255, 255, 255};
-    hd_status st = hd_ff_frame_to_rgb(&r->conv, f, img->data, white, r->path, err);
+    hd_status st = hd_ff_frame_to_rgb(&r->conv, f, img->data, white, false, r->path, err);
     if (st != HD_OK) return st;
     if (r->orientation > 1 && (st = hd_image_orient(img, r->orientation, err)) != HD_OK) return st;
     r->out.pts = t;

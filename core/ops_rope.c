@@ -33,9 +33,10 @@ static void rope_tokens(void *p, int64_t tb, int64_t te, int tid) {
         for (int i0 = 0; i0 < half; i0 += ROPE_PAIRS_PER_PASS) {
             const int m = half - i0 < ROPE_PAIRS_PER_PASS ? half - i0 : ROPE_PAIRS_PER_PASS;
             for (int i = 0; i < m; i++) {
-                double a = pos * (double)c->inv_freq[i0 + i];
-                cs[i] = (float)cos(a);
-                sn[i] = (float)sin(a);
+                double sa, ca;
+                sincos(pos * (double)c->inv_freq[i0 + i], &sa, &ca);
+                cs[i] = (float)ca;
+                sn[i] = (float)sa;
             }
             for (int64_t i3 = 0; i3 < x->ne[3]; i3++)
                 for (int64_t h = 0; h < x->ne[1]; h++) {

@@ -55,8 +55,7 @@ static hd_status derive_merges(const hd_tokenizer *t, merge_list *ml, hd_error *
             }
             ml->m[j] = (merge){l, r, k};
         }
-        if (ml->n == first)
-            return hd_error_set(err, HD_ERR_FORMAT, "tokenizer: token %d cannot be split into two tokens", id);
+        /* a token with no split into two tokens gets no merge, as in HF's converter */
     }
     return HD_OK;
 }

@@ -11,7 +11,8 @@
  *     lstrip/rstrip/single_word flags are not applied (all false in Llama 3);
  *   - the vocabulary inside a GGUF (tokenizer.ggml.model "gpt2",
  *     tokenizer.ggml.pre "llama-bpe"): tokens / token_type / merges;
- *   - a directory: its tokenizer.json, else its tokenizer.model.
+ *   - a directory: its tokenizer.json, else tokenizer.model, else
+ *     original/tokenizer.model.
  * Merges in tokenizer.json / GGUF are checked for consistency with the ranks
  * (each merge's parts and result exist, results in non-decreasing rank order);
  * encoding always uses the ranks (tiktoken semantics, equal to HF's
@@ -35,9 +36,10 @@
  * sequence (stray continuation byte, overlong form, surrogate, > U+10FFFF,
  * truncated sequence) is one character of its own: it always forms a piece by
  * itself (hence exactly its single-byte token), and to its neighbours it looks
- * like a non-space symbol (it ends a whitespace run as `\S`).  Encoding never
- * fails on content, and decode(encode(x)) == x for every byte string x
- * (without ALLOW_SPECIAL).
+ * like a non-space symbol (it ends a whitespace run as `\S`; for Meta's run
+ * limit it is one non-whitespace character).  Encoding never fails on content,
+ * and decode(encode(x)) == x for every byte string x, with or without
+ * ALLOW_SPECIAL (special tokens decode to their names).
  *
  * Decoding returns raw bytes: the concatenation of the tokens' bytes (special
  * tokens as their names).  A token may hold part of a UTF-8 character, so a

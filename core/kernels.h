@@ -85,14 +85,16 @@ typedef struct hd_kernels {
      * computes Σ_blocks (Σ w·x − corr) · dw · dx, i.e. the dot path's arithmetic. */
     int mr_q8, nr_q8;
     hd_gemm_fn gemm_q8;
-    /* int8 gemm for Q4_K/Q5_K weights against Q8_K tokens (NULL = f32 gemm).  Per
-     * 256-block: tokens HD_QK_XTILE_BYTES(MR) — int32 groups [64][MR] of 4 int8, int32
-     * [4][MR] pairs of 16-bit sub-block sums, float d[MR]; weights HD_QK_WPANEL_BYTES(NR)
-     * — [64][NR][4] unsigned quants, int32 scale[8][NR], int32 [4][NR] pairs of 16-bit
-     * mins, float d[NR], float dmin[NR].  Computes Σ d·dx·Σ_j sc_j·(q·x)_j −
-     * dmin·dx·Σ_j m_j·s_j, the dot path's arithmetic. */
+    /* int8 gemms for K-quants against Q8_K tokens (NULL = f32 gemm): gemm_qk for
+     * Q4_K/Q5_K (8 sub-blocks of 32), gemm_q6k for Q6_K (16 sub-blocks of 16).  Per
+     * 256-block with S sub-blocks: tokens HD_QK_XTILE_BYTES(MR, S) — int32 groups
+     * [64][MR] of 4 int8, int32 [S/2][MR] pairs of 16-bit sub-block sums, float d[MR];
+     * weights HD_QK_WPANEL_BYTES(NR, S) — [64][NR][4] unsigned quants, int32
+     * scale[S][NR], int32 [S/2][NR] pairs of 16-bit mins, float d[NR], dmin[NR].
+     * Computes Σ d·dx·Σ_j sc_j·(q·x)_j − dmin·dx·Σ_j m_j·s_j, the dot path's
+     * arithmetic (Q6_K: m_j = 32·sc_j, dmin = d). */
     int mr_qk, nr_qk;
-    hd_gemm_fn gemm_qk;
+    hd_gemm_fn gemm_qk, gemm_q6k;
     /* Arithmetic peak probe: `iters` rounds of independent FMAs (bf16: vdpbf16ps,
      * NULL where the level has none) on registers; returns the flops done. */
     double (*peak_f32)(int64_t iters);
@@ -110,8 +112,8 @@ extern const hd_kernels hd_kernels_avx512;
 /* Packed int8 gemm block sizes (see gemm_q8). */
 #define HD_Q8_XTILE_BYTES(mr) ((size_t)(mr) * 40)
 #define HD_Q8_WPANEL_BYTES(nr) ((size_t)(nr) * 36)
-#define HD_QK_XTILE_BYTES(mr) ((size_t)(mr) * (256 + 16 + 4))
-#define HD_QK_WPANEL_BYTES(nr) ((size_t)(nr) * (256 + 32 + 16 + 8))
+#define HD_QK_XTILE_BYTES(mr, s) ((size_t)(mr) * (256 + 2 * (s) + 4))
+#define HD_QK_WPANEL_BYTES(nr, s) ((size_t)(nr) * (256 + 4 * (s) + 2 * (s) + 8))
 
 /* Tokens from which hd_op_linear takes the gemm path for weight type t (else dot). */
 int hd_linear_gemm_min_m(const hd_kernels *k, hd_type t);

@@ -14,14 +14,15 @@
 #include <string.h>
 
 /* Tokens at or above which the tiled gemm beats the dot path (measured on Zen 5):
- * F32/F16/BF16 and the Q8_0/Q4_0 int8 gemm win from 8 tokens, the Q4_K/Q5_K
- * int8 gemm from about 48; where the gemm has to
+ * F32/F16/BF16 and the Q8_0/Q4_0 int8 gemm win from 8 tokens, the K-quant
+ * int8 gemms from about 48; where the gemm has to
  * dequantize weight panels to F32 first, the dot path's int8 kernels win
  * up to about 64 tokens. */
 int hd_linear_gemm_min_m(const hd_kernels *k, hd_type t) {
     if (t == HD_TYPE_F32 || t == HD_TYPE_F16 || t == HD_TYPE_BF16) return 8;
     if ((t == HD_TYPE_Q8_0 || t == HD_TYPE_Q4_0) && k->gemm_q8) return 8;
     if ((t == HD_TYPE_Q4_K || t == HD_TYPE_Q5_K) && k->gemm_qk) return 48; /* its packing is costlier */
+    if (t == HD_TYPE_Q6_K && k->gemm_q6k) return 48;
     return 64;
 }
 /* Columns of K per packed panel: a multiple of every block size (256). */
@@ -163,7 +164,8 @@ typedef struct gemm_ctx {
     hd_gemm_fn micro;
     bool bf16;            /* bf16 pairs instead of floats            */
     bool q8;              /* int8 gemm: Q8 tokens × Q8_0/Q4_0 weights */
-    bool qk;              /* int8 gemm: Q8_K tokens × Q4_K/Q5_K weights */
+    bool qk;              /* int8 gemm: Q8_K tokens × Q4_K/Q5_K/Q6_K weights */
+    int nsub;             /* qk: sub-blocks per 256-block (8, or 16 for Q6_K) */
     int32_t q8_off;       /* weight offset folded into the tokens (128 for Q8_0, 8 for Q4_0) */
     char *act;            /* q8/qk: tokens quantized row by row (hd_block_q8x / q8_k)  */
     int MR, NR;
@@ -207,34 +209,36 @@ static void quantize_rows(void *vctx, int64_t m0, int64_t m1, int tid) {
 /* qk: byte offset of tile t's 256-blocks of the K block at k0 (KC = one 256-block). */
 static size_t xk_offset(const gemm_ctx *c, int64_t t, int64_t k0, int64_t kc) {
     const int64_t n_mt = (c->M + c->MR - 1) / c->MR;
-    return (size_t)((k0 / HD_QK_K) * n_mt + t * (kc / HD_QK_K)) * HD_QK_XTILE_BYTES(c->MR);
+    return (size_t)((k0 / HD_QK_K) * n_mt + t * (kc / HD_QK_K)) * HD_QK_XTILE_BYTES(c->MR, c->nsub);
 }
 
 static void pack_x_qk(const gemm_ctx *c, int64_t t) {
-    const int MR = c->MR;
+    const int MR = c->MR, S = c->nsub;
     const size_t rs = hd_act_row_size(HD_ACT_Q8K, c->K);
     for (int64_t k0 = 0; k0 < c->K; k0 += HD_KC) {
         const int64_t kc = c->K - k0 < HD_KC ? c->K - k0 : HD_KC;
         char *dst = (char *)c->xp + xk_offset(c, t, k0, kc);
-        for (int64_t b = 0; b < kc / HD_QK_K; b++, dst += HD_QK_XTILE_BYTES(MR)) {
+        for (int64_t b = 0; b < kc / HD_QK_K; b++, dst += HD_QK_XTILE_BYTES(MR, S)) {
             int32_t *x4 = (int32_t *)dst, *xs = (int32_t *)(dst + 256 * MR);
-            float *dx = (float *)(dst + 272 * MR);
+            float *dx = (float *)(dst + (256 + 2 * S) * MR);
             for (int m = 0; m < MR; m++) {
                 const int64_t row = t * MR + m;
                 if (row >= c->M) {
                     for (int g = 0; g < 64; g++) x4[g * MR + m] = 0;
-                    for (int p = 0; p < 4; p++) xs[p * MR + m] = 0;
+                    for (int p = 0; p < S / 2; p++) xs[p * MR + m] = 0;
                     dx[m] = 0.f;
                     continue;
                 }
                 const hd_block_q8_k *a = (const hd_block_q8_k *)(c->act + (size_t)row * rs) + (k0 / HD_QK_K + b);
                 for (int g = 0; g < 64; g++) memcpy(&x4[g * MR + m], a->qs + 4 * g, 4);
-                for (int p = 0; p < 4; p++) {
-                    /* sums of sub-blocks 2p and 2p+1 (32 values each) as two 16-bit halves */
-                    const int s0 = a->bsums[4 * p] + a->bsums[4 * p + 1];
-                    const int s1 = a->bsums[4 * p + 2] + a->bsums[4 * p + 3];
-                    xs[p * MR + m] = (int32_t)(((uint32_t)(uint16_t)(int16_t)s1 << 16) | (uint16_t)(int16_t)s0);
-                }
+                /* sums of sub-blocks 2p and 2p+1 as two 16-bit halves (16 sums of 16 values
+                 * each; 8 sub-blocks of 32 add neighbouring pairs) */
+                int sums[16];
+                for (int j = 0; j < S; j++)
+                    sums[j] = S == 16 ? a->bsums[j] : a->bsums[2 * j] + a->bsums[2 * j + 1];
+                for (int p = 0; p < S / 2; p++)
+                    xs[p * MR + m] = (int32_t)(((uint32_t)(uint16_t)(int16_t)sums[2 * p + 1] << 16) |
+                                               (uint16_t)(int16_t)sums[2 * p]);
                 dx[m] = a->d;
             }
         }
@@ -338,50 +342,74 @@ static void pack_w_q8(const gemm_ctx *c, int64_t p, int64_t k0, int64_t kc, void
     }
 }
 
-/* qk: per 256-block [64][NR][4] unsigned quants, int32 scale[8][NR], int32 [4][NR]
- * pairs of 16-bit mins, float d[NR], float dmin[NR]. */
+/* qk: per 256-block [64][NR][4] unsigned quants, int32 scale[S][NR], int32 [S/2][NR]
+ * pairs of 16-bit mins, float d[NR], float dmin[NR] (see kernels.h). */
+static void unpack_k_row(const gemm_ctx *c, const char *row, int64_t blk, uint8_t v[256], int32_t sc[16],
+                         int32_t mn[16], float *d, float *dmin) {
+    if (c->wtype == HD_TYPE_Q6_K) {
+        const hd_block_q6_k *q = (const hd_block_q6_k *)row + blk;
+        for (int h = 0; h < 2; h++)
+            for (int l = 0; l < 32; l++) {
+                const uint8_t lo0 = q->ql[64 * h + l], lo1 = q->ql[64 * h + l + 32], hb = q->qh[32 * h + l];
+                v[128 * h + l] = (uint8_t)((lo0 & 0xF) | ((hb & 3) << 4));
+                v[128 * h + l + 32] = (uint8_t)((lo1 & 0xF) | (((hb >> 2) & 3) << 4));
+                v[128 * h + l + 64] = (uint8_t)((lo0 >> 4) | (((hb >> 4) & 3) << 4));
+                v[128 * h + l + 96] = (uint8_t)((lo1 >> 4) | (((hb >> 6) & 3) << 4));
+            }
+        for (int j = 0; j < 16; j++) {
+            sc[j] = q->scales[j];
+            mn[j] = 32 * q->scales[j]; /* the offset of 32, against the sub-block sums */
+        }
+        *d = *dmin = hd_f16_to_f32(q->d);
+        return;
+    }
+    const uint8_t *qs, *scales, *qh = NULL;
+    hd_f16 hd, hdm;
+    if (c->wtype == HD_TYPE_Q4_K) {
+        const hd_block_q4_k *q = (const hd_block_q4_k *)row + blk;
+        qs = q->qs, scales = q->scales, hd = q->d, hdm = q->dmin;
+    } else {
+        const hd_block_q5_k *q = (const hd_block_q5_k *)row + blk;
+        qs = q->qs, scales = q->scales, qh = q->qh, hd = q->d, hdm = q->dmin;
+    }
+    for (int j = 0; j < 8; j++) {
+        uint8_t s8, m8;
+        hd_q4k_scale_min(j, scales, &s8, &m8);
+        sc[j] = s8;
+        mn[j] = m8;
+        const uint8_t *q = qs + 32 * (j / 2);
+        for (int l = 0; l < 32; l++) {
+            uint8_t val = (j & 1) ? q[l] >> 4 : q[l] & 0xF;
+            if (qh) val |= (uint8_t)(((qh[l] >> j) & 1) << 4);
+            v[32 * j + l] = val;
+        }
+    }
+    *d = hd_f16_to_f32(hd);
+    *dmin = hd_f16_to_f32(hdm);
+}
+
 static void pack_w_qk(const gemm_ctx *c, int64_t p, int64_t k0, int64_t kc, void *wp) {
-    const int NR = c->NR;
+    const int NR = c->NR, S = c->nsub;
     const int64_t n0 = p * NR;
     char *dst = wp;
-    for (int64_t b = 0; b < kc / HD_QK_K; b++, dst += HD_QK_WPANEL_BYTES(NR)) {
+    for (int64_t b = 0; b < kc / HD_QK_K; b++, dst += HD_QK_WPANEL_BYTES(NR, S)) {
         uint8_t *wq = (uint8_t *)dst;
-        int32_t *sc = (int32_t *)(dst + 256 * NR), *mn = (int32_t *)(dst + 288 * NR);
-        float *dw = (float *)(dst + 304 * NR), *dmw = dw + NR;
+        int32_t *sc = (int32_t *)(dst + 256 * NR), *mn = (int32_t *)(dst + (256 + 4 * S) * NR);
+        float *dw = (float *)(dst + (256 + 6 * S) * NR), *dmw = dw + NR;
         const int64_t blk = k0 / HD_QK_K + b;
         for (int r = 0; r < NR; r++) {
-            uint8_t v[256], s8[8], m8[8];
+            uint8_t v[256];
+            int32_t s32[16] = {0}, m32[16] = {0};
             float d = 0.f, dmin = 0.f;
-            if (n0 + r >= c->N) {
+            if (n0 + r < c->N)
+                unpack_k_row(c, c->w + (size_t)(n0 + r) * c->w_stride, blk, v, s32, m32, &d, &dmin);
+            else
                 memset(v, 0, sizeof v);
-                memset(s8, 0, sizeof s8);
-                memset(m8, 0, sizeof m8);
-            } else {
-                const char *row = c->w + (size_t)(n0 + r) * c->w_stride;
-                const uint8_t *qs, *scales, *qh = NULL;
-                hd_f16 hd, hdm;
-                if (c->wtype == HD_TYPE_Q4_K) {
-                    const hd_block_q4_k *q = (const hd_block_q4_k *)row + blk;
-                    qs = q->qs, scales = q->scales, hd = q->d, hdm = q->dmin;
-                } else {
-                    const hd_block_q5_k *q = (const hd_block_q5_k *)row + blk;
-                    qs = q->qs, scales = q->scales, qh = q->qh, hd = q->d, hdm = q->dmin;
-                }
-                for (int j = 0; j < 8; j++) {
-                    hd_q4k_scale_min(j, scales, &s8[j], &m8[j]);
-                    const uint8_t *q = qs + 32 * (j / 2);
-                    for (int l = 0; l < 32; l++) {
-                        uint8_t val = (j & 1) ? q[l] >> 4 : q[l] & 0xF;
-                        if (qh) val |= (uint8_t)(((qh[l] >> j) & 1) << 4);
-                        v[32 * j + l] = val;
-                    }
-                }
-                d = hd_f16_to_f32(hd);
-                dmin = hd_f16_to_f32(hdm);
-            }
             for (int g = 0; g < 64; g++) memcpy(wq + ((size_t)g * NR + r) * 4, v + 4 * g, 4);
-            for (int j = 0; j < 8; j++) sc[j * NR + r] = s8[j];
-            for (int q = 0; q < 4; q++) mn[q * NR + r] = (int32_t)((uint32_t)m8[2 * q + 1] << 16 | m8[2 * q]);
+            for (int j = 0; j < S; j++) sc[j * NR + r] = s32[j];
+            for (int q = 0; q < S / 2; q++)
+                mn[q * NR + r] = (int32_t)(((uint32_t)(uint16_t)(int16_t)m32[2 * q + 1] << 16) |
+                                           (uint16_t)(int16_t)m32[2 * q]);
             dw[r] = d;
             dmw[r] = dmin;
         }
@@ -433,7 +461,7 @@ static void pack_w(const gemm_ctx *c, int64_t p, int64_t k0, int64_t kc, void *w
  * physical pages scatter; each panel is packed once per chunk. */
 #define HD_MC_BYTES (192u << 10)
 static int64_t chunk_tiles(const gemm_ctx *c) {
-    size_t tile = c->qk   ? HD_QK_XTILE_BYTES(c->MR) * (HD_KC / HD_QK_K)
+    size_t tile = c->qk   ? HD_QK_XTILE_BYTES(c->MR, c->nsub) * (HD_KC / HD_QK_K)
                   : c->q8 ? HD_Q8_XTILE_BYTES(c->MR) * (HD_KC / 32)
                           : (size_t)c->MR * HD_KC * (c->bf16 ? 2 : 4);
     const int64_t n = (int64_t)(HD_MC_BYTES / tile);
@@ -480,7 +508,7 @@ static hd_status linear_gemm(hd_exec *ex, gemm_ctx *c, hd_error *err) {
     size_t xp_bytes = (size_t)n_mt * c->MR * (size_t)c->K * (c->bf16 ? 2 : 4);
     size_t act_bytes = 0;
     if (c->q8 || c->qk) {
-        xp_bytes = c->qk ? (size_t)n_mt * (size_t)(c->K / HD_QK_K) * HD_QK_XTILE_BYTES(c->MR)
+        xp_bytes = c->qk ? (size_t)n_mt * (size_t)(c->K / HD_QK_K) * HD_QK_XTILE_BYTES(c->MR, c->nsub)
                          : (size_t)n_mt * (size_t)(c->K / 32) * HD_Q8_XTILE_BYTES(c->MR);
         act_bytes = hd_act_row_size(c->qk ? HD_ACT_Q8K : HD_ACT_Q8, c->K) * (size_t)c->M;
         c->act = scratch_alloc(&s, act_bytes);
@@ -538,7 +566,8 @@ hd_status hd_op_linear(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const hd_t
 
     const bool use_bf16_gemm = w->type == HD_TYPE_BF16 && k->gemm_bf16 && K % 2 == 0;
     const bool use_q8_gemm = (w->type == HD_TYPE_Q8_0 || w->type == HD_TYPE_Q4_0) && k->gemm_q8;
-    const bool use_qk_gemm = (w->type == HD_TYPE_Q4_K || w->type == HD_TYPE_Q5_K) && k->gemm_qk;
+    const bool use_qk_gemm = ((w->type == HD_TYPE_Q4_K || w->type == HD_TYPE_Q5_K) && k->gemm_qk) ||
+                             (w->type == HD_TYPE_Q6_K && k->gemm_q6k);
     if (M < hd_linear_gemm_min_m(k, w->type)) {
         dot_ctx c = {.k = k, .dot = k->dot[w->type], .K = K, .N = N, .M = M, .w = w->data,
                      .w_stride = w->nb[1], .x = x->data, .act = k->act_of[w->type], .y = y->data,
@@ -546,11 +575,12 @@ hd_status hd_op_linear(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const hd_t
         return linear_dot(ex, &c, err);
     }
     gemm_ctx c = {.k = k,
-                  .micro = use_qk_gemm   ? k->gemm_qk
+                  .micro = use_qk_gemm   ? (w->type == HD_TYPE_Q6_K ? k->gemm_q6k : k->gemm_qk)
                            : use_q8_gemm ? k->gemm_q8
                            : use_bf16_gemm ? k->gemm_bf16
                                            : k->gemm_f32,
                   .qk = use_qk_gemm,
+                  .nsub = w->type == HD_TYPE_Q6_K ? 16 : 8,
                   .bf16 = use_bf16_gemm,
                   .q8 = use_q8_gemm,
                   .q8_off = w->type == HD_TYPE_Q8_0 ? 128 : 8,

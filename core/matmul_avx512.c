@@ -150,40 +150,49 @@ static void gemm_q8_4x32(int64_t kc, const void *xpv, const void *wpv, float *c,
         f##m##1 = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(i##m##1), _mm512_mul_ps(dm1, dxm), f##m##1); \
     }
 
-static void gemm_qk_4x32(int64_t kc, const void *xpv, const void *wpv, float *c, size_t ldc, int mr, int nr,
-                         bool accumulate) {
-    const char *xp = xpv, *wp = wpv;
-    Q8_ALL(Q8_DECL)
-    for (int64_t blk = 0; blk < kc / HD_QK_K; blk++, xp += HD_QK_XTILE_BYTES(QK_MR), wp += HD_QK_WPANEL_BYTES(QK_NR)) {
-        const int32_t *x4 = (const int32_t *)xp;
-        const int32_t *xs = (const int32_t *)(xp + 256 * QK_MR);
-        const float *dx = (const float *)(xp + 272 * QK_MR);
-        const int32_t *sc = (const int32_t *)(wp + 256 * QK_NR);
-        const int32_t *mn = (const int32_t *)(wp + 288 * QK_NR);
-        const float *dw = (const float *)(wp + 304 * QK_NR), *dmw = dw + QK_NR;
-        Q8_ALL(QK_TZERO)
-        for (int sub = 0; sub < 8; sub++) {
-            Q8_ALL(Q8_IZERO)
-            for (int g = 8 * sub; g < 8 * sub + 8; g++) {
-                const __m512i w0 = _mm512_load_si512(wp + g * QK_NR * 4), w1 = _mm512_load_si512(wp + g * QK_NR * 4 + 64);
-                Q8_ALL(Q8_DP)
-            }
-            const __m512i sc0 = _mm512_loadu_si512(sc + sub * QK_NR), sc1 = _mm512_loadu_si512(sc + sub * QK_NR + 16);
-            Q8_ALL(QK_SCALE)
-        }
-        Q8_ALL(Q8_IZERO)
-        for (int p = 0; p < 4; p++) {
-            const __m512i wm0 = _mm512_loadu_si512(mn + p * QK_NR), wm1 = _mm512_loadu_si512(mn + p * QK_NR + 16);
-            Q8_ALL(QK_MIN)
-        }
-        const __m512 d0 = _mm512_loadu_ps(dw), d1 = _mm512_loadu_ps(dw + 16);
-        const __m512 dm0 = _mm512_loadu_ps(dmw), dm1 = _mm512_loadu_ps(dmw + 16);
-        Q8_ALL(QK_FOLD)
+/* One kernel per sub-block count S (8: Q4_K/Q5_K, 16: Q6_K). */
+#define QK_KERNEL(NAME, S)                                                                                     \
+    static void NAME(int64_t kc, const void *xpv, const void *wpv, float *c, size_t ldc, int mr, int nr,      \
+                     bool accumulate) {                                                                        \
+        const char *xp = xpv, *wp = wpv;                                                                       \
+        Q8_ALL(Q8_DECL)                                                                                        \
+        for (int64_t blk = 0; blk < kc / HD_QK_K;                                                             \
+             blk++, xp += HD_QK_XTILE_BYTES(QK_MR, S), wp += HD_QK_WPANEL_BYTES(QK_NR, S)) {                  \
+            const int32_t *x4 = (const int32_t *)xp;                                                           \
+            const int32_t *xs = (const int32_t *)(xp + 256 * QK_MR);                                           \
+            const float *dx = (const float *)(xp + (256 + 2 * (S)) * QK_MR);                                   \
+            const int32_t *sc = (const int32_t *)(wp + 256 * QK_NR);                                           \
+            const int32_t *mn = (const int32_t *)(wp + (256 + 4 * (S)) * QK_NR);                               \
+            const float *dw = (const float *)(wp + (256 + 6 * (S)) * QK_NR), *dmw = dw + QK_NR;                \
+            Q8_ALL(QK_TZERO)                                                                                   \
+            for (int sub = 0; sub < (S); sub++) {                                                              \
+                Q8_ALL(Q8_IZERO)                                                                               \
+                for (int g = (64 / (S)) * sub; g < (64 / (S)) * (sub + 1); g++) {                              \
+                    const __m512i w0 = _mm512_load_si512(wp + g * QK_NR * 4);                                 \
+                    const __m512i w1 = _mm512_load_si512(wp + g * QK_NR * 4 + 64);                            \
+                    Q8_ALL(Q8_DP)                                                                              \
+                }                                                                                              \
+                const __m512i sc0 = _mm512_loadu_si512(sc + sub * QK_NR);                                      \
+                const __m512i sc1 = _mm512_loadu_si512(sc + sub * QK_NR + 16);                                 \
+                Q8_ALL(QK_SCALE)                                                                               \
+            }                                                                                                  \
+            Q8_ALL(Q8_IZERO)                                                                                   \
+            for (int p = 0; p < (S) / 2; p++) {                                                                \
+                const __m512i wm0 = _mm512_loadu_si512(mn + p * QK_NR);                                        \
+                const __m512i wm1 = _mm512_loadu_si512(mn + p * QK_NR + 16);                                   \
+                Q8_ALL(QK_MIN)                                                                                 \
+            }                                                                                                  \
+            const __m512 d0 = _mm512_loadu_ps(dw), d1 = _mm512_loadu_ps(dw + 16);                              \
+            const __m512 dm0 = _mm512_loadu_ps(dmw), dm1 = _mm512_loadu_ps(dmw + 16);                          \
+            Q8_ALL(QK_FOLD)                                                                                    \
+        }                                                                                                      \
+        const __mmask16 k0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);                       \
+        const __mmask16 k1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1); \
+        Q8_ALL(Q8_STORE)                                                                                       \
     }
-    const __mmask16 k0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-    const __mmask16 k1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
-    Q8_ALL(Q8_STORE)
-}
+
+QK_KERNEL(gemm_qk_4x32, 8)
+QK_KERNEL(gemm_q6k_4x32, 16)
 
 /* ---- BF16 activations and the BF16 dot product ------------------------------------------ */
 
@@ -350,6 +359,7 @@ const hd_kernels hd_kernels_avx512 = {
     .mr_qk = QK_MR,
     .nr_qk = QK_NR,
     .gemm_qk = gemm_qk_4x32,
+    .gemm_q6k = gemm_q6k_4x32,
     .peak_f32 = peak_f32,
     .peak_bf16 = peak_bf16,
 };

@@ -106,12 +106,13 @@ static float *run_linear(const problem *p, hd_exec *ex, bool bias) {
 }
 
 /* Whether this level quantizes the activations to 8 bits for type t at M tokens:
- * always on the dot path, and on AVX-512's int8 gemms for Q8_0/Q4_0 and Q4_K/Q5_K. */
+ * always on the dot path, and on AVX-512's int8 gemms for Q8_0/Q4_0 and K-quants. */
 static bool act_quantized(hd_type t, int64_t M, hd_cpu_level level) {
     if (t == HD_TYPE_F32 || t == HD_TYPE_F16 || t == HD_TYPE_BF16) return false;
     const hd_kernels *k = hd_kernels_get(level);
     return M < hd_linear_gemm_min_m(k, t) || (k->gemm_q8 != NULL && (t == HD_TYPE_Q8_0 || t == HD_TYPE_Q4_0)) ||
-           (k->gemm_qk != NULL && (t == HD_TYPE_Q4_K || t == HD_TYPE_Q5_K));
+           (k->gemm_qk != NULL && (t == HD_TYPE_Q4_K || t == HD_TYPE_Q5_K)) ||
+           (k->gemm_q6k != NULL && t == HD_TYPE_Q6_K);
 }
 
 static float tol_vs_ref(hd_type t, int64_t M, hd_cpu_level level) {
@@ -240,8 +241,8 @@ static void test_q8_gemm_matches_dot(void **state) {
     const hd_cpu_level saved = hd_cpu_level_get();
     hd_error err = {0};
     hd_threadpool *tp = hd_threadpool_create(2, &err);
-    const hd_type types[] = {HD_TYPE_Q8_0, HD_TYPE_Q4_0, HD_TYPE_Q4_K, HD_TYPE_Q5_K};
-    for (size_t ti = 0; ti < 4; ti++) {
+    const hd_type types[] = {HD_TYPE_Q8_0, HD_TYPE_Q4_0, HD_TYPE_Q4_K, HD_TYPE_Q5_K, HD_TYPE_Q6_K};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         problem p;
         /* past every int8 gemm's threshold (hd_linear_gemm_min_m) */
         problem_make(&p, types[ti], 53, 70, hd_type_get(types[ti])->block_size == 256 ? 768 : 320, 300 + ti);

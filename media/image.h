@@ -32,7 +32,10 @@
  * Damaged files: decoding fails with one line naming the input.  A JPEG whose
  * entropy data is truncated or corrupt fails too unless params.allow_partial,
  * in which case libjpeg-turbo's best effort is returned (missing rows grey) and
- * hd_image.partial is set.  A damaged PNG always fails.
+ * hd_image.partial is set.  A damaged PNG always fails, except for damage
+ * after the last pixel row (a cut or corrupt final chunk), which is ignored.
+ * CRC errors in critical PNG chunks fail; ancillary chunks with bad CRCs, and
+ * text/ICC chunks always, are skipped unread (no decompression bombs).
  *
  * Thread safety: the functions keep no state; any number of threads may decode.
  */

@@ -99,14 +99,24 @@ static void attn_items(void *p, int64_t ib, int64_t ie, int tid) {
                 vb = (const char *)vbuf;
                 vs = (size_t)d * sizeof(float);
             }
+            const bool f32_k = c->kt->type == HD_TYPE_F32 || cvt_k;
+            int r4 = 0; /* rows below r4 already have their scores */
+            if (f32_k)
+                for (; r4 + 4 <= nr; r4 += 4) {
+                    /* scores of four rows at once, for the keys the last (latest) of them sees */
+                    const int nkr = (int)(vis[r4 + 3] - t0 < nk ? vis[r4 + 3] - t0 : nk);
+                    if (nkr > 0) k->dots4_f32(sc[r4], ATTN_BLOCK, qrow + r4, (const float *)kb, ks, nkr, d, c->scale);
+                }
             for (int r = 0; r < nr; r++) {
                 const int nkr = (int)(vis[r] - t0 < nk ? vis[r] - t0 : nk); /* causal: fewer keys */
                 if (nkr <= 0) continue;
                 float *s_ = sc[r];
-                if (c->kt->type == HD_TYPE_F16 && !cvt_k)
-                    k->dots_f16(s_, qrow[r], (const hd_f16 *)kb, ks, nkr, d, c->scale);
-                else
-                    k->dots_f32(s_, qrow[r], (const float *)kb, ks, nkr, d, c->scale);
+                if (r >= r4) {
+                    if (f32_k)
+                        k->dots_f32(s_, qrow[r], (const float *)kb, ks, nkr, d, c->scale);
+                    else
+                        k->dots_f16(s_, qrow[r], (const hd_f16 *)kb, ks, nkr, d, c->scale);
+                }
                 if (mrow[r]) k->add(s_, s_, mrow[r] + t0, nkr);
                 const float bm = k->max(s_, nkr);
                 if (bm == -INFINITY) continue; /* the whole block is masked */

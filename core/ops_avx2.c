@@ -336,6 +336,11 @@ static void wsum_f16(float *acc, const float *p, const hd_f16 *v, size_t vs, int
     }
 }
 
+static void dots4_f32(float *s, size_t ld, const float *const *q, const float *k, size_t ks, int nk, int64_t d,
+                      float sc) {
+    for (int r = 0; r < 4; r++) dots_f32(s + (size_t)r * ld, q[r], k, ks, nk, d, sc);
+}
+
 static void f16_rows(float *dst, const hd_f16 *src, size_t ss, int nk, int64_t d) {
     for (int j = 0; j < nk; j++) {
         const hd_f16 *r = (const hd_f16 *)((const char *)src + (size_t)j * ss);
@@ -362,6 +367,7 @@ const hd_ops_kern hd_ops_kern_avx2 = {
     .sigmoid = sigmoid,
     .dots_f32 = dots_f32,
     .dots_f16 = dots_f16,
+    .dots4_f32 = dots4_f32,
     .wsum_f32 = wsum_f32,
     .wsum_f16 = wsum_f16,
     .f16_rows = f16_rows,

@@ -48,6 +48,9 @@ typedef struct hd_ops_kern {
     /* Attention: s[j] = scale · (q · k_j) for j < nk, k_j = k + j·ks bytes, d values each. */
     void (*dots_f32)(float *s, const float *q, const float *k, size_t ks, int nk, int64_t d, float scale);
     void (*dots_f16)(float *s, const float *q, const hd_f16 *k, size_t ks, int nk, int64_t d, float scale);
+    /* Four query rows at once: s[r·ld + j] = scale · (q[r] · k_j) for r < 4, j < nk. */
+    void (*dots4_f32)(float *s, size_t ld, const float *const *q, const float *k, size_t ks, int nk, int64_t d,
+                      float scale);
     /* acc[0..d) += Σ_j p[j] · v_j for j < nk, v_j = v + j·vs bytes. */
     void (*wsum_f32)(float *acc, const float *p, const float *v, size_t vs, int nk, int64_t d);
     void (*wsum_f16)(float *acc, const float *p, const hd_f16 *v, size_t vs, int nk, int64_t d);

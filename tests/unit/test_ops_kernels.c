@@ -151,7 +151,7 @@ static void test_attention_kernels(void **state) {
     tu_rng r;
     tu_rng_seed(&r, 4);
     const int64_t dims[] = {1, 5, 8, 16, 17, 33, 64, 80, 100, 128, 130};
-    const int nks[] = {1, 3, 64};
+    const int nks[] = {1, 3, 7, 64};
     FOR_EACH_TABLE(k) {
         const char *lv = hd_cpu_level_name(k->level);
         for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
@@ -181,6 +181,23 @@ static void test_attention_kernels(void **state) {
                 }
                 ot_expect_close(s, ref, nk, 1e-5, 1e-6, "%s dots_f32 d=%lld nk=%d", lv, (long long)d, nk);
                 ot_expect_close(s16, ref16, nk, 1e-5, 1e-6, "%s dots_f16 d=%lld nk=%d", lv, (long long)d, nk);
+                /* four rows at once (rows: q and three more) */
+                {
+                    float *q4 = ot_randn(&r, (size_t)(4 * d), 1.0f), s4[4 * 64];
+                    const float *qp[4] = {q4, q4 + d, q4 + 2 * d, q4 + 3 * d};
+                    double ref4[4 * 64];
+                    k->dots4_f32(s4, 64, qp, kv, (size_t)ld * 4, nk, d, 0.5f);
+                    for (int rr = 0; rr < 4; rr++)
+                        for (int j = 0; j < nk; j++) {
+                            double a = 0;
+                            for (int64_t i = 0; i < d; i++) a += (double)qp[rr][i] * kv[j * ld + i];
+                            ref4[rr * 64 + j] = 0.5 * a;
+                        }
+                    for (int rr = 0; rr < 4; rr++)
+                        ot_expect_close(s4 + rr * 64, ref4 + rr * 64, nk, 1e-5, 1e-6, "%s dots4_f32 row %d d=%lld nk=%d",
+                                        lv, rr, (long long)d, nk);
+                    free(q4);
+                }
                 /* F16 rows to packed floats: exact */
                 float *rows = ot_falloc((size_t)(d * nk) + 1);
                 rows[d * nk] = 555.0f;

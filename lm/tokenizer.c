@@ -305,9 +305,20 @@ hd_status hd_tokenizer_set_names(hd_tokenizer *t, hd_tokenizer_names names, hd_e
     for (int k = 0; k < HD_TOK_N_SPECIAL; k++)
         if (!t->special[base + k])
             return hd_error_set(err, HD_ERR_ARG, "tokenizer: id %d after <|begin_of_text|> is not special", base + k);
+    /* all or nothing: a clash (e.g. HF mllama's extra <|image|> at 128256 with
+     * Meta names, which put <|image|> at 128011) restores the old names */
+    uint32_t old_off[HD_TOK_N_SPECIAL], old_len[HD_TOK_N_SPECIAL];
+    memcpy(old_off, t->off + base, sizeof old_off);
+    memcpy(old_len, t->len + base, sizeof old_len);
     hd_status st = hd_tok_name_specials(t, base, names, "tokenizer", err);
-    if (st) return st;
-    return build_specials(t, "tokenizer", err);
+    if (st == HD_OK) st = build_specials(t, "tokenizer", err);
+    if (st != HD_OK) {
+        memcpy(t->off + base, old_off, sizeof old_off);
+        memcpy(t->len + base, old_len, sizeof old_len);
+        hd_error tmp;
+        if (build_specials(t, "tokenizer", &tmp) != HD_OK) t->n_spec = 0;   /* only on out of memory */
+    }
+    return st;
 }
 
 /* ---- queries ------------------------------------------------------------- */

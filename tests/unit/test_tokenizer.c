@@ -1006,6 +1006,70 @@ static void test_bad_merge_order(void **state) {
     free(j);
 }
 
+/* an HF Llama-3.2-Vision-like vocabulary: <|image|> appended at base + 256;
+ * Meta names would name 128011 <|image|> too, so renaming fails and keeps
+ * the old names */
+static void test_set_names_clash(void **state) {
+    (void)state;
+    size_t cap = 1 << 16, o = 0;
+    char *j = malloc(cap);
+    char pat[512];
+    size_t k = 0;
+    pat[k++] = '"';
+    for (const char *q = hd_tok_llama3_pattern; *q; q++) {
+        if (*q == '\\' || *q == '"') pat[k++] = '\\';
+        pat[k++] = *q;
+    }
+    pat[k++] = '"';
+    pat[k] = 0;
+    o += (size_t)snprintf(j + o, cap - o, "{\"pre_tokenizer\": {\"pattern\": {\"Regex\": %s}}, "
+                                          "\"model\": {\"type\": \"BPE\", \"vocab\": {", pat);
+    for (int b = 0; b < 256; b++) {
+        char u[4];
+        size_t l = hd_tok_gpt2_encode((const uint8_t[]){(uint8_t)b}, 1, u);
+        char esc[8];
+        if (u[0] == '"' || u[0] == '\\') snprintf(esc, sizeof esc, "\\%c", u[0]);
+        else snprintf(esc, sizeof esc, "%.*s", (int)l, u);
+        o += (size_t)snprintf(j + o, cap - o, "%s\"%s\": %d", b ? ", " : "", esc, b);
+    }
+    o += (size_t)snprintf(j + o, cap - o, "}}, \"added_tokens\": [");
+    char name[64];
+    for (int i = 0; i < 257; i++) {
+        if (i == 0) snprintf(name, sizeof name, "<|begin_of_text|>");
+        else if (i == 256) snprintf(name, sizeof name, "<|image|>");
+        else snprintf(name, sizeof name, "<|reserved_special_token_%d|>", i);
+        o += (size_t)snprintf(j + o, cap - o, "%s{\"id\": %d, \"content\": \"%s\", \"special\": true}",
+                              i ? ", " : "", 256 + i, name);
+    }
+    o += (size_t)snprintf(j + o, cap - o, "]}");
+    hd_error e = {0};
+    hd_tokenizer *t = hd_tokenizer_from_hf_json(j, o, "mllama.json", &e);
+    if (!t) fprintf(stderr, "%s\n", e.msg);
+    assert_non_null(t);
+    assert_int_equal(hd_tokenizer_n_vocab(t), 513);
+    assert_int_equal(hd_tokenizer_find_special(t, "<|image|>"), 512);
+    assert_int_equal(hd_tokenizer_set_names(t, HD_TOKENIZER_NAMES_META, &e), HD_ERR_FORMAT);
+    assert_non_null(strstr(e.msg, "<|image|>"));
+    /* unchanged */
+    assert_int_equal(hd_tokenizer_find_special(t, "<|image|>"), 512);
+    assert_int_equal(hd_tokenizer_find_special(t, "<|reserved_special_token_11|>"), 267);
+    assert_int_equal(hd_tokenizer_find_special(t, "<|eot_id|>"), -1);
+    /* 3.1 names have no <|image|>: fine */
+    assert_int_equal(hd_tokenizer_set_names(t, HD_TOKENIZER_NAMES_LLAMA3_1, &e), HD_OK);
+    assert_int_equal(hd_tokenizer_eot(t), 256 + 9);
+    assert_int_equal(hd_tokenizer_find_special(t, "<|image|>"), 512);
+    int32_t ids[8];
+    size_t n;
+    assert_int_equal(hd_tokenizer_encode(t, "<|image|>x<|eot_id|>", 20, HD_TOKENIZER_ALLOW_SPECIAL, ids, 8, &n, &e),
+                     HD_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(ids[0], 512);
+    assert_int_equal(ids[1], 'x');
+    assert_int_equal(ids[2], 265);
+    hd_tokenizer_free(t);
+    free(j);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sizes_and_ids),
@@ -1027,6 +1091,7 @@ int main(void) {
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_bad_merge_order),
         cmocka_unit_test(test_corrupt_inputs),
+        cmocka_unit_test(test_set_names_clash),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

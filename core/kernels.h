@@ -101,6 +101,9 @@ typedef struct hd_kernels {
     double (*peak_bf16)(int64_t iters);
 } hd_kernels;
 
+/* The level's row dequantizer for t, or the reference one where the level has none. */
+hd_deq_fn hd_kernels_deq(const hd_kernels *k, hd_type t);
+
 /* The table for a level (never NULL; a level the build lacks gives the next lower). */
 const hd_kernels *hd_kernels_get(hd_cpu_level level);
 

@@ -71,15 +71,23 @@ static hd_status check_attn(const hd_nn_attn_w *w, const hd_tensor *x, const hd_
                             c->n_rot, w->head_dim);
     if ((c->k_cache != NULL) != (c->v_cache != NULL))
         return hd_error_set(err, HD_ERR_ARG, "attention: k and v caches must be given together");
+    if ((c->kv_input || c->kv_cached) && c->inv_freq)
+        return hd_error_set(err, HD_ERR_ARG, "attention: RoPE needs the keys' positions: not with cross-attention");
+    if (c->kv_cached && (!c->k_cache || c->kv_input || c->n_past <= 0))
+        return hd_error_set(err, HD_ERR_ARG, "attention: kv_cached needs a filled cache and no kv_input");
+    if (c->kv_input && (c->kv_input->type != HD_TYPE_F32 || c->kv_input->ne[0] != w->wk->ne[0]))
+        return hd_error_set(err, HD_ERR_SHAPE, "attention: kv_input width %lld, expected %lld",
+                            (long long)c->kv_input->ne[0], (long long)w->wk->ne[0]);
     if (c->k_cache) {
         const hd_tensor *kc = c->k_cache, *vc = c->v_cache;
         if (kc->ne[0] != w->head_dim || kc->ne[1] != w->n_kv_head || vc->ne[0] != w->head_dim ||
             vc->ne[1] != w->n_kv_head || vc->ne[2] != kc->ne[2] || vc->type != kc->type)
             return hd_error_set(err, HD_ERR_SHAPE, "attention: KV cache does not match the heads");
-        if (c->n_past < 0 || c->n_past + x->ne[1] > kc->ne[2])
+        const int64_t n_new = c->kv_cached ? 0 : c->kv_input ? c->kv_input->ne[1] : x->ne[1];
+        if (c->n_past < 0 || c->n_past + n_new > kc->ne[2])
             return hd_error_set(err, HD_ERR_ARG,
                                 "attention: %lld cached + %lld new tokens exceed the cache of %lld",
-                                (long long)c->n_past, (long long)x->ne[1], (long long)kc->ne[2]);
+                                (long long)c->n_past, (long long)n_new, (long long)kc->ne[2]);
     }
     return HD_OK;
 }
@@ -98,45 +106,57 @@ hd_status hd_nn_attention(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_n
     hd_status st = check_attn(w, x, y, c, err);
     if (st) return st;
     const int64_t S = x->ne[1], H = w->n_head, G = w->n_kv_head, d = w->head_dim;
+    const hd_tensor *src = c->kv_input ? c->kv_input : x;   /* where keys and values come from */
+    const int64_t T = src->ne[1];
     size_t mark = hd_arena_mark(arena);
     hd_tensor q2, k2, v2, o;
 
-    /* q = x·W_qᵀ → [d, H, S]; k, v = x·W_{k,v}ᵀ → [d, G, S] */
+    /* q = x·W_qᵀ → [d, H, S] */
     if ((st = hd_nn_linear(ex, arena, &q2, w->wq, w->bq, x, err))) goto out;
-    if ((st = hd_nn_linear(ex, arena, &k2, w->wk, w->bk, x, err))) goto out;
-    if ((st = hd_nn_linear(ex, arena, &v2, w->wv, w->bv, x, err))) goto out;
-    if (q2.ne[0] != H * d || k2.ne[0] != G * d || v2.ne[0] != G * d) {
-        st = hd_error_set(err, HD_ERR_SHAPE, "attention: projection widths %lld/%lld/%lld, expected %lld/%lld",
-                          (long long)q2.ne[0], (long long)k2.ne[0], (long long)v2.ne[0],
-                          (long long)(H * d), (long long)(G * d));
+    if (q2.ne[0] != H * d) {
+        st = hd_error_set(err, HD_ERR_SHAPE, "attention: query width %lld, expected %lld", (long long)q2.ne[0],
+                          (long long)(H * d));
         goto out;
     }
-    hd_tensor q = nn_view3(&q2, d, H, S), k = nn_view3(&k2, d, G, S), v = nn_view3(&v2, d, G, S);
-
-    /* optional per-head RMSNorm of q and k (mllama cross-attention, ...) */
-    if (w->q_norm) {
+    hd_tensor q = nn_view3(&q2, d, H, S);
+    if (w->q_norm) {   /* optional per-head RMSNorm (mllama cross-attention, ...) */
         hd_tensor qr = hd_tensor_2d(HD_TYPE_F32, d, H * S, q.data);
         if ((st = hd_op_rms_norm(ex, &qr, &qr, w->q_norm, w->qk_norm_eps, err))) goto out;
     }
-    if (w->k_norm) {
-        hd_tensor kr = hd_tensor_2d(HD_TYPE_F32, d, G * S, k.data);
-        if ((st = hd_op_rms_norm(ex, &kr, &kr, w->k_norm, w->qk_norm_eps, err))) goto out;
-    }
-    /* RoPE on q and k */
-    if (c->inv_freq) {
-        if ((st = hd_op_rope(ex, &q, c->pos, c->inv_freq, c->n_rot, c->rope_mode, err))) goto out;
-        if ((st = hd_op_rope(ex, &k, c->pos, c->inv_freq, c->n_rot, c->rope_mode, err))) goto out;
-    }
-    /* append to the cache; attend over everything cached so far */
-    hd_tensor K = k, V = v;
+    if (c->inv_freq && (st = hd_op_rope(ex, &q, c->pos, c->inv_freq, c->n_rot, c->rope_mode, err))) goto out;
+
+    hd_tensor K, V;
     int64_t q_offset = 0;
-    if (c->k_cache) {
-        hd_tensor kdst = cache_rows(c->k_cache, c->n_past, S), vdst = cache_rows(c->v_cache, c->n_past, S);
-        if ((st = hd_op_convert(ex, &kdst, &k, err))) goto out;
-        if ((st = hd_op_convert(ex, &vdst, &v, err))) goto out;
-        K = cache_rows(c->k_cache, 0, c->n_past + S);
-        V = cache_rows(c->v_cache, 0, c->n_past + S);
-        q_offset = c->n_past;
+    if (c->kv_cached) {
+        /* keys and values computed earlier: the cache rows as they are */
+        K = cache_rows(c->k_cache, 0, c->n_past);
+        V = cache_rows(c->v_cache, 0, c->n_past);
+    } else {
+        /* k, v = src·W_{k,v}ᵀ → [d, G, T] */
+        if ((st = hd_nn_linear(ex, arena, &k2, w->wk, w->bk, src, err))) goto out;
+        if ((st = hd_nn_linear(ex, arena, &v2, w->wv, w->bv, src, err))) goto out;
+        if (k2.ne[0] != G * d || v2.ne[0] != G * d) {
+            st = hd_error_set(err, HD_ERR_SHAPE, "attention: key/value widths %lld/%lld, expected %lld",
+                              (long long)k2.ne[0], (long long)v2.ne[0], (long long)(G * d));
+            goto out;
+        }
+        hd_tensor k = nn_view3(&k2, d, G, T), v = nn_view3(&v2, d, G, T);
+        if (w->k_norm) {
+            hd_tensor kr = hd_tensor_2d(HD_TYPE_F32, d, G * T, k.data);
+            if ((st = hd_op_rms_norm(ex, &kr, &kr, w->k_norm, w->qk_norm_eps, err))) goto out;
+        }
+        if (c->inv_freq && (st = hd_op_rope(ex, &k, c->pos, c->inv_freq, c->n_rot, c->rope_mode, err))) goto out;
+        K = k;
+        V = v;
+        /* append to the cache; attend over everything cached so far */
+        if (c->k_cache) {
+            hd_tensor kdst = cache_rows(c->k_cache, c->n_past, T), vdst = cache_rows(c->v_cache, c->n_past, T);
+            if ((st = hd_op_convert(ex, &kdst, &k, err))) goto out;
+            if ((st = hd_op_convert(ex, &vdst, &v, err))) goto out;
+            K = cache_rows(c->k_cache, 0, c->n_past + T);
+            V = cache_rows(c->v_cache, 0, c->n_past + T);
+            q_offset = c->n_past;
+        }
     }
     if ((st = nn_alloc(arena, &o, 3, d, H, S, "attention output", err))) goto out;
     hd_attn_params p = {.scale = 1.0f / sqrtf((float)d), .causal = c->causal, .q_offset = q_offset,

@@ -98,12 +98,19 @@ typedef struct hd_nn_attn_ctx {
     int64_t n_past;
     bool causal;               /* query s sees keys t ≤ n_past + s       */
     const hd_tensor *mask;     /* optional additive mask ne={T, S}        */
+    /* Cross-attention (no RoPE): keys and values come from kv_input
+     * ne={D_kv, T} instead of x; with a cache they are written at rows
+     * [n_past, n_past+T).  kv_cached: project nothing, attend to the cache
+     * rows [0, n_past) as they are (K/V computed once, e.g. image states). */
+    const hd_tensor *kv_input;
+    bool kv_cached;
 } hd_nn_attn_ctx;
 
 /* y = attention(x): x ne={D, S}, y ne={D, S} allocated by the caller (y must
  * not alias x).  scores = q·kᵀ/sqrt(d) (+ mask), softmax, ·v, ·W_oᵀ. */
 hd_status hd_nn_attention(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_nn_attn_w *w,
                           const hd_tensor *x, const hd_nn_attn_ctx *c, hd_error *err);
+/* Arena bytes for n_tokens queries and keys (cross-attention: max(S, T)). */
 size_t hd_nn_attention_scratch_bytes(const hd_nn_attn_w *w, int64_t n_tokens);
 
 /* ---- feed-forward -------------------------------------------------------- */

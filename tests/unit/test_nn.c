@@ -281,6 +281,104 @@ static void test_vit_layer(void **state) {
     free(L);
 }
 
+/* Cross-attention (mllama style): q from x, k/v from other states y, per-head
+ * q/k RMSNorm, no RoPE, not causal; then K/V kept in a cache and reused. */
+enum { TY = 5 };
+
+static void ref_cross(const ref_layer *L, const float *qn, const float *kn, const float *x, const float *y,
+                      float *out) {
+    float q[S][H * HD], k[TY][G * HD], v[TY][G * HD], o[H * HD];
+    for (int s = 0; s < S; s++) ref_linear(q[s], L->wq, NULL, x + s * D, H * HD, D);
+    for (int t = 0; t < TY; t++) {
+        ref_linear(k[t], L->wk, NULL, y + t * D, G * HD, D);
+        ref_linear(v[t], L->wv, NULL, y + t * D, G * HD, D);
+    }
+    /* per-head RMSNorm of q and k */
+    for (int pass = 0; pass < 2; pass++)
+        for (int r = 0; r < (pass ? TY * G : S * H); r++) {
+            float *h = pass ? &k[r / G][(r % G) * HD] : &q[r / H][(r % H) * HD];
+            const float *w = pass ? kn : qn;
+            double ss = 0;
+            for (int i = 0; i < HD; i++) ss += (double)h[i] * h[i];
+            double inv = 1.0 / sqrt(ss / HD + 1e-5);
+            for (int i = 0; i < HD; i++) h[i] = (float)(h[i] * inv * w[i]);
+        }
+    for (int s = 0; s < S; s++) {
+        for (int h = 0; h < H; h++) {
+            int kh = h / (H / G);
+            double sc[TY], mx = -1e30, sum = 0;
+            for (int t = 0; t < TY; t++) {
+                double dot = 0;
+                for (int i = 0; i < HD; i++) dot += (double)q[s][h * HD + i] * k[t][kh * HD + i];
+                sc[t] = dot / sqrt((double)HD);
+                if (sc[t] > mx) mx = sc[t];
+            }
+            for (int t = 0; t < TY; t++) sum += sc[t] = exp(sc[t] - mx);
+            for (int i = 0; i < HD; i++) {
+                double acc = 0;
+                for (int t = 0; t < TY; t++) acc += sc[t] / sum * v[t][kh * HD + i];
+                o[h * HD + i] = (float)acc;
+            }
+        }
+        ref_linear(out + s * D, L->wo, NULL, o, D, H * HD);
+    }
+}
+
+static void test_cross_attention(void **state) {
+    fixture *f = *state;
+    ref_layer *L = random_layer(21);
+    views V;
+    make_views(&V, L, 0);
+    float qn[HD], kn[HD], x[S * D], y[TY * D], x2[S * D], ref[S * D], ref2[S * D], out[S * D];
+    tu_rng r;
+    tu_rng_seed(&r, 77);
+    tu_fill_normal(&r, qn, HD, 0.3f);
+    tu_fill_normal(&r, kn, HD, 0.3f);
+    for (int i = 0; i < HD; i++) qn[i] += 1, kn[i] += 1;
+    tu_fill_normal(&r, x, S * D, 1.0f);
+    tu_fill_normal(&r, x2, S * D, 1.0f);
+    tu_fill_normal(&r, y, TY * D, 1.0f);
+    ref_cross(L, qn, kn, x, y, ref);
+    ref_cross(L, qn, kn, x2, y, ref2);
+
+    hd_tensor qnt = hd_tensor_1d(HD_TYPE_F32, HD, qn), knt = hd_tensor_1d(HD_TYPE_F32, HD, kn);
+    hd_nn_attn_w w = V.w.attn;
+    w.q_norm = &qnt;
+    w.k_norm = &knt;
+    w.qk_norm_eps = 1e-5f;
+    hd_tensor xt = hd_tensor_2d(HD_TYPE_F32, D, S, x), x2t = hd_tensor_2d(HD_TYPE_F32, D, S, x2);
+    hd_tensor yt = hd_tensor_2d(HD_TYPE_F32, D, TY, y), ot = hd_tensor_2d(HD_TYPE_F32, D, S, out);
+    hd_error err = {0};
+
+    /* straight from the states */
+    hd_nn_attn_ctx c = {.kv_input = &yt};
+    assert_int_equal(hd_nn_attention(&f->ex, f->arena, &ot, &w, &xt, &c, &err), HD_OK);
+    assert_true(tu_max_rel_err(out, ref, S * D) < 1e-5f);
+
+    /* K/V computed once into a cache, then reused for other queries */
+    float kb[HD * G * 8], vb[HD * G * 8];
+    hd_tensor kc = hd_tensor_3d(HD_TYPE_F32, HD, G, 8, kb), vc = hd_tensor_3d(HD_TYPE_F32, HD, G, 8, vb);
+    hd_nn_attn_ctx fill = {.kv_input = &yt, .k_cache = &kc, .v_cache = &vc};
+    assert_int_equal(hd_nn_attention(&f->ex, f->arena, &ot, &w, &xt, &fill, &err), HD_OK);
+    assert_true(tu_max_rel_err(out, ref, S * D) < 1e-5f);
+    hd_nn_attn_ctx reuse = {.k_cache = &kc, .v_cache = &vc, .n_past = TY, .kv_cached = true};
+    assert_int_equal(hd_nn_attention(&f->ex, f->arena, &ot, &w, &x2t, &reuse, &err), HD_OK);
+    assert_true(tu_max_rel_err(out, ref2, S * D) < 1e-5f);
+
+    /* misuse is refused: RoPE without key positions, kv_cached without a cache, wrong width */
+    float freq[HD / 2];
+    inv_freqs(freq);
+    int32_t pos[S] = {0};
+    hd_nn_attn_ctx bad = {.kv_input = &yt, .inv_freq = freq, .pos = pos, .n_rot = HD};
+    assert_int_equal(hd_nn_attention(&f->ex, f->arena, &ot, &w, &xt, &bad, &err), HD_ERR_ARG);
+    hd_nn_attn_ctx bad2 = {.kv_cached = true, .n_past = 3};
+    assert_int_equal(hd_nn_attention(&f->ex, f->arena, &ot, &w, &xt, &bad2, &err), HD_ERR_ARG);
+    hd_tensor narrow = hd_tensor_2d(HD_TYPE_F32, D / 2, TY, y);
+    hd_nn_attn_ctx bad3 = {.kv_input = &narrow};
+    assert_int_equal(hd_nn_attention(&f->ex, f->arena, &ot, &w, &xt, &bad3, &err), HD_ERR_SHAPE);
+    free(L);
+}
+
 static void test_arena_exhausted(void **state) {
     fixture *f = *state;
     ref_layer *L = random_layer(1);
@@ -308,6 +406,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_cache_f32, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_f16, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vit_layer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cross_attention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_arena_exhausted, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,6 +43,7 @@ typedef enum hd_act {
     HD_ACT_BF16 = 1,  /* bf16 values                                          */
     HD_ACT_Q8 = 2,    /* hd_block_q8x per 32 values                           */
     HD_ACT_Q8K = 3,   /* hd_block_q8_k per 256 values (ggml's Q8_K rounding)  */
+    HD_ACT_Q8X2 = 4,  /* hd_block_q8x2 per 64 values (AVX-512 layout of Q8)    */
     HD_ACT_COUNT
 } hd_act;
 
@@ -50,6 +51,10 @@ typedef enum hd_act {
  * s8 = 8 · d · Σq, the term a Q4_0 dot product subtracts for the weights' offset of 8
  * (Σ (n - 8)·q = Σ n·q - 8·Σq), so the kernels multiply unsigned nibbles directly. */
 typedef struct { float d; float s8; int8_t qs[32]; } hd_block_q8x;   /* 40 bytes */
+/* Two hd_block_q8x laid out for zmm: d and s8 of the first block in lanes 0-7,
+ * of the second in lanes 8-15, then both blocks' 64 quants.  An odd last block
+ * is paired with zeros. */
+typedef struct { float d[16]; float s8[16]; int8_t qs[64]; } hd_block_q8x2;   /* 192 bytes */
 
 /* Largest number of tokens one dot call handles. */
 #define HD_DOT_MAX_NC 4

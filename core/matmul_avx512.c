@@ -226,6 +226,88 @@ HD_INLINE void dot_bf16_n(int64_t k, const hd_bf16 *w, const void *x, size_t xs,
 
 HD_DOT_DISPATCH(a5_dot_bf16, dot_bf16_n, hd_bf16)
 
+/* ---- Q8_0 / Q4_0 on zmm: two 32-blocks per register ----------------------------------------- */
+
+static void act_q8x2(const float *x, void *dst, int64_t k) {
+    hd_block_q8x2 *y = dst;
+    const int64_t nb = k / 32;
+    hd_block_q8x one;
+    for (int64_t i = 0; i < nb; i++) {
+        hd_block_q8x2 *p = y + i / 2;
+        const int h = (int)(i & 1);
+        x86_act_q8x(x + 32 * i, &one, 32);
+        _mm256_storeu_ps(p->d + 8 * h, _mm256_set1_ps(one.d));
+        _mm256_storeu_ps(p->s8 + 8 * h, _mm256_set1_ps(one.s8));
+        memcpy(p->qs + 32 * h, one.qs, 32);
+    }
+    if (nb & 1) { /* pad the last pair with a zero block */
+        hd_block_q8x2 *p = y + nb / 2;
+        _mm256_storeu_ps(p->d + 8, _mm256_setzero_ps());
+        _mm256_storeu_ps(p->s8 + 8, _mm256_setzero_ps());
+        memset(p->qs + 32, 0, 32);
+    }
+}
+
+/* dw of blocks i and i+1 as lanes 0-7 / 8-15 (a missing second block: 0). */
+HD_INLINE __m512 pair_f16(hd_f16 a, hd_f16 b) {
+    const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)a)), _mm_set1_epi16((short)b), 1);
+    return _mm512_cvtph_ps(h);
+}
+
+/* Q4_0: nibbles (unsigned) · x − dw·s8 per block; Q8_0: (q + 128) · x − 16·dw·s8 per
+ * block (s8 = 8·dx·Σq, so 16·s8 = 128·dx·Σq). */
+HD_INLINE void dot_q40z_n(int64_t k, const hd_block_q4_0 *b, const void *x, size_t xs, const int nc, float *y,
+                          size_t ys) {
+    __m512 acc[HD_DOT_MAX_NC], cor[HD_DOT_MAX_NC];
+    for (int c = 0; c < nc; c++) acc[c] = cor[c] = _mm512_setzero_ps();
+    const int64_t nb = k / 32;
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    for (int64_t i = 0; i < nb; i += 2) {
+        const bool two = i + 1 < nb;
+        const __m128i q0 = _mm_loadu_si128((const __m128i *)b[i].qs);
+        const __m128i q1 = two ? _mm_loadu_si128((const __m128i *)b[i + 1].qs) : _mm_setzero_si128();
+        const __m256i qq = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
+        __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(qq), _mm256_srli_epi16(qq, 4), 1);
+        z = _mm512_and_si512(_mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0)), low);
+        const __m512 dw = pair_f16(b[i].d, two ? b[i + 1].d : 0);
+        for (int c = 0; c < nc; c++) {
+            const hd_block_q8x2 *a = XC(hd_block_q8x2, c) + i / 2;
+            const __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), z, _mm512_loadu_si512(a->qs)));
+            acc[c] = _mm512_fmadd_ps(p, _mm512_mul_ps(dw, _mm512_loadu_ps(a->d)), acc[c]);
+            cor[c] = _mm512_fmadd_ps(dw, _mm512_loadu_ps(a->s8), cor[c]);
+        }
+    }
+    /* each block's correction sits in 8 lanes */
+    for (int c = 0; c < nc; c++) y[c * ys] = _mm512_reduce_add_ps(acc[c]) - _mm512_reduce_add_ps(cor[c]) * 0.125f;
+}
+
+HD_INLINE void dot_q80z_n(int64_t k, const hd_block_q8_0 *b, const void *x, size_t xs, const int nc, float *y,
+                          size_t ys) {
+    __m512 acc[HD_DOT_MAX_NC], cor[HD_DOT_MAX_NC];
+    for (int c = 0; c < nc; c++) acc[c] = cor[c] = _mm512_setzero_ps();
+    const int64_t nb = k / 32;
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    for (int64_t i = 0; i < nb; i += 2) {
+        const bool two = i + 1 < nb;
+        const __m256i q0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        const __m256i q1 = two ? _mm256_loadu_si256((const __m256i *)b[i + 1].qs) : _mm256_setzero_si256();
+        /* q + 128 as unsigned bytes (a zero block gives 128s against zero quants) */
+        const __m512i z = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1), bias);
+        const __m512 dw = pair_f16(b[i].d, two ? b[i + 1].d : 0);
+        for (int c = 0; c < nc; c++) {
+            const hd_block_q8x2 *a = XC(hd_block_q8x2, c) + i / 2;
+            const __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), z, _mm512_loadu_si512(a->qs)));
+            acc[c] = _mm512_fmadd_ps(p, _mm512_mul_ps(dw, _mm512_loadu_ps(a->d)), acc[c]);
+            cor[c] = _mm512_fmadd_ps(dw, _mm512_loadu_ps(a->s8), cor[c]);
+        }
+    }
+    /* 16·s8 per block, spread over 8 lanes: ×2 */
+    for (int c = 0; c < nc; c++) y[c * ys] = _mm512_reduce_add_ps(acc[c]) - _mm512_reduce_add_ps(cor[c]) * 2.0f;
+}
+
+HD_DOT_DISPATCH(a5_dot_q4_0, dot_q40z_n, hd_block_q4_0)
+HD_DOT_DISPATCH(a5_dot_q8_0, dot_q80z_n, hd_block_q8_0)
+
 /* ---- K-quants on zmm: one 64-weight pair of sub-blocks per register ---------------------- */
 
 /* Word lanes 0-15 = scale of sub-block 2jj, lanes 16-31 = scale of sub-block 2jj+1. */
@@ -338,11 +420,12 @@ static double peak_bf16(int64_t iters) {
 const hd_kernels hd_kernels_avx512 = {
     .level = HD_CPU_AVX512,
     .act_of = {[HD_TYPE_F32] = HD_ACT_F32, [HD_TYPE_F16] = HD_ACT_F32, [HD_TYPE_BF16] = HD_ACT_BF16,
-               [HD_TYPE_Q8_0] = HD_ACT_Q8, [HD_TYPE_Q4_0] = HD_ACT_Q8, [HD_TYPE_Q4_K] = HD_ACT_Q8K,
+               [HD_TYPE_Q8_0] = HD_ACT_Q8X2, [HD_TYPE_Q4_0] = HD_ACT_Q8X2, [HD_TYPE_Q4_K] = HD_ACT_Q8K,
                [HD_TYPE_Q5_K] = HD_ACT_Q8K, [HD_TYPE_Q6_K] = HD_ACT_Q8K},
-    .act = {[HD_ACT_F32] = NULL, [HD_ACT_BF16] = act_bf16, [HD_ACT_Q8] = x86_act_q8x, [HD_ACT_Q8K] = x86_act_q8k},
+    .act = {[HD_ACT_F32] = NULL, [HD_ACT_BF16] = act_bf16, [HD_ACT_Q8] = x86_act_q8x, [HD_ACT_Q8K] = x86_act_q8k,
+            [HD_ACT_Q8X2] = act_q8x2},
     .dot = {[HD_TYPE_F32] = x86_dot_f32, [HD_TYPE_F16] = x86_dot_f16, [HD_TYPE_BF16] = a5_dot_bf16,
-            [HD_TYPE_Q8_0] = x86_dot_q8_0, [HD_TYPE_Q4_0] = x86_dot_q4_0, [HD_TYPE_Q4_K] = a5_dot_q4_k,
+            [HD_TYPE_Q8_0] = a5_dot_q8_0, [HD_TYPE_Q4_0] = a5_dot_q4_0, [HD_TYPE_Q4_K] = a5_dot_q4_k,
             [HD_TYPE_Q5_K] = a5_dot_q5_k, [HD_TYPE_Q6_K] = x86_dot_q6_k},
     .deq = {[HD_TYPE_F32] = x86_deq_f32, [HD_TYPE_F16] = x86_deq_f16, [HD_TYPE_BF16] = x86_deq_bf16,
             [HD_TYPE_Q8_0] = x86_deq_q8_0, [HD_TYPE_Q4_0] = x86_deq_q4_0, [HD_TYPE_Q4_K] = x86_deq_q4_k,

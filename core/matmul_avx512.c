@@ -383,6 +383,55 @@ HD_INLINE void dot_q5_k_z(int64_t k, const hd_block_q5_k *w, const void *x, size
                           size_t ys) {
     dot_qk_z(k, w, sizeof(hd_block_q5_k), true, x, xs, nc, y, ys);
 }
+/* Q6_K on zmm: 64 weights per register (two 32-groups that share one scale pattern). */
+HD_INLINE void dot_q6_k_z(int64_t k, const hd_block_q6_k *b, const void *x, size_t xs, const int nc, float *y,
+                          size_t ys) {
+    __m512 acc[HD_DOT_MAX_NC];
+    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+    const __m512i low = _mm512_set1_epi8(0x0F), three = _mm512_set1_epi8(3);
+    /* word lane l of the scale vector for 64 weights starting at group g: scale (g*2 + l/8) */
+    __m512i sidx[4];
+    for (int g = 0; g < 4; g++) {
+        short t[32];
+        for (int l = 0; l < 32; l++) t[l] = (short)(4 * g + l / 8);
+        sidx[g] = _mm512_loadu_si512(t);
+    }
+    for (int64_t i = 0; i < k / HD_QK_K; i++) {
+        const float d = f16f(b[i].d);
+        const __m256i sc16y = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].scales));
+        const __m512i sc16 = _mm512_castsi256_si512(sc16y);
+        __m512i isum[HD_DOT_MAX_NC];
+        for (int c = 0; c < nc; c++) isum[c] = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            const __m512i L = _mm512_loadu_si512(b[i].ql + 64 * h);
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(b[i].qh + 32 * h));
+            const __m512i H = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+            /* weights 128h + 0..63, then 128h + 64..127 */
+            const __m512i q01 = _mm512_or_si512(_mm512_and_si512(L, low), _mm512_slli_epi16(_mm512_and_si512(H, three), 4));
+            const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), low),
+                                                _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(H, 4), three), 4));
+            const __m512i s01 = _mm512_permutexvar_epi16(sidx[2 * h], sc16);
+            const __m512i s23 = _mm512_permutexvar_epi16(sidx[2 * h + 1], sc16);
+            for (int c = 0; c < nc; c++) {
+                const int8_t *aq = XC(hd_block_q8_k, c)[i].qs + 128 * h;
+                const __m512i p01 = _mm512_maddubs_epi16(q01, _mm512_loadu_si512(aq));
+                const __m512i p23 = _mm512_maddubs_epi16(q23, _mm512_loadu_si512(aq + 64));
+                isum[c] = _mm512_add_epi32(isum[c], _mm512_madd_epi16(p01, s01));
+                isum[c] = _mm512_add_epi32(isum[c], _mm512_madd_epi16(p23, s23));
+            }
+        }
+        for (int c = 0; c < nc; c++) {
+            const hd_block_q8_k *a = XC(hd_block_q8_k, c) + i;
+            /* the -32 offset: 32 · Σ_g sc_g · bsum_g */
+            const __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a->bsums), sc16y);
+            const __m512i tot = _mm512_sub_epi32(isum[c], _mm512_castsi256_si512(_mm256_slli_epi32(off, 5)));
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot), _mm512_set1_ps(d * a->d), acc[c]);
+        }
+    }
+    for (int c = 0; c < nc; c++) y[c * ys] = _mm512_reduce_add_ps(acc[c]);
+}
+
+HD_DOT_DISPATCH(a5_dot_q6_k, dot_q6_k_z, hd_block_q6_k)
 HD_DOT_DISPATCH(a5_dot_q4_k, dot_q4_k_z, hd_block_q4_k)
 HD_DOT_DISPATCH(a5_dot_q5_k, dot_q5_k_z, hd_block_q5_k)
 
@@ -426,7 +475,7 @@ const hd_kernels hd_kernels_avx512 = {
             [HD_ACT_Q8X2] = act_q8x2},
     .dot = {[HD_TYPE_F32] = x86_dot_f32, [HD_TYPE_F16] = x86_dot_f16, [HD_TYPE_BF16] = a5_dot_bf16,
             [HD_TYPE_Q8_0] = a5_dot_q8_0, [HD_TYPE_Q4_0] = a5_dot_q4_0, [HD_TYPE_Q4_K] = a5_dot_q4_k,
-            [HD_TYPE_Q5_K] = a5_dot_q5_k, [HD_TYPE_Q6_K] = x86_dot_q6_k},
+            [HD_TYPE_Q5_K] = a5_dot_q5_k, [HD_TYPE_Q6_K] = a5_dot_q6_k},
     .deq = {[HD_TYPE_F32] = x86_deq_f32, [HD_TYPE_F16] = x86_deq_f16, [HD_TYPE_BF16] = x86_deq_bf16,
             [HD_TYPE_Q8_0] = x86_deq_q8_0, [HD_TYPE_Q4_0] = x86_deq_q4_0, [HD_TYPE_Q4_K] = x86_deq_q4_k,
             [HD_TYPE_Q5_K] = x86_deq_q5_k, [HD_TYPE_Q6_K] = x86_deq_q6_k},

@@ -107,19 +107,23 @@ static void attn_items(void *p, int64_t ib, int64_t ie, int tid) {
                     const int nkr = (int)(vis[r4 + 3] - t0 < nk ? vis[r4 + 3] - t0 : nk);
                     if (nkr > 0) k->dots4_f32(sc[r4], ATTN_BLOCK, qrow + r4, (const float *)kb, ks, nkr, d, c->scale);
                 }
+            /* scores → probabilities (sc[r][j] = 0 for keys row r does not see) */
             for (int r = 0; r < nr; r++) {
-                const int nkr = (int)(vis[r] - t0 < nk ? vis[r] - t0 : nk); /* causal: fewer keys */
-                if (nkr <= 0) continue;
+                int nkr = (int)(vis[r] - t0 < nk ? vis[r] - t0 : nk); /* causal: fewer keys */
+                if (nkr < 0) nkr = 0;
                 float *s_ = sc[r];
-                if (r >= r4) {
+                if (nkr > 0 && r >= r4) {
                     if (f32_k)
                         k->dots_f32(s_, qrow[r], (const float *)kb, ks, nkr, d, c->scale);
                     else
                         k->dots_f16(s_, qrow[r], (const hd_f16 *)kb, ks, nkr, d, c->scale);
                 }
-                if (mrow[r]) k->add(s_, s_, mrow[r] + t0, nkr);
-                const float bm = k->max(s_, nkr);
-                if (bm == -INFINITY) continue; /* the whole block is masked */
+                if (nkr > 0 && mrow[r]) k->add(s_, s_, mrow[r] + t0, nkr);
+                const float bm = nkr > 0 ? k->max(s_, nkr) : -INFINITY;
+                if (bm == -INFINITY) { /* nothing visible in this block */
+                    memset(s_, 0, (size_t)nk * sizeof *s_);
+                    continue;
+                }
                 if (bm > m[r]) {
                     if (m[r] != -INFINITY) {
                         const float f = expf(m[r] - bm);
@@ -129,10 +133,23 @@ static void attn_items(void *p, int64_t ib, int64_t ie, int tid) {
                     m[r] = bm;
                 }
                 l[r] += k->exp_sum(s_, nkr, 1.0f, m[r]);
-                if (c->vt->type == HD_TYPE_F16 && !cvt_v)
-                    k->wsum_f16(orow[r], s_, (const hd_f16 *)vb, vs, nkr, d);
+                if (nkr < nk) memset(s_ + nkr, 0, (size_t)(nk - nkr) * sizeof *s_);
+            }
+            /* out += p · V, four rows per V load where possible */
+            const bool f32_v = c->vt->type == HD_TYPE_F32 || cvt_v;
+            int w4 = 0;
+            if (f32_v)
+                for (; w4 + 4 <= nr; w4 += 4) {
+                    const int nkr = (int)(vis[w4 + 3] - t0 < nk ? vis[w4 + 3] - t0 : nk);
+                    if (nkr > 0) k->wsum4_f32(orow + w4, sc[w4], ATTN_BLOCK, (const float *)vb, vs, nkr, d);
+                }
+            for (int r = w4; r < nr; r++) {
+                const int nkr = (int)(vis[r] - t0 < nk ? vis[r] - t0 : nk);
+                if (nkr <= 0) continue;
+                if (f32_v)
+                    k->wsum_f32(orow[r], sc[r], (const float *)vb, vs, nkr, d);
                 else
-                    k->wsum_f32(orow[r], s_, (const float *)vb, vs, nkr, d);
+                    k->wsum_f16(orow[r], sc[r], (const hd_f16 *)vb, vs, nkr, d);
             }
         }
         /* l == 0 only when no key was visible: the row stays zero. */

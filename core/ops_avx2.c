@@ -341,6 +341,10 @@ static void dots4_f32(float *s, size_t ld, const float *const *q, const float *k
     for (int r = 0; r < 4; r++) dots_f32(s + (size_t)r * ld, q[r], k, ks, nk, d, sc);
 }
 
+static void wsum4_f32(float *const *acc, const float *p, size_t ld, const float *v, size_t vs, int nk, int64_t d) {
+    for (int r = 0; r < 4; r++) wsum_f32(acc[r], p + (size_t)r * ld, v, vs, nk, d);
+}
+
 static void f16_rows(float *dst, const hd_f16 *src, size_t ss, int nk, int64_t d) {
     for (int j = 0; j < nk; j++) {
         const hd_f16 *r = (const hd_f16 *)((const char *)src + (size_t)j * ss);
@@ -370,5 +374,6 @@ const hd_ops_kern hd_ops_kern_avx2 = {
     .dots4_f32 = dots4_f32,
     .wsum_f32 = wsum_f32,
     .wsum_f16 = wsum_f16,
+    .wsum4_f32 = wsum4_f32,
     .f16_rows = f16_rows,
 };

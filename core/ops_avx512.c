@@ -300,6 +300,39 @@ static void wsum_f16(float *acc, const float *p, const hd_f16 *v, size_t vs, int
     WSUM_BODY(hd_f16, LOAD_F16)
 }
 
+/* Four rows share each V load: per key, NREG loads feed 4·NREG FMAs. */
+#define WSUM4_CHUNK(NREG)                                                                                          \
+    do {                                                                                                           \
+        __m512 r_[4][4];                                                                                           \
+        for (int w_ = 0; w_ < 4; w_++)                                                                             \
+            for (int q_ = 0; q_ < (NREG); q_++) r_[w_][q_] = _mm512_maskz_loadu_ps(mk[q_], acc[w_] + i0 + 16 * q_); \
+        for (int j = 0; j < nk; j++) {                                                                             \
+            const float *vj = (const float *)((const char *)v + (size_t)j * vs) + i0;                              \
+            __m512 vv[4];                                                                                          \
+            for (int q_ = 0; q_ < (NREG); q_++) vv[q_] = _mm512_maskz_loadu_ps(mk[q_], vj + 16 * q_);              \
+            for (int w_ = 0; w_ < 4; w_++) {                                                                       \
+                const __m512 pj = _mm512_set1_ps(p[(size_t)w_ * ld + j]);                                          \
+                for (int q_ = 0; q_ < (NREG); q_++) r_[w_][q_] = _mm512_fmadd_ps(pj, vv[q_], r_[w_][q_]);          \
+            }                                                                                                      \
+        }                                                                                                          \
+        for (int w_ = 0; w_ < 4; w_++)                                                                             \
+            for (int q_ = 0; q_ < (NREG); q_++) _mm512_mask_storeu_ps(acc[w_] + i0 + 16 * q_, mk[q_], r_[w_][q_]); \
+    } while (0)
+
+static void wsum4_f32(float *const *acc, const float *p, size_t ld, const float *v, size_t vs, int nk, int64_t d) {
+    for (int64_t i0 = 0; i0 < d; i0 += 64) {
+        const int64_t w = d - i0 < 64 ? d - i0 : 64;
+        __mmask16 mk[4];
+        for (int q_ = 0; q_ < 4; q_++) mk[q_] = w > 16 * q_ ? tail_mask(w - 16 * q_) : 0;
+        switch ((w + 15) / 16) {
+        case 1: WSUM4_CHUNK(1); break;
+        case 2: WSUM4_CHUNK(2); break;
+        case 3: WSUM4_CHUNK(3); break;
+        default: WSUM4_CHUNK(4); break;
+        }
+    }
+}
+
 static void f16_rows(float *dst, const hd_f16 *src, size_t ss, int nk, int64_t d) {
     for (int j = 0; j < nk; j++) {
         const hd_f16 *r = (const hd_f16 *)((const char *)src + (size_t)j * ss);
@@ -329,5 +362,6 @@ const hd_ops_kern hd_ops_kern_avx512 = {
     .dots4_f32 = dots4_f32,
     .wsum_f32 = wsum_f32,
     .wsum_f16 = wsum_f16,
+    .wsum4_f32 = wsum4_f32,
     .f16_rows = f16_rows,
 };

@@ -54,6 +54,8 @@ typedef struct hd_ops_kern {
     /* acc[0..d) += Σ_j p[j] · v_j for j < nk, v_j = v + j·vs bytes. */
     void (*wsum_f32)(float *acc, const float *p, const float *v, size_t vs, int nk, int64_t d);
     void (*wsum_f16)(float *acc, const float *p, const hd_f16 *v, size_t vs, int nk, int64_t d);
+    /* Four rows at once: acc[r][0..d) += Σ_j p[r·ld + j] · v_j for r < 4, j < nk (zeros included). */
+    void (*wsum4_f32)(float *const *acc, const float *p, size_t ld, const float *v, size_t vs, int nk, int64_t d);
     /* dst[j·d + i] = src_j[i] for j < nk, src_j = src + j·ss bytes: F16 rows to packed floats. */
     void (*f16_rows)(float *dst, const hd_f16 *src, size_t ss, int nk, int64_t d);
 } hd_ops_kern;

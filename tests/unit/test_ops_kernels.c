@@ -198,6 +198,23 @@ static void test_attention_kernels(void **state) {
                                         lv, rr, (long long)d, nk);
                     free(q4);
                 }
+                /* weighted sums of four rows at once */
+                {
+                    float pw[4 * 64], *a4 = ot_randn(&r, (size_t)(4 * d), 1.0f);
+                    tu_fill_normal(&r, pw, 4 * 64, 1.0f);
+                    pw[1 * 64 + 0] = 0.0f;
+                    double *r4 = ot_dalloc((size_t)(4 * d));
+                    for (int rr = 0; rr < 4; rr++)
+                        for (int64_t i = 0; i < d; i++) {
+                            r4[rr * d + i] = a4[rr * d + i];
+                            for (int j = 0; j < nk; j++) r4[rr * d + i] += (double)pw[rr * 64 + j] * kv[j * ld + i];
+                        }
+                    float *ap[4] = {a4, a4 + d, a4 + 2 * d, a4 + 3 * d};
+                    k->wsum4_f32(ap, pw, 64, kv, (size_t)ld * 4, nk, d);
+                    ot_expect_close(a4, r4, 4 * d, 1e-5, 1e-6, "%s wsum4_f32 d=%lld nk=%d", lv, (long long)d, nk);
+                    free(a4);
+                    free(r4);
+                }
                 /* F16 rows to packed floats: exact */
                 float *rows = ot_falloc((size_t)(d * nk) + 1);
                 rows[d * nk] = 555.0f;

@@ -336,13 +336,72 @@ static void wsum_f16(float *acc, const float *p, const hd_f16 *v, size_t vs, int
     }
 }
 
-static void dots4_f32(float *s, size_t ld, const float *const *q, const float *k, size_t ks, int nk, int64_t d,
-                      float sc) {
-    for (int r = 0; r < 4; r++) dots_f32(s + (size_t)r * ld, q[r], k, ks, nk, d, sc);
+/* Two query rows × four keys per step (8 accumulators fit the 16 registers). */
+static void dots2x4(float *s, size_t ld, const float *q0, const float *q1, const float *k, size_t ks, int nk,
+                    int64_t d, float sc) {
+    const __m128 vsc = _mm_set1_ps(sc);
+    int j = 0;
+    for (; j + 4 <= nk; j += 4) {
+        const float *k0 = (const float *)((const char *)k + (size_t)j * ks);
+        const float *k1 = (const float *)((const char *)k0 + ks), *k2 = (const float *)((const char *)k1 + ks);
+        const float *k3 = (const float *)((const char *)k2 + ks);
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (int64_t i = 0; i < d; i += 8) {
+            const int64_t r = d - i;
+            __m256 kv0, kv1, kv2, kv3, qa, qb;
+            if (r >= 8) {
+                kv0 = _mm256_loadu_ps(k0 + i), kv1 = _mm256_loadu_ps(k1 + i);
+                kv2 = _mm256_loadu_ps(k2 + i), kv3 = _mm256_loadu_ps(k3 + i);
+                qa = _mm256_loadu_ps(q0 + i), qb = _mm256_loadu_ps(q1 + i);
+            } else {
+                kv0 = load_tail(k0 + i, r), kv1 = load_tail(k1 + i, r), kv2 = load_tail(k2 + i, r);
+                kv3 = load_tail(k3 + i, r), qa = load_tail(q0 + i, r), qb = load_tail(q1 + i, r);
+            }
+            a0 = _mm256_fmadd_ps(qa, kv0, a0), a1 = _mm256_fmadd_ps(qa, kv1, a1);
+            a2 = _mm256_fmadd_ps(qa, kv2, a2), a3 = _mm256_fmadd_ps(qa, kv3, a3);
+            b0 = _mm256_fmadd_ps(qb, kv0, b0), b1 = _mm256_fmadd_ps(qb, kv1, b1);
+            b2 = _mm256_fmadd_ps(qb, kv2, b2), b3 = _mm256_fmadd_ps(qb, kv3, b3);
+        }
+        _mm_storeu_ps(s + j, _mm_mul_ps(reduce4(a0, a1, a2, a3), vsc));
+        _mm_storeu_ps(s + ld + j, _mm_mul_ps(reduce4(b0, b1, b2, b3), vsc));
+    }
+    if (j < nk) {
+        const float *kj = (const float *)((const char *)k + (size_t)j * ks);
+        dots_f32(s + j, q0, kj, ks, nk - j, d, sc);
+        dots_f32(s + ld + j, q1, kj, ks, nk - j, d, sc);
+    }
 }
 
+static void dots4_f32(float *s, size_t ld, const float *const *q, const float *k, size_t ks, int nk, int64_t d,
+                      float sc) {
+    dots2x4(s, ld, q[0], q[1], k, ks, nk, d, sc);
+    dots2x4(s + 2 * ld, ld, q[2], q[3], k, ks, nk, d, sc);
+}
+
+/* Four rows × 16 columns in 8 registers; each V load feeds four FMAs. */
 static void wsum4_f32(float *const *acc, const float *p, size_t ld, const float *v, size_t vs, int nk, int64_t d) {
-    for (int r = 0; r < 4; r++) wsum_f32(acc[r], p + (size_t)r * ld, v, vs, nk, d);
+    for (int64_t i0 = 0; i0 < d; i0 += 16) {
+        const int64_t w = d - i0;
+        const __m256i m0 = tail_mask(w), m1 = tail_mask(w - 8);
+        __m256 r0[4], r1[4];
+        for (int x = 0; x < 4; x++) {
+            r0[x] = _mm256_maskload_ps(acc[x] + i0, m0);
+            r1[x] = _mm256_maskload_ps(acc[x] + i0 + 8, m1);
+        }
+        for (int j = 0; j < nk; j++) {
+            const float *vj = (const float *)((const char *)v + (size_t)j * vs) + i0;
+            const __m256 v0 = _mm256_maskload_ps(vj, m0), v1 = _mm256_maskload_ps(vj + 8, m1);
+            for (int x = 0; x < 4; x++) {
+                const __m256 pj = _mm256_broadcast_ss(p + (size_t)x * ld + j);
+                r0[x] = _mm256_fmadd_ps(pj, v0, r0[x]);
+                r1[x] = _mm256_fmadd_ps(pj, v1, r1[x]);
+            }
+        }
+        for (int x = 0; x < 4; x++) {
+            _mm256_maskstore_ps(acc[x] + i0, m0, r0[x]);
+            _mm256_maskstore_ps(acc[x] + i0 + 8, m1, r1[x]);
+        }
+    }
 }
 
 static void f16_rows(float *dst, const hd_f16 *src, size_t ss, int nk, int64_t d) {

@@ -24,6 +24,21 @@
  *  core/gguf.h         GGUF v3 reader (mmap) and writer
  *  core/safetensors.h  safetensors reader (incl. sharded index) and writer
  *  core/weights.h      tensors by name with shape/type checks
+ *  core/nn.h           shared blocks: attention, SwiGLU MLP, norms, transformer layer
+ *  media/image.h       images to 8-bit RGB (libpng, libjpeg-turbo + EXIF, FFmpeg)
+ *  media/audio.h       any audio FFmpeg demuxes to 16 kHz mono float, streamed
+ *  media/video.h       video frames sampled uniformly or by fps, streamed
+ *  media/wav.h         WAV writer
+ *  lm/tokenizer.h      Llama 3 tokenizer (tokenizer.model, tokenizer.json, GGUF)
+ *  lm/llama_config.h   Llama 3.x hyper-parameters, presets, GGUF/HF config I/O
+ *  lm/llama.h          the Llama 3.x decoder (GGUF or HF folder), contexts
+ *  lm/kv_cache.h       KV cache
+ *  lm/sampler.h        greedy / temperature / top-k / top-p / min-p / penalty
+ *  lm/generate.h       prefill + decode loop with a token callback
+ *  lm/chat.h           the Llama 3 chat format
+ *  lm/random_model.h   random-weight checkpoints in the published layouts
+ *  graph/graph.h       the processing graph: packets, nodes, scheduler
+ *  graph/parse.h       pipeline descriptions ("file:a.wav ! resample ! wav:b.wav")
  */
 #ifndef HERD_H
 #define HERD_H
@@ -44,6 +59,21 @@
 #include "core/gguf.h"
 #include "core/safetensors.h"
 #include "core/weights.h"
+#include "core/nn.h"
+#include "media/image.h"
+#include "media/audio.h"
+#include "media/video.h"
+#include "media/wav.h"
+#include "lm/tokenizer.h"
+#include "lm/llama_config.h"
+#include "lm/llama.h"
+#include "lm/kv_cache.h"
+#include "lm/sampler.h"
+#include "lm/generate.h"
+#include "lm/chat.h"
+#include "lm/random_model.h"
+#include "graph/graph.h"
+#include "graph/parse.h"
 
 #ifdef __cplusplus
 extern "C" {

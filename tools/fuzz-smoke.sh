@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 SECS=${1:-60}
 OUT=${BUILD_ROOT:-/tmp}/herd-fuzz
 PY=${PYTHON:-python3}
-HARNESSES=(gguf safetensors)
+HARNESSES=(gguf safetensors pipeline image audio video)
 
 command -v clang >/dev/null || { echo "fuzz-smoke: clang is missing (tools/install-deps.sh installs it)" >&2; exit 1; }
 
@@ -20,6 +20,15 @@ cmake --build "$OUT/build" -j"$(nproc)" --target "${HARNESSES[@]/#/fuzz_}" >/dev
 
 rm -rf "$OUT/seeds"
 "$PY" tests/fuzz/make_seeds.py "$OUT/seeds"
+bash tests/fuzz/make_media_seeds.sh "$OUT/seeds"
+mkdir -p "$OUT/seeds/pipeline"
+i=0
+for d in 'file:talk.wav ! resample rate=16000 ! wav:out.wav' \
+         'sine freq=440 ! m.  sine freq=660 duration=0.5 ! m.  mix name=m gain=0.5 ! wav:chord.wav' \
+         'file:a.wav ! tee name=t ! resample rate=16000 ! wav:a16.wav  t. ! wav:copy.wav' \
+         "text:'Hello \\\"world\\\"' ! stdout ; raw:- rate=8000 ! null"; do
+  printf '%s' "$d" > "$OUT/seeds/pipeline/seed$((i++))"
+done
 
 status=0
 failed=()

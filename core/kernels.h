@@ -19,8 +19,8 @@
  *
  * Scratch taken from ex->scratch by hd_op_linear (M tokens, K inputs, T threads):
  * dot path ≤ 2·M·K bytes (converted activations); f32/bf16 gemm ≤ (M + 11)·K·4
- * (packed tokens) + T·34 KiB (weight panels); int8 gemms ≤ 2.5·(M + 3)·K + T·34 KiB.
- * So (M + 16)·K·4 + T·64 KiB always suffices.
+ * (packed tokens) + T·130 KiB (weight panels); int8 gemms ≤ 2.5·(M + 3)·K + T·130 KiB.
+ * So (M + 16)·K·4 + T·256 KiB always suffices.
  * Not a public header: no stability promise.
  */
 #ifndef HD_KERNELS_H

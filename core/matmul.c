@@ -455,41 +455,35 @@ static void pack_w(const gemm_ctx *c, int64_t p, int64_t k0, int64_t kc, void *w
     }
 }
 
-/* Panels [p0, p1).  Loop order: K block, then token chunk, then panel, then
- * tile: the chunk's slice of packed tokens for the K block (at most
- * HD_MC_BYTES) stays in L2 while the weight panels pass over it, even when
- * physical pages scatter; each panel is packed once per chunk. */
-#define HD_MC_BYTES (192u << 10)
-static int64_t chunk_tiles(const gemm_ctx *c) {
-    size_t tile = c->qk   ? HD_QK_XTILE_BYTES(c->MR, c->nsub) * (HD_KC / HD_QK_K)
-                  : c->q8 ? HD_Q8_XTILE_BYTES(c->MR) * (HD_KC / 32)
-                          : (size_t)c->MR * HD_KC * (c->bf16 ? 2 : 4);
-    const int64_t n = (int64_t)(HD_MC_BYTES / tile);
-    return n > 0 ? n : 1;
-}
+/* Panels [p0, p1) in groups of HD_GROUP_PANELS.  Loop order: panel group, K
+ * block, token tile, panel: the group's output block (M × 128 floats) stays in
+ * L2 across the K blocks, each token tile is loaded once per K block for the
+ * whole group, and each weight panel is packed once. */
+#define HD_GROUP_PANELS 4
 static void gemm_panels(void *vctx, int64_t p0, int64_t p1, int tid) {
     const gemm_ctx *c = vctx;
     const int MR = c->MR, NR = c->NR;
     char *tb = c->thread_buf + (size_t)tid * c->thread_bytes;
-    void *wp = tb;
-    float *row = (float *)(tb + (size_t)HD_KC * NR * sizeof(float));
-    const int64_t n_mt = (c->M + MR - 1) / MR, mc = chunk_tiles(c);
-    for (int64_t k0 = 0; k0 < c->K; k0 += HD_KC) {
-        const int64_t kc = c->K - k0 < HD_KC ? c->K - k0 : HD_KC;
-        for (int64_t t0 = 0; t0 < n_mt; t0 += mc) {
-            const int64_t t1 = t0 + mc < n_mt ? t0 + mc : n_mt;
-            for (int64_t p = p0; p < p1; p++) {
-                const int64_t n0 = p * NR;
-                const int nr = (int)(c->N - n0 < NR ? c->N - n0 : NR);
-                pack_w(c, p, k0, kc, wp, row);
-                for (int64_t t = t0; t < t1; t++) {
-                    const int64_t m0 = t * MR;
-                    const int mr = (int)(c->M - m0 < MR ? c->M - m0 : MR);
-                    const void *xp = c->qk     ? (const void *)((const char *)c->xp + xk_offset(c, t, k0, kc))
-                                     : c->q8   ? (const void *)((const char *)c->xp + xq_offset(c, t, k0, kc))
-                                     : c->bf16 ? (const void *)((const uint32_t *)c->xp + xp_offset(c, t, k0, kc, 1))
-                                               : (const void *)((const float *)c->xp + xp_offset(c, t, k0, kc, 0));
-                    c->micro(kc, xp, wp, c->y + m0 * c->N + n0, (size_t)c->N, mr, nr, k0 > 0);
+    const size_t panel_bytes = (size_t)HD_KC * NR * sizeof(float); /* the largest panel format */
+    float *row = (float *)(tb + HD_GROUP_PANELS * panel_bytes);
+    const int64_t n_mt = (c->M + MR - 1) / MR;
+    for (int64_t g0 = p0; g0 < p1; g0 += HD_GROUP_PANELS) {
+        const int64_t g1 = g0 + HD_GROUP_PANELS < p1 ? g0 + HD_GROUP_PANELS : p1;
+        for (int64_t k0 = 0; k0 < c->K; k0 += HD_KC) {
+            const int64_t kc = c->K - k0 < HD_KC ? c->K - k0 : HD_KC;
+            for (int64_t p = g0; p < g1; p++) pack_w(c, p, k0, kc, tb + (size_t)(p - g0) * panel_bytes, row);
+            for (int64_t t = 0; t < n_mt; t++) {
+                const int64_t m0 = t * MR;
+                const int mr = (int)(c->M - m0 < MR ? c->M - m0 : MR);
+                const void *xp = c->qk     ? (const void *)((const char *)c->xp + xk_offset(c, t, k0, kc))
+                                 : c->q8   ? (const void *)((const char *)c->xp + xq_offset(c, t, k0, kc))
+                                 : c->bf16 ? (const void *)((const uint32_t *)c->xp + xp_offset(c, t, k0, kc, 1))
+                                           : (const void *)((const float *)c->xp + xp_offset(c, t, k0, kc, 0));
+                for (int64_t p = g0; p < g1; p++) {
+                    const int64_t n0 = p * NR;
+                    const int nr = (int)(c->N - n0 < NR ? c->N - n0 : NR);
+                    c->micro(kc, xp, tb + (size_t)(p - g0) * panel_bytes, c->y + m0 * c->N + n0, (size_t)c->N, mr,
+                             nr, k0 > 0);
                 }
             }
         }
@@ -518,7 +512,8 @@ static hd_status linear_gemm(hd_exec *ex, gemm_ctx *c, hd_error *err) {
         }
     }
     c->xp = scratch_alloc(&s, xp_bytes);
-    c->thread_bytes = ((size_t)HD_KC * c->NR * sizeof(float) + HD_KC * sizeof(float) + 63) & ~(size_t)63;
+    c->thread_bytes =
+        (HD_GROUP_PANELS * (size_t)HD_KC * c->NR * sizeof(float) + HD_KC * sizeof(float) + 63) & ~(size_t)63;
     c->thread_buf = c->xp ? scratch_alloc(&s, c->thread_bytes * (size_t)nthreads) : NULL;
     if (!c->xp || !c->thread_buf) {
         scratch_end(&s);

@@ -3,6 +3,8 @@
 
 extern const hd_command hd_cmd_info;
 extern const hd_command hd_cmd_random_model;
+extern const hd_command hd_cmd_convert;
+extern const hd_command hd_cmd_quantize;
 extern const hd_command hd_cmd_bench;
 extern const hd_command hd_cmd_generate;
 extern const hd_command hd_cmd_chat;
@@ -12,6 +14,8 @@ extern const hd_command hd_cmd_tokenize;
 const hd_command *const hd_commands[] = {
     &hd_cmd_info,
     &hd_cmd_random_model,
+    &hd_cmd_convert,
+    &hd_cmd_quantize,
     &hd_cmd_bench,
     &hd_cmd_generate,
     &hd_cmd_chat,

@@ -238,6 +238,9 @@ static void fill_rows(void *ctx, int64_t begin, int64_t end, int thread_id) {
         const int64_t hr = job->gguf_layout && t->rope_heads > 0 ? hf_row_of(t, r) : r;
         if (t->init == HD_RM_INIT_DATA) {
             memcpy(row, t->data + hr * cols, (size_t)cols * sizeof(float));
+        } else if (t->init == HD_RM_INIT_SOURCE) {
+            const size_t src_row = hd_type_row_size(t->src_type, cols);
+            hd_dequantize_row(t->src_type, (const uint8_t *)t->src + (size_t)hr * src_row, row, cols);
         } else {
             const uint64_t base = (uint64_t)(hr * cols);
             const float add = t->init == HD_RM_INIT_NORM ? 1.0f : 0.0f;
@@ -387,7 +390,18 @@ hd_status hd_rm_write_gguf(const hd_rm_plan *plan, const hd_random_model_params 
     int n = 0;
     for (int i = 0; i < plan->n; i++)
         if (!plan->t[i].hf_name && plan->t[i].gguf_name) order[n++] = i;
-    const int ns = hf_shards(plan, 2, p->max_shard_bytes, shard);
+    bool sourced = false;
+    int ns = 0;
+    for (int i = 0; i < plan->n; i++) sourced = sourced || plan->t[i].init == HD_RM_INIT_SOURCE;
+    if (sourced) {
+        for (int i = 0; i < plan->n; i++) {
+            const hd_rm_tensor *t = &plan->t[i];
+            shard[i] = t->hf_name && t->init == HD_RM_INIT_SOURCE ? t->src_shard : -1;
+            if (shard[i] >= ns) ns = shard[i] + 1;
+        }
+    } else {
+        ns = hf_shards(plan, 2, p->max_shard_bytes, shard);
+    }
     for (int s = 0; s < ns; s++) {
         const int m = shard_members(plan, shard, s, refs);
         for (int k = 0; k < m; k++)

@@ -21,6 +21,7 @@ typedef enum hd_rm_init {
     HD_RM_INIT_NORMAL = 0,   /* std · N(0,1)                              */
     HD_RM_INIT_NORM = 1,     /* 1 + std · N(0,1)  (RMSNorm / LayerNorm γ) */
     HD_RM_INIT_DATA = 2,     /* fixed F32 values (e.g. rope_freqs)        */
+    HD_RM_INIT_SOURCE = 3,   /* values read from src (herd convert)       */
 } hd_rm_init;
 
 typedef struct hd_rm_tensor {
@@ -36,6 +37,12 @@ typedef struct hd_rm_tensor {
                                 head from half-split to interleaved RoPE pairs
                                 (convert_hf_to_gguf LlamaModel.permute)         */
     float *data;             /* owned, HD_RM_INIT_DATA: rows·cols values        */
+    const void *src;         /* HD_RM_INIT_SOURCE: rows·cols values of src_type in
+                                the HF layout, row-major (not owned; e.g. a
+                                safetensors mapping, read row by row)           */
+    hd_type src_type;        /* F32, F16 or BF16                                */
+    int src_shard;           /* HD_RM_INIT_SOURCE: index of the checkpoint file
+                                holding it (files in name order)                */
 } hd_rm_tensor;
 
 typedef struct hd_rm_plan {
@@ -60,7 +67,9 @@ hd_status hd_rm_check_type(const hd_rm_plan *plan, const hd_random_model_params 
 /* Adds every GGUF tensor of the plan to w in convert_hf_to_gguf.py's order
  * (GGUF-only tensors first, then HF shard by shard, names sorted within a
  * shard) with fill callbacks, and writes path.  1-D tensors are F32, the
- * others p->type.  w must already hold the metadata. */
+ * others p->type.  w must already hold the metadata.  The shards are the
+ * tensors' src_shard when the plan has HD_RM_INIT_SOURCE tensors, else those
+ * a BF16 checkpoint split at p->max_shard_bytes would have. */
 hd_status hd_rm_write_gguf(const hd_rm_plan *plan, const hd_random_model_params *p, hd_gguf_writer *w,
                            const char *path, hd_error *err);
 
@@ -77,6 +86,23 @@ hd_status hd_rm_prepare_dir(const char *dir, hd_error *err);
 
 /* Writes text to dir/name atomically. */
 hd_status hd_rm_write_text(const char *dir, const char *name, const char *text, hd_error *err);
+
+/* ---- Llama (lm/random_model_llama.c), shared with lm/convert.c ------------- */
+
+struct hd_llama_config;
+struct hd_tokenizer;
+
+/* Every tensor of a Llama 3.x decoder in HF state_dict order with its GGUF
+ * name (rope_freqs.weight first when the config has llama3 scaling). */
+hd_status hd_rm_llama_plan(const struct hd_llama_config *c, hd_rm_plan *plan, hd_error *err);
+
+/* The GGUF file as convert_hf_to_gguf.py writes it: llama.* keys
+ * (hd_llama_config_to_gguf, general.file_type for p->type), tokenizer.ggml.*
+ * when tok is not NULL (eos = c's first eos id), general.quantization_version,
+ * then the plan's tensors (hd_rm_write_gguf). */
+hd_status hd_rm_llama_write_gguf(const struct hd_llama_config *c, const hd_rm_plan *plan,
+                                 const struct hd_tokenizer *tok, const hd_random_model_params *p, const char *path,
+                                 hd_error *err);
 
 /* ---- architecture table -------------------------------------------------- */
 

@@ -23,7 +23,7 @@ static hd_status add(hd_rm_plan *plan, const char *hf, const char *gguf, int64_t
 }
 
 /* Every tensor of the model, HF state_dict order (LlamaForCausalLM module order). */
-static hd_status llama_plan(const hd_llama_config *c, hd_rm_plan *plan, hd_error *err) {
+hd_status hd_rm_llama_plan(const hd_llama_config *c, hd_rm_plan *plan, hd_error *err) {
     const int64_t V = c->n_vocab, D = c->n_embd, F = c->n_ff;
     const int64_t Hd = (int64_t)c->n_head * c->head_dim, Gd = (int64_t)c->n_head_kv * c->head_dim;
     hd_status st;
@@ -87,8 +87,8 @@ static const char *torch_dtype(hd_type t) {
     return t == HD_TYPE_F16 ? "float16" : t == HD_TYPE_BF16 ? "bfloat16" : "float32";
 }
 
-static hd_status write_gguf(const hd_llama_config *c, const hd_rm_plan *plan, const hd_tokenizer *tok,
-                            const hd_random_model_params *p, const char *path, hd_error *err) {
+hd_status hd_rm_llama_write_gguf(const hd_llama_config *c, const hd_rm_plan *plan, const hd_tokenizer *tok,
+                                 const hd_random_model_params *p, const char *path, hd_error *err) {
     hd_gguf_writer *w = hd_gguf_writer_create(err);
     if (!w) return err ? err->code : HD_ERR_NOMEM;
     hd_status st = hd_llama_config_to_gguf(c, hd_rm_file_type(p->type), w, err);
@@ -161,9 +161,9 @@ static hd_status llama_write(const hd_random_model_params *p, const char *path, 
         }
     }
     hd_rm_plan plan = {0};
-    if (st == HD_OK) st = llama_plan(&c, &plan, err);
+    if (st == HD_OK) st = hd_rm_llama_plan(&c, &plan, err);
     if (st == HD_OK)
-        st = p->format == HD_RM_HF ? write_hf(&c, &plan, tok, p, path, err) : write_gguf(&c, &plan, tok, p, path, err);
+        st = p->format == HD_RM_HF ? write_hf(&c, &plan, tok, p, path, err) : hd_rm_llama_write_gguf(&c, &plan, tok, p, path, err);
     hd_rm_plan_free(&plan);
     hd_tokenizer_free(tok);
     return st;

@@ -97,6 +97,7 @@ typedef struct dot_ctx {
     const hd_kernels *k;
     hd_dot_fn dot;
     int64_t K, N, M;
+    hd_type wtype;
     const char *w;
     size_t w_stride;     /* bytes between weight rows               */
     const char *xa;      /* activations in the dot format           */
@@ -114,17 +115,38 @@ static void convert_rows(void *vctx, int64_t m0, int64_t m1, int tid) {
     for (int64_t m = m0; m < m1; m++) c->k->act[c->act](c->x + m * c->K, c->xconv + (size_t)m * c->xa_stride, c->K);
 }
 
+/* Long rows are taken in K chunks of HD_DOT_KCH so one chunk of the tokens
+ * (8 KiB as F32) stays in L1 while the block of weight rows passes over it;
+ * otherwise every row would stream the whole activation row from L2 again. */
+#define HD_DOT_KCH 2048
+
 static void dot_rows(void *vctx, int64_t n0, int64_t n1, int tid) {
     (void)tid;
     const dot_ctx *c = vctx;
     const int64_t NB = 16; /* weight rows kept hot while the tokens pass over them */
+    /* only when a token row outgrows a share of L1 (measured: F32 rows of 8192 gain 20%,
+     * the 24 KiB paired-Q8 row of 8192 loses 20% to the extra passes) */
+    const int64_t kch = hd_act_row_size(c->act, c->K) > (24u << 10) && c->K > 2 * HD_DOT_KCH ? HD_DOT_KCH : c->K;
     for (int64_t nb0 = n0; nb0 < n1; nb0 += NB) {
         const int64_t nb1 = nb0 + NB < n1 ? nb0 + NB : n1;
         for (int64_t m = 0; m < c->M; m += HD_DOT_MAX_NC) {
             const int nc = (int)(c->M - m < HD_DOT_MAX_NC ? c->M - m : HD_DOT_MAX_NC);
-            for (int64_t n = nb0; n < nb1; n++)
-                c->dot(c->K, c->w + (size_t)n * c->w_stride, c->xa + (size_t)m * c->xa_stride, c->xa_stride, nc,
-                       c->y + m * c->N + n, (size_t)c->N);
+            for (int64_t k0 = 0; k0 < c->K; k0 += kch) {
+                const int64_t kc = c->K - k0 < kch ? c->K - k0 : kch;
+                const size_t woff = hd_type_row_size(c->wtype, k0), xoff = hd_act_row_size(c->act, k0);
+                const char *xa = c->xa + (size_t)m * c->xa_stride + xoff;
+                for (int64_t n = nb0; n < nb1; n++) {
+                    const char *w = c->w + (size_t)n * c->w_stride + woff;
+                    float *y = c->y + m * c->N + n;
+                    if (k0 == 0) {
+                        c->dot(kc, w, xa, c->xa_stride, nc, y, (size_t)c->N);
+                    } else {
+                        float part[HD_DOT_MAX_NC];
+                        c->dot(kc, w, xa, c->xa_stride, nc, part, 1);
+                        for (int j = 0; j < nc; j++) y[(size_t)j * c->N] += part[j];
+                    }
+                }
+            }
         }
         if (c->b)
             for (int64_t m = 0; m < c->M; m++)
@@ -564,7 +586,7 @@ hd_status hd_op_linear(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const hd_t
     const bool use_qk_gemm = ((w->type == HD_TYPE_Q4_K || w->type == HD_TYPE_Q5_K) && k->gemm_qk) ||
                              (w->type == HD_TYPE_Q6_K && k->gemm_q6k);
     if (M < hd_linear_gemm_min_m(k, w->type)) {
-        dot_ctx c = {.k = k, .dot = k->dot[w->type], .K = K, .N = N, .M = M, .w = w->data,
+        dot_ctx c = {.k = k, .dot = k->dot[w->type], .K = K, .N = N, .M = M, .wtype = w->type, .w = w->data,
                      .w_stride = w->nb[1], .x = x->data, .act = k->act_of[w->type], .y = y->data,
                      .b = b ? b->data : NULL};
         return linear_dot(ex, &c, err);

@@ -301,6 +301,33 @@ static void test_linear_views(void **state) {
     hd_cpu_set_level(saved);
 }
 
+/* Long rows on the dot path are summed in K chunks (core/matmul.c): rows long enough
+ * to be chunked at some level, odd tails included, against the reference and scalar. */
+static void test_linear_long_rows(void **state) {
+    (void)state;
+    const hd_cpu_level saved = hd_cpu_level_get();
+    const struct { hd_type t; int64_t K; } cases[] = {
+        {HD_TYPE_F32, 6400}, {HD_TYPE_F16, 6400}, {HD_TYPE_BF16, 6401}, {HD_TYPE_Q8_0, 8224}, {HD_TYPE_Q4_0, 8224},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        problem p;
+        problem_make(&p, cases[i].t, 3, 9, cases[i].K, 900 + i);
+        hd_cpu_set_level(HD_CPU_SCALAR);
+        float *ys = run_linear(&p, NULL, true);
+        for (int lv = 0; lv <= (int)hd_cpu_level_max(); lv++) {
+            hd_cpu_set_level((hd_cpu_level)lv);
+            float *y = run_linear(&p, NULL, true);
+            check(&p, y, true, tol_vs_ref(p.type, p.M, (hd_cpu_level)lv), "long rows");
+            const bool bf16_act = p.type == HD_TYPE_BF16 && lv == HD_CPU_AVX512;
+            check_pair(&p, y, ys, bf16_act ? 1.0f / 256 : 1e-5f, "long rows vs scalar");
+            free(y);
+        }
+        free(ys);
+        problem_free(&p);
+    }
+    hd_cpu_set_level(saved);
+}
+
 /* Non-finite input must not crash the quantizers or the kernels. */
 static void test_nonfinite_input(void **state) {
     (void)state;
@@ -481,7 +508,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_levels), cmocka_unit_test(test_linear_gemm_shapes),
         cmocka_unit_test(test_q8_gemm_matches_dot), cmocka_unit_test(test_linear_views),
-        cmocka_unit_test(test_nonfinite_input),     cmocka_unit_test(test_linear_errors),
+        cmocka_unit_test(test_linear_long_rows),    cmocka_unit_test(test_nonfinite_input),
+        cmocka_unit_test(test_linear_errors),
         cmocka_unit_test(test_get_rows),
         cmocka_unit_test(test_convert),       cmocka_unit_test(test_bench_library),
     };

@@ -141,7 +141,8 @@ static const char k_kernels_usage[] =
     "threads (best 8 MiB window, like the best call of the products), and the FMA / BF16\n"
     "arithmetic peak of the active SIMD level.  Times are the best call.\n"
     "GFLOP/s = 2·out·in·tokens / time; GB/s = weight bytes / time; %BW = GB/s over the\n"
-    "measured bandwidth; %peak = GFLOP/s over the F32 peak (BF16 weights: the BF16 peak).\n"
+    "measured bandwidth; %peak = GFLOP/s over the peak of the arithmetic used: F32 FMA,\n"
+    "BF16 vdpbf16ps for BF16 weights, INT8 vpdpbusd for quantized weights (AVX-512).\n"
     "Each % uses its roof measured again right after that product (bandwidth for fewer\n"
     "than 8 tokens, peak otherwise), so load from other programs skews both alike.\n"
     "\n"
@@ -161,7 +162,7 @@ static const char k_kernels_usage[] =
 
 typedef struct machine {
     int threads;
-    double bw, bw_pass, peak_f32, peak_bf16; /* peak_bf16 0 when the level has none */
+    double bw, bw_pass, peak_f32, peak_bf16, peak_int8; /* 0 when the level has none */
 } machine;
 
 static int run_kernels(int argc, char **argv) {
@@ -217,11 +218,12 @@ static int run_kernels(int argc, char **argv) {
         }
         hd_cli_progress(&cli, "measuring bandwidth and peak with %d thread(s)...\n", m->threads);
         if (hd_bench_bandwidth(pools[c], (size_t)o.bw_mib << 20, 3, &m->bw, &m->bw_pass, &err) != HD_OK ||
-            hd_bench_peak(pools[c], false, &m->peak_f32, &err) != HD_OK) {
+            hd_bench_peak(pools[c], HD_BENCH_PEAK_F32, &m->peak_f32, &err) != HD_OK) {
             status = hd_cli_fail(&cli, &err);
             goto done;
         }
-        if (hd_bench_peak(pools[c], true, &m->peak_bf16, &err) != HD_OK) m->peak_bf16 = 0;
+        if (hd_bench_peak(pools[c], HD_BENCH_PEAK_BF16, &m->peak_bf16, &err) != HD_OK) m->peak_bf16 = 0;
+        if (hd_bench_peak(pools[c], HD_BENCH_PEAK_INT8, &m->peak_int8, &err) != HD_OK) m->peak_int8 = 0;
         if (root) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddNumberToObject(e, "threads", m->threads);
@@ -229,12 +231,14 @@ static int run_kernels(int argc, char **argv) {
             cJSON_AddNumberToObject(e, "read_gbps_whole_pass", m->bw_pass);
             cJSON_AddNumberToObject(e, "peak_f32_gflops", m->peak_f32);
             if (m->peak_bf16 > 0) cJSON_AddNumberToObject(e, "peak_bf16_gflops", m->peak_bf16);
+            if (m->peak_int8 > 0) cJSON_AddNumberToObject(e, "peak_int8_gops", m->peak_int8);
             cJSON_AddItemToArray(jm, e);
         } else {
             printf("%d thread%s: read bandwidth %.1f GB/s (best 8 MiB window; whole %lld MiB pass %.1f), "
                    "F32 FMA peak %.0f GFLOP/s",
                    m->threads, m->threads > 1 ? "s" : " ", m->bw, o.bw_mib, m->bw_pass, m->peak_f32);
             if (m->peak_bf16 > 0) printf(", BF16 peak %.0f GFLOP/s", m->peak_bf16);
+            if (m->peak_int8 > 0) printf(", INT8 peak %.0f GOP/s", m->peak_int8);
             printf("\n");
         }
     }
@@ -256,8 +260,15 @@ static int run_kernels(int argc, char **argv) {
                         status = hd_cli_fail(&cli, &err);
                         goto done;
                     }
-                    double peak = t == HD_TYPE_BF16 && mach[c].peak_bf16 > 0 ? mach[c].peak_bf16
-                                                                              : mach[c].peak_f32;
+                    /* the roof of the arithmetic the product ran: BF16 weights use vdpbf16ps and
+                     * quantized ones the int8 dot products where the level has them (from 8
+                     * tokens the gemm of F16/F32-dequantized K-quants on levels without) */
+                    hd_bench_peak_kind kind = HD_BENCH_PEAK_F32;
+                    if (t == HD_TYPE_BF16 && mach[c].peak_bf16 > 0) kind = HD_BENCH_PEAK_BF16;
+                    if (hd_type_get(t)->quantized && mach[c].peak_int8 > 0) kind = HD_BENCH_PEAK_INT8;
+                    double peak = kind == HD_BENCH_PEAK_BF16   ? mach[c].peak_bf16
+                                  : kind == HD_BENCH_PEAK_INT8 ? mach[c].peak_int8
+                                                               : mach[c].peak_f32;
                     double bw = mach[c].bw;
                     if (!o.no_interleave) {
                         /* the roof measured again right after the product, with the same
@@ -267,8 +278,7 @@ static int run_kernels(int argc, char **argv) {
                                 status = hd_cli_fail(&cli, &err);
                                 goto done;
                             }
-                        } else if (hd_bench_peak(pools[c], t == HD_TYPE_BF16 && mach[c].peak_bf16 > 0, &peak, &err) !=
-                                   HD_OK) {
+                        } else if (hd_bench_peak(pools[c], kind, &peak, &err) != HD_OK) {
                             status = hd_cli_fail(&cli, &err);
                             goto done;
                         }
@@ -287,6 +297,9 @@ static int run_kernels(int argc, char **argv) {
                         cJSON_AddNumberToObject(e, "pct_bandwidth", pbw);
                         cJSON_AddNumberToObject(e, "roof_read_gbps", bw);
                         cJSON_AddNumberToObject(e, "roof_peak_gflops", peak);
+                        cJSON_AddStringToObject(e, "roof_peak_kind", kind == HD_BENCH_PEAK_BF16   ? "bf16"
+                                                                     : kind == HD_BENCH_PEAK_INT8 ? "int8"
+                                                                                                  : "f32");
                         cJSON_AddNumberToObject(e, "pct_peak", ppk);
                         cJSON_AddNumberToObject(e, "weight_bytes", (double)r.weight_bytes);
                         cJSON_AddNumberToObject(e, "weight_copies", r.copies);

@@ -96,11 +96,14 @@ static void peak_run(void *vctx, int64_t i0, int64_t i1, int tid) {
     for (int64_t i = i0; i < i1; i++) c->flops[tid & 63] += c->fn(c->iters);
 }
 
-hd_status hd_bench_peak(hd_threadpool *tp, bool bf16, double *gflops, hd_error *err) {
+hd_status hd_bench_peak(hd_threadpool *tp, hd_bench_peak_kind kind, double *gflops, hd_error *err) {
     const hd_kernels *k = hd_kernels_get(hd_cpu_level_get());
-    peak_ctx c = {.fn = bf16 ? k->peak_bf16 : k->peak_f32, .iters = 2000000};
+    static const char *const names[] = {"f32", "bf16", "int8"};
+    if ((int)kind < 0 || kind > HD_BENCH_PEAK_INT8) return hd_error_set(err, HD_ERR_ARG, "bench: bad peak kind %d", (int)kind);
+    peak_ctx c = {.fn = kind == HD_BENCH_PEAK_F32 ? k->peak_f32 : kind == HD_BENCH_PEAK_BF16 ? k->peak_bf16 : k->peak_int8,
+                  .iters = 2000000};
     if (!c.fn)
-        return hd_error_set(err, HD_ERR_UNSUPPORTED, "bench: no %s peak probe at SIMD level %s", bf16 ? "bf16" : "f32",
+        return hd_error_set(err, HD_ERR_UNSUPPORTED, "bench: no %s peak probe at SIMD level %s", names[kind],
                             hd_cpu_level_name(k->level));
     const int nt = hd_threadpool_size(tp);
     double best = 0;

@@ -48,10 +48,17 @@ typedef struct hd_bench_linear_result {
 hd_status hd_bench_linear(hd_type type, int64_t n, int64_t k, int64_t m, hd_threadpool *tp, double min_seconds,
                           size_t cold_bytes, hd_bench_linear_result *out, hd_error *err);
 
-/* Arithmetic peak in GFLOP/s of the active SIMD level on the pool's threads:
- * register-only FMA chains (bf16: vdpbf16ps; HD_ERR_UNSUPPORTED where the
- * level has no bf16 dot product). */
-hd_status hd_bench_peak(hd_threadpool *tp, bool bf16, double *gflops, hd_error *err);
+/* What an arithmetic peak probe runs. */
+typedef enum hd_bench_peak_kind {
+    HD_BENCH_PEAK_F32 = 0,   /* FMA                        */
+    HD_BENCH_PEAK_BF16 = 1,  /* vdpbf16ps                  */
+    HD_BENCH_PEAK_INT8 = 2,  /* vpdpbusd (2 ops a product) */
+} hd_bench_peak_kind;
+
+/* Arithmetic peak in G(FL)OP/s of the active SIMD level on the pool's threads:
+ * register-only chains of the kind's instruction; HD_ERR_UNSUPPORTED where the
+ * level has none. */
+hd_status hd_bench_peak(hd_threadpool *tp, hd_bench_peak_kind kind, double *gflops, hd_error *err);
 
 /* Monotonic seconds. */
 double hd_bench_now(void);

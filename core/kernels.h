@@ -104,6 +104,7 @@ typedef struct hd_kernels {
      * NULL where the level has none) on registers; returns the flops done. */
     double (*peak_f32)(int64_t iters);
     double (*peak_bf16)(int64_t iters);
+    double (*peak_int8)(int64_t iters);   /* vpdpbusd: ops = 2 per byte product */
 } hd_kernels;
 
 /* The level's row dequantizer for t, or the reference one where the level has none. */

@@ -466,6 +466,21 @@ static double peak_bf16(int64_t iters) {
     return (double)iters * 12 * 32 * 2;
 }
 
+static double peak_int8(int64_t iters) {
+    __m512i a[12];
+    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_epi32(i);
+    const __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(-2);
+    for (int64_t it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) a[i] = _mm512_dpbusd_epi32(a[i], x, y);
+    }
+    __m512i s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_epi32(s, a[i]);
+    volatile int sink = _mm512_reduce_add_epi32(s);
+    (void)sink;
+    return (double)iters * 12 * 64 * 2;
+}
+
 const hd_kernels hd_kernels_avx512 = {
     .level = HD_CPU_AVX512,
     .act_of = {[HD_TYPE_F32] = HD_ACT_F32, [HD_TYPE_F16] = HD_ACT_F32, [HD_TYPE_BF16] = HD_ACT_BF16,
@@ -494,4 +509,5 @@ const hd_kernels hd_kernels_avx512 = {
     .gemm_q6k = gemm_q6k_4x32,
     .peak_f32 = peak_f32,
     .peak_bf16 = peak_bf16,
+    .peak_int8 = peak_int8,
 };

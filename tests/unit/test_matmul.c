@@ -490,8 +490,9 @@ static void test_bench_library(void **state) {
     double pass = 0;
     assert_int_equal(hd_bench_bandwidth(tp, 16u << 20, 2, &bw, &pass, &err), HD_OK);
     assert_true(bw > 0.1 && bw < 10000 && pass > 0.1 && pass <= bw * 1.0001);
-    assert_int_equal(hd_bench_peak(tp, false, &peak, &err), HD_OK);
+    assert_int_equal(hd_bench_peak(tp, HD_BENCH_PEAK_F32, &peak, &err), HD_OK);
     assert_true(peak > 0.1);
+    assert_int_equal(hd_bench_peak(tp, (hd_bench_peak_kind)7, &peak, &err), HD_ERR_ARG);
     hd_bench_linear_result r;
     assert_int_equal(hd_bench_linear(HD_TYPE_Q4_K, 64, 512, 3, tp, 0.0, 1u << 20, &r, &err), HD_OK);
     assert_int_equal(r.weight_bytes, 64 * hd_type_row_size(HD_TYPE_Q4_K, 512));

@@ -156,7 +156,7 @@ hd_status hd_convert_hf_to_gguf(const char *hf_dir, const char *out, const hd_co
         st = terr.code;
         goto done;
     }
-    if (tok && hd_tokenizer_n_vocab(tok) > c.n_vocab) {
+    if (tok && hd_tokenizer_n_vocab(tok) != c.n_vocab) {   /* the ids must be the embedding rows */
         st = hd_error_set(err, HD_ERR_FORMAT, "%s: the tokenizer has %d ids but config.json has vocab_size %d", hf_dir,
                           hd_tokenizer_n_vocab(tok), c.n_vocab);
         goto done;

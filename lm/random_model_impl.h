@@ -113,5 +113,7 @@ typedef struct hd_rm_arch {
 } hd_rm_arch;
 
 extern const hd_rm_arch hd_rm_arch_llama;
+extern const hd_rm_arch hd_rm_arch_mllama_vision;   /* lm/random_model_mllama.c */
+extern const hd_rm_arch hd_rm_arch_conformer;   /* speech/random_model_conformer.c */
 
 #endif

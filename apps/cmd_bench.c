@@ -3,8 +3,11 @@
  * Modes are a table (k_modes) so others can join; today:
  *   kernels   matrix-vector and matrix-matrix products per weight type and shape
  *             (core/bench_kernels.h) beside the machine's measured read bandwidth
- *             and arithmetic peak, in text or --json.
+ *             and arithmetic peak, in text or --json;
+ *   model     prefill/decode tokens/s of a Llama model (apps/bench_model.c); also
+ *             reached as `herd bench -m MODEL ...` (options first, no mode name).
  */
+#include "bench_model.h"
 #include "cli.h"
 
 #include "core/bench_kernels.h"
@@ -337,10 +340,13 @@ typedef struct bench_mode {
 
 static const bench_mode k_modes[] = {
     {"kernels", "matrix products per weight type vs. memory bandwidth and FMA peak", run_kernels},
+    {"model", "prefill and decode tokens/s of a Llama model, as llama-bench measures (-m MODEL)",
+     hd_bench_model_run},
 };
 
 static void print_modes(FILE *f) {
-    fprintf(f, "usage: herd bench MODE [options]   (herd bench MODE -h for a mode's options)\n\nmodes:\n");
+    fprintf(f, "usage: herd bench MODE [options]   or   herd bench -m MODEL [options]\n"
+               "(herd bench MODE -h for a mode's options)\n\nmodes:\n");
     for (size_t i = 0; i < sizeof k_modes / sizeof k_modes[0]; i++)
         fprintf(f, "  %-10s %s\n", k_modes[i].name, k_modes[i].summary);
 }
@@ -350,6 +356,8 @@ static int run(int argc, char **argv) {
         print_modes(argc < 2 ? stderr : stdout);
         return argc < 2 ? HD_EXIT_USAGE : HD_EXIT_OK;
     }
+    if (argv[1][0] == '-') /* options without a mode: `herd bench -m MODEL ...` */
+        return hd_bench_model_run(argc, argv);
     for (size_t i = 0; i < sizeof k_modes / sizeof k_modes[0]; i++)
         if (!strcmp(argv[1], k_modes[i].name)) {
             /* the mode sees "bench MODE" as its command name for messages */
@@ -368,12 +376,14 @@ static int run(int argc, char **argv) {
 
 const hd_command hd_cmd_bench = {
     "bench",
-    "performance measurements (bench kernels: matrix products vs. bandwidth)",
-    "usage: herd bench MODE [options]\n"
+    "performance: bench -m MODEL (tokens/s), bench kernels (matrix products vs. roofs)",
+    "usage: herd bench MODE [options]   or   herd bench -m MODEL [options]\n"
     "\n"
     "modes:\n"
     "  kernels   matrix-vector and matrix-matrix products per weight type and shape,\n"
     "            beside the measured read bandwidth and arithmetic peak\n"
+    "  model     prefill and decode tokens/s of a Llama model (the default when the\n"
+    "            first argument is an option, e.g. herd bench -m model.gguf)\n"
     "\n"
     "herd bench MODE -h shows a mode's options.\n",
     run,

@@ -200,7 +200,7 @@ hd_status hd_mel_push(hd_mel *m, const float *x, size_t n, float *out, int64_t m
             m->n_pending = 0;
         }
     }
-    memcpy(m->pending + m->n_pending, x, n * sizeof(float));
+    if (n) memcpy(m->pending + m->n_pending, x, n * sizeof(float));
     m->n_pending += n;
     m->n_seen += (int64_t)n;
     m->n_done += made;

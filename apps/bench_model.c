@@ -155,7 +155,9 @@ int hd_bench_model_run(int argc, char **argv) {
         struct stat sb;
         const double bytes = stat(cli.model, &sb) == 0 && S_ISREG(sb.st_mode) ? (double)sb.st_size : 0;
         const char *type = hd_type_name(m->weight_type);
-        const double params = (double)hd_llama_config_n_params(&m->cfg);
+        hd_llama_config shape = m->cfg;   /* GGUF has no tie key: tied = no output tensor */
+        shape.tie_word_embeddings = m->tied;
+        const double params = (double)hd_llama_config_n_params(&shape);
         if (cli.json) {
             cJSON *j = cJSON_CreateObject();
             cJSON_AddStringToObject(j, "model", cli.model);

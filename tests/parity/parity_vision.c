@@ -1,0 +1,103 @@
+/* tests/parity/parity_vision.c — runner for tests/parity/preprocess_ref.py
+ * (cases "pre_*": vision/preprocess.h on RGB pixels) and tests/parity/vit_ref.py
+ * (cases "vit_*": vision/vit.h on a checkpoint named in the metadata). */
+#include "runner_io.h"
+
+#include "core/safetensors.h"
+#include "vision/preprocess.h"
+#include "vision/vit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* inputs: rgb I32 [h, w, 3]; meta w, h, tile, max_tiles */
+static hd_status run_preprocess(pr_io *io, hd_error *err) {
+    const int32_t *rgb;
+    int64_t n, tile, max_tiles;
+    hd_status st;
+    if ((st = pr_input_i32(io, "rgb", &rgb, &n, err)) || (st = pr_meta_i64(io, "tile", 560, &tile, err)) ||
+        (st = pr_meta_i64(io, "max_tiles", 4, &max_tiles, err)))
+        return st;
+    int64_t w, h;
+    if ((st = pr_meta_i64(io, "w", 0, &w, err)) || (st = pr_meta_i64(io, "h", 0, &h, err))) return st;
+    if (w < 1 || h < 1 || w * h * 3 != n)
+        return hd_error_set(err, HD_ERR_ARG, "rgb has %lld values, not %lld x %lld x 3", (long long)n, (long long)h,
+                            (long long)w);
+    hd_image *img = hd_image_create((int)w, (int)h, err);
+    if (!img) return err->code;
+    for (int64_t i = 0; i < n; i++) {
+        if (rgb[i] < 0 || rgb[i] > 255) {
+            hd_image_free(img);
+            return hd_error_set(err, HD_ERR_ARG, "rgb[%lld] = %d is not a byte", (long long)i, rgb[i]);
+        }
+        img->data[i] = (uint8_t)rgb[i];
+    }
+    hd_mllama_preproc_params p = hd_mllama_preproc_default((int)tile);
+    p.max_tiles = (int)max_tiles;
+    hd_mllama_tiles t;
+    st = hd_mllama_preprocess(img, &p, &t, err);
+    hd_image_free(img);
+    if (st) return st;
+    const int64_t ne_pv[4] = {tile, tile, 3, max_tiles}, ne1[1] = {1}, ne_m[1] = {max_tiles}, ne2[1] = {2};
+    hd_tensor pv = pr_output(io, "pixel_values", 4, ne_pv);
+    hd_tensor id = pr_output(io, "aspect_ratio_id", 1, ne1);
+    hd_tensor mask = pr_output(io, "aspect_ratio_mask", 1, ne_m);
+    hd_tensor hw = pr_output(io, "resized_hw", 1, ne2);
+    if (pv.data && id.data && mask.data && hw.data) {
+        memcpy(pv.data, t.pixels, (size_t)(max_tiles * 3 * tile * tile) * sizeof(float));
+        ((float *)id.data)[0] = (float)t.aspect_ratio_id;
+        for (int k = 0; k < max_tiles; k++) ((float *)mask.data)[k] = t.mask[k];
+        ((float *)hw.data)[0] = (float)t.resized_h;
+        ((float *)hw.data)[1] = (float)t.resized_w;
+    }
+    hd_mllama_tiles_free(&t);
+    return HD_OK;
+}
+
+/* inputs: pixel_values F32 [T, 3, t, t]; meta model, ar_id, n_tiles */
+static hd_status run_vit(pr_io *io, hd_error *err) {
+    const char *model = pr_meta_str(io, "model", NULL);
+    if (!model) return hd_error_set(err, HD_ERR_ARG, "no \"model\" in the metadata");
+    int64_t ar_id, n_tiles;
+    hd_status st;
+    if ((st = pr_meta_i64(io, "ar_id", 1, &ar_id, err)) || (st = pr_meta_i64(io, "n_tiles", 1, &n_tiles, err)))
+        return st;
+    hd_vit *v = hd_vit_load(model, err);
+    if (!v) return err->code;
+    const hd_vit_config *c = hd_vit_get_config(v);
+    hd_tensor pv;
+    if ((st = pr_input(io, "pixel_values", HD_TYPE_F32, &pv, err))) goto done;
+    if (pv.ne[0] != c->image_size || pv.ne[1] != c->image_size || pv.ne[2] != 3 || pv.ne[3] != c->max_tiles) {
+        st = hd_error_set(err, HD_ERR_SHAPE, "pixel_values do not match the model's tiles");
+        goto done;
+    }
+    const int64_t ne_f[3] = {c->out_dim, c->n_pos, c->max_tiles}, ne_p[2] = {c->proj_dim, c->max_tiles * c->n_pos};
+    hd_tensor f = pr_output(io, "features", 3, ne_f);
+    hd_tensor p = pr_output(io, "projected", 2, ne_p);
+    if (!f.data || !p.data) goto done;   /* pr_main reports the failed allocation */
+    st = hd_vit_encode(v, pr_exec(io), pv.data, (int)ar_id, (int)n_tiles, f.data, p.data, err);
+done:
+    hd_vit_free(v);
+    return st;
+}
+
+/* The case name from the input file picks the function (names are generated
+ * per fixture by the suites). */
+int main(int argc, char **argv) {
+    char name[256] = "";
+    if (argc >= 2) {
+        hd_error err = {0};
+        hd_safetensors *st = hd_safetensors_open(argv[1], &err);
+        for (int64_t i = 0; st && i < hd_safetensors_n_meta(st); i++) {
+            const char *k, *val;
+            if (hd_safetensors_meta(st, i, &k, &val) && strcmp(k, "case") == 0) snprintf(name, sizeof name, "%s", val);
+        }
+        hd_safetensors_close(st);
+    }
+    const pr_case cases[] = {
+        {name, strncmp(name, "vit_", 4) == 0 ? run_vit : run_preprocess},
+        {NULL, NULL},
+    };
+    return pr_main(argc, argv, cases);
+}

@@ -28,7 +28,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 if [ "$FUZZ_SECONDS" != 0 ] && [ -f tools/fuzz-smoke.sh ]; then
   echo "=== fuzz smoke ($FUZZ_SECONDS s each) ===" >&2
-  BUILD_ROOT="$PWD/$BUILD_ROOT" bash tools/fuzz-smoke.sh "$FUZZ_SECONDS" || status=1
+  case "$BUILD_ROOT" in /*) fuzz_root=$BUILD_ROOT ;; *) fuzz_root=$PWD/$BUILD_ROOT ;; esac
+  BUILD_ROOT="$fuzz_root" bash tools/fuzz-smoke.sh "$FUZZ_SECONDS" || status=1
 fi
 
 if [ $status -ne 0 ]; then echo "tools/test.sh: FAILED" >&2; else echo "tools/test.sh: all suites passed" >&2; fi

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -59,10 +60,21 @@ static void *own(hd_vit *v, size_t bytes) {
     return p;
 }
 
-/* Tensor by (HF, GGUF) name with its ggml-order shape. */
+/* Tensor by (HF, GGUF) name with its ggml-order shape.  Safetensors data is
+ * aligned only as the file makes it (a BF16 gate of shape [1] shifts every
+ * later tensor by 2 bytes in the released checkpoints); a tensor that is not
+ * 4-byte aligned is copied to an aligned buffer owned by v, as the kernels
+ * load whole 32-bit words. */
 static hd_status get(hd_vit *v, const char *hf, const char *gg, int n_dims, const int64_t *ne, uint64_t types,
                      hd_tensor *out, hd_error *err) {
-    return hd_weights_get(v->file, v->gguf ? gg : hf, n_dims, ne, types, out, err);
+    hd_status st = hd_weights_get(v->file, v->gguf ? gg : hf, n_dims, ne, types, out, err);
+    if (st || (uintptr_t)out->data % 4 == 0) return st;
+    const size_t n = hd_tensor_nbytes(out);
+    void *d = own(v, n);
+    if (!d) return hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory for %s", hd_weights_name(v->file), v->gguf ? gg : hf);
+    memcpy(d, out->data, n);
+    out->data = d;
+    return HD_OK;
 }
 
 /* The same, as an F32 copy owned by v when the file holds another type. */

@@ -399,13 +399,19 @@ static void unpack_k_row(const gemm_ctx *c, const char *row, int64_t blk, uint8_
         hd_q4k_scale_min(j, scales, &s8, &m8);
         sc[j] = s8;
         mn[j] = m8;
-        const uint8_t *q = qs + 32 * (j / 2);
-        for (int l = 0; l < 32; l++) {
-            uint8_t val = (j & 1) ? q[l] >> 4 : q[l] & 0xF;
-            if (qh) val |= (uint8_t)(((qh[l] >> j) & 1) << 4);
-            v[32 * j + l] = val;
-        }
     }
+    /* branch-free so the compiler vectorizes: 64 weights per 32 bytes of qs */
+    for (int jj = 0; jj < 4; jj++)
+        for (int l = 0; l < 32; l++) {
+            v[64 * jj + l] = qs[32 * jj + l] & 0xF;
+            v[64 * jj + 32 + l] = qs[32 * jj + l] >> 4;
+        }
+    if (qh)
+        for (int jj = 0; jj < 4; jj++)
+            for (int l = 0; l < 32; l++) {
+                v[64 * jj + l] |= (uint8_t)(((qh[l] >> (2 * jj)) & 1) << 4);
+                v[64 * jj + 32 + l] |= (uint8_t)(((qh[l] >> (2 * jj + 1)) & 1) << 4);
+            }
     *d = hd_f16_to_f32(hd);
     *dmin = hd_f16_to_f32(hdm);
 }

@@ -18,18 +18,18 @@ const char *const *hd_vit_config_preset_names(void) { return k_preset_names; }
 bool hd_vit_config_preset(const char *name, hd_vit_config *c) {
     static const int inter_11b[5] = {3, 7, 15, 23, 30};
     static const int inter_tiny[5] = {1, 3, 4, 6, 7};
+    const bool tiny = strcmp(name, "tiny") == 0;
+    if (!tiny && strcmp(name, "llama-3.2-11b-vision") != 0) return false;   /* c untouched */
     memset(c, 0, sizeof *c);
     c->n_channels = 3, c->patch_size = 14, c->max_tiles = 4, c->norm_eps = 1e-5f, c->n_inter = 5;
-    if (strcmp(name, "tiny") == 0) {
+    if (tiny) {
         c->image_size = 56, c->width = 32, c->n_head = 4, c->n_ff = 64;
         c->n_layer = 8, c->n_global_layer = 2, c->proj_dim = 64;
         memcpy(c->inter, inter_tiny, sizeof inter_tiny);
-    } else if (strcmp(name, "llama-3.2-11b-vision") == 0) {
+    } else {
         c->image_size = 560, c->width = 1280, c->n_head = 16, c->n_ff = 5120;
         c->n_layer = 32, c->n_global_layer = 8, c->proj_dim = 4096;
         memcpy(c->inter, inter_11b, sizeof inter_11b);
-    } else {
-        return false;
     }
     return hd_vit_config_validate(c, name, NULL) == HD_OK;
 }
@@ -58,10 +58,9 @@ hd_status hd_vit_config_validate(hd_vit_config *c, const char *file, hd_error *e
     const int g = c->image_size / c->patch_size;
     c->n_patches = g * g;
     c->n_pos = c->n_patches + 1;
+    /* g² + 1 is never a multiple of 8 (squares are 0, 1 or 4 mod 8), so there is
+     * always padding, which HF's _prepare_aspect_ratio_attention_mask relies on */
     c->n_pad = (8 - c->n_pos % 8) % 8;
-    if (c->n_pad == 0)   /* HF's _prepare_aspect_ratio_attention_mask marks every token padding then */
-        BAD("%s: %d tokens per tile is a multiple of 8, which the mllama attention mask does not support", file,
-            c->n_pos);
     int rows[64], cols[64];
     c->n_ar = hd_mllama_aspect_ratios(c->max_tiles, rows, cols) + 1;
     c->out_dim = c->width * (c->n_inter + 1);

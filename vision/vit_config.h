@@ -54,7 +54,7 @@ typedef struct hd_vit_config {
 } hd_vit_config;
 
 /* Checks ranges (t a multiple of p, W divisible by heads, intermediate
- * indices increasing and ≤ n_layer, P mod 8 ≠ 0 as HF's mask needs) and fills
+ * indices increasing and ≤ n_layer) and fills
  * the derived fields.  Messages name `file`. */
 hd_status hd_vit_config_validate(hd_vit_config *c, const char *file, hd_error *err);
 
@@ -68,7 +68,7 @@ hd_status hd_vit_config_to_gguf(const hd_vit_config *c, hd_gguf_writer *w, hd_er
 
 /* Presets: "tiny" (t 56, W 32, 4 heads, 8 + 2 layers, D 64) and
  * "llama-3.2-11b-vision" (the published 11B-Vision-Instruct vision tower,
- * t 560, D 4096).  false for an unknown name. */
+ * t 560, D 4096).  false (c untouched) for an unknown name. */
 bool hd_vit_config_preset(const char *name, hd_vit_config *c);
 const char *const *hd_vit_config_preset_names(void);   /* NULL-terminated */
 

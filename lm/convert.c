@@ -141,12 +141,15 @@ hd_status hd_convert_hf_to_gguf(const char *hf_dir, const char *out, const hd_co
     hd_tokenizer *tok = NULL;
     hd_safetensors *sf = NULL;
     hd_rm_plan plan = {0};
-    if ((st = hd_rm_llama_plan(&c, &plan, err)) || (st = hd_rm_check_type(&plan, &rp, err))) goto done;
     if (!(sf = hd_safetensors_open(hf_dir, err))) {
         st = err ? err->code : HD_ERR_IO;
         goto done;
     }
-    if ((st = bind_sources(&plan, sf, hf_dir, err))) goto done;
+    /* a tied checkpoint that still stores lm_head.weight: convert_hf_to_gguf.py writes it as output.weight */
+    if (c.tie_word_embeddings && hd_safetensors_find(sf, "lm_head.weight") >= 0) c.tie_word_embeddings = false;
+    if ((st = hd_rm_llama_plan(&c, &plan, err)) || (st = hd_rm_check_type(&plan, &rp, err)) ||
+        (st = bind_sources(&plan, sf, hf_dir, err)))
+        goto done;
 
     /* the tokenizer is optional (test checkpoints without one); a broken one is an error */
     hd_error terr = {0};

@@ -55,6 +55,13 @@ same "convert F32" "$tmp/tv32.gguf" "$tmp/c32.gguf"
 "$HERD" convert "$tmp/tv_hf" "$tmp/cname.gguf" --type F32 --quiet
 if "$HERD" info "$tmp/cname.gguf" 2>/dev/null | grep -q "tv_hf"; then ok; else bad "general.name is not the folder name"; fi
 
+# tie_word_embeddings with lm_head.weight stored anyway: written as output.weight, like an untied model
+cp -r "$tmp/tv_hf" "$tmp/tied_hf"
+sed -i 's/"tie_word_embeddings": false/"tie_word_embeddings": true/' "$tmp/tied_hf/config.json"
+grep -q '"tie_word_embeddings": true' "$tmp/tied_hf/config.json" || bad "tied_hf: config.json not edited"
+"$HERD" convert "$tmp/tied_hf" "$tmp/ctied.gguf" --type F32 --name "$NAME_TV" --quiet
+same "convert tied config with lm_head" "$tmp/tv32.gguf" "$tmp/ctied.gguf"
+
 # an F16 checkpoint split in shards converts to random-model's F16 GGUF (default --type F16)
 rm_model --preset tiny-vocab --format hf --type F16 --seed 5 --max-shard-size 100000 -o "$tmp/tv16_hf"
 if [ -f "$tmp/tv16_hf/model.safetensors.index.json" ]; then ok; else bad "F16 folder is not sharded"; fi
@@ -112,12 +119,15 @@ expect_exit 1 convert "$tmp/empty" "$tmp/x.gguf"                       # no conf
 expect_exit 1 convert "$tmp/nonexistent" "$tmp/x.gguf"
 cp -r "$tmp/tv_hf" "$tmp/arch_hf"
 sed -i 's/"model_type": "llama"/"model_type": "mistral3"/' "$tmp/arch_hf/config.json"
+grep -q '"model_type": "mistral3"' "$tmp/arch_hf/config.json" || bad "arch_hf: config.json not edited"
 expect_exit 1 convert "$tmp/arch_hf" "$tmp/x.gguf"                     # unknown architecture
 cp -r "$tmp/tv_hf" "$tmp/shape_hf"
 sed -i 's/"intermediate_size": 128/"intermediate_size": 256/' "$tmp/shape_hf/config.json"
+grep -q '"intermediate_size": 256' "$tmp/shape_hf/config.json" || bad "shape_hf: config.json not edited"
 expect_exit 1 convert "$tmp/shape_hf" "$tmp/x.gguf"                    # wrong shapes
 cp -r "$tmp/tv_hf" "$tmp/layers_hf"
 sed -i 's/"num_hidden_layers": 2/"num_hidden_layers": 3/' "$tmp/layers_hf/config.json"
+grep -q '"num_hidden_layers": 3' "$tmp/layers_hf/config.json" || bad "layers_hf: config.json not edited"
 expect_exit 1 convert "$tmp/layers_hf" "$tmp/x.gguf"                   # missing tensors
 cp -r "$tmp/tv_hf" "$tmp/trunc_hf"
 truncate -s 100000 "$tmp/trunc_hf/model.safetensors"

@@ -11,28 +11,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* inputs: rgb I32 [h, w, 3]; meta w, h, tile, max_tiles */
-static hd_status run_preprocess(pr_io *io, hd_error *err) {
+/* The image of a case: meta "path" decoded by media/image.h, else the input
+ * rgb I32 [h, w, 3] with meta w, h. */
+static hd_image *case_image(pr_io *io, hd_error *err) {
+    const char *path = pr_meta_str(io, "path", NULL);
+    if (path) return hd_image_load(path, NULL, err);
     const int32_t *rgb;
-    int64_t n, tile, max_tiles;
-    hd_status st;
-    if ((st = pr_input_i32(io, "rgb", &rgb, &n, err)) || (st = pr_meta_i64(io, "tile", 560, &tile, err)) ||
-        (st = pr_meta_i64(io, "max_tiles", 4, &max_tiles, err)))
-        return st;
-    int64_t w, h;
-    if ((st = pr_meta_i64(io, "w", 0, &w, err)) || (st = pr_meta_i64(io, "h", 0, &h, err))) return st;
-    if (w < 1 || h < 1 || w * h * 3 != n)
-        return hd_error_set(err, HD_ERR_ARG, "rgb has %lld values, not %lld x %lld x 3", (long long)n, (long long)h,
-                            (long long)w);
+    int64_t n, w, h;
+    if (pr_input_i32(io, "rgb", &rgb, &n, err) || pr_meta_i64(io, "w", 0, &w, err) || pr_meta_i64(io, "h", 0, &h, err))
+        return NULL;
+    if (w < 1 || h < 1 || w * h * 3 != n) {
+        hd_error_set(err, HD_ERR_ARG, "rgb has %lld values, not %lld x %lld x 3", (long long)n, (long long)h,
+                     (long long)w);
+        return NULL;
+    }
     hd_image *img = hd_image_create((int)w, (int)h, err);
-    if (!img) return err->code;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0; img && i < n; i++) {
         if (rgb[i] < 0 || rgb[i] > 255) {
             hd_image_free(img);
-            return hd_error_set(err, HD_ERR_ARG, "rgb[%lld] = %d is not a byte", (long long)i, rgb[i]);
+            hd_error_set(err, HD_ERR_ARG, "rgb[%lld] = %d is not a byte", (long long)i, rgb[i]);
+            return NULL;
         }
         img->data[i] = (uint8_t)rgb[i];
     }
+    return img;
+}
+
+/* meta tile, max_tiles; the image as case_image reads it */
+static hd_status run_preprocess(pr_io *io, hd_error *err) {
+    int64_t tile, max_tiles;
+    hd_status st;
+    if ((st = pr_meta_i64(io, "tile", 560, &tile, err)) || (st = pr_meta_i64(io, "max_tiles", 4, &max_tiles, err)))
+        return st;
+    hd_image *img = case_image(io, err);
+    if (!img) return err->code;
     hd_mllama_preproc_params p = hd_mllama_preproc_default((int)tile);
     p.max_tiles = (int)max_tiles;
     hd_mllama_tiles t;

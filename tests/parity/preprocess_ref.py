@@ -136,3 +136,25 @@ CASES = [
     synthetic_case("pre_max9_tiles", 301, 97, 28, 9),
     synthetic_case("pre_one_tile", 500, 300, 64, 1),
 ]
+
+
+def decoded_case(name, t=560, tol=1e-6):
+    """herd decodes the file itself (media/image.h); the reference decodes it with Pillow.
+    JPEG (libjpeg-turbo in both), PNG, CMYK JPEG: identical pixels.  16-bit PNG: herd rounds
+    v*255/65535, Pillow 9 keeps the high byte (v >> 8), so samples may differ by one level:
+    1/255/std = 0.015 in normalised units, relative to max|ref| ~1.9 -> tolerance 1e-2."""
+    def make(gen):
+        rgb = load_rgb(name)
+        return {"rgb": torch.from_numpy(rgb.astype(np.int32))}, {"tile": t, "max_tiles": 4,
+                                                                  "path": os.path.join(FIX, "images", name)}
+
+    stem = os.path.splitext(name)[0]
+    return Case(f"dec_{stem}_{t}", make, _ref, tol, f"{name} decoded by herd, tile {t}")
+
+
+CASES += [decoded_case(n) for n in ("bus.jpg", "dog_on_skateboard.jpg", "zidane.jpg", "pasta.jpeg",
+                                    "street_2560x1440.jpg", "coco_000000039769_two_cats.png",
+                                    "exif_orientation6_waterfall.jpg", "grayscale_cat_on_roof.jpg",
+                                    "progressive_three_puppies.jpg", "rgba_three_dice.png",
+                                    "palette_trns_interlaced_toucan.png", "cmyk_red_text.jpg")]
+CASES.append(decoded_case("rgb16_monkey.png", tol=1e-2))

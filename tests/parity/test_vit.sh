@@ -7,7 +7,9 @@
 #    algorithm in numpy, Pillow BILINEAR for the resize) on the fixture photos (decoded by
 #    Pillow, EXIF applied, alpha on white) at tile sizes 560 and 448, plus random images
 #    covering every arrangement, up-scaling and max_tiles 1 and 9.
-#    Tolerance 1e-6 relative (measured: 0, the resize is Pillow-exact).
+#    Tolerance 1e-6 relative (measured: 0, the resize is Pillow-exact).  The same photos
+#    decoded by herd (media/image.h) instead of Pillow: identical (JPEG, CMYK JPEG, PNG),
+#    except 16-bit PNG (herd rounds to 8 bits, Pillow truncates: one level, tol 1e-2).
 # 2. vision/vit.h vs tests/parity/vit_ref.py (float64 PyTorch from SPEC §2.4-2.5) on a tiny
 #    random mllama checkpoint written by `herd random-model --arch mllama-vision`
 #    (HF layout; GGUF with the same seed), on random tiles (4, 3, 2 (two empty slots) and

@@ -2,6 +2,9 @@
 
 #include "core/threadpool.h"
 
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -130,4 +133,41 @@ int hd_cli_parse(hd_cli *cli, int argc, char **argv, hd_cli_flag_fn extra, void 
         }
     }
     return HD_EXIT_OK;
+}
+
+/* A cJSON string from bytes that may be invalid UTF-8 or hold NULs: those
+ * bytes become U+FFFD. */
+cJSON *hd_cli_json_bytes(const char *s, size_t len) {
+    char *b = malloc(len * 3 + 1);
+    if (!b) return NULL;
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        unsigned c = p[i];
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = n && c != 0 && i + n <= len;
+        for (size_t k = 1; ok && k < n; k++) ok = (p[i + k] & 0xc0) == 0x80;
+        if (ok && n == 2) ok = c >= 0xc2;
+        if (ok && n == 3) {
+            unsigned cp = ((c & 0xf) << 12) | ((p[i + 1] & 0x3fu) << 6) | (p[i + 2] & 0x3fu);
+            ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
+        }
+        if (ok && n == 4) {
+            unsigned cp = ((c & 7u) << 18) | ((p[i + 1] & 0x3fu) << 12) | ((p[i + 2] & 0x3fu) << 6) | (p[i + 3] & 0x3fu);
+            ok = cp >= 0x10000 && cp <= 0x10ffff;
+        }
+        if (ok) {
+            memcpy(b + o, p + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(b + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    b[o] = 0;
+    cJSON *j = cJSON_CreateString(b);
+    free(b);
+    return j;
 }

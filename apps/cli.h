@@ -11,6 +11,7 @@
 #include "core/error.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -61,6 +62,11 @@ int hd_cli_exit_code(hd_status st);
 bool hd_cli_int(const hd_cli *cli, const char *flag, const char *value, long long lo, long long hi,
                 long long *out);
 bool hd_cli_float(const hd_cli *cli, const char *flag, const char *value, double *out);
+
+/* A cJSON string from bytes that may be invalid UTF-8 or hold NULs: those
+ * bytes become U+FFFD.  Caller owns the result (NULL when out of memory). */
+struct cJSON;
+struct cJSON *hd_cli_json_bytes(const char *s, size_t len);
 
 /* A subcommand.  Each apps/cmd_*.c defines one or more and lists them in
  * apps/commands.c. */

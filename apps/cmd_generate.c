@@ -175,42 +175,9 @@ static bool on_token(void *user, int32_t token, const char *text, size_t len) {
     return true;
 }
 
-/* Bytes as a JSON string value: invalid UTF-8 and NUL bytes become U+FFFD. */
-static cJSON *json_text(const char *s, size_t len) {
-    char *b = malloc(len * 3 + 1);
-    if (!b) return NULL;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t o = 0;
-    for (size_t i = 0; i < len;) {
-        unsigned c = p[i], cp = 0;
-        size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-        bool ok = n > 0 && c != 0 && i + n <= len;
-        if (ok) cp = n == 1 ? c : c & (0x7fu >> n);
-        for (size_t k = 1; ok && k < n; k++) {
-            ok = (p[i + k] & 0xc0) == 0x80;
-            cp = cp << 6 | (p[i + k] & 0x3fu);
-        }
-        /* no overlong forms, no surrogates, nothing past U+10FFFF */
-        if (ok) ok = (n == 1 || cp >= (n == 2 ? 0x80u : n == 3 ? 0x800u : 0x10000u)) &&
-                     !(cp >= 0xd800 && cp <= 0xdfff) && cp <= 0x10ffff;
-        if (ok) {
-            memcpy(b + o, p + i, n);
-            o += n;
-            i += n;
-        } else {
-            memcpy(b + o, "\xef\xbf\xbd", 3);
-            o += 3;
-            i++;
-        }
-    }
-    b[o] = 0;
-    cJSON *j = cJSON_CreateString(b);
-    free(b);
-    return j;
-}
 
 static int print_json(const stream *s, const hd_generate_result *r) {
-    cJSON *root = cJSON_CreateObject(), *ids = cJSON_CreateArray(), *text = json_text(s->text ? s->text : "", s->len);
+    cJSON *root = cJSON_CreateObject(), *ids = cJSON_CreateArray(), *text = hd_cli_json_bytes(s->text ? s->text : "", s->len);
     bool ok = root && ids && text;
     for (size_t i = 0; ok && i < s->n; i++) ok = cJSON_AddItemToArray(ids, cJSON_CreateNumber(s->ids[i]));
     if (ok) {

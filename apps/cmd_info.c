@@ -294,44 +294,8 @@ static int info_st_text(const hd_safetensors *st) {
 
 /* ---- JSON -------------------------------------------------------------------- */
 
-/* A cJSON string from bytes that may be invalid UTF-8 or hold NULs: those
- * bytes become U+FFFD. */
-static cJSON *json_bytes(const char *s, size_t len) {
-    char *b = malloc(len * 3 + 1);
-    if (!b) return NULL;
-    size_t o = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
-        unsigned c = p[i];
-        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool ok = n && c != 0 && i + n <= len;
-        for (size_t k = 1; ok && k < n; k++) ok = (p[i + k] & 0xc0) == 0x80;
-        if (ok && n == 2) ok = c >= 0xc2;
-        if (ok && n == 3) {
-            unsigned cp = ((c & 0xf) << 12) | ((p[i + 1] & 0x3fu) << 6) | (p[i + 2] & 0x3fu);
-            ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
-        }
-        if (ok && n == 4) {
-            unsigned cp = ((c & 7u) << 18) | ((p[i + 1] & 0x3fu) << 12) | ((p[i + 2] & 0x3fu) << 6) | (p[i + 3] & 0x3fu);
-            ok = cp >= 0x10000 && cp <= 0x10ffff;
-        }
-        if (ok) {
-            memcpy(b + o, p + i, n);
-            o += n;
-            i += n;
-        } else {
-            memcpy(b + o, "\xef\xbf\xbd", 3);
-            o += 3;
-            i++;
-        }
-    }
-    b[o] = 0;
-    cJSON *j = cJSON_CreateString(b);
-    free(b);
-    return j;
-}
 
-static cJSON *json_str(const char *s) { return json_bytes(s, strlen(s)); }
+static cJSON *json_str(const char *s) { return hd_cli_json_bytes(s, strlen(s)); }
 
 /* Numbers as raw JSON text so 64-bit integers stay exact; non-finite → null. */
 static cJSON *json_num_text(const char *t) {
@@ -346,7 +310,7 @@ static cJSON *gguf_elem_json(const hd_gguf *g, int64_t i, hd_gguf_vtype et, uint
         const char *s;
         size_t len;
         hd_gguf_arr_str(g, i, j, &s, &len);
-        return json_bytes(s, len);
+        return hd_cli_json_bytes(s, len);
     }
     char b[40];
     gguf_num_text(b, sizeof b, et, (const unsigned char *)hd_gguf_arr_data(g, i) + j * vsize(et));
@@ -379,7 +343,7 @@ static cJSON *info_gguf_json(const hd_gguf *g) {
             const char *s;
             size_t len;
             hd_gguf_kv_str(g, i, &s, &len);
-            cJSON_AddItemToObject(m, "value", json_bytes(s, len));
+            cJSON_AddItemToObject(m, "value", hd_cli_json_bytes(s, len));
         } else {
             char b[40];
             double d;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <unistd.h>
 
 static const char k_usage[] =
@@ -35,7 +36,11 @@ static const char k_usage[] =
     "  --vocab N          vocabulary rows instead of the preset's\n"
     "  --tokenizer FILE   Llama 3 tokenizer (tokenizer.model, tokenizer.json or a folder) to\n"
     "                     store with the model: GGUF tokenizer.ggml.* keys, or HF tokenizer.json +\n"
-    "                     tokenizer_config.json; special tokens get the Llama 3.1/3.2 HF names\n"
+    "                     tokenizer_config.json; special tokens get the Llama 3.1/3.2 HF names.\n"
+    "                     Default for llama presets with the real 128,256-row vocabulary:\n"
+    "                     $HERD_TOKENIZER, else ../shared/fixtures/tokenizer/llama3_tokenizer.model\n"
+    "                     beside the working directory or beside the herd source tree, when present\n"
+    "  --no-tokenizer     store no tokenizer\n"
     "  --max-shard-size B HF shard limit in bytes (default 5000000000, as transformers)\n"
     "  --dry-run          check the options and print the weight files that would be\n"
     "                     written (path, tensors, bytes of data); write nothing\n"
@@ -47,13 +52,17 @@ static const char k_usage[] =
 
 typedef struct opts {
     const char *arch, *preset, *format, *type, *tokenizer, *out, *vocab, *shard;
-    bool dry_run;
+    bool dry_run, no_tokenizer;
 } opts;
 
 static int flag(void *ctx, const char *f, const char *v) {
     opts *o = ctx;
     if (strcmp(f, "--dry-run") == 0) {
         o->dry_run = true;
+        return 0;
+    }
+    if (strcmp(f, "--no-tokenizer") == 0) {
+        o->no_tokenizer = true;
         return 0;
     }
     const char **dst = strcmp(f, "--arch") == 0       ? &o->arch
@@ -68,6 +77,32 @@ static int flag(void *ctx, const char *f, const char *v) {
     if (!dst) return -1;
     *dst = v;
     return 1;
+}
+
+/* The Llama 3 tokenizer a checkpoint gets when none is named: $HERD_TOKENIZER,
+ * else the shared fixtures beside the working directory or beside any folder
+ * above the herd executable (a build tree inside the source tree). */
+static bool default_tokenizer(char *out, size_t size) {
+    static const char rel[] = "shared/fixtures/tokenizer/llama3_tokenizer.model";
+    const char *env = getenv("HERD_TOKENIZER");
+    if (env && *env) {
+        snprintf(out, size, "%s", env);
+        return true;
+    }
+    snprintf(out, size, "../%s", rel);
+    if (access(out, R_OK) == 0) return true;
+    char dir[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    if (n <= 0) return false;
+    dir[n] = 0;
+    for (int up = 0; up < 5; up++) {
+        char *slash = strrchr(dir, '/');
+        if (!slash || slash == dir) return false;
+        *slash = 0;   /* dir is now the parent of what it was */
+        int w = snprintf(out, size, "%s/../%s", dir, rel);
+        if (w > 0 && (size_t)w < size && access(out, R_OK) == 0) return true;
+    }
+    return false;
 }
 
 typedef struct progress_ctx {
@@ -157,7 +192,13 @@ static int run(int argc, char **argv) {
         p.max_shard_bytes = (uint64_t)n;
     }
     p.seed = cli.seed_set ? cli.seed : 0;
+    char found[PATH_MAX];
     p.tokenizer = o.tokenizer;
+    if (!p.tokenizer && !o.no_tokenizer && !o.vocab && strcmp(p.arch, "llama") == 0 &&
+        strcmp(p.preset, "tiny-vocab") != 0 && default_tokenizer(found, sizeof found)) {
+        p.tokenizer = found;
+        hd_cli_progress(&cli, "tokenizer: %s (--no-tokenizer to leave it out)\n", found);
+    }
     p.n_threads = cli.threads;
     progress_ctx pc = {&cli, isatty(2) != 0, o.dry_run};
     p.dry_run = o.dry_run;

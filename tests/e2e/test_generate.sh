@@ -16,7 +16,7 @@ bad() { echo "FAIL $1"; fail=1; }
 TOK="$FIX/tokenizer/llama3_tokenizer.model"
 M="$T/tiny.gguf"
 # the model carries no vocabulary: --tokenizer gives the real Llama 3 one
-"$HERD" random-model --arch llama --preset tiny --format gguf --type Q8_0 --seed 3 -o "$M" --quiet >/dev/null ||
+"$HERD" random-model --arch llama --preset tiny --format gguf --type Q8_0 --seed 3 --no-tokenizer -o "$M" --quiet >/dev/null ||
   { echo "FAIL random-model"; exit 1; }
 gen() { "$HERD" generate -m "$M" --tokenizer "$TOK" "$@"; }
 

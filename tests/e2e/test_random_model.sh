@@ -12,7 +12,7 @@ trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
-rm_model() { "$HERD" random-model --quiet "$@"; }
+rm_model() { "$HERD" random-model --quiet --no-tokenizer "$@"; }
 check_ref() { # hf_dir gguf seed
   if "$PY" "$SRC/tests/e2e/random_model_ref.py" "$@" >"$tmp/ref.txt" 2>&1; then ok; else
     bad "random_model_ref.py $*"; sed 's/^/  | /' "$tmp/ref.txt" >&2; fi
@@ -159,6 +159,16 @@ expect_exit 2 --vocab 0 -o "$tmp/x.gguf"
 expect_exit 2 --bogus -o "$tmp/x.gguf"
 expect_exit 1 --preset tiny-vocab -o "$tmp/no/such/dir/x.gguf"
 if [ ! -e "$tmp/x.gguf" ]; then ok; else bad "a failed run left $tmp/x.gguf"; fi
+
+# --- the default tokenizer: $HERD_TOKENIZER (else the shared fixtures) for real-vocab presets
+if [ -f "$TOK" ]; then
+  HERD_TOKENIZER="$TOK" "$HERD" random-model --quiet --preset tiny -o "$tmp/deftok.gguf"
+  if "$HERD" info "$tmp/deftok.gguf" | grep -q 'tokenizer.ggml.tokens .*128256 strings'; then ok; else bad "no default tokenizer stored"; fi
+  HERD_TOKENIZER="$TOK" "$HERD" random-model --quiet --preset tiny --no-tokenizer -o "$tmp/notok.gguf"
+  if ! "$HERD" info "$tmp/notok.gguf" | grep -q 'tokenizer.ggml'; then ok; else bad "--no-tokenizer stored one"; fi
+  HERD_TOKENIZER="$TOK" "$HERD" random-model --quiet --preset tiny-vocab -o "$tmp/tvdef.gguf"
+  if ! "$HERD" info "$tmp/tvdef.gguf" | grep -q 'tokenizer.ggml'; then ok; else bad "tiny-vocab got the 128k tokenizer"; fi
+fi
 
 echo "test_random_model: $pass passed, $fail failed"
 [ "$fail" = 0 ]

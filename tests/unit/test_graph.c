@@ -733,10 +733,10 @@ static void test_registry(void **state) {
     hd_error err = {0};
     hd_registry *reg = hd_registry_create(&err);
     assert_int_equal(hd_registry_add_builtins(reg, &err), HD_OK);
-    const char *names[] = {"file", "raw", "sine", "resample", "mix", "tee", "wav", "null", "stdout", "txt", "srt", "vtt", "json", "image", "video", "ppm", "text", "tokenize", "detokenize"};
+    const char *names[] = {"file", "raw", "sine", "resample", "mix", "tee", "wav", "null", "stdout", "txt", "srt", "vtt", "json", "image", "video", "ppm", "text", "tokenize", "detokenize", "mel"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) assert_non_null(hd_registry_find(reg, names[i]));
     assert_ptr_equal(hd_registry_find(reg, "tone"), hd_registry_find(reg, "sine"));
-    assert_int_equal(hd_registry_count(reg), 19);
+    assert_int_equal(hd_registry_count(reg), 20);
     assert_int_equal(hd_registry_add(reg, &pass_type, &err), HD_OK);
     assert_int_equal(hd_registry_add(reg, &pass_type, &err), HD_ERR_ARG);
     assert_string_equal(hd_registry_suggest(reg, "resmaple"), "resample");

@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const hd_node_type hd_node_mel;
 
 /* ---- a sink collecting embedding rows ----------------------------------- */
 
@@ -55,7 +54,7 @@ static hd_status run(const char *desc, hd_error *err) {
     hd_registry *reg = hd_registry_create(err);
     assert_non_null(reg);
     assert_int_equal(hd_registry_add_builtins(reg, err), HD_OK);
-    assert_int_equal(hd_registry_add(reg, &hd_node_mel, err), HD_OK);
+    assert_non_null(hd_registry_find(reg, "mel"));   /* a built-in node */
     assert_int_equal(hd_registry_add(reg, &sink_type, err), HD_OK);
     hd_graph *g = hd_graph_create(NULL, err);
     int off = 0;

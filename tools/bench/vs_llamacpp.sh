@@ -15,7 +15,7 @@
 # Prints one line per model: prefill and decode tokens/s of each and the ratios
 # (> 1: herd is faster).  Nothing here is a test: run it on a quiet machine.
 set -euo pipefail
-LLAMA_BENCH=${LLAMA_BENCH:?set LLAMA_BENCH to llama.cpp's llama-bench}
+LLAMA_BENCH=${LLAMA_BENCH:?set LLAMA_BENCH to the llama-bench binary}
 HERD=${HERD:-herd}
 PY=${PYTHON:-python3}
 P=128 N=64 T=2 R=3 K=3 JSON=

@@ -461,13 +461,13 @@ static void pack_w(const gemm_ctx *c, int64_t p, int64_t k0, int64_t kc, void *w
             const char *src =
                 c->w + (size_t)(n0 + r) * c->w_stride + (size_t)(k0 / (int64_t)c->block_size) * c->block_bytes;
             if (c->bf16) {
-                const uint32_t *s32 = (const uint32_t *)src;
+                /* BF16 pairs as 32-bit words; the source may be only 2-byte aligned
+                 * (safetensors data after an odd-length BF16 tensor), so memcpy. */
                 uint32_t *w32 = wp;
-                for (int64_t kk = 0; kk < kc / 2; kk++) w32[kk * NR + r] = s32[kk];
+                for (int64_t kk = 0; kk < kc / 2; kk++) memcpy(&w32[kk * NR + r], src + 4 * kk, 4);
             } else if (c->wtype == HD_TYPE_F32) {
-                const float *sf = (const float *)src;
                 float *wf = wp;
-                for (int64_t kk = 0; kk < kc; kk++) wf[kk * NR + r] = sf[kk];
+                for (int64_t kk = 0; kk < kc; kk++) memcpy(&wf[kk * NR + r], src + 4 * kk, 4);
             } else {
                 hd_kernels_deq(c->k, c->wtype)(src, row, kc);
                 float *wf = wp;

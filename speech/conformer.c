@@ -191,7 +191,7 @@ static void get(loader *L, hd_tensor *out, uint64_t types, int n, int64_t d0, in
 
 static void get_norm(loader *L, hd_tensor *wt, hd_tensor *bt, hd_nn_norm_w *n, float eps, int64_t D,
                      const char *prefix, int blk) {
-    char f[96];
+    char f[128];   /* prefixes are short fixed names ("ff1.norm", ...) */
     snprintf(f, sizeof f, "%s.weight", prefix);
     get(L, wt, T_VEC, 1, D, 0, 0, f, blk);
     snprintf(f, sizeof f, "%s.bias", prefix);

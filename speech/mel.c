@@ -98,7 +98,7 @@ static void make_banks(hd_mel *m, double high) {
 
 hd_mel *hd_mel_create(const hd_mel_params *params, hd_error *err) {
     const hd_mel_params p = params ? *params : hd_mel_default_params();
-    double high;
+    double high = 0;
     if (check_params(&p, &high, err)) return NULL;
     hd_mel *m = calloc(1, sizeof *m);
     if (!m) return hd_error_set(err, HD_ERR_NOMEM, "mel: out of memory"), NULL;

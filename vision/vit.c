@@ -98,10 +98,10 @@ static hd_status get_f32(hd_vit *v, const char *hf, const char *gg, int n_dims, 
 
 static hd_status get_gate(hd_vit *v, const char *hf, const char *gg, float *g, hd_error *err) {
     const int64_t ne[1] = {1};
-    hd_tensor t;
+    hd_tensor t = {0};
     hd_status st = get_f32(v, hf, gg, 1, ne, &t, err);
     if (st) return st;
-    *g = *(const float *)t.data;
+    memcpy(g, t.data, sizeof *g);
     if (!isfinite(*g)) return hd_error_set(err, HD_ERR_FORMAT, "%s: gate %s is not finite", hd_weights_name(v->file), v->gguf ? gg : hf);
     return HD_OK;
 }

@@ -44,6 +44,7 @@ typedef enum hd_act {
     HD_ACT_Q8 = 2,    /* hd_block_q8x per 32 values                           */
     HD_ACT_Q8K = 3,   /* hd_block_q8_k per 256 values (ggml's Q8_K rounding)  */
     HD_ACT_Q8X2 = 4,  /* hd_block_q8x2 per 64 values (AVX-512 layout of Q8)    */
+    HD_ACT_Q8X2H = 5, /* hd_block_q8x2h per 64 values (AVX-512, for Q4_0)      */
     HD_ACT_COUNT
 } hd_act;
 
@@ -55,6 +56,11 @@ typedef struct { float d; float s8; int8_t qs[32]; } hd_block_q8x;   /* 40 bytes
  * of the second in lanes 8-15, then both blocks' 64 quants.  An odd last block
  * is paired with zeros. */
 typedef struct { float d[16]; float s8[16]; int8_t qs[64]; } hd_block_q8x2;   /* 192 bytes */
+/* Two hd_block_q8x in the order of two Q4_0 blocks' nibbles on ymm: d of the first
+ * block in lanes 0-3, of the second in 4-7; lo = quants 0-15 of each block (the low
+ * nibbles), hi = quants 16-31 (the high nibbles); c8[l] = −8 · (Σ lo[4l..4l+3] +
+ * Σ hi[4l..4l+3]).  An odd last block is paired with zeros. */
+typedef struct { float d[8]; int32_t c8[8]; int8_t lo[32]; int8_t hi[32]; } hd_block_q8x2h;   /* 128 bytes */
 
 /* Largest number of tokens one dot call handles. */
 #define HD_DOT_MAX_NC 4

@@ -254,33 +254,86 @@ HD_INLINE __m512 pair_f16(hd_f16 a, hd_f16 b) {
     return _mm512_cvtph_ps(h);
 }
 
-/* Q4_0: nibbles (unsigned) · x − dw·s8 per block; Q8_0: (q + 128) · x − 16·dw·s8 per
- * block (s8 = 8·dx·Σq, so 16·s8 = 128·dx·Σq). */
-HD_INLINE void dot_q40z_n(int64_t k, const hd_block_q4_0 *b, const void *x, size_t xs, const int nc, float *y,
-                          size_t ys) {
-    __m512 acc[HD_DOT_MAX_NC], cor[HD_DOT_MAX_NC];
-    for (int c = 0; c < nc; c++) acc[c] = cor[c] = _mm512_setzero_ps();
+/* Pairs of Q8 blocks in the order of Q4_0's nibbles (see hd_block_q8x2h). */
+static void act_q8x2h(const float *x, void *dst, int64_t k) {
+    hd_block_q8x2h *y = dst;
     const int64_t nb = k / 32;
-    const __m512i low = _mm512_set1_epi8(0x0F);
-    for (int64_t i = 0; i < nb; i += 2) {
-        const bool two = i + 1 < nb;
-        const __m128i q0 = _mm_loadu_si128((const __m128i *)b[i].qs);
-        const __m128i q1 = two ? _mm_loadu_si128((const __m128i *)b[i + 1].qs) : _mm_setzero_si128();
-        const __m256i qq = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
-        __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(qq), _mm256_srli_epi16(qq, 4), 1);
-        z = _mm512_and_si512(_mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0)), low);
-        const __m512 dw = pair_f16(b[i].d, two ? b[i + 1].d : 0);
-        for (int c = 0; c < nc; c++) {
-            const hd_block_q8x2 *a = XC(hd_block_q8x2, c) + i / 2;
-            const __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), z, _mm512_loadu_si512(a->qs)));
-            acc[c] = _mm512_fmadd_ps(p, _mm512_mul_ps(dw, _mm512_loadu_ps(a->d)), acc[c]);
-            cor[c] = _mm512_fmadd_ps(dw, _mm512_loadu_ps(a->s8), cor[c]);
-        }
+    hd_block_q8x one;
+    for (int64_t i = 0; i < nb; i++) {
+        hd_block_q8x2h *p = y + i / 2;
+        const int h = (int)(i & 1);
+        x86_act_q8x(x + 32 * i, &one, 32);
+        _mm_storeu_ps(p->d + 4 * h, _mm_set1_ps(one.d));
+        memcpy(p->lo + 16 * h, one.qs, 16);
+        memcpy(p->hi + 16 * h, one.qs + 16, 16);
     }
-    /* each block's correction sits in 8 lanes */
-    for (int c = 0; c < nc; c++) y[c * ys] = _mm512_reduce_add_ps(acc[c]) - _mm512_reduce_add_ps(cor[c]) * 0.125f;
+    if (nb & 1) { /* pad the last pair with a zero block */
+        hd_block_q8x2h *p = y + nb / 2;
+        _mm_storeu_ps(p->d + 4, _mm_setzero_ps());
+        memset(p->lo + 16, 0, 16);
+        memset(p->hi + 16, 0, 16);
+    }
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (int64_t j = 0; j < (nb + 1) / 2; j++) {
+        __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, _mm256_loadu_si256((const __m256i *)y[j].lo));
+        s = _mm256_dpbusd_epi32(s, ones, _mm256_loadu_si256((const __m256i *)y[j].hi));
+        _mm256_storeu_si256((__m256i *)y[j].c8, _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s, 3)));
+    }
 }
 
+/* Q4_0 blocks b[0], b[1] (two == false: b[1] taken as zeros) against one hd_block_q8x2h:
+ * int32 lanes 0-3 hold block 0's Σ n·q − 8·Σq (n the unsigned nibbles), lanes 4-7 block 1's;
+ * returns acc + those times dw·dx.  All on ymm: half the cost of zmm ops on Zen 4. */
+HD_INLINE __m256 q4_0_pair(const hd_block_q4_0 *b, bool two, const hd_block_q8x2h *a, __m256 dw, __m256 acc) {
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    const __m128i q0 = _mm_loadu_si128((const __m128i *)b[0].qs);
+    const __m128i q1 = two ? _mm_loadu_si128((const __m128i *)b[1].qs) : _mm_setzero_si128();
+    const __m256i qq = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
+    __m256i p = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)a->c8), _mm256_and_si256(qq, low),
+                                    _mm256_loadu_si256((const __m256i *)a->lo));
+    p = _mm256_dpbusd_epi32(p, _mm256_and_si256(_mm256_srli_epi16(qq, 4), low), _mm256_loadu_si256((const __m256i *)a->hi));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, _mm256_loadu_ps(a->d)), acc);
+}
+
+/* dw of b[0] in lanes 0-3, of (two ? b[1] : 0) in lanes 4-7. */
+HD_INLINE __m256 pair_dw8(const hd_block_q4_0 *b, bool two) {
+    const uint32_t h = (uint32_t)b[0].d | (two ? (uint32_t)b[1].d << 16 : 0u);
+    const __m256i idx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128((int)h))), idx);
+}
+
+/* Q4_0: Σ_blocks dw·dx·(Σ n·q − 8·Σq); the integer correction −8·Σq starts each
+ * lane's vpdpbusd (c8), so it is exact.  Four blocks per step into two accumulators
+ * (one would leave the loop bound by the FMA latency). */
+HD_INLINE void dot_q40z_n(int64_t k, const hd_block_q4_0 *b, const void *x, size_t xs, const int nc, float *y,
+                          size_t ys) {
+    __m256 acc[HD_DOT_MAX_NC], acd[HD_DOT_MAX_NC];
+    for (int c = 0; c < nc; c++) acc[c] = acd[c] = _mm256_setzero_ps();
+    const int64_t nb = k / 32;
+    int64_t i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        const __m256 dw0 = pair_dw8(b + i, true), dw1 = pair_dw8(b + i + 2, true);
+        for (int c = 0; c < nc; c++) {
+            const hd_block_q8x2h *a = XC(hd_block_q8x2h, c) + i / 2;
+            acc[c] = q4_0_pair(b + i, true, a, dw0, acc[c]);
+            acd[c] = q4_0_pair(b + i + 2, true, a + 1, dw1, acd[c]);
+        }
+    }
+    for (; i < nb; i += 2) {
+        const bool two = i + 1 < nb;
+        const __m256 dw = pair_dw8(b + i, two);
+        for (int c = 0; c < nc; c++) acc[c] = q4_0_pair(b + i, two, XC(hd_block_q8x2h, c) + i / 2, dw, acc[c]);
+    }
+    for (int c = 0; c < nc; c++) {
+        const __m256 s = _mm256_add_ps(acc[c], acd[c]);
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        y[c * ys] = _mm_cvtss_f32(h);
+    }
+}
+
+/* Q8_0: (q + 128) · x − 16·dw·s8 per block (s8 = 8·dx·Σq, so 16·s8 = 128·dx·Σq). */
 HD_INLINE void dot_q80z_n(int64_t k, const hd_block_q8_0 *b, const void *x, size_t xs, const int nc, float *y,
                           size_t ys) {
     __m512 acc[HD_DOT_MAX_NC], cor[HD_DOT_MAX_NC];
@@ -484,10 +537,10 @@ static double peak_int8(int64_t iters) {
 const hd_kernels hd_kernels_avx512 = {
     .level = HD_CPU_AVX512,
     .act_of = {[HD_TYPE_F32] = HD_ACT_F32, [HD_TYPE_F16] = HD_ACT_F32, [HD_TYPE_BF16] = HD_ACT_BF16,
-               [HD_TYPE_Q8_0] = HD_ACT_Q8X2, [HD_TYPE_Q4_0] = HD_ACT_Q8X2, [HD_TYPE_Q4_K] = HD_ACT_Q8K,
+               [HD_TYPE_Q8_0] = HD_ACT_Q8X2, [HD_TYPE_Q4_0] = HD_ACT_Q8X2H, [HD_TYPE_Q4_K] = HD_ACT_Q8K,
                [HD_TYPE_Q5_K] = HD_ACT_Q8K, [HD_TYPE_Q6_K] = HD_ACT_Q8K},
     .act = {[HD_ACT_F32] = NULL, [HD_ACT_BF16] = act_bf16, [HD_ACT_Q8] = x86_act_q8x, [HD_ACT_Q8K] = x86_act_q8k,
-            [HD_ACT_Q8X2] = act_q8x2},
+            [HD_ACT_Q8X2] = act_q8x2, [HD_ACT_Q8X2H] = act_q8x2h},
     .dot = {[HD_TYPE_F32] = x86_dot_f32, [HD_TYPE_F16] = x86_dot_f16, [HD_TYPE_BF16] = a5_dot_bf16,
             [HD_TYPE_Q8_0] = a5_dot_q8_0, [HD_TYPE_Q4_0] = a5_dot_q4_0, [HD_TYPE_Q4_K] = a5_dot_q4_k,
             [HD_TYPE_Q5_K] = a5_dot_q5_k, [HD_TYPE_Q6_K] = a5_dot_q6_k},

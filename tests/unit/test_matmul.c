@@ -307,7 +307,7 @@ static void test_linear_long_rows(void **state) {
     (void)state;
     const hd_cpu_level saved = hd_cpu_level_get();
     const struct { hd_type t; int64_t K; } cases[] = {
-        {HD_TYPE_F32, 6400}, {HD_TYPE_F16, 6400}, {HD_TYPE_BF16, 6401}, {HD_TYPE_Q8_0, 8224}, {HD_TYPE_Q4_0, 8224},
+        {HD_TYPE_F32, 6400}, {HD_TYPE_F16, 6400}, {HD_TYPE_BF16, 6401}, {HD_TYPE_Q8_0, 8224}, {HD_TYPE_Q4_0, 8224}, {HD_TYPE_Q4_0, 16416},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         problem p;

@@ -56,6 +56,8 @@ typedef struct hd_generate_params {
     const char *const *stop_strings; /* NUL-terminated, non-empty; may be NULL                     */
     int n_stop_strings;
     bool penalize_prompt;            /* prompt tokens enter the repetition-penalty window          */
+    const float *prompt_embd;        /* rows for prompt entries equal to HD_LLAMA_TOKEN_EMBD
+                                        ([rows][n_embd] F32, lm/llama.h), or NULL                  */
     hd_token_fn on_token;            /* may be NULL                                                */
     void *user;
 } hd_generate_params;

@@ -94,12 +94,18 @@ void hd_llama_rope_freqs(const hd_llama_config *cfg, const float *freq_factors, 
 
 /* ---- context ------------------------------------------------------------- */
 
+/* Cross-attention row masking, see hd_llama_set_images below. */
+typedef enum hd_xattn_mask_mode { HD_XATTN_MASK_META = 0, HD_XATTN_MASK_HF = 1 } hd_xattn_mask_mode;
+
+
 typedef struct hd_llama_context_params {
     int64_t n_ctx;      /* KV cache positions; 0 = min(training context, 4096) */
     int n_batch;        /* tokens per forward pass during prefill (default 256) */
     hd_type kv_type;    /* HD_TYPE_F16 (default) or HD_TYPE_F32               */
     int n_threads;      /* ≤ 0 = one per core                                  */
     bool logits_all;    /* keep logits of every token of a batch, not just the last */
+    hd_xattn_mask_mode xattn_mask;  /* cross-attention row masking (mllama), default META */
+    int max_images;     /* images hd_llama_set_images may hold (default 4; mllama only) */
 } hd_llama_context_params;
 
 hd_llama_context_params hd_llama_context_default_params(void);
@@ -131,6 +137,67 @@ int64_t hd_llama_n_past(const hd_llama_context *ctx);    /* positions used   */
 /* Forgets positions ≥ n (n ≤ n_past), e.g. to rewind or reuse a prefix. */
 hd_status hd_llama_rewind(hd_llama_context *ctx, int64_t n, hd_error *err);
 hd_kv_cache *hd_llama_kv_cache(hd_llama_context *ctx);
+/* ---- inputs that are not token ids (speech adapter, SPEC §4 step 5) ------ */
+
+/* A token entry equal to HD_LLAMA_TOKEN_EMBD stands for one embedding row
+ * supplied by the caller instead of a row of the token-embedding table. */
+#define HD_LLAMA_TOKEN_EMBD (-1)
+
+/* Like hd_llama_decode, but each entry of tokens[0..n) equal to
+ * HD_LLAMA_TOKEN_EMBD takes the next row of embd ([rows][n_embd] F32,
+ * row-major, rows = number of such entries) as its input embedding; the row
+ * gets a normal sequence position (RoPE) like any token.  embd may be NULL
+ * when no entry is HD_LLAMA_TOKEN_EMBD.  hd_llama_decode(ctx, t, n, err) is
+ * hd_llama_decode_embd(ctx, t, NULL, n, err). */
+hd_status hd_llama_decode_embd(hd_llama_context *ctx, const int32_t *tokens, const float *embd, int64_t n,
+                               hd_error *err);
+
+/* ---- cross-attention to images (mllama, SPEC §2.6–2.8) ------------------- */
+
+/* How rows that see no image are treated (SPEC §2.7):
+ *   META  Meta's reference: the full-text-row mask R zeroes both the
+ *         cross-attention and the MLP output of such rows (default);
+ *   HF    Hugging Face's released code: R only on the MLP output, so such
+ *         rows get unmasked attention over all image keys on the attention
+ *         branch.  For comparing outputs with transformers. */
+/* (hd_xattn_mask_mode is declared above hd_llama_context_params.) */
+
+/* One image as the cross-attention layers see it. */
+typedef struct hd_llama_image {
+    const float *states;   /* [n_tokens][n_embd] F32 projector output (cross_attention_states);
+                              borrowed for the duration of hd_llama_set_images  */
+    int64_t n_tokens;      /* max_tiles · P                                        */
+    int64_t n_valid;       /* n_tiles · P: keys at index ≥ n_valid are masked       */
+    int64_t pos_begin;     /* first sequence position that sees this image          */
+    int64_t pos_end;       /* one past the last position; < 0 = all later positions */
+} hd_llama_image;
+
+/* True when the model has cross-attention layers (an mllama text model). */
+bool hd_llama_has_cross_attention(const hd_llama_model *m);
+
+/* Computes K = k_norm(states·W_kᵀ) and V = states·W_vᵀ of every image for
+ * every cross-attention layer once and keeps them in the context (SPEC §2.8),
+ * replacing earlier images.  Later decodes apply the cross layers to each
+ * position with the additive mask and R built from the images' position
+ * ranges and n_valid.  With no images (n = 0, or never called) the cross
+ * layers are skipped entirely (SPEC §2.8a step 8).  HD_ERR_ARG for a model
+ * without cross-attention layers or inconsistent sizes. */
+hd_status hd_llama_set_images(hd_llama_context *ctx, const hd_llama_image *images, int n, hd_error *err);
+void hd_llama_clear_images(hd_llama_context *ctx);
+
+/* Meta's create_vision_mask / HF's get_cross_attention_token_mask (SPEC §2.7)
+ * for a prompt tokens[0..n) whose first token sits at position pos0: fills
+ * ranges[i] = {begin, end} for the i-th occurrence of image_token (begin =
+ * its position; end one past the last position that sees it, or -1 for "all
+ * later positions").  Consecutive image tokens are all visible to the text
+ * after the group.  The last image's range is open (-1) with one image, and
+ * with several images: META ends it at the prompt end (generated tokens see
+ * no image), HF leaves open every range the last prompt token is in.
+ * Returns the number of image tokens found (may exceed max_ranges: only the
+ * first max_ranges are written). */
+int hd_llama_image_ranges(const int32_t *tokens, int64_t n, int32_t image_token, int64_t pos0,
+                          hd_xattn_mask_mode mode, int64_t (*ranges)[2], int max_ranges);
+
 /* High-water marks of the arenas (bytes), for tuning and tests. */
 size_t hd_llama_arena_used(const hd_llama_context *ctx);
 

@@ -8,8 +8,8 @@ set -euo pipefail
 BUILD_PKGS=(build-essential cmake pkg-config git
   libcjson-dev libutf8proc-dev
   libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev
-  libpng-dev libjpeg62-turbo-dev)
-TEST_PKGS=(libcmocka-dev python3 python3-numpy python3-torch python3-torchaudio python3-regex python3-pil clang libclang-rt-14-dev)
+  libpng-dev libjpeg62-turbo-dev libespeak-ng-dev)
+TEST_PKGS=(libcmocka-dev python3 python3-numpy python3-torch python3-torchaudio python3-regex python3-pil clang libclang-rt-14-dev pocketsphinx pocketsphinx-en-us)
 
 pkgs=("${BUILD_PKGS[@]}")
 [ "${1:-}" = "--build" ] || pkgs+=("${TEST_PKGS[@]}")

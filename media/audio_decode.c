@@ -16,7 +16,6 @@
 
 #define MAX_CHANNELS 64           /* libswresample's SWR_CH_MAX */
 #define RAW_CHUNK_FRAMES 4096     /* raw PCM frames read per step */
-#define MAX_ERRORS_IN_A_ROW 10000 /* a decoder that only fails is given up on */
 
 struct hd_audio_reader {
     char *name;
@@ -31,7 +30,7 @@ struct hd_audio_reader {
     AVCodecContext *dec;
     AVPacket *pkt;
     AVFrame *frame;
-    bool sent_flush;
+    hd_ff_decode_loop loop; /* demux → decode over in/dec/pkt */
 
     /* raw PCM source */
     int raw_fd;
@@ -54,6 +53,8 @@ struct hd_audio_reader {
     bool done;      /* resampler flushed: FIFO is all there is */
     bool any_audio; /* at least one frame decoded            */
 };
+
+static void on_decode_error(void *user, int averr);
 
 hd_audio_params hd_audio_default_params(void) {
     hd_audio_params p = {.rate = HD_AUDIO_RATE, .stream_index = -1, .max_in_rate = 2000000};
@@ -148,6 +149,8 @@ static hd_audio_reader *finish_ffmpeg_open(hd_audio_reader *r, hd_ff_input *in, 
         hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", r->name);
         goto fail;
     }
+    r->loop = (hd_ff_decode_loop){.fmt = fmt, .dec = r->dec, .pkt = r->pkt, .stream = s, .name = r->name,
+                                  .on_error = on_decode_error, .user = r};
     snprintf(r->codec_name, sizeof r->codec_name, "%s", r->dec->codec->name);
     r->info.in_rate = par->sample_rate;
     r->info.in_channels = par->ch_layout.nb_channels;
@@ -324,55 +327,24 @@ static void note_error(hd_audio_reader *r, int averr) {
     hd_ff_clear_log();
 }
 
-/* Next decoded frame into r->frame: 1 = frame, 0 = end, < 0 fatal (err set). */
+static void on_decode_error(void *user, int averr) { note_error(user, averr); }
+
+/* Next decoded frame into r->frame: 1 = frame, 0 = end, < 0 fatal (err set).
+ * Frames with an unusable rate or channel count are skipped with a warning. */
 static int next_ffmpeg_frame(hd_audio_reader *r, hd_error *err) {
-    int errors_in_a_row = 0;
     for (;;) {
-        int ret = avcodec_receive_frame(r->dec, r->frame);
-        if (ret == 0) {
-            const int rate = r->frame->sample_rate, ch = r->frame->ch_layout.nb_channels;
-            if (rate <= 0 || rate > r->p.max_in_rate || ch <= 0 || ch > MAX_CHANNELS) {
-                char msg[96];
-                snprintf(msg, sizeof msg, "frame with %d Hz, %d channels", rate, ch);
-                r->info.n_decode_errors++;
-                snprintf(r->warning, sizeof r->warning, "%s: skipped unusable audio (%s)", r->name, msg);
-                av_frame_unref(r->frame);
-                continue;
-            }
-            return 1;
-        }
-        if (ret == AVERROR_EOF) return 0;
-        if (ret != AVERROR(EAGAIN)) {
-            note_error(r, ret);
-            if (++errors_in_a_row > MAX_ERRORS_IN_A_ROW) {
-                hd_error_set(err, HD_ERR_FORMAT, "%s: decoder keeps failing (%s)", r->name, r->warning);
-                return -1;
-            }
+        int got = hd_ff_decode_next(&r->loop, r->frame, err);
+        if (got <= 0) return got;
+        const int rate = r->frame->sample_rate, ch = r->frame->ch_layout.nb_channels;
+        if (rate <= 0 || rate > r->p.max_in_rate || ch <= 0 || ch > MAX_CHANNELS) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "frame with %d Hz, %d channels", rate, ch);
+            r->info.n_decode_errors++;
+            snprintf(r->warning, sizeof r->warning, "%s: skipped unusable audio (%s)", r->name, msg);
+            av_frame_unref(r->frame);
             continue;
         }
-        if (r->sent_flush) return 0;
-        ret = av_read_frame(r->in->fmt, r->pkt);
-        if (ret < 0) {
-            if (ret != AVERROR_EOF && ret != AVERROR(EAGAIN)) note_error(r, ret); /* damaged tail: keep what we have */
-            r->sent_flush = true;
-            avcodec_send_packet(r->dec, NULL);
-            continue;
-        }
-        if (r->pkt->stream_index != r->stream) {
-            av_packet_unref(r->pkt);
-            continue;
-        }
-        ret = avcodec_send_packet(r->dec, r->pkt);
-        av_packet_unref(r->pkt);
-        if (ret < 0 && ret != AVERROR(EAGAIN)) {
-            note_error(r, ret);
-            if (++errors_in_a_row > MAX_ERRORS_IN_A_ROW) {
-                hd_error_set(err, HD_ERR_FORMAT, "%s: decoder keeps failing (%s)", r->name, r->warning);
-                return -1;
-            }
-        } else {
-            errors_in_a_row = 0;
-        }
+        return 1;
     }
 }
 

@@ -325,3 +325,51 @@ AVCodecContext *hd_ff_open_decoder(const AVStream *st, int threads, int64_t max_
     }
     return ctx;
 }
+
+/* ---- the demux → decode loop ---------------------------------------------------------------- */
+
+static void loop_error(hd_ff_decode_loop *d, int averr) {
+    d->last_error = averr;
+    if (d->on_error) d->on_error(d->user, averr);
+}
+
+static int loop_give_up(hd_ff_decode_loop *d, hd_error *err) {
+    char msg[200];
+    hd_error_set(err, HD_ERR_FORMAT, "%s: decoder keeps failing (%s)", d->name,
+                 hd_ff_describe(d->last_error, msg, sizeof msg));
+    return -1;
+}
+
+int hd_ff_decode_next(hd_ff_decode_loop *d, AVFrame *frame, hd_error *err) {
+    int errors_in_a_row = 0;
+    for (;;) {
+        int ret = avcodec_receive_frame(d->dec, frame);
+        if (ret == 0) return 1;
+        if (ret == AVERROR_EOF) return 0;
+        if (ret != AVERROR(EAGAIN)) {
+            loop_error(d, ret);
+            if (++errors_in_a_row > HD_FF_MAX_ERRORS_IN_A_ROW) return loop_give_up(d, err);
+            continue;
+        }
+        if (d->sent_flush) return 0;
+        ret = av_read_frame(d->fmt, d->pkt);
+        if (ret < 0) {
+            if (ret != AVERROR_EOF && ret != AVERROR(EAGAIN)) loop_error(d, ret); /* damaged tail: keep what we have */
+            d->sent_flush = true;
+            avcodec_send_packet(d->dec, NULL);
+            continue;
+        }
+        if (d->pkt->stream_index != d->stream) {
+            av_packet_unref(d->pkt);
+            continue;
+        }
+        ret = avcodec_send_packet(d->dec, d->pkt);
+        av_packet_unref(d->pkt);
+        if (ret < 0 && ret != AVERROR(EAGAIN)) {
+            loop_error(d, ret);
+            if (++errors_in_a_row > HD_FF_MAX_ERRORS_IN_A_ROW) return loop_give_up(d, err);
+        } else {
+            errors_in_a_row = 0;
+        }
+    }
+}

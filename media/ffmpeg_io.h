@@ -68,6 +68,29 @@ void hd_ff_close(hd_ff_input *in);
 AVCodecContext *hd_ff_open_decoder(const AVStream *st, int threads, int64_t max_pixels, const char *name,
                                    hd_error *err);
 
+/* The demux → decode loop shared by the audio and video readers: reads
+ * packets of one stream from `fmt`, feeds them to `dec` and returns the next
+ * decoded frame.  Damaged packets (rejected by the demuxer or the decoder) are
+ * reported through on_error and skipped; a damaged tail ends the stream with
+ * what was decoded.  Only a decoder that fails HD_FF_MAX_ERRORS_IN_A_ROW times
+ * in a row is fatal.  All pointers are borrowed. */
+#define HD_FF_MAX_ERRORS_IN_A_ROW 10000
+typedef struct hd_ff_decode_loop {
+    AVFormatContext *fmt;
+    AVCodecContext *dec;
+    AVPacket *pkt;          /* scratch packet                                  */
+    int stream;             /* index of the stream decoded                     */
+    const char *name;       /* the input, for messages                         */
+    void (*on_error)(void *user, int averr);   /* a skipped damaged packet, may be NULL */
+    void *user;
+    bool sent_flush;        /* end of input sent to the decoder; clear after a seek */
+    int last_error;         /* last AVERROR passed to on_error                 */
+} hd_ff_decode_loop;
+
+/* Receives the next frame of the stream into `frame`: 1 = a frame, 0 = end of
+ * stream, -1 = the decoder keeps failing (err: "NAME: decoder keeps failing (...)"). */
+int hd_ff_decode_next(hd_ff_decode_loop *d, AVFrame *frame, hd_error *err);
+
 /* Picture conversion (media/ffmpeg_rgb.c): a decoded frame of any pixel
  * format to packed RGB24 at full range, with the frame's YUV matrix (BT.601
  * when unspecified) and alpha composited onto `bg`.  `accurate` interpolates

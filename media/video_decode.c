@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_ERRORS_IN_A_ROW 10000
 
 struct hd_video_reader {
     char *path;           /* the file, or the name of a memory input */
@@ -29,7 +28,8 @@ struct hd_video_reader {
     double tb;            /* stream time base in seconds           */
     double start;         /* file start time in seconds             */
     double frame_dur;     /* nominal frame duration, 0 if unknown   */
-    bool sent_flush, eof;
+    hd_ff_decode_loop loop; /* demux → decode over in/dec/pkt */
+    bool eof;
     double last_t;        /* for non-decreasing timestamps          */
     bool have_last;       /* last_t is set (reset by a seek)         */
     bool seeked;          /* frame indices are estimates from pts   */
@@ -52,6 +52,8 @@ struct hd_video_reader {
     hd_ff_rgb conv;
     hd_video_frame out;   /* out.image.data is owned here           */
 };
+
+static void on_decode_error(void *user, int averr);
 
 hd_video_params hd_video_default_params(void) {
     hd_video_params p = {
@@ -146,6 +148,7 @@ static double measure_end(hd_video_reader *r, hd_error *err, bool *ok) {
     hd_ff_close(r->in);
     r->in = open_input(r, err);
     if (!r->in) return -1;
+    r->loop.fmt = r->in->fmt;
     for (unsigned i = 0; i < r->in->fmt->nb_streams; i++)
         if ((int)i != r->stream) r->in->fmt->streams[i]->discard = AVDISCARD_ALL;
     *ok = true;
@@ -218,6 +221,8 @@ static hd_video_reader *video_open(const char *path, const uint8_t *mem, size_t 
         hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", path);
         goto fail;
     }
+    r->loop = (hd_ff_decode_loop){.fmt = fmt, .dec = r->dec, .pkt = r->pkt, .stream = s, .name = r->path,
+                                  .on_error = on_decode_error, .user = r};
     snprintf(r->codec_name, sizeof r->codec_name, "%s", r->dec->codec->name);
     r->tb = av_q2d(st->time_base);
     r->start = fmt->start_time != AV_NOPTS_VALUE ? (double)fmt->start_time / AV_TIME_BASE
@@ -269,60 +274,26 @@ static void note_error(hd_video_reader *r, int averr) {
     hd_ff_clear_log();
 }
 
+static void on_decode_error(void *user, int averr) { note_error(user, averr); }
+
 /* Decodes the next frame into dst: 1 = frame (t = its time), 0 = end, -1 = fatal. */
 static int decode_next(hd_video_reader *r, AVFrame *dst, double *t, hd_error *err) {
-    int errors_in_a_row = 0;
-    for (;;) {
-        int ret = avcodec_receive_frame(r->dec, dst);
-        if (ret == 0) {
-            int64_t ts = dst->best_effort_timestamp;
-            double tt = ts != AV_NOPTS_VALUE ? (double)ts * r->tb - r->start : r->last_t + r->frame_dur;
-            if (r->have_last && !(tt >= r->last_t)) tt = r->last_t; /* non-decreasing */
-            r->last_t = tt;
-            r->have_last = true;
-            if (r->seeked && r->since_seek == 0 && tt <= r->seek_from) r->seek_useless = true; /* long GOPs */
-            r->since_seek++;
-            *t = tt;
-            if (!r->orientation_known) {
-                AVFrameSideData *sd = av_frame_get_side_data(dst, AV_FRAME_DATA_DISPLAYMATRIX);
-                set_orientation(r, sd && sd->size >= 9 * sizeof(int32_t) ? (const int32_t *)sd->data : NULL);
-            }
-            r->info.n_decoded++;
-            return 1;
-        }
-        if (ret == AVERROR_EOF) return 0;
-        if (ret != AVERROR(EAGAIN)) {
-            note_error(r, ret);
-            if (++errors_in_a_row > MAX_ERRORS_IN_A_ROW) {
-                hd_error_set(err, HD_ERR_FORMAT, "%s: decoder keeps failing (%s)", r->path, r->warning);
-                return -1;
-            }
-            continue;
-        }
-        if (r->sent_flush) return 0;
-        ret = av_read_frame(r->in->fmt, r->pkt);
-        if (ret < 0) {
-            if (ret != AVERROR_EOF) note_error(r, ret);
-            r->sent_flush = true;
-            avcodec_send_packet(r->dec, NULL);
-            continue;
-        }
-        if (r->pkt->stream_index != r->stream) {
-            av_packet_unref(r->pkt);
-            continue;
-        }
-        ret = avcodec_send_packet(r->dec, r->pkt);
-        av_packet_unref(r->pkt);
-        if (ret < 0 && ret != AVERROR(EAGAIN)) {
-            note_error(r, ret);
-            if (++errors_in_a_row > MAX_ERRORS_IN_A_ROW) {
-                hd_error_set(err, HD_ERR_FORMAT, "%s: decoder keeps failing (%s)", r->path, r->warning);
-                return -1;
-            }
-        } else {
-            errors_in_a_row = 0;
-        }
+    int got = hd_ff_decode_next(&r->loop, dst, err);
+    if (got <= 0) return got;
+    int64_t ts = dst->best_effort_timestamp;
+    double tt = ts != AV_NOPTS_VALUE ? (double)ts * r->tb - r->start : r->last_t + r->frame_dur;
+    if (r->have_last && !(tt >= r->last_t)) tt = r->last_t; /* non-decreasing */
+    r->last_t = tt;
+    r->have_last = true;
+    if (r->seeked && r->since_seek == 0 && tt <= r->seek_from) r->seek_useless = true; /* long GOPs */
+    r->since_seek++;
+    *t = tt;
+    if (!r->orientation_known) {
+        AVFrameSideData *sd = av_frame_get_side_data(dst, AV_FRAME_DATA_DISPLAYMATRIX);
+        set_orientation(r, sd && sd->size >= 9 * sizeof(int32_t) ? (const int32_t *)sd->data : NULL);
     }
+    r->info.n_decoded++;
+    return 1;
 }
 
 /* Moves look into prev and decodes a new look; sets r->eof at the end. */
@@ -380,7 +351,7 @@ static void maybe_seek(hd_video_reader *r, double target) {
     av_frame_unref(r->look);
     r->have_prev = r->have_look = false;
     r->have_last = false;
-    r->sent_flush = false;
+    r->loop.sent_flush = false;
     r->seeked = true;
     r->since_seek = 0;
 }

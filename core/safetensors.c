@@ -151,6 +151,9 @@ static hd_status parse_file(hd_safetensors *st, int fi, const uint8_t *base, siz
     if (size < 8) return hd_error_set(err, HD_ERR_FORMAT, "%s: too small for a safetensors file (%zu bytes)", fname, size);
     uint64_t hlen = 0;
     for (int i = 0; i < 8; i++) hlen |= (uint64_t)base[i] << (8 * i);
+    if (size > 8 && base[8] != '{' && hlen > size - 8) /* a photo, a text file, ...: say what it is not */
+        return hd_error_set(err, HD_ERR_FORMAT, "%s: not a safetensors file (no 8-byte header length + JSON header)",
+                            fname);
     if (hlen > MAX_HEADER)
         return hd_error_set(err, HD_ERR_FORMAT, "%s: header length %" PRIu64 " exceeds the limit of %u bytes", fname, hlen,
                             MAX_HEADER);

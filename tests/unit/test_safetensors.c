@@ -341,6 +341,8 @@ static void test_malformed(void **state) {
     expect_error(big, 16, HD_ERR_FORMAT, "header length 9223372036854775807 exceeds the limit of 100000000 bytes");
     uint8_t past[16] = {100, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
     expect_error(past, 16, HD_ERR_FORMAT, "header length 100 runs past the end of the file (16 bytes)");
+    uint8_t text[16] = {'r', 'o', 'o', 't', ':', 'x', ':', '0', ':', '0'};
+    expect_error(text, 16, HD_ERR_FORMAT, "bad.safetensors: not a safetensors file (no 8-byte header length + JSON header)");
     uint8_t nul[12] = {4, 0, 0, 0, 0, 0, 0, 0, '{', 0, '}', ' '};
     expect_error(nul, 12, HD_ERR_FORMAT, "header contains a NUL byte");
     /* an empty header object is a valid file with no tensors; padding spaces are fine */

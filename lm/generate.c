@@ -145,11 +145,12 @@ hd_status hd_generate(hd_llama_context *ctx, const hd_tokenizer *tok, const int3
 
     /* 1. prefill */
     double t0 = now_ms();
-    if (n_prompt > 0 && (st = hd_llama_decode(ctx, prompt, n_prompt, err))) goto done;
+    if (n_prompt > 0 && (st = hd_llama_decode_embd(ctx, prompt, p->prompt_embd, n_prompt, err))) goto done;
     res->n_prompt = n_prompt;
     res->prefill_ms = now_ms() - t0;
     if (p->penalize_prompt)
-        for (int64_t i = 0; i < n_prompt; i++) hd_sampler_accept(smp, prompt[i]);
+        for (int64_t i = 0; i < n_prompt; i++)
+            if (prompt[i] != HD_LLAMA_TOKEN_EMBD) hd_sampler_accept(smp, prompt[i]);   /* not embedding rows */
 
     /* 2. decode */
     t0 = now_ms();

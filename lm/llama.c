@@ -252,6 +252,7 @@ struct hd_llama_context {
     hd_arena *scratch;    /* per-op temporaries (quantized activations, scores) */
     hd_exec ex;
     int32_t *pos;         /* [n_batch] positions of the current batch */
+    int32_t *ids;         /* [n_batch] table rows of the current batch (embedding entries → 0) */
     float *logits;        /* [n_out][V] */
     int64_t n_out_max;
     int64_t n_logits;     /* rows valid in logits */
@@ -301,8 +302,9 @@ hd_llama_context *hd_llama_context_create(const hd_llama_model *m, const hd_llam
                      nt * (size_t)(p.n_ctx + 64) * 4 * 2 + ((size_t)1 << 20);
     if (!(ctx->scratch = hd_arena_create(scratch, err))) goto fail;
     ctx->pos = malloc((size_t)B * sizeof *ctx->pos);
+    ctx->ids = malloc((size_t)B * sizeof *ctx->ids);
     ctx->logits = malloc((size_t)(V * ctx->n_out_max) * sizeof *ctx->logits);
-    if (!ctx->pos || !ctx->logits) {
+    if (!ctx->pos || !ctx->ids || !ctx->logits) {
         hd_error_set(err, HD_ERR_NOMEM, "out of memory for logits [%lld x %lld]", (long long)V,
                      (long long)ctx->n_out_max);
         goto fail;
@@ -321,13 +323,37 @@ void hd_llama_context_free(hd_llama_context *ctx) {
     hd_arena_free(ctx->act);
     hd_arena_free(ctx->scratch);
     free(ctx->pos);
+    free(ctx->ids);
     free(ctx->logits);
     free(ctx);
 }
 
-/* One forward pass over S ≤ n_batch tokens at positions n_past … n_past+S-1. */
-static hd_status llama_forward(hd_llama_context *ctx, const int32_t *tokens, int64_t S, bool want_logits,
-                               hd_error *err) {
+/* x[:, i] = the embedding of tokens[i]: a row of the token-embedding table,
+ * or for HD_LLAMA_TOKEN_EMBD the next caller row of embd ([n][D] F32). */
+static hd_status embed(hd_llama_context *ctx, hd_tensor *x, const int32_t *tokens, const float *embd, int64_t S,
+                       hd_error *err) {
+    const hd_llama_model *m = ctx->model;
+    const int64_t D = m->cfg.n_embd;
+    bool any = false;
+    for (int64_t i = 0; i < S; i++) {
+        any |= tokens[i] == HD_LLAMA_TOKEN_EMBD;
+        ctx->ids[i] = tokens[i] == HD_LLAMA_TOKEN_EMBD ? 0 : tokens[i];   /* row 0 is overwritten below */
+    }
+    hd_status st = hd_op_get_rows(&ctx->ex, x, &m->tok_embd, ctx->ids, S, err);
+    if (st || !any) return st;
+    float *xd = x->data;
+    for (int64_t i = 0; i < S; i++)
+        if (tokens[i] == HD_LLAMA_TOKEN_EMBD) {
+            memcpy(xd + i * D, embd, (size_t)D * sizeof *xd);
+            embd += D;
+        }
+    return HD_OK;
+}
+
+/* One forward pass over S ≤ n_batch tokens at positions n_past … n_past+S-1.
+ * Entries equal to HD_LLAMA_TOKEN_EMBD take the next row of embd. */
+static hd_status llama_forward(hd_llama_context *ctx, const int32_t *tokens, const float *embd, int64_t S,
+                               bool want_logits, hd_error *err) {
     const hd_llama_model *m = ctx->model;
     const hd_llama_config *c = &m->cfg;
     const int64_t D = c->n_embd, V = c->n_vocab, n_past = hd_kv_cache_used(ctx->kv);
@@ -339,7 +365,7 @@ static hd_status llama_forward(hd_llama_context *ctx, const int32_t *tokens, int
     int64_t ne[2] = {D, S};
     hd_tensor x = hd_arena_tensor(ctx->act, HD_TYPE_F32, 2, ne);
     if (!x.data) return hd_error_set(err, HD_ERR_INTERNAL, "llama: activation arena too small");
-    if ((st = hd_op_get_rows(ex, &x, &m->tok_embd, tokens, S, err))) return st;
+    if ((st = embed(ctx, &x, tokens, embd, S, err))) return st;
     for (int64_t i = 0; i < S; i++) ctx->pos[i] = (int32_t)(n_past + i);
 
     /* SPEC §1.1, per layer:  x = x + attention(rms_norm(x));  x = x + mlp(rms_norm(x)) */
@@ -371,9 +397,15 @@ static hd_status llama_forward(hd_llama_context *ctx, const int32_t *tokens, int
 }
 
 hd_status hd_llama_decode(hd_llama_context *ctx, const int32_t *tokens, int64_t n, hd_error *err) {
-    const hd_llama_config *c = &ctx->model->cfg;
+    return hd_llama_decode_embd(ctx, tokens, NULL, n, err);
+}
+
+hd_status hd_llama_decode_embd(hd_llama_context *ctx, const int32_t *tokens, const float *embd, int64_t n,
+                               hd_error *err) {
+    const hd_llama_model *m = ctx->model;
     const int64_t used = hd_kv_cache_used(ctx->kv), n_ctx = hd_kv_cache_n_ctx(ctx->kv);
-    if (n <= 0) return hd_error_set(err, HD_ERR_ARG, "llama: nothing to decode");
+    const int64_t n_rows = m->tok_embd.ne[1];   /* V, or V + 8 with mllama's image embeddings */
+    if (n <= 0 || !tokens) return hd_error_set(err, HD_ERR_ARG, "llama: nothing to decode");
     if (n > n_ctx - used)
         return hd_error_set(err, HD_ERR_ARG,
                             "context full: %lld tokens in use + %lld new exceed the context of %lld",
@@ -381,19 +413,28 @@ hd_status hd_llama_decode(hd_llama_context *ctx, const int32_t *tokens, int64_t 
     if (ctx->p.logits_all && n > ctx->p.n_batch)
         return hd_error_set(err, HD_ERR_ARG, "llama: %lld tokens with logits for all exceed the batch of %d",
                             (long long)n, ctx->p.n_batch);
-    for (int64_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= c->n_vocab)
-            return hd_error_set(err, HD_ERR_ARG, "token id %d at %lld is outside the vocabulary of %d",
-                                (int)tokens[i], (long long)i, (int)c->n_vocab);
+    for (int64_t i = 0; i < n; i++) {
+        if (tokens[i] == HD_LLAMA_TOKEN_EMBD) {
+            if (!embd)
+                return hd_error_set(err, HD_ERR_ARG, "llama: entry %lld asks for an embedding row but none were given",
+                                    (long long)i);
+        } else if (tokens[i] < 0 || tokens[i] >= n_rows) {
+            return hd_error_set(err, HD_ERR_ARG, "token id %d at %lld is outside the vocabulary of %lld",
+                                (int)tokens[i], (long long)i, (long long)n_rows);
+        }
+    }
     ctx->n_logits = 0;
+    const float *rows = embd;
     for (int64_t off = 0; off < n; off += ctx->p.n_batch) {
         int64_t S = n - off < ctx->p.n_batch ? n - off : ctx->p.n_batch;
-        hd_status st = llama_forward(ctx, tokens + off, S, off + S == n, err);
+        hd_status st = llama_forward(ctx, tokens + off, rows, S, off + S == n, err);
         if (st) {
             hd_kv_cache_truncate(ctx->kv, used, NULL);   /* all or nothing */
             ctx->n_logits = 0;
             return st;
         }
+        for (int64_t i = 0; rows && i < S; i++)
+            if (tokens[off + i] == HD_LLAMA_TOKEN_EMBD) rows += m->cfg.n_embd;
     }
     return HD_OK;
 }

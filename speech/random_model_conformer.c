@@ -8,9 +8,7 @@
  * 1/sqrt(fan_in); biases, LayerNorm β, BatchNorm β and running mean 0.1;
  * LayerNorm γ, BatchNorm γ and running variance 1 + 0.1·N(0, 1) (positive:
  * a variance below 0 needs a 10-sigma draw). */
-#include "lm/random_model_impl.h"
-
-#include "speech/conformer.h"
+#include "random_model_conformer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -56,7 +54,7 @@ static void add_ff(planner *P, const hd_conformer_config *c, const char *which, 
 }
 
 /* The tensors in module order (front, then per block ff1, attn, conv, ff2, norm). */
-static hd_status conformer_plan(const hd_conformer_config *c, hd_rm_plan *plan, hd_error *err) {
+hd_status hd_rm_conformer_plan(const hd_conformer_config *c, hd_rm_plan *plan, hd_error *err) {
     planner P = {.plan = plan, .err = err, .st = HD_OK};
     const int64_t D = c->n_embd, A = (int64_t)c->n_head * c->head_dim, K = c->conv_kernel;
     add_matrix(&P, D, (int64_t)c->stack * c->n_mel, "enc.in.weight", 0);   /* [D, stack·n_mel] */
@@ -102,7 +100,7 @@ static hd_status conformer_write(const hd_random_model_params *p, const char *pa
     if (p->tokenizer) return hd_error_set(err, HD_ERR_ARG, "conformer: a speech encoder takes no tokenizer");
     if (p->n_vocab > 0) return hd_error_set(err, HD_ERR_ARG, "conformer: a speech encoder has no vocabulary");
     hd_rm_plan plan = {0};
-    hd_status st = conformer_plan(&c, &plan, err);
+    hd_status st = hd_rm_conformer_plan(&c, &plan, err);
     hd_gguf_writer *w = NULL;
     if (st == HD_OK && !(w = hd_gguf_writer_create(err))) st = err ? err->code : HD_ERR_NOMEM;
     if (st == HD_OK) st = hd_conformer_config_to_gguf(&c, w, err);

@@ -3,8 +3,8 @@
  * source (file or stdin), sine test source, resampler, WAV sink
  * (media/wav.h). */
 #include "node.h"
-#include "resample.h"
-#include "wav_reader.h"
+#include "media/audio_resample.h"
+#include "media/wav_reader.h"
 
 #include "media/audio.h"
 #include "media/wav.h"

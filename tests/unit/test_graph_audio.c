@@ -9,8 +9,8 @@
 #include <cmocka.h>
 
 #include "graph/parse.h"
-#include "graph/resample.h"
-#include "graph/wav_reader.h"
+#include "media/audio_resample.h"
+#include "media/wav_reader.h"
 #include "testutil.h"
 
 #include <math.h>

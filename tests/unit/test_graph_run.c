@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "graph/wav_reader.h"
+#include "media/wav_reader.h"
 #include "testutil.h"
 
 #include <fcntl.h>

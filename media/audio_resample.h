@@ -1,4 +1,4 @@
-/* graph/resample.h — streaming sample-rate conversion by a polyphase
+/* media/audio_resample.h — streaming sample-rate conversion by a polyphase
  * windowed-sinc filter.
  *
  * The ratio out/in is reduced to L/M.  Output sample n sits at input time
@@ -15,8 +15,8 @@
  * pads the end with zeros and emits ceil(n_in * L / M) samples in total, so
  * duration is preserved to within one output sample.
  */
-#ifndef HD_RESAMPLE_H
-#define HD_RESAMPLE_H
+#ifndef HD_MEDIA_AUDIO_RESAMPLE_H
+#define HD_MEDIA_AUDIO_RESAMPLE_H
 
 #include "core/error.h"
 

@@ -1,4 +1,5 @@
-/* graph/wav_reader.h — RIFF/WAVE reading for the `file` source node.
+/* media/wav_reader.h — RIFF/WAVE reading without FFmpeg (the graph's `file` source
+ * node reads .wav files with it).
  *
  * Reader: PCM 8 (unsigned), 16, 24, 32-bit integer and 32/64-bit IEEE float,
  * plain or WAVE_FORMAT_EXTENSIBLE; unknown chunks (LIST, ID3, fact, ...) are
@@ -9,8 +10,8 @@
  *
  * Writing WAV files is media/wav.h.
  */
-#ifndef HD_WAV_READER_H
-#define HD_WAV_READER_H
+#ifndef HD_MEDIA_WAV_READER_H
+#define HD_MEDIA_WAV_READER_H
 
 #include "core/error.h"
 

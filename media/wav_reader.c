@@ -1,4 +1,4 @@
-/* graph/wav_reader.c — bounds-checked RIFF/WAVE reader. */
+/* media/wav_reader.c — bounds-checked RIFF/WAVE reader. */
 #include "wav_reader.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
-/* graph/resample.c — polyphase windowed-sinc resampler (see resample.h). */
-#include "resample.h"
+/* media/audio_resample.c — polyphase windowed-sinc resampler (see audio_resample.h). */
+#include "audio_resample.h"
 
 #include <math.h>
 #include <stdbool.h>

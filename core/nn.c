@@ -101,15 +101,62 @@ static hd_tensor cache_rows(const hd_tensor *cache, int64_t from, int64_t n) {
     return t;
 }
 
+/* k, v = src·W_{k,v}ᵀ (+ b) → ne={d, G, T} from the arena; k_norm on k;
+ * RoPE on k when c gives frequencies (self-attention). */
+static hd_status project_kv(hd_exec *ex, hd_arena *arena, const hd_nn_attn_w *w, const hd_tensor *src,
+                            const hd_nn_attn_ctx *c, hd_tensor *k, hd_tensor *v, hd_error *err) {
+    const int64_t G = w->n_kv_head, d = w->head_dim, T = src->ne[1];
+    hd_tensor k2, v2;
+    hd_status st;
+    if ((st = hd_nn_linear(ex, arena, &k2, w->wk, w->bk, src, err))) return st;
+    if ((st = hd_nn_linear(ex, arena, &v2, w->wv, w->bv, src, err))) return st;
+    if (k2.ne[0] != G * d || v2.ne[0] != G * d)
+        return hd_error_set(err, HD_ERR_SHAPE, "attention: key/value widths %lld/%lld, expected %lld",
+                            (long long)k2.ne[0], (long long)v2.ne[0], (long long)(G * d));
+    *k = nn_view3(&k2, d, G, T);
+    *v = nn_view3(&v2, d, G, T);
+    if (w->k_norm) {
+        hd_tensor kr = hd_tensor_2d(HD_TYPE_F32, d, G * T, k->data);
+        if ((st = hd_op_rms_norm(ex, &kr, &kr, w->k_norm, w->qk_norm_eps, err))) return st;
+    }
+    if (c && c->inv_freq) return hd_op_rope(ex, k, c->pos, c->inv_freq, c->n_rot, c->rope_mode, err);
+    return HD_OK;
+}
+
+hd_status hd_nn_attention_kv(hd_exec *ex, hd_arena *arena, const hd_nn_attn_w *w, const hd_tensor *src,
+                             hd_tensor *k_dst, hd_tensor *v_dst, hd_error *err) {
+    const int64_t G = w->n_kv_head, d = w->head_dim;
+    if (w->n_head <= 0 || G <= 0 || d <= 0 || w->n_head % G)
+        return hd_error_set(err, HD_ERR_ARG, "attention: bad head counts H=%d G=%d d=%d", w->n_head, w->n_kv_head,
+                            w->head_dim);
+    if (src->type != HD_TYPE_F32 || src->ne[0] != w->wk->ne[0])
+        return hd_error_set(err, HD_ERR_SHAPE, "attention: key/value input width %lld, expected %lld",
+                            (long long)src->ne[0], (long long)w->wk->ne[0]);
+    for (int i = 0; i < 2; i++) {
+        const hd_tensor *t = i ? v_dst : k_dst;
+        if (t->ne[0] != d || t->ne[1] != G || t->ne[2] != src->ne[1] || t->ne[3] != 1 ||
+            (t->type != HD_TYPE_F32 && t->type != HD_TYPE_F16))
+            return hd_error_set(err, HD_ERR_SHAPE, "attention: %s destination is not {%lld, %lld, %lld} F32/F16",
+                                i ? "value" : "key", (long long)d, (long long)G, (long long)src->ne[1]);
+    }
+    size_t mark = hd_arena_mark(arena);
+    hd_tensor k, v;
+    hd_status st = project_kv(ex, arena, w, src, NULL, &k, &v, err);
+    if (!st) st = hd_op_convert(ex, k_dst, &k, err);
+    if (!st) st = hd_op_convert(ex, v_dst, &v, err);
+    hd_arena_reset(arena, mark);
+    return st;
+}
+
 hd_status hd_nn_attention(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_nn_attn_w *w,
                           const hd_tensor *x, const hd_nn_attn_ctx *c, hd_error *err) {
     hd_status st = check_attn(w, x, y, c, err);
     if (st) return st;
-    const int64_t S = x->ne[1], H = w->n_head, G = w->n_kv_head, d = w->head_dim;
+    const int64_t S = x->ne[1], H = w->n_head, d = w->head_dim;
     const hd_tensor *src = c->kv_input ? c->kv_input : x;   /* where keys and values come from */
     const int64_t T = src->ne[1];
     size_t mark = hd_arena_mark(arena);
-    hd_tensor q2, k2, v2, o;
+    hd_tensor q2, o;
 
     /* q = x·W_qᵀ → [d, H, S] */
     if ((st = hd_nn_linear(ex, arena, &q2, w->wq, w->bq, x, err))) goto out;
@@ -132,27 +179,12 @@ hd_status hd_nn_attention(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_n
         K = cache_rows(c->k_cache, 0, c->n_past);
         V = cache_rows(c->v_cache, 0, c->n_past);
     } else {
-        /* k, v = src·W_{k,v}ᵀ → [d, G, T] */
-        if ((st = hd_nn_linear(ex, arena, &k2, w->wk, w->bk, src, err))) goto out;
-        if ((st = hd_nn_linear(ex, arena, &v2, w->wv, w->bv, src, err))) goto out;
-        if (k2.ne[0] != G * d || v2.ne[0] != G * d) {
-            st = hd_error_set(err, HD_ERR_SHAPE, "attention: key/value widths %lld/%lld, expected %lld",
-                              (long long)k2.ne[0], (long long)v2.ne[0], (long long)(G * d));
-            goto out;
-        }
-        hd_tensor k = nn_view3(&k2, d, G, T), v = nn_view3(&v2, d, G, T);
-        if (w->k_norm) {
-            hd_tensor kr = hd_tensor_2d(HD_TYPE_F32, d, G * T, k.data);
-            if ((st = hd_op_rms_norm(ex, &kr, &kr, w->k_norm, w->qk_norm_eps, err))) goto out;
-        }
-        if (c->inv_freq && (st = hd_op_rope(ex, &k, c->pos, c->inv_freq, c->n_rot, c->rope_mode, err))) goto out;
-        K = k;
-        V = v;
+        if ((st = project_kv(ex, arena, w, src, c, &K, &V, err))) goto out;
         /* append to the cache; attend over everything cached so far */
         if (c->k_cache) {
             hd_tensor kdst = cache_rows(c->k_cache, c->n_past, T), vdst = cache_rows(c->v_cache, c->n_past, T);
-            if ((st = hd_op_convert(ex, &kdst, &k, err))) goto out;
-            if ((st = hd_op_convert(ex, &vdst, &v, err))) goto out;
+            if ((st = hd_op_convert(ex, &kdst, &K, err))) goto out;
+            if ((st = hd_op_convert(ex, &vdst, &V, err))) goto out;
             K = cache_rows(c->k_cache, 0, c->n_past + T);
             V = cache_rows(c->v_cache, 0, c->n_past + T);
             q_offset = c->n_past;
@@ -220,16 +252,32 @@ size_t hd_nn_layer_scratch_bytes(const hd_nn_layer_w *w, int64_t n_tokens) {
     return 2 * hd_nn_f32_bytes(D * n_tokens) + (a > m ? a : m);
 }
 
-/* x = x + tanh(gate)·h (gate NULL: x = x + h) */
-static hd_status residual(hd_exec *ex, hd_tensor *x, hd_tensor *h, const hd_tensor *gate, hd_error *err) {
+/* x = x + tanh(gate)·r ⊙ h  (gate NULL: factor 1; r NULL: all ones) */
+static hd_status residual(hd_exec *ex, hd_tensor *x, hd_tensor *h, const hd_tensor *gate, const float *r,
+                          hd_error *err) {
+    float g = 1.0f;
     if (gate) {
-        float g;
+        float gv;
         const hd_type_traits *tr = hd_type_get(gate->type);
         if (hd_tensor_nelements(gate) != 1 || !tr || tr->block_size != 1)
             return hd_error_set(err, HD_ERR_SHAPE, "layer: gate %s must be one float",
                                 gate->name ? gate->name : "");
-        hd_dequantize_row(gate->type, gate->data, &g, 1);
-        hd_status st = hd_op_scale(ex, h, h, tanhf(g), err);
+        hd_dequantize_row(gate->type, gate->data, &gv, 1);
+        g = tanhf(gv);
+    }
+    if (r) {
+        /* per token: a factor 0 adds exactly nothing (SPEC §2.8: such rows skip the block) */
+        const int64_t D = h->ne[0], S = h->ne[1];
+        float *hd = h->data;
+        for (int64_t s = 0; s < S; s++) {
+            const float f = g * r[s];
+            float *row = hd + s * D;
+            if (f == 0.0f) memset(row, 0, (size_t)D * sizeof *row);
+            else if (f != 1.0f)
+                for (int64_t j = 0; j < D; j++) row[j] *= f;
+        }
+    } else if (gate) {
+        hd_status st = hd_op_scale(ex, h, h, g, err);
         if (st) return st;
     }
     return hd_op_add(ex, x, x, h, err);
@@ -247,12 +295,12 @@ hd_status hd_nn_layer(hd_exec *ex, hd_arena *arena, hd_tensor *x, const hd_nn_la
     /* x = x + attention(norm(x)) */
     if ((st = hd_nn_norm(ex, &a, x, &w->attn_norm, err))) goto out;
     if ((st = hd_nn_attention(ex, arena, &h, &w->attn, &a, c, err))) goto out;
-    if ((st = residual(ex, x, &h, w->attn_gate, err))) goto out;
+    if ((st = residual(ex, x, &h, w->attn_gate, c->attn_row_scale, err))) goto out;
 
     /* x = x + mlp(norm(x)) */
     if ((st = hd_nn_norm(ex, &a, x, &w->mlp_norm, err))) goto out;
     if ((st = hd_nn_mlp(ex, arena, &h, &w->mlp, &a, err))) goto out;
-    st = residual(ex, x, &h, w->mlp_gate, err);
+    st = residual(ex, x, &h, w->mlp_gate, c->mlp_row_scale, err);
 out:
     hd_arena_reset(arena, mark);
     return st;

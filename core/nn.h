@@ -104,12 +104,27 @@ typedef struct hd_nn_attn_ctx {
      * rows [0, n_past) as they are (K/V computed once, e.g. image states). */
     const hd_tensor *kv_input;
     bool kv_cached;
+    /* hd_nn_layer only: per-token factors [S] on the attention and on the MLP
+     * branch before each residual add (on top of tanh(gate)), e.g. mllama's
+     * full-text-row mask R (SPEC §2.7); NULL = 1.  A factor 0 makes the
+     * branch add exactly nothing to that token. */
+    const float *attn_row_scale;
+    const float *mlp_row_scale;
 } hd_nn_attn_ctx;
 
 /* y = attention(x): x ne={D, S}, y ne={D, S} allocated by the caller (y must
  * not alias x).  scores = q·kᵀ/sqrt(d) (+ mask), softmax, ·v, ·W_oᵀ. */
 hd_status hd_nn_attention(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_nn_attn_w *w,
                           const hd_tensor *x, const hd_nn_attn_ctx *c, hd_error *err);
+/* Keys and values of src for a cache that hd_nn_attention later reads with
+ * kv_cached (cross-attention states computed once, SPEC §2.8):
+ *     k = k_norm(src·W_kᵀ + b_k),  v = src·W_vᵀ + b_v       (no RoPE)
+ * src ne={D_kv, T} F32; k_dst, v_dst ne={d, G, T} F32 or F16 (e.g. cache
+ * rows), written by conversion.  Temporaries come from arena (reset after):
+ * 2·G·d·T floats. */
+hd_status hd_nn_attention_kv(hd_exec *ex, hd_arena *arena, const hd_nn_attn_w *w, const hd_tensor *src,
+                             hd_tensor *k_dst, hd_tensor *v_dst, hd_error *err);
+
 /* Arena bytes for n_tokens queries and keys (cross-attention: max(S, T)). */
 size_t hd_nn_attention_scratch_bytes(const hd_nn_attn_w *w, int64_t n_tokens);
 
@@ -148,8 +163,10 @@ typedef struct hd_nn_layer_w {
 } hd_nn_layer_w;
 
 /* In place on x ne={D, S}:
- *   x = x + attention(attn_norm(x))
- *   x = x + mlp(mlp_norm(x))                                              */
+ *   x = x + g_a · r_a ⊙ attention(attn_norm(x))
+ *   x = x + g_f · r_f ⊙ mlp(mlp_norm(x))
+ * g = tanh(gate) (1 without a gate), r = c's per-token row scales (1 when
+ * NULL).                                                                  */
 hd_status hd_nn_layer(hd_exec *ex, hd_arena *arena, hd_tensor *x, const hd_nn_layer_w *w,
                       const hd_nn_attn_ctx *c, hd_error *err);
 size_t hd_nn_layer_scratch_bytes(const hd_nn_layer_w *w, int64_t n_tokens);

@@ -1,5 +1,6 @@
 /* lm/llama.c — Llama 3.x weights and forward pass (see llama.h, SPEC §1). */
 #include "llama.h"
+#include "llama_internal.h"
 
 #include "core/arena.h"
 #include "core/exec.h"
@@ -21,19 +22,49 @@
 
 /* ---- tensor names -------------------------------------------------------- */
 
-typedef enum { T_ATTN_NORM, T_Q, T_K, T_V, T_O, T_FFN_NORM, T_GATE, T_UP, T_DOWN, T_COUNT } layer_tensor;
+typedef enum {
+    T_ATTN_NORM, T_Q, T_K, T_V, T_O, T_FFN_NORM, T_GATE, T_UP, T_DOWN,
+    T_Q_NORM, T_K_NORM, T_ATTN_GATE, T_MLP_GATE,   /* cross-attention layers only */
+    T_COUNT
+} layer_tensor;
 
-static const char *const gguf_layer_names[T_COUNT] = {
-    "attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down",
-};
-static const char *const hf_layer_names[T_COUNT] = {
-    "input_layernorm",  "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-    "post_attention_layernorm", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
+/* [format][cross][tensor]; gates are bare parameters (no ".weight") */
+static const char *const layer_names[2][2][T_COUNT] = {
+    [HD_LLAMA_GGUF] = {
+        {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"},
+        {"attn_norm", "cross_attn_q_proj", "cross_attn_k_proj", "cross_attn_v_proj", "cross_attn_o_proj",
+         "ffn_norm", "ffn_gate", "ffn_up", "ffn_down", "cross_attn_q_norm", "cross_attn_k_norm",
+         "cross_attn_attn_gate", "cross_attn_mlp_gate"},
+    },
+    [HD_LLAMA_HF] = {
+        {"input_layernorm", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+         "post_attention_layernorm", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"},
+        {"input_layernorm", "cross_attn.q_proj", "cross_attn.k_proj", "cross_attn.v_proj", "cross_attn.o_proj",
+         "post_attention_layernorm", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj", "cross_attn.q_norm",
+         "cross_attn.k_norm", "cross_attn_attn_gate", "cross_attn_mlp_gate"},
+    },
 };
 
-static void layer_name(char *buf, size_t size, hd_llama_format f, int l, layer_tensor t) {
-    if (f == HD_LLAMA_GGUF) snprintf(buf, size, "blk.%d.%s.weight", l, gguf_layer_names[t]);
-    else snprintf(buf, size, "model.layers.%d.%s.weight", l, hf_layer_names[t]);
+/* Names of the whole-model tensors: [format][mllama] */
+static const char *const embd_names[2][2] = {
+    [HD_LLAMA_GGUF] = {"token_embd.weight", "token_embd.weight"},
+    [HD_LLAMA_HF] = {"model.embed_tokens.weight", "language_model.model.embed_tokens.weight"},
+};
+static const char *const norm_names[2][2] = {
+    [HD_LLAMA_GGUF] = {"output_norm.weight", "output_norm.weight"},
+    [HD_LLAMA_HF] = {"model.norm.weight", "language_model.model.norm.weight"},
+};
+static const char *const head_names[2][2] = {
+    [HD_LLAMA_GGUF] = {"output.weight", "output.weight"},
+    [HD_LLAMA_HF] = {"lm_head.weight", "language_model.lm_head.weight"},
+};
+
+static void layer_name(char *buf, size_t size, const hd_llama_model *m, int l, layer_tensor t) {
+    const bool cross = m->layers[l].cross, mllama = m->cfg.n_xattn > 0;
+    const char *n = layer_names[m->format][cross][t];
+    const char *suffix = t == T_ATTN_GATE || t == T_MLP_GATE ? "" : ".weight";
+    if (m->format == HD_LLAMA_GGUF) snprintf(buf, size, "blk.%d.%s%s", l, n, suffix);
+    else snprintf(buf, size, "%smodel.layers.%d.%s%s", mllama ? "language_model." : "", l, n, suffix);
 }
 
 /* ---- RoPE frequencies (SPEC §1.4) ---------------------------------------- */
@@ -155,33 +186,41 @@ hd_llama_model *hd_llama_load(const char *path, hd_error *err) {
     const int64_t Hd = (int64_t)c->n_head * d, Gd = (int64_t)c->n_head_kv * d;
     const bool gguf = m->format == HD_LLAMA_GGUF;
 
+    const bool mllama = c->n_xattn > 0;
+    const size_t n_norms = (size_t)c->n_layer * 2 * (size_t)D + (size_t)D + (size_t)c->n_xattn * (size_t)(2 * d + 2);
     m->layers = calloc((size_t)c->n_layer, sizeof *m->layers);
-    m->norms = malloc(((size_t)c->n_layer * 2 + 1) * (size_t)D * sizeof *m->norms);
+    m->norms = malloc(n_norms * sizeof *m->norms);
     m->inv_freq = malloc((size_t)(d / 2) * sizeof *m->inv_freq);
     if (!m->layers || !m->norms || !m->inv_freq) {
         hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", file);
         goto fail;
     }
+    for (int l = 0, x = 0; l < c->n_layer; l++) {
+        hd_llama_layer *L = &m->layers[l];
+        L->cross = x < c->n_xattn && c->xattn_layers[x] == l;
+        L->slot = L->cross ? x++ : m->n_self++;
+    }
 
-    /* 2. embeddings, final norm, LM head (tied when absent) */
-    if ((st = get_matrix(m, gguf ? "token_embd.weight" : "model.embed_tokens.weight", D, V, &m->tok_embd, err)))
+    /* 2. embeddings (mllama: 8 more rows, the first is <|image|>), final norm,
+     * LM head (V rows; tied when absent) */
+    const int64_t V_embd = V + (mllama ? HD_LLAMA_XATTN_EXTRA_ROWS : 0);
+    if ((st = get_matrix(m, embd_names[m->format][mllama], D, V_embd, &m->tok_embd, err))) goto fail;
+    if ((st = get_norm(m, norm_names[m->format][mllama], D, m->norms + 2 * c->n_layer * D, &m->output_norm, err)))
         goto fail;
-    if ((st = get_norm(m, gguf ? "output_norm.weight" : "model.norm.weight", D, m->norms + 2 * c->n_layer * D,
-                       &m->output_norm, err)))
-        goto fail;
-    const char *out_name = gguf ? "output.weight" : "lm_head.weight";
+    const char *out_name = head_names[m->format][mllama];
     if (hd_weights_has(m->file, out_name)) {
         if ((st = get_matrix(m, out_name, D, V, &m->output, err))) goto fail;
-    } else if (gguf || c->tie_word_embeddings) {
+    } else if (!mllama && (gguf || c->tie_word_embeddings)) {
         m->output = m->tok_embd;
         m->tied = true;
     } else {
-        hd_error_set(err, HD_ERR_NOTFOUND, "%s: tensor %s is missing (config.json says the embeddings are not tied)",
-                     file, out_name);
+        hd_error_set(err, HD_ERR_NOTFOUND, "%s: tensor %s is missing (%s)", file, out_name,
+                     mllama ? "mllama's LM head is never tied" : "config.json says the embeddings are not tied");
         goto fail;
     }
 
-    /* 3. layers */
+    /* 3. layers: self-attention (SPEC §1.1) or gated cross-attention (§2.6) */
+    float *xnorms = m->norms + (2 * c->n_layer + 1) * D;   /* [n_xattn][2d + 2] */
     for (int l = 0; l < c->n_layer; l++) {
         hd_llama_layer *L = &m->layers[l];
         struct { layer_tensor t; hd_tensor *dst; int64_t ne0, ne1; } mats[] = {
@@ -190,13 +229,24 @@ hd_llama_model *hd_llama_load(const char *path, hd_error *err) {
             {T_DOWN, &L->w_down, F, D},
         };
         for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
-            layer_name(name, sizeof name, m->format, l, mats[i].t);
+            layer_name(name, sizeof name, m, l, mats[i].t);
             if ((st = get_matrix(m, name, mats[i].ne0, mats[i].ne1, mats[i].dst, err))) goto fail;
         }
-        layer_name(name, sizeof name, m->format, l, T_ATTN_NORM);
+        layer_name(name, sizeof name, m, l, T_ATTN_NORM);
         if ((st = get_norm(m, name, D, m->norms + (2 * l) * D, &L->attn_norm, err))) goto fail;
-        layer_name(name, sizeof name, m->format, l, T_FFN_NORM);
+        layer_name(name, sizeof name, m, l, T_FFN_NORM);
         if ((st = get_norm(m, name, D, m->norms + (2 * l + 1) * D, &L->ffn_norm, err))) goto fail;
+        if (L->cross) {
+            float *xn = xnorms + (size_t)L->slot * (size_t)(2 * d + 2);
+            struct { layer_tensor t; hd_tensor *dst; int64_t n; float *at; } small[] = {
+                {T_Q_NORM, &L->q_norm, d, xn},          {T_K_NORM, &L->k_norm, d, xn + d},
+                {T_ATTN_GATE, &L->attn_gate, 1, xn + 2 * d}, {T_MLP_GATE, &L->mlp_gate, 1, xn + 2 * d + 1},
+            };
+            for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) {
+                layer_name(name, sizeof name, m, l, small[i].t);
+                if ((st = get_norm(m, name, small[i].n, small[i].at, small[i].dst, err))) goto fail;
+            }
+        }
 
         L->nn = (hd_nn_layer_w){
             .attn_norm = {.kind = HD_NN_NORM_RMS, .w = &L->attn_norm, .eps = c->norm_eps},
@@ -205,8 +255,16 @@ hd_llama_model *hd_llama_load(const char *path, hd_error *err) {
             .mlp_norm = {.kind = HD_NN_NORM_RMS, .w = &L->ffn_norm, .eps = c->norm_eps},
             .mlp = {.gate = &L->w_gate, .up = &L->w_up, .down = &L->w_down, .act = HD_NN_ACT_SILU},
         };
+        if (L->cross) {
+            /* q_norm/k_norm per head, no RoPE, tanh gates on both branches */
+            L->nn.attn.q_norm = &L->q_norm;
+            L->nn.attn.k_norm = &L->k_norm;
+            L->nn.attn.qk_norm_eps = c->norm_eps;
+            L->nn.attn_gate = &L->attn_gate;
+            L->nn.mlp_gate = &L->mlp_gate;
+        }
     }
-    m->weight_type = m->layers[0].wq.type;
+    m->weight_type = m->layers[0].wq.type;   /* self or cross: the same projection type in practice */
 
     /* 4. RoPE frequencies: GGUF rope_freqs (llama.cpp's precomputed factors) or from the config */
     if (gguf && hd_weights_has(m->file, "rope_freqs.weight")) {
@@ -243,24 +301,9 @@ void hd_llama_free(hd_llama_model *m) {
 
 /* ---- context ------------------------------------------------------------- */
 
-struct hd_llama_context {
-    const hd_llama_model *model;
-    hd_llama_context_params p;
-    hd_kv_cache *kv;
-    hd_threadpool *pool;
-    hd_arena *act;        /* activations of one forward pass, reset per batch */
-    hd_arena *scratch;    /* per-op temporaries (quantized activations, scores) */
-    hd_exec ex;
-    int32_t *pos;         /* [n_batch] positions of the current batch */
-    int32_t *ids;         /* [n_batch] table rows of the current batch (embedding entries → 0) */
-    float *logits;        /* [n_out][V] */
-    int64_t n_out_max;
-    int64_t n_logits;     /* rows valid in logits */
-};
-
 hd_llama_context_params hd_llama_context_default_params(void) {
     hd_llama_context_params p = {.n_ctx = 0, .n_batch = 256, .kv_type = HD_TYPE_F16, .n_threads = 0,
-                                 .logits_all = false};
+                                 .logits_all = false, .xattn_mask = HD_XATTN_MASK_META, .max_images = 4};
     return p;
 }
 
@@ -275,6 +318,12 @@ hd_llama_context *hd_llama_context_create(const hd_llama_model *m, const hd_llam
         hd_error_set(err, HD_ERR_ARG, "context of %lld positions is too large", (long long)p.n_ctx);
         return NULL;
     }
+    if (p.max_images <= 0) p.max_images = 4;
+    if (p.max_images > 64 || (p.xattn_mask != HD_XATTN_MASK_META && p.xattn_mask != HD_XATTN_MASK_HF)) {
+        hd_error_set(err, HD_ERR_ARG, "context: max_images %d (at most 64) or cross-attention mask mode %d is invalid",
+                     p.max_images, (int)p.xattn_mask);
+        return NULL;
+    }
     hd_llama_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
         hd_error_set(err, HD_ERR_NOMEM, "out of memory for a context");
@@ -286,11 +335,16 @@ hd_llama_context *hd_llama_context_create(const hd_llama_model *m, const hd_llam
     const int64_t F = c->n_ff, Hd = (int64_t)c->n_head * c->head_dim;
     ctx->n_out_max = p.logits_all ? B : 1;
 
-    if (!(ctx->kv = hd_kv_cache_create(c->n_layer, c->n_head_kv, c->head_dim, p.n_ctx, p.kv_type, err))) goto fail;
+    if (!(ctx->kv = hd_kv_cache_create(m->n_self, c->n_head_kv, c->head_dim, p.n_ctx, p.kv_type, err))) goto fail;
     if (!(ctx->pool = hd_threadpool_create(p.n_threads, err))) goto fail;
-    /* activations: x [D, B], one layer's scratch, the final norm [D, n_out] */
-    size_t act = hd_nn_f32_bytes(D * B) + hd_nn_layer_scratch_bytes(&m->layers[0].nn, B) +
-                 hd_nn_f32_bytes(D * ctx->n_out_max) + 4096;
+    /* activations: x [D, B], one layer's scratch (the widest; image K/V of B
+     * tokens in hd_llama_set_images fit too), the final norm [D, n_out] */
+    size_t layer_scratch = 0;
+    for (int l = 0; l < c->n_layer; l++) {
+        size_t b = hd_nn_layer_scratch_bytes(&m->layers[l].nn, B);
+        if (b > layer_scratch) layer_scratch = b;
+    }
+    size_t act = hd_nn_f32_bytes(D * B) + layer_scratch + hd_nn_f32_bytes(D * ctx->n_out_max) + 4096;
     if (!(ctx->act = hd_arena_create(act, err))) goto fail;
     /* op temporaries (ex->scratch): the linear op packs its F32 input per token
      * block plus one panel buffer per thread (core/matmul.c); attention keeps
@@ -309,6 +363,17 @@ hd_llama_context *hd_llama_context_create(const hd_llama_model *m, const hd_llam
                      (long long)ctx->n_out_max);
         goto fail;
     }
+    if (c->n_xattn > 0) {
+        /* image slots and the per-batch R; K/V and the mask come with hd_llama_set_images */
+        ctx->images = calloc((size_t)p.max_images, sizeof *ctx->images);
+        ctx->xk = calloc((size_t)c->n_xattn, sizeof *ctx->xk);
+        ctx->xv = calloc((size_t)c->n_xattn, sizeof *ctx->xv);
+        ctx->xrow = malloc((size_t)B * sizeof *ctx->xrow);
+        if (!ctx->images || !ctx->xk || !ctx->xv || !ctx->xrow) {
+            hd_error_set(err, HD_ERR_NOMEM, "out of memory for the image slots");
+            goto fail;
+        }
+    }
     ctx->ex = (hd_exec){.backend = HD_BACKEND_CPU, .pool = ctx->pool, .scratch = ctx->scratch};
     return ctx;
 fail:
@@ -325,6 +390,7 @@ void hd_llama_context_free(hd_llama_context *ctx) {
     free(ctx->pos);
     free(ctx->ids);
     free(ctx->logits);
+    hd_llama_xattn_free(ctx);
     free(ctx);
 }
 
@@ -368,14 +434,26 @@ static hd_status llama_forward(hd_llama_context *ctx, const int32_t *tokens, con
     if ((st = embed(ctx, &x, tokens, embd, S, err))) return st;
     for (int64_t i = 0; i < S; i++) ctx->pos[i] = (int32_t)(n_past + i);
 
-    /* SPEC §1.1, per layer:  x = x + attention(rms_norm(x));  x = x + mlp(rms_norm(x)) */
+    /* images seen by the rows of this batch (mllama): mask and R, or skip the cross layers */
+    const bool xattn = c->n_xattn > 0 && hd_llama_xattn_prepare(ctx, S);
+
+    /* SPEC §1.1, per self layer:  x = x + attention(rms_norm(x));  x = x + mlp(rms_norm(x))
+     * SPEC §2.6, per cross layer: the same with image keys/values, tanh gates and R */
     for (int l = 0; l < c->n_layer; l++) {
+        const hd_llama_layer *L = &m->layers[l];
+        if (L->cross) {
+            if (xattn && (st = hd_llama_xattn_layer(ctx, L, &x, err))) {
+                hd_error_prefix(err, "layer %d (cross-attention)", l);
+                return st;
+            }
+            continue;
+        }
         hd_nn_attn_ctx ac = {
             .pos = ctx->pos, .inv_freq = m->inv_freq, .n_rot = c->head_dim, .rope_mode = m->rope_mode,
-            .k_cache = hd_kv_cache_k(ctx->kv, l), .v_cache = hd_kv_cache_v(ctx->kv, l),
+            .k_cache = hd_kv_cache_k(ctx->kv, L->slot), .v_cache = hd_kv_cache_v(ctx->kv, L->slot),
             .n_past = n_past, .causal = true,
         };
-        if ((st = hd_nn_layer(ex, ctx->act, &x, &m->layers[l].nn, &ac, err))) {
+        if ((st = hd_nn_layer(ex, ctx->act, &x, &L->nn, &ac, err))) {
             hd_error_prefix(err, "layer %d", l);
             return st;
         }

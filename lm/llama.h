@@ -44,7 +44,11 @@
 extern "C" {
 #endif
 
-/* One decoder layer; every pointer points into the model's weight file. */
+/* One decoder layer; every pointer points into the model's weight file.
+ * Shapes in ggml order (ne[0] first).  A cross-attention layer (mllama) has
+ * the same matrices, read from its cross_attn names: wq projects the text
+ * [D → H·d], wk/wv the image states (width D, the projector output) [D → G·d],
+ * plus the per-head q/k norms and the two gates. */
 typedef struct hd_llama_layer {
     hd_tensor attn_norm;   /* [D]        F32 (converted at load if stored as F16/BF16) */
     hd_tensor wq;          /* [D, H·d]   PyTorch [H·d, D]                              */
@@ -55,6 +59,13 @@ typedef struct hd_llama_layer {
     hd_tensor w_gate;      /* [D, F]     (Meta w1)                                     */
     hd_tensor w_up;        /* [D, F]     (Meta w3)                                     */
     hd_tensor w_down;      /* [F, D]     (Meta w2)                                     */
+    bool cross;            /* a gated cross-attention layer (SPEC §2.6)                */
+    int slot;              /* self layer: its KV-cache layer; cross: its index among the
+                              cross layers (image K/V slot)                            */
+    hd_tensor q_norm;      /* [d]        F32, cross only: RMSNorm weight per query head */
+    hd_tensor k_norm;      /* [d]        F32, cross only: per key head                  */
+    hd_tensor attn_gate;   /* [1]        F32, cross only: raw value, tanh in the forward */
+    hd_tensor mlp_gate;    /* [1]        F32, cross only                                */
     hd_nn_layer_w nn;      /* the same weights as core/nn sees them                    */
 } hd_llama_layer;
 
@@ -70,13 +81,16 @@ typedef struct hd_llama_model {
     hd_weights *file;          /* owned                                       */
     char *source;              /* the GGUF file or the HF folder (owned): where
                                   the model's tokenizer is, for hd_tokenizer_load */
-    hd_tensor tok_embd;        /* [D, V]   embeddings, any type               */
+    hd_tensor tok_embd;        /* [D, V]   embeddings, any type; mllama [D, V+8]
+                                  (row V = 128256 is <|image|>)               */
     hd_tensor output_norm;     /* [D]      F32                                */
     hd_tensor output;          /* [D, V]   LM head (= tok_embd when tied)     */
     bool tied;                 /* output shares tok_embd                      */
     hd_llama_layer *layers;    /* [n_layer], owned                            */
     float *inv_freq;           /* [d/2] RoPE frequencies, scaling included    */
-    float *norms;              /* owned F32 copies of the norm weights        */
+    float *norms;              /* owned F32 copies of the norm weights (and
+                                  of the cross layers' q/k norms and gates)   */
+    int n_self;                /* layers with a self-attention KV cache       */
     hd_type weight_type;       /* type of blk.0 attn_q (for messages)         */
 } hd_llama_model;
 

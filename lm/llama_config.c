@@ -50,6 +50,7 @@ static void llama3_defaults(hd_llama_config *c) {
     c->rope_original_ctx = 8192;
     c->bos_token_id = 128000;
     c->pad_token_id = -1;
+    c->image_token_id = -1;
     c->n_eos = 1;
     c->eos_token_ids[0] = 128001;
 }
@@ -112,6 +113,15 @@ hd_status hd_llama_config_validate(const hd_llama_config *c, const char *file, h
     } else if (c->rope_scaling != HD_ROPE_SCALING_NONE) {
         return hd_error_set(err, HD_ERR_FORMAT, "%s: unknown RoPE scaling", file);
     }
+    if (c->n_xattn < 0 || c->n_xattn > HD_LLAMA_MAX_XATTN || c->n_xattn >= c->n_layer)
+        return hd_error_set(err, HD_ERR_FORMAT, "%s: %d cross-attention layers of %d layers", file, c->n_xattn,
+                            c->n_layer);
+    for (int i = 0; i < c->n_xattn; i++)
+        if (c->xattn_layers[i] < 0 || c->xattn_layers[i] >= c->n_layer ||
+            (i > 0 && c->xattn_layers[i] <= c->xattn_layers[i - 1]))
+            return hd_error_set(err, HD_ERR_FORMAT,
+                                "%s: cross-attention layer %d (entry %d) is not an ascending index below %d", file,
+                                (int)c->xattn_layers[i], i, c->n_layer);
     if (c->n_eos < 0 || c->n_eos > HD_LLAMA_MAX_EOS)
         return hd_error_set(err, HD_ERR_FORMAT, "%s: bad number of eos ids", file);
     return HD_OK;
@@ -121,7 +131,9 @@ int64_t hd_llama_config_n_params(const hd_llama_config *c) {
     const int64_t D = c->n_embd, V = c->n_vocab, F = c->n_ff;
     const int64_t Hd = (int64_t)c->n_head * c->head_dim, Gd = (int64_t)c->n_head_kv * c->head_dim;
     const int64_t layer = 2 * D + 2 * D * Hd + 2 * D * Gd + 3 * D * F;
-    return V * D * (c->tie_word_embeddings ? 1 : 2) + c->n_layer * layer + D;
+    /* mllama: the image embedding rows, and per cross layer q/k norms [d] and two gates [1] */
+    const int64_t extra = c->n_xattn > 0 ? HD_LLAMA_XATTN_EXTRA_ROWS * D + c->n_xattn * (2 * c->head_dim + 2) : 0;
+    return V * D * (c->tie_word_embeddings ? 1 : 2) + c->n_layer * layer + D + extra;
 }
 
 /* gguf-py's size label: "1.2B", "8.0B", "8.3M" (two significant digits at least). */
@@ -175,38 +187,43 @@ hd_status hd_llama_config_from_gguf(hd_llama_config *cfg, const hd_gguf *g, hd_e
     size_t n;
     if (!hd_gguf_get_str(g, "general.architecture", &s, &n))
         return hd_error_set(err, HD_ERR_FORMAT, "%s: general.architecture is missing", file);
-    if (n != 5 || memcmp(s, "llama", 5) != 0)
-        return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: architecture \"%.*s\" is not llama", file,
+    const bool mllama = n == 6 && memcmp(s, "mllama", 6) == 0;
+    if (!mllama && (n != 5 || memcmp(s, "llama", 5) != 0))
+        return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: architecture \"%.*s\" is neither llama nor mllama", file,
                             (int)(n > 64 ? 64 : n), s);
+    /* key names: "<arch>.<suffix>" (mllama files use mllama.* for the same keys) */
+    const char *arch = mllama ? "mllama" : "llama";
+    char kb[128];
+#define KEY(suffix) (snprintf(kb, sizeof kb, "%s.%s", arch, suffix), kb)
     if (hd_gguf_get_str(g, "general.name", &s, &n))
         snprintf(c.name, sizeof c.name, "%.*s", (int)(n < sizeof c.name ? n : sizeof c.name - 1), s);
 
     hd_status st;
-    if ((st = need_u32(g, "llama.block_count", 1, 4096, &c.n_layer, err))) return st;
-    if ((st = need_u32(g, "llama.embedding_length", 1, 1 << 20, &c.n_embd, err))) return st;
-    if ((st = need_u32(g, "llama.feed_forward_length", 1, 1 << 22, &c.n_ff, err))) return st;
-    if ((st = need_u32(g, "llama.attention.head_count", 1, 4096, &c.n_head, err))) return st;
-    if (hd_gguf_find_key(g, "llama.attention.head_count_kv") >= 0) {
-        if ((st = need_u32(g, "llama.attention.head_count_kv", 1, 4096, &c.n_head_kv, err))) return st;
+    if ((st = need_u32(g, KEY("block_count"), 1, 4096, &c.n_layer, err))) return st;
+    if ((st = need_u32(g, KEY("embedding_length"), 1, 1 << 20, &c.n_embd, err))) return st;
+    if ((st = need_u32(g, KEY("feed_forward_length"), 1, 1 << 22, &c.n_ff, err))) return st;
+    if ((st = need_u32(g, KEY("attention.head_count"), 1, 4096, &c.n_head, err))) return st;
+    if (hd_gguf_find_key(g, KEY("attention.head_count_kv")) >= 0) {
+        if ((st = need_u32(g, KEY("attention.head_count_kv"), 1, 4096, &c.n_head_kv, err))) return st;
     } else {
         c.n_head_kv = c.n_head;
     }
     uint32_t ctx;
-    if (hd_gguf_get_u32(g, "llama.context_length", &ctx)) c.n_ctx_train = ctx;
-    if (!hd_gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon", &c.norm_eps))
+    if (hd_gguf_get_u32(g, KEY("context_length"), &ctx)) c.n_ctx_train = ctx;
+    if (!hd_gguf_get_f32(g, KEY("attention.layer_norm_rms_epsilon"), &c.norm_eps))
         return hd_error_set(err, HD_ERR_FORMAT, "%s: key llama.attention.layer_norm_rms_epsilon is missing", file);
-    if (hd_gguf_find_key(g, "llama.rope.freq_base") >= 0 && !hd_gguf_get_f32(g, "llama.rope.freq_base", &c.rope_theta))
-        return hd_error_set(err, HD_ERR_FORMAT, "%s: key llama.rope.freq_base is not a number", file);
+    if (hd_gguf_find_key(g, KEY("rope.freq_base")) >= 0 && !hd_gguf_get_f32(g, KEY("rope.freq_base"), &c.rope_theta))
+        return hd_error_set(err, HD_ERR_FORMAT, "%s: key %s is not a number", file, KEY("rope.freq_base"));
 
     c.head_dim = c.n_embd / c.n_head;
-    if (hd_gguf_find_key(g, "llama.attention.key_length") < 0 && c.n_embd % c.n_head)
+    if (hd_gguf_find_key(g, KEY("attention.key_length")) < 0 && c.n_embd % c.n_head)
         return hd_error_set(err, HD_ERR_FORMAT, "%s: embedding length %d is not a multiple of %d heads", file,
                             c.n_embd, c.n_head);
-    if (hd_gguf_find_key(g, "llama.attention.key_length") >= 0) {
+    if (hd_gguf_find_key(g, KEY("attention.key_length")) >= 0) {
         int kl = 0, vl = -1;
-        if ((st = need_u32(g, "llama.attention.key_length", 2, 4096, &kl, err))) return st;
-        if (hd_gguf_find_key(g, "llama.attention.value_length") >= 0 &&
-            (st = need_u32(g, "llama.attention.value_length", 2, 4096, &vl, err)))
+        if ((st = need_u32(g, KEY("attention.key_length"), 2, 4096, &kl, err))) return st;
+        if (hd_gguf_find_key(g, KEY("attention.value_length")) >= 0 &&
+            (st = need_u32(g, KEY("attention.value_length"), 2, 4096, &vl, err)))
             return st;
         if (vl >= 0 && vl != kl)
             return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: key length %d differs from value length %d", file, kl,
@@ -214,21 +231,21 @@ hd_status hd_llama_config_from_gguf(hd_llama_config *cfg, const hd_gguf *g, hd_e
         c.head_dim = kl;
         c.head_dim_explicit = true;
     }
-    if (hd_gguf_find_key(g, "llama.rope.dimension_count") >= 0) {
+    if (hd_gguf_find_key(g, KEY("rope.dimension_count")) >= 0) {
         int rd = 0;
-        if ((st = need_u32(g, "llama.rope.dimension_count", 2, 4096, &rd, err))) return st;
+        if ((st = need_u32(g, KEY("rope.dimension_count"), 2, 4096, &rd, err))) return st;
         if (rd != c.head_dim)
             return hd_error_set(err, HD_ERR_UNSUPPORTED,
                                 "%s: RoPE over %d of %d head dimensions (partial rotary) is not supported", file, rd,
                                 c.head_dim);
     }
-    if (hd_gguf_get_str(g, "llama.rope.scaling.type", &s, &n) && !(n == 4 && memcmp(s, "none", 4) == 0))
+    if (hd_gguf_get_str(g, KEY("rope.scaling.type"), &s, &n) && !(n == 4 && memcmp(s, "none", 4) == 0))
         return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: RoPE scaling type \"%.*s\" is not supported", file,
                             (int)(n > 32 ? 32 : n), s);
 
     /* vocabulary: llama.vocab_size, else the token list */
-    if (hd_gguf_find_key(g, "llama.vocab_size") >= 0) {
-        if ((st = need_u32(g, "llama.vocab_size", 1, 1 << 26, &c.n_vocab, err))) return st;
+    if (hd_gguf_find_key(g, KEY("vocab_size")) >= 0) {
+        if ((st = need_u32(g, KEY("vocab_size"), 1, 1 << 26, &c.n_vocab, err))) return st;
     } else {
         int64_t k = hd_gguf_find_key(g, "tokenizer.ggml.tokens");
         hd_gguf_vtype et;
@@ -256,6 +273,29 @@ hd_status hd_llama_config_from_gguf(hd_llama_config *cfg, const hd_gguf *g, hd_e
     if (opt_token(g, "tokenizer.ggml.eos_token_id", &eos)) c.eos_token_ids[c.n_eos++] = eos;
     if (!opt_token(g, "tokenizer.ggml.padding_token_id", &c.pad_token_id)) c.pad_token_id = -1;
 
+    if (mllama) {
+        /* mllama.attention.cross_attention_layers: the indices of the gated
+         * cross-attention layers (Ollama's layout); <|image|> is the first id
+         * past the vocabulary (128256), its embedding the extra table row */
+        const int64_t k = hd_gguf_find_key(g, KEY("attention.cross_attention_layers"));
+        hd_gguf_vtype et;
+        uint64_t nl;
+        if (k < 0 || !hd_gguf_kv_array(g, k, &et, &nl))
+            return hd_error_set(err, HD_ERR_FORMAT, "%s: key %s is missing or not an array", file, kb);
+        if (nl > HD_LLAMA_MAX_XATTN)
+            return hd_error_set(err, HD_ERR_FORMAT, "%s: %s lists %llu layers (at most %d)", file, kb,
+                                (unsigned long long)nl, HD_LLAMA_MAX_XATTN);
+        for (uint64_t i = 0; i < nl; i++) {
+            double v;
+            if (!hd_gguf_arr_number(g, k, i, &v) || v != floor(v) || v < 0 || v >= c.n_layer)
+                return hd_error_set(err, HD_ERR_FORMAT, "%s: %s[%llu] is not a layer index below %d", file, kb,
+                                    (unsigned long long)i, c.n_layer);
+            c.xattn_layers[i] = (int32_t)v;
+        }
+        c.n_xattn = (int)nl;
+        c.image_token_id = c.n_vocab;
+    }
+#undef KEY
     if ((st = hd_llama_config_validate(&c, file, err))) return st;
     *cfg = c;
     return HD_OK;
@@ -267,24 +307,31 @@ hd_status hd_llama_config_to_gguf(const hd_llama_config *c, uint32_t file_type, 
     char label[32];
     size_label(hd_llama_config_n_params(c), label, sizeof label);
     const uint32_t head_kv = (uint32_t)c->n_head_kv;
-    bool ok = hd_gguf_set_str(w, "general.architecture", "llama") == HD_OK &&
+    const char *arch = c->n_xattn > 0 ? "mllama" : "llama";
+    char kb[128];
+#define KEY(suffix) (snprintf(kb, sizeof kb, "%s.%s", arch, suffix), kb)
+    bool ok = hd_gguf_set_str(w, "general.architecture", arch) == HD_OK &&
               hd_gguf_set_str(w, "general.type", "model") == HD_OK &&
               (!c->name[0] || hd_gguf_set_str(w, "general.name", c->name) == HD_OK) &&
               hd_gguf_set_str(w, "general.size_label", label) == HD_OK &&
-              hd_gguf_set_u32(w, "llama.block_count", (uint32_t)c->n_layer) == HD_OK &&
-              hd_gguf_set_u32(w, "llama.context_length", (uint32_t)c->n_ctx_train) == HD_OK &&
-              hd_gguf_set_u32(w, "llama.embedding_length", (uint32_t)c->n_embd) == HD_OK &&
-              hd_gguf_set_u32(w, "llama.feed_forward_length", (uint32_t)c->n_ff) == HD_OK &&
-              hd_gguf_set_u32(w, "llama.attention.head_count", (uint32_t)c->n_head) == HD_OK &&
-              hd_gguf_set_u32(w, "llama.attention.head_count_kv", head_kv) == HD_OK &&
-              hd_gguf_set_f32(w, "llama.rope.freq_base", c->rope_theta) == HD_OK &&
-              hd_gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", c->norm_eps) == HD_OK;
+              hd_gguf_set_u32(w, KEY("block_count"), (uint32_t)c->n_layer) == HD_OK &&
+              hd_gguf_set_u32(w, KEY("context_length"), (uint32_t)c->n_ctx_train) == HD_OK &&
+              hd_gguf_set_u32(w, KEY("embedding_length"), (uint32_t)c->n_embd) == HD_OK &&
+              hd_gguf_set_u32(w, KEY("feed_forward_length"), (uint32_t)c->n_ff) == HD_OK &&
+              hd_gguf_set_u32(w, KEY("attention.head_count"), (uint32_t)c->n_head) == HD_OK &&
+              hd_gguf_set_u32(w, KEY("attention.head_count_kv"), head_kv) == HD_OK &&
+              hd_gguf_set_f32(w, KEY("rope.freq_base"), c->rope_theta) == HD_OK &&
+              hd_gguf_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), c->norm_eps) == HD_OK;
     if (ok && c->head_dim_explicit)
-        ok = hd_gguf_set_u32(w, "llama.attention.key_length", (uint32_t)c->head_dim) == HD_OK &&
-             hd_gguf_set_u32(w, "llama.attention.value_length", (uint32_t)c->head_dim) == HD_OK;
+        ok = hd_gguf_set_u32(w, KEY("attention.key_length"), (uint32_t)c->head_dim) == HD_OK &&
+             hd_gguf_set_u32(w, KEY("attention.value_length"), (uint32_t)c->head_dim) == HD_OK;
     ok = ok && hd_gguf_set_u32(w, "general.file_type", file_type) == HD_OK &&
-         hd_gguf_set_u32(w, "llama.vocab_size", (uint32_t)c->n_vocab) == HD_OK &&
-         hd_gguf_set_u32(w, "llama.rope.dimension_count", (uint32_t)c->head_dim) == HD_OK;
+         hd_gguf_set_u32(w, KEY("vocab_size"), (uint32_t)c->n_vocab) == HD_OK &&
+         hd_gguf_set_u32(w, KEY("rope.dimension_count"), (uint32_t)c->head_dim) == HD_OK;
+    if (ok && c->n_xattn > 0)
+        ok = hd_gguf_set_arr_i32(w, KEY("attention.cross_attention_layers"), c->xattn_layers,
+                                 (uint64_t)c->n_xattn) == HD_OK;
+#undef KEY
     if (!ok) return hd_error_set(err, HD_ERR_NOMEM, "out of memory for GGUF metadata");
     return HD_OK;
 }
@@ -357,26 +404,71 @@ static const char *json_str(const cJSON *o, const char *key) {
     return cJSON_IsString(j) ? j->valuestring : NULL;
 }
 
+/* cross_attention_layers of an mllama text_config, and image_token_index. */
+static hd_status parse_mllama(hd_llama_config *c, const cJSON *top, const cJSON *text, const char *file,
+                              hd_error *err) {
+    const cJSON *xl = cJSON_GetObjectItemCaseSensitive(text, "cross_attention_layers");
+    if (!cJSON_IsArray(xl))
+        return hd_error_set(err, HD_ERR_FORMAT, "%s: text_config.cross_attention_layers is missing or not a list",
+                            file);
+    const int n = cJSON_GetArraySize(xl);
+    if (n > HD_LLAMA_MAX_XATTN)
+        return hd_error_set(err, HD_ERR_FORMAT, "%s: %d cross-attention layers (at most %d)", file, n,
+                            HD_LLAMA_MAX_XATTN);
+    int i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, xl) {
+        if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || e->valuedouble < 0 ||
+            e->valuedouble >= c->n_layer)
+            return hd_error_set(err, HD_ERR_FORMAT,
+                                "%s: text_config.cross_attention_layers[%d] is not a layer index below %d", file, i,
+                                c->n_layer);
+        c->xattn_layers[i++] = (int32_t)e->valuedouble;
+    }
+    c->n_xattn = n;
+    long long img = 128256;
+    hd_status st = json_int(top, "image_token_index", 0, INT32_MAX, false, &img, file, err);
+    if (st) return st;
+    c->image_token_id = (int32_t)img;
+    return HD_OK;
+}
+
 static hd_status parse_hf(hd_llama_config *out, const cJSON *root, const char *file, hd_error *err) {
     if (!cJSON_IsObject(root)) return hd_error_set(err, HD_ERR_FORMAT, "%s: not a JSON object", file);
     const char *mt = json_str(root, "model_type");
-    bool llama_arch = false;
-    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
-    const cJSON *a;
-    cJSON_ArrayForEach(a, arch) if (cJSON_IsString(a) && strcmp(a->valuestring, "LlamaForCausalLM") == 0) llama_arch = true;
-    if (mt ? strcmp(mt, "llama") != 0 : !llama_arch)
-        return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: model_type \"%s\" is not llama", file, mt ? mt : "(none)");
+    const cJSON *top = root;
+    const bool mllama = mt && strcmp(mt, "mllama") == 0;
+    if (mllama) {
+        /* MllamaForConditionalGeneration: the decoder is described by text_config */
+        root = cJSON_GetObjectItemCaseSensitive(top, "text_config");
+        if (!cJSON_IsObject(root))
+            return hd_error_set(err, HD_ERR_FORMAT, "%s: mllama config has no text_config object", file);
+        const char *tmt = json_str(root, "model_type");
+        if (tmt && strcmp(tmt, "mllama_text_model") != 0)
+            return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: text_config.model_type \"%s\" is not mllama_text_model",
+                                file, tmt);
+    } else {
+        bool llama_arch = false;
+        const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+        const cJSON *a;
+        cJSON_ArrayForEach(a, arch) if (cJSON_IsString(a) && strcmp(a->valuestring, "LlamaForCausalLM") == 0) llama_arch = true;
+        if (mt ? strcmp(mt, "llama") != 0 : !llama_arch)
+            return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: model_type \"%s\" is neither llama nor mllama", file,
+                                mt ? mt : "(none)");
+    }
 
-    /* HF LlamaConfig defaults for absent optional keys */
+    /* HF LlamaConfig (or MllamaTextConfig) defaults for absent optional keys */
     hd_llama_config c;
     memset(&c, 0, sizeof c);
-    c.rope_theta = 10000.0f;
-    c.norm_eps = 1e-6f;
-    c.bos_token_id = 1;
-    c.pad_token_id = -1;
+    c.rope_theta = mllama ? 500000.0f : 10000.0f;
+    c.norm_eps = mllama ? 1e-5f : 1e-6f;
+    c.bos_token_id = mllama ? 128000 : 1;
+    c.pad_token_id = mllama ? 128004 : -1;
+    c.image_token_id = -1;
     c.n_eos = 1;
-    c.eos_token_ids[0] = 2;
+    c.eos_token_ids[0] = mllama ? 128001 : 2;
     long long V = 32000, D = 4096, F = 11008, L = 32, H = 32, G = -1, d = -1, ctx = 2048, v;
+    if (mllama) V = 128256, F = 14336, L = 40, G = 8, ctx = 131072;
     hd_status st;
     if ((st = json_int(root, "vocab_size", 1, 1 << 26, false, &V, file, err)) ||
         (st = json_int(root, "hidden_size", 1, 1 << 20, true, &D, file, err)) ||
@@ -459,6 +551,7 @@ static hd_status parse_hf(hd_llama_config *out, const cJSON *root, const char *f
     }
     if (D % H && d <= 0)
         return hd_error_set(err, HD_ERR_FORMAT, "%s: hidden_size %lld is not a multiple of %lld heads", file, D, H);
+    if (mllama && (st = parse_mllama(&c, top, root, file, err))) return st;
     if ((st = hd_llama_config_validate(&c, file, err))) return st;
     *out = c;
     return HD_OK;

@@ -27,6 +27,8 @@ typedef enum hd_rope_scaling {
 } hd_rope_scaling;
 
 #define HD_LLAMA_MAX_EOS 8
+#define HD_LLAMA_MAX_XATTN 64        /* cross-attention layers a config can list (90B: 20) */
+#define HD_LLAMA_XATTN_EXTRA_ROWS 8  /* mllama's embedding rows past the vocabulary (SPEC §2.7) */
 #define HD_LLAMA_NAME_MAX 96
 
 typedef struct hd_llama_config {
@@ -54,6 +56,11 @@ typedef struct hd_llama_config {
     int32_t pad_token_id;         /* -1 if unknown                               */
     int n_eos;                    /* eos ids (config.json allows a list)         */
     int32_t eos_token_ids[HD_LLAMA_MAX_EOS];
+    /* Llama 3.2 Vision ("mllama") text model, SPEC §2.6: n_xattn of the
+     * n_layer layers are gated cross-attention layers (0 = plain Llama) */
+    int n_xattn;                  /*     len(cross_attention_layers)              */
+    int32_t xattn_layers[HD_LLAMA_MAX_XATTN]; /* their indices, ascending        */
+    int32_t image_token_id;       /*     <|image|> (128256), -1 if none           */
 } hd_llama_config;
 
 /* ---- presets ------------------------------------------------------------- */
@@ -76,7 +83,9 @@ int64_t hd_llama_config_n_params(const hd_llama_config *cfg);
 /* ---- GGUF ---------------------------------------------------------------- */
 
 /* Reads llama.* keys (and general.name, tokenizer.ggml.{bos,eos,padding}_token_id
- * when present).  general.architecture must be "llama".  llama.vocab_size
+ * when present).  general.architecture must be "llama", or "mllama" (Ollama's
+ * Llama 3.2 Vision layout: the same keys under mllama.* plus the array
+ * mllama.attention.cross_attention_layers; image_token_id = n_vocab).  llama.vocab_size
  * missing → the length of tokenizer.ggml.tokens.  Rope scaling: GGUF files
  * from llama.cpp carry the llama3 scaling in the rope_freqs.weight tensor,
  * not in keys, so rope_scaling is LLAMA3 only when rope_freqs.weight exists
@@ -85,7 +94,9 @@ int64_t hd_llama_config_n_params(const hd_llama_config *cfg);
 hd_status hd_llama_config_from_gguf(hd_llama_config *cfg, const hd_gguf *g, hd_error *err);
 
 /* Writes the keys convert_hf_to_gguf.py writes for a Llama 3.x checkpoint,
- * in its order: general.architecture "llama", general.type, general.name,
+ * in its order (with n_xattn > 0: architecture "mllama", every llama.* key
+ * as mllama.*, then mllama.attention.cross_attention_layers as an INT32
+ * array): general.architecture "llama", general.type, general.name,
  * general.size_label, llama.{block_count, context_length, embedding_length,
  * feed_forward_length, attention.head_count, attention.head_count_kv,
  * rope.freq_base, attention.layer_norm_rms_epsilon, [attention.key_length,
@@ -106,8 +117,11 @@ void hd_llama_rope_freq_factors(const hd_llama_config *cfg, float *factors);
 
 /* Parses config.json text (len bytes; need not be NUL-terminated).  Accepts
  * model_type "llama" (and a missing model_type when architectures names
- * LlamaForCausalLM); a nested "text_config" is not handled here.  Unknown keys
- * are ignored; missing optional keys get the HF defaults. */
+ * LlamaForCausalLM), and model_type "mllama" (MllamaForConditionalGeneration):
+ * then the text model is read from "text_config" (its cross_attention_layers
+ * list included) and image_token_index from the top level; vision_config is
+ * left to vision/.  Unknown keys are ignored; missing optional keys get the
+ * HF defaults (MllamaTextConfig's for mllama). */
 hd_status hd_llama_config_from_hf_json(hd_llama_config *cfg, const char *json, size_t len, const char *name,
                                        hd_error *err);
 /* Reads and parses the file at path (a config.json). */

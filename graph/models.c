@@ -1,6 +1,7 @@
 /* graph/models.c — the reference-counted, thread-safe model cache. */
 #include "models.h"
 
+#include "adapters/speech_adapter.h"
 #include "lm/llama.h"
 #include "lm/tokenizer.h"
 #include "speech/conformer.h"
@@ -38,11 +39,15 @@ static void free_vit(void *o) { hd_vit_free(o); }
 static void *load_conformer(const char *p, hd_error *e) { return hd_conformer_load(p, e); }
 static void free_conformer(void *o) { hd_conformer_free(o); }
 
+static void *load_adapter(const char *p, hd_error *e) { return hd_speech_adapter_load(p, e); }
+static void free_adapter(void *o) { hd_speech_adapter_free(o); }
+
 static const loader k_loaders[HD_MODEL_KIND_COUNT] = {
     [HD_MODEL_LLAMA] = {"llama", load_llama, free_llama},
     [HD_MODEL_TOKENIZER] = {"tokenizer", load_tok, free_tok},
     [HD_MODEL_VIT] = {"vit", load_vit, free_vit},
     [HD_MODEL_CONFORMER] = {"conformer", load_conformer, free_conformer},
+    [HD_MODEL_SPEECH_ADAPTER] = {"speech-adapter", load_adapter, free_adapter},
 };
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -170,6 +175,7 @@ const hd_llama_model *hd_model_llama(const hd_model *m) { return object(m, HD_MO
 const hd_tokenizer *hd_model_tokenizer(const hd_model *m) { return object(m, HD_MODEL_TOKENIZER); }
 hd_vit *hd_model_vit(const hd_model *m) { return object(m, HD_MODEL_VIT); }
 hd_conformer *hd_model_conformer(const hd_model *m) { return object(m, HD_MODEL_CONFORMER); }
+hd_speech_adapter *hd_model_speech_adapter(const hd_model *m) { return object(m, HD_MODEL_SPEECH_ADAPTER); }
 
 void hd_model_lock(hd_model *m) { pthread_mutex_lock(&m->use); }
 void hd_model_unlock(hd_model *m) { pthread_mutex_unlock(&m->use); }

@@ -22,7 +22,8 @@
  * Using the objects: an hd_llama_model and an hd_tokenizer are read-only and
  * may be used by many threads at once (each llama user makes its own
  * hd_llama_context).  An hd_vit or hd_conformer keeps one activation arena,
- * so calls that run it (hd_vit_encode, hd_conformer_encode) must be made
+ * (likewise an hd_speech_adapter), so calls that run it (hd_vit_encode,
+ * hd_conformer_encode, hd_speech_adapter_encode) must be made
  * between hd_model_lock and hd_model_unlock of its entry.
  */
 #ifndef HD_GRAPH_MODELS_H
@@ -40,12 +41,14 @@ struct hd_llama_model;
 struct hd_tokenizer;
 struct hd_vit;
 struct hd_conformer;
+struct hd_speech_adapter;
 
 typedef enum hd_model_kind {
     HD_MODEL_LLAMA = 0,   /* hd_llama_model (lm/llama.h): GGUF file or HF folder            */
     HD_MODEL_TOKENIZER,   /* hd_tokenizer (lm/tokenizer.h): any source hd_tokenizer_load takes */
     HD_MODEL_VIT,         /* hd_vit (vision/vit.h): mllama vision encoder + projector        */
     HD_MODEL_CONFORMER,   /* hd_conformer (speech/conformer.h)                               */
+    HD_MODEL_SPEECH_ADAPTER, /* hd_speech_adapter (adapters/speech_adapter.h)                */
     HD_MODEL_KIND_COUNT
 } hd_model_kind;
 
@@ -72,8 +75,9 @@ const struct hd_llama_model *hd_model_llama(const hd_model *m);
 const struct hd_tokenizer *hd_model_tokenizer(const hd_model *m);
 struct hd_vit *hd_model_vit(const hd_model *m);
 struct hd_conformer *hd_model_conformer(const hd_model *m);
+struct hd_speech_adapter *hd_model_speech_adapter(const hd_model *m);
 
-/* Exclusive use of an object that is not thread-safe (vit, conformer). */
+/* Exclusive use of an object that is not thread-safe (vit, conformer, adapter). */
 void hd_model_lock(hd_model *m);
 void hd_model_unlock(hd_model *m);
 

@@ -109,6 +109,9 @@ hd_packet *hd_packet_embed_new(int64_t rows, int64_t dim, hd_error *err) {
     p->u.embed.data = payload(p);
     p->u.embed.rows = rows;
     p->u.embed.dim = dim;
+    p->u.embed.valid_rows = rows;
+    p->u.embed.what = HD_EMBED_ANY;
+    p->u.embed.begin_id = p->u.embed.end_id = -1;
     return p;
 }
 
@@ -190,6 +193,11 @@ hd_packet *hd_packet_make_writable(hd_packet *p, hd_error *err) {
 const char *hd_packet_kind_name(hd_packet_kind kind) {
     static const char *const names[] = {"audio", "image", "embedding", "tokens", "text", "eos", "error"};
     return (unsigned)kind < HD_PKT_KIND_COUNT ? names[kind] : "?";
+}
+
+const char *hd_embed_kind_name(hd_embed_kind k) {
+    static const char *const names[] = {"any", "speech", "lm", "image"};
+    return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
 const char *hd_kinds_text(uint32_t kinds, char *buf, size_t size) {

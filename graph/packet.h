@@ -61,8 +61,23 @@ typedef enum hd_pixfmt {
     HD_PIX_RGB_F32,     /* 3 floats (e.g. normalized for a vision encoder)  */
 } hd_pixfmt;
 
+/* What the rows of an embedding packet are (hd_packet.u.embed.what). */
+typedef enum hd_embed_kind {
+    HD_EMBED_ANY = 0,     /* unspecified (e.g. log-mel frames from the mel node)          */
+    HD_EMBED_SPEECH,      /* speech encoder frames (conformer output)                       */
+    HD_EMBED_LM,          /* language-model input embeddings, one row per position
+                             (speech adapter output, spliced into the prompt)              */
+    HD_EMBED_IMAGE,       /* one image's cross-attention states (vision encoder +
+                             projector): rows = max_tiles·P, valid_rows = n_tiles·P        */
+} hd_embed_kind;
+
+const char *hd_embed_kind_name(hd_embed_kind k);   /* "any", "speech", "lm", "image" */
+
 /* Packet flags. */
 #define HD_PKT_FLAG_PARTIAL 1u   /* text: more pieces of this segment follow */
+#define HD_PKT_FLAG_SEGMENT 2u   /* audio/embed: the packet holds one whole utterance
+                                    (a segmenter's output): encoders take it as one
+                                    segment instead of gathering rows */
 
 typedef struct hd_packet {
     hd_packet_kind kind;
@@ -87,6 +102,14 @@ typedef struct hd_packet {
             float *data;        /* [rows, dim] row-major */
             int64_t rows;
             int64_t dim;
+            /* metadata (hd_packet_embed_new: valid_rows = rows, ids -1, the rest 0) */
+            int64_t valid_rows; /* leading rows that hold data; later rows are
+                                   padding (image: tile slots ≥ n_tiles)        */
+            hd_embed_kind what; /* what the rows are                           */
+            int n_tiles;        /* HD_EMBED_IMAGE: tiles of the image (1..max)  */
+            int max_tiles;      /* HD_EMBED_IMAGE: tile slots; rows = max_tiles·P */
+            int32_t begin_id;   /* HD_EMBED_LM: token ids that enclose the rows  */
+            int32_t end_id;     /* in a prompt (speech/speech_model.h), or -1     */
         } embed;
         struct {
             int32_t *ids;       /* [n] */

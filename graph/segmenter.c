@@ -11,6 +11,7 @@
 #define BIN_DB 0.5
 #define N_BINS ((int)((E_MAX - E_MIN) / BIN_DB))
 #define SMOOTH 5         /* cut search: mean energy over frames c-5 .. c+5 */
+#define SUSTAIN 3        /* frames in a row above floor + off that keep speech going */
 
 struct hd_segmenter {
     hd_segmenter_params p;
@@ -27,6 +28,7 @@ struct hd_segmenter {
     /* state */
     bool speech;
     int64_t run;            /* consecutive frames above floor + on (not in speech) */
+    int64_t off_run;        /* consecutive frames above floor + off (in speech) */
     int64_t seg_start, last_speech, prev_end;
 };
 
@@ -135,7 +137,9 @@ static void update_floor(hd_segmenter *s, double e) {
     s->win_bin[slot] = (int16_t)b;
     s->hist[b]++;
     int64_t count = s->n + 1 < s->fw ? s->n + 1 : s->fw;
-    int64_t target = (count + 9) / 10, acc = 0;   /* the 10th percentile */
+    /* the 10th percentile; the quietest frame while under a tenth of the
+     * window has been seen (a stream may start with speech) */
+    int64_t target = count < (s->fw + 9) / 10 ? 1 : (count + 9) / 10, acc = 0;
     int k = 0;
     for (; k < N_BINS; k++) {
         acc += s->hist[k];
@@ -185,10 +189,12 @@ int hd_segmenter_push(hd_segmenter *s, float energy_db, hd_segment *out) {
             if (s->seg_start < 0) s->seg_start = 0;
             s->last_speech = i;
             s->run = 0;
+            s->off_run = SUSTAIN;
         }
         return 0;
     }
-    if (e > s->floor + s->p.off_db) s->last_speech = i;
+    s->off_run = e > s->floor + s->p.off_db ? s->off_run + 1 : 0;
+    if (s->off_run >= SUSTAIN) s->last_speech = i;
     if (i - s->last_speech >= s->sil_min) {
         int64_t end = s->last_speech + 1 + s->pad;
         if (end > s->n) end = s->n;

@@ -9,11 +9,15 @@
  *
  *   noise floor   the 10th percentile of the energies of the last
  *                 `floor_window_s` seconds (a histogram of 0.5 dB bins over a
- *                 ring of frames), never below `min_floor_db`;
+ *                 ring of frames; the quietest frame so far until a tenth of
+ *                 the window has been seen), never below `min_floor_db`, so
+ *                 a steady sound becomes the floor within 90% of the window;
  *   speech starts when `min_speech_s` of consecutive frames are above
  *                 floor + `on_db`;
- *   speech goes on while frames rise above floor + `off_db` (hysteresis:
- *                 off_db < on_db) at least once every `min_silence_s`;
+ *   speech goes on while runs of 3 frames (30 ms) rise above floor +
+ *                 `off_db` (hysteresis: off_db < on_db) at least once every
+ *                 `min_silence_s` (a run, so single noise spikes do not keep
+ *                 a segment open);
  *   it ends       after `min_silence_s` without such a frame; the segment is
  *                 [first speech frame − pad, last speech frame + 1 + pad),
  *                 clipped to the stream and to the previous segment's end;

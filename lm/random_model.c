@@ -19,9 +19,12 @@
 
 /* ---- architectures ------------------------------------------------------- */
 
-static const hd_rm_arch *const k_archs[] = {&hd_rm_arch_llama, &hd_rm_arch_conformer, &hd_rm_arch_mllama_vision};
+extern const hd_rm_arch hd_rm_arch_speech;   /* lm/random_model_speech.c */
+
+static const hd_rm_arch *const k_archs[] = {&hd_rm_arch_llama, &hd_rm_arch_conformer, &hd_rm_arch_mllama_vision,
+                                            &hd_rm_arch_speech};
 #define N_ARCHS (sizeof k_archs / sizeof k_archs[0])
-static const char *const k_arch_names[N_ARCHS + 1] = {"llama", "conformer", "mllama-vision", NULL};
+static const char *const k_arch_names[N_ARCHS + 1] = {"llama", "conformer", "mllama-vision", "speech", NULL};
 
 const char *const *hd_random_model_arch_names(void) { return k_arch_names; }
 

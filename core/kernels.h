@@ -68,6 +68,11 @@ typedef struct { float d[8]; int32_t c8[8]; int8_t lo[32]; int8_t hi[32]; } hd_b
 /* y[j * ys] = dot(w[0..k), x_j) for j < nc (1..HD_DOT_MAX_NC); x_j = x + j*xs bytes,
  * already in act_of[w type] format.  k is a multiple of the type's block size. */
 typedef void (*hd_dot_fn)(int64_t k, const void *w, const void *x, size_t xs, int nc, float *y, size_t ys);
+/* One token against nr (1..HD_DOT_ROWS) weight rows: y[r] = dot(w + r·ws bytes, x) for r < nr,
+ * x in act_of[w type] format.  Streaming several rows at once shares every activation
+ * load among them, so long activation rows need not stay in L1 (matrix-vector decode). */
+#define HD_DOT_ROWS 4
+typedef void (*hd_dotr_fn)(int64_t k, const void *w, size_t ws, const void *x, int nr, float *y);
 /* Converts k floats (multiple of the act block) into act format at dst. */
 typedef void (*hd_act_fn)(const float *x, void *dst, int64_t k);
 /* Dequantizes k values of a row (multiple of the block size) to floats. */
@@ -84,6 +89,7 @@ typedef struct hd_kernels {
     hd_act act_of[HD_TYPE_COUNT];          /* activation format per weight type  */
     hd_act_fn act[HD_ACT_COUNT];           /* NULL for formats this level never uses */
     hd_dot_fn dot[HD_TYPE_COUNT];          /* NULL = type not supported           */
+    hd_dotr_fn dot_rows[HD_TYPE_COUNT];    /* one token, several rows; NULL = dot[] row by row */
     hd_deq_fn deq[HD_TYPE_COUNT];          /* row dequantizers (for gemm packing) */
     int mr, nr;                            /* f32 gemm tile                       */
     hd_gemm_fn gemm_f32;

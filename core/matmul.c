@@ -96,6 +96,7 @@ static bool overlaps(const hd_tensor *a, const hd_tensor *b) {
 typedef struct dot_ctx {
     const hd_kernels *k;
     hd_dot_fn dot;
+    hd_dotr_fn dotr;     /* one token, several rows (NULL: dot row by row) */
     int64_t K, N, M;
     hd_type wtype;
     const char *w;
@@ -126,9 +127,22 @@ static void dot_rows(void *vctx, int64_t n0, int64_t n1, int tid) {
     const int64_t NB = 16; /* weight rows kept hot while the tokens pass over them */
     /* only when a token row outgrows a share of L1 (measured: F32 rows of 8192 gain 20%,
      * the 24 KiB paired-Q8 row of 8192 loses 20% to the extra passes) */
-    const int64_t kch = hd_act_row_size(c->act, c->K) > (24u << 10) && c->K > 2 * HD_DOT_KCH ? HD_DOT_KCH : c->K;
+    const int64_t kch = c->M > 1 && hd_act_row_size(c->act, c->K) > (24u << 10) && c->K > 2 * HD_DOT_KCH ? HD_DOT_KCH : c->K;
+    /* one token whose activation row outgrows a third of L1 (measured on Zen 5: one F16 row
+     * at a time streams ~36 GB/s at 2048 inputs but ~25 at 8192, where several rows sharing
+     * each activation load keep ~30; at 2048 the single stream wins) */
+    const bool rows = c->M == 1 && c->dotr && hd_act_row_size(c->act, c->K) > (16u << 10);
     for (int64_t nb0 = n0; nb0 < n1; nb0 += NB) {
         const int64_t nb1 = nb0 + NB < n1 ? nb0 + NB : n1;
+        if (rows) {
+            for (int64_t n = nb0; n < nb1; n += HD_DOT_ROWS) {
+                const int nr = (int)(nb1 - n < HD_DOT_ROWS ? nb1 - n : HD_DOT_ROWS);
+                c->dotr(c->K, c->w + (size_t)n * c->w_stride, c->w_stride, c->xa, nr, c->y + n);
+            }
+            if (c->b)
+                for (int64_t n = nb0; n < nb1; n++) c->y[n] += c->b[n];
+            continue;
+        }
         for (int64_t m = 0; m < c->M; m += HD_DOT_MAX_NC) {
             const int nc = (int)(c->M - m < HD_DOT_MAX_NC ? c->M - m : HD_DOT_MAX_NC);
             for (int64_t k0 = 0; k0 < c->K; k0 += kch) {
@@ -592,7 +606,7 @@ hd_status hd_op_linear(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const hd_t
     const bool use_qk_gemm = ((w->type == HD_TYPE_Q4_K || w->type == HD_TYPE_Q5_K) && k->gemm_qk) ||
                              (w->type == HD_TYPE_Q6_K && k->gemm_q6k);
     if (M < hd_linear_gemm_min_m(k, w->type)) {
-        dot_ctx c = {.k = k, .dot = k->dot[w->type], .K = K, .N = N, .M = M, .wtype = w->type, .w = w->data,
+        dot_ctx c = {.k = k, .dot = k->dot[w->type], .dotr = k->dot_rows[w->type], .K = K, .N = N, .M = M, .wtype = w->type, .w = w->data,
                      .w_stride = w->nb[1], .x = x->data, .act = k->act_of[w->type], .y = y->data,
                      .b = b ? b->data : NULL};
         return linear_dot(ex, &c, err);

@@ -328,6 +328,47 @@ static void test_linear_long_rows(void **state) {
     hd_cpu_set_level(saved);
 }
 
+/* One token against long rows (the decode shape): levels with a several-rows kernel
+ * (kernels.h dot_rows) take it once the activation row outgrows 16 KiB; row counts
+ * that leave 1..3 rows over at the end of a thread's share, odd K tails included. */
+static void test_linear_one_token_rows(void **state) {
+    (void)state;
+    const hd_cpu_level saved = hd_cpu_level_get();
+    hd_error err = {0};
+    hd_threadpool *tp = hd_threadpool_create(2, &err);
+    assert_non_null(tp);
+    const struct { hd_type t; int64_t N, K; } cases[] = {
+        {HD_TYPE_F16, 37, 6401}, {HD_TYPE_F16, 3, 8192}, {HD_TYPE_F32, 38, 4111},
+        {HD_TYPE_F32, 5, 4097}, {HD_TYPE_BF16, 21, 8195}, {HD_TYPE_Q8_0, 23, 8224},
+    };
+    bool some_rows = false;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        problem p;
+        problem_make(&p, cases[i].t, 1, cases[i].N, cases[i].K, 1100 + i);
+        hd_cpu_set_level(HD_CPU_SCALAR);
+        float *ys = run_linear(&p, NULL, true);
+        for (int lv = 0; lv <= (int)hd_cpu_level_max(); lv++) {
+            hd_cpu_set_level((hd_cpu_level)lv);
+            const hd_kernels *k = hd_kernels_get((hd_cpu_level)lv);
+            if (k->dot_rows[p.type] && hd_act_row_size(k->act_of[p.type], p.K) > (16u << 10)) some_rows = true;
+            for (int threaded = 0; threaded < 2; threaded++) {
+                hd_exec ex = {.backend = HD_BACKEND_CPU, .pool = threaded ? tp : NULL};
+                float *y = run_linear(&p, &ex, true);
+                check(&p, y, true, tol_vs_ref(p.type, 1, (hd_cpu_level)lv), "one token");
+                const bool bf16_act = p.type == HD_TYPE_BF16 && lv == HD_CPU_AVX512;
+                check_pair(&p, y, ys, bf16_act ? 1.0f / 256 : 1e-5f, "one token vs scalar");
+                free(y);
+            }
+        }
+        free(ys);
+        problem_free(&p);
+    }
+    /* the cases above are long enough for the rows path wherever a level has one */
+    if (hd_cpu_level_max() == HD_CPU_AVX512) assert_true(some_rows);
+    hd_cpu_set_level(saved);
+    hd_threadpool_free(tp);
+}
+
 /* Non-finite input must not crash the quantizers or the kernels. */
 static void test_nonfinite_input(void **state) {
     (void)state;
@@ -509,7 +550,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_levels), cmocka_unit_test(test_linear_gemm_shapes),
         cmocka_unit_test(test_q8_gemm_matches_dot), cmocka_unit_test(test_linear_views),
-        cmocka_unit_test(test_linear_long_rows),    cmocka_unit_test(test_nonfinite_input),
+        cmocka_unit_test(test_linear_long_rows),    cmocka_unit_test(test_linear_one_token_rows),    cmocka_unit_test(test_nonfinite_input),
         cmocka_unit_test(test_linear_errors),
         cmocka_unit_test(test_get_rows),
         cmocka_unit_test(test_convert),       cmocka_unit_test(test_bench_library),

@@ -19,25 +19,34 @@ static const char k_usage[] =
     "                         [--max-shard-size BYTES] [--dry-run] [-t THREADS] [--quiet] -o PATH\n"
     "Writes a model with random weights (N(0, 0.02); norm weights 1 + N(0, 0.02))\n"
     "in exactly the layout of the published checkpoints.\n"
-    "  --arch ARCH        llama (default), mllama-vision (the Llama 3.2 Vision\n"
-    "                     encoder + projector only, HF mllama names)\n"
+    "  --arch ARCH        llama (default); mllama (Llama 3.2 Vision: vision tower,\n"
+    "                     projector and the text decoder with its cross-attention\n"
+    "                     layers; HF MllamaForConditionalGeneration layout, or one GGUF\n"
+    "                     with the text in Ollama's mllama names and the vision tower in\n"
+    "                     herd's v.*/mm.* names); mllama-vision (the vision tower and\n"
+    "                     projector only); conformer\n"
     "  --preset PRESET    llama: tiny (default; 2 layers, dim 64, vocab 128256),\n"
     "                     tiny-vocab (the same with vocab 512, untied LM head),\n"
     "                     small (dim 256, for Q4_K), llama-3.2-1b, llama-3.2-3b,\n"
     "                     llama-3.1-8b (the published shapes);\n"
-    "                     mllama-vision: tiny (default), llama-3.2-11b-vision\n"
+    "                     mllama, mllama-vision: tiny (default; 10 text layers with\n"
+    "                     cross-attention at 3 and 8, dim 64, vision tiles of 56),\n"
+    "                     llama-3.2-11b-vision (the published 11B-Vision-Instruct shapes:\n"
+    "                     40 layers, cross-attention at 3, 8, ..., 38; ~21 GB in BF16)\n"
     "  --format FMT       gguf (default): one file as llama.cpp's convert_hf_to_gguf.py\n"
     "                     writes it; hf: a folder with config.json,\n"
     "                     generation_config.json and model.safetensors (or shards\n"
     "                     + model.safetensors.index.json above --max-shard-size)\n"
     "  --type TYPE        F32 (default), F16, BF16; GGUF also Q8_0, Q4_0, Q4_K\n"
-    "                     (norms and rope_freqs stay F32, as llama.cpp keeps them)\n"
+    "                     (norms and rope_freqs stay F32, as llama.cpp keeps them;\n"
+    "                     the mllama patch embedding, rows of 14, stays F16)\n"
     "  --seed N           default 0; the same seed gives the same model in both formats\n"
     "  --vocab N          vocabulary rows instead of the preset's\n"
     "  --tokenizer FILE   Llama 3 tokenizer (tokenizer.model, tokenizer.json or a folder) to\n"
     "                     store with the model: GGUF tokenizer.ggml.* keys, or HF tokenizer.json +\n"
     "                     tokenizer_config.json; special tokens get the Llama 3.1/3.2 HF names.\n"
-    "                     Default for llama presets with the real 128,256-row vocabulary:\n"
+    "                     mllama gets <|image|> = 128256 added (as the HF Vision files).\n"
+    "                     Default for llama and mllama presets with the real 128,256-row vocabulary:\n"
     "                     $HERD_TOKENIZER, else ../shared/fixtures/tokenizer/llama3_tokenizer.model\n"
     "                     beside the working directory or beside the herd source tree, when present\n"
     "  --no-tokenizer     store no tokenizer\n"
@@ -46,8 +55,8 @@ static const char k_usage[] =
     "                     written (path, tensors, bytes of data); write nothing\n"
     "  -o PATH            the .gguf file, or the folder for --format hf (created; an\n"
     "                     existing model.safetensors, shards and index in it are replaced)\n"
-    "Progress (tensor k/N) goes to stderr unless --quiet.  The HF writer holds one\n"
-    "shard in memory, the GGUF writer one tensor.\n"
+    "Progress (tensor k/N) goes to stderr unless --quiet.  Both writers stream to\n"
+    "disk with one tensor in memory at a time.\n"
     "Exit codes: 0 ok, 1 cannot write, 2 usage error.\n";
 
 typedef struct opts {
@@ -194,7 +203,7 @@ static int run(int argc, char **argv) {
     p.seed = cli.seed_set ? cli.seed : 0;
     char found[PATH_MAX];
     p.tokenizer = o.tokenizer;
-    if (!p.tokenizer && !o.no_tokenizer && !o.vocab && strcmp(p.arch, "llama") == 0 &&
+    if (!p.tokenizer && !o.no_tokenizer && !o.vocab && (strcmp(p.arch, "llama") == 0 || strcmp(p.arch, "mllama") == 0) &&
         strcmp(p.preset, "tiny-vocab") != 0 && default_tokenizer(found, sizeof found)) {
         p.tokenizer = found;
         hd_cli_progress(&cli, "tokenizer: %s (--no-tokenizer to leave it out)\n", found);

@@ -8,6 +8,7 @@
 #include "lm/random_model_impl.h"
 #include "lm/tokenizer.h"
 
+#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -100,7 +101,7 @@ static hd_status bind_sources(hd_rm_plan *plan, const hd_safetensors *st, const 
     for (int64_t i = 0; i < n && s == HD_OK; i++) {
         const hd_st_tensor *x = hd_safetensors_tensor(st, i);
         if (!used[i] && !ends_with(x->name, ".rotary_emb.inv_freq"))
-            s = hd_error_set(err, HD_ERR_FORMAT, "%s: tensor %s is not part of a LlamaForCausalLM with this config",
+            s = hd_error_set(err, HD_ERR_FORMAT, "%s: tensor %s is not part of the model config.json describes",
                              x->file, x->name);
     }
 done:
@@ -118,6 +119,82 @@ static void bridge_progress(void *ctx, int done, int total, const char *tensor) 
     b->p->progress(b->p->progress_ctx, done, total, tensor);
 }
 
+/* model_type of a config.json, "" when it has none or cannot be read (the
+ * Llama parser then reports the problem). */
+static void model_type_of(const char *path, char *out, size_t size) {
+    out[0] = '\0';
+    FILE *f = fopen(path, "rb");
+    if (!f) return;
+    const size_t cap = (size_t)16 << 20;
+    char *buf = malloc(cap);
+    const size_t n = buf ? fread(buf, 1, cap, f) : 0;
+    fclose(f);
+    cJSON *root = n > 0 && n < cap ? cJSON_ParseWithLength(buf, n) : NULL;
+    const cJSON *mt = root ? cJSON_GetObjectItemCaseSensitive(root, "model_type") : NULL;
+    if (cJSON_IsString(mt)) snprintf(out, size, "%s", mt->valuestring);
+    cJSON_Delete(root);
+    free(buf);
+}
+
+/* The tokenizer of the folder, NULL without error when it has none; its ids
+ * must be the embedding rows: n_vocab, or n_vocab + 1 with the extra id
+ * `image_token` named <|image|> (HF Llama 3.2 Vision) when image_token ≥ 0. */
+static hd_tokenizer *folder_tokenizer(const char *dir, int n_vocab, int32_t image_token, hd_status *st,
+                                      hd_error *err) {
+    hd_error terr = {0};
+    *st = HD_OK;
+    hd_tokenizer *tok = hd_tokenizer_load(dir, &terr);
+    if (!tok) {
+        if (terr.code != HD_ERR_NOTFOUND) {
+            if (err) *err = terr;
+            *st = terr.code;
+        }
+        return NULL;
+    }
+    const int n = hd_tokenizer_n_vocab(tok);
+    const bool ok = n == n_vocab || (image_token >= 0 && n == image_token + 1 && image_token == n_vocab &&
+                                     hd_tokenizer_find_special(tok, "<|image|>") == image_token);
+    if (!ok) {
+        *st = hd_error_set(err, HD_ERR_FORMAT, "%s: the tokenizer has %d ids but config.json has vocab_size %d%s", dir,
+                           n, n_vocab, image_token >= 0 ? " (+ <|image|>)" : "");
+        hd_tokenizer_free(tok);
+        return NULL;
+    }
+    return tok;
+}
+
+/* MllamaForConditionalGeneration → one GGUF (lm/random_model_mllama.c's plan and keys). */
+static hd_status convert_mllama(const char *hf_dir, const char *config, const char *out, const hd_convert_params *p,
+                                hd_error *err) {
+    hd_rm_mllama_config c;
+    hd_status st = hd_rm_mllama_config_from_hf(&c, config, err);
+    if (st) return st;
+    if (p->name) snprintf(c.text.name, sizeof c.text.name, "%s", p->name);
+    else folder_name(hf_dir, c.text.name, sizeof c.text.name);
+    hd_random_model_params rp = hd_random_model_default_params();
+    rp.type = p->type;
+    rp.n_threads = p->n_threads;
+    progress_bridge bridge = {p};
+    if (p->progress) rp.progress = bridge_progress, rp.progress_ctx = &bridge;
+    hd_tokenizer *tok = NULL;
+    hd_safetensors *sf = NULL;
+    hd_rm_plan plan = {0};
+    if (!(sf = hd_safetensors_open(hf_dir, err))) {
+        st = err ? err->code : HD_ERR_IO;
+        goto done;
+    }
+    if ((st = hd_rm_mllama_plan(&c, &plan, err)) || (st = hd_rm_check_type(&plan, &rp, err)) ||
+        (st = bind_sources(&plan, sf, hf_dir, err)))
+        goto done;
+    tok = folder_tokenizer(hf_dir, c.text.n_vocab, c.image_token, &st, err);
+    if (st == HD_OK) st = hd_rm_mllama_write_gguf(&c, &plan, tok, &rp, out, err);
+done:
+    hd_rm_plan_free(&plan);
+    hd_safetensors_close(sf);
+    hd_tokenizer_free(tok);
+    return st;
+}
+
 hd_status hd_convert_hf_to_gguf(const char *hf_dir, const char *out, const hd_convert_params *p, hd_error *err) {
     if (!hf_dir || !out || !p) return hd_error_set(err, HD_ERR_ARG, "convert: no input or output path");
     struct stat sb;
@@ -126,6 +203,9 @@ hd_status hd_convert_hf_to_gguf(const char *hf_dir, const char *out, const hd_co
     char path[4352];
     snprintf(path, sizeof path, "%s/config.json", hf_dir);
     if (stat(path, &sb) != 0) return hd_error_set(err, HD_ERR_IO, "%s: no config.json in the folder", hf_dir);
+    char model_type[64];
+    model_type_of(path, model_type, sizeof model_type);
+    if (strcmp(model_type, "mllama") == 0) return convert_mllama(hf_dir, path, out, p, err);
     hd_llama_config c;
     hd_status st = hd_llama_config_from_hf(&c, path, err);
     if (st) return st;
@@ -152,18 +232,8 @@ hd_status hd_convert_hf_to_gguf(const char *hf_dir, const char *out, const hd_co
         goto done;
 
     /* the tokenizer is optional (test checkpoints without one); a broken one is an error */
-    hd_error terr = {0};
-    tok = hd_tokenizer_load(hf_dir, &terr);
-    if (!tok && terr.code != HD_ERR_NOTFOUND) {
-        if (err) *err = terr;
-        st = terr.code;
-        goto done;
-    }
-    if (tok && hd_tokenizer_n_vocab(tok) != c.n_vocab) {   /* the ids must be the embedding rows */
-        st = hd_error_set(err, HD_ERR_FORMAT, "%s: the tokenizer has %d ids but config.json has vocab_size %d", hf_dir,
-                          hd_tokenizer_n_vocab(tok), c.n_vocab);
-        goto done;
-    }
+    tok = folder_tokenizer(hf_dir, c.n_vocab, -1, &st, err);
+    if (st) goto done;
     if (tok && c.n_eos == 0) {
         const int32_t eos = hd_tokenizer_eos(tok);
         if (eos >= 0) c.eos_token_ids[c.n_eos++] = eos;

@@ -12,6 +12,15 @@
  *                           implementation for both), so converting a random
  *                           HF checkpoint gives the GGUF `herd random-model`
  *                           writes for the same seed.
+ *                           A Llama 3.2 Vision folder (config.json
+ *                           model_type "mllama", MllamaForConditionalGeneration)
+ *                           becomes one GGUF with the whole model: the text
+ *                           decoder with general.architecture "mllama",
+ *                           mllama.* keys and names as lm/llama.h documents
+ *                           (Ollama's layout), the vision tower and projector
+ *                           in vision/vit.h's v.* / mm.* names with the
+ *                           mllama_vision.* keys (the patch embedding F16 for
+ *                           block types); lm/random_model_mllama.c's plan.
  *   hd_quantize_gguf        a GGUF file → the same model with its weight
  *                           matrices in another type, as `llama-quantize
  *                           --pure` makes it (see below).
@@ -45,8 +54,9 @@ typedef struct hd_convert_params {
 
 hd_convert_params hd_convert_default_params(void);
 
-/* Converts the HF folder hf_dir (LlamaForCausalLM; safetensors in F32, F16 or
- * BF16) to the GGUF file out.  The tokenizer (tokenizer.json or
+/* Converts the HF folder hf_dir (LlamaForCausalLM or
+ * MllamaForConditionalGeneration; safetensors in F32, F16 or BF16) to the
+ * GGUF file out.  The tokenizer (tokenizer.json or
  * tokenizer.model in the folder) is stored as tokenizer.ggml.* when present.
  * Every tensor the config implies must be there with its shape; tensors the
  * model does not use (other than rotary_emb.inv_freq) are an error.
@@ -58,7 +68,9 @@ hd_status hd_convert_hf_to_gguf(const char *hf_dir, const char *out, const hd_co
 /* llama-quantize's rules for a pure type: a tensor is converted when its name
  * ends in "weight" and it has at least 2 dimensions (so norms and rope_freqs
  * stay as they are, F32); everything else, the embeddings and the LM head
- * included, gets `type` (F16, BF16, Q8_0, Q4_0, Q4_K).  Input tensors of any
+ * included, gets `type` (F16, BF16, Q8_0, Q4_0, Q4_K), except the mllama
+ * patch embedding v.patch_embd.weight (rows of 14, no block fits), which gets
+ * F16 when `type` is a block type.  Input tensors of any
  * type herd can dequantize are re-quantized from their F32 values; a tensor
  * already in `type` is copied.  The metadata are copied with
  * general.file_type set for `type` and general.quantization_version = 2.

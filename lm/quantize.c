@@ -30,6 +30,13 @@ static bool converts(const hd_gguf_tensor_info *ti) {
            real_dims(ti) >= 2;
 }
 
+/* Rows of a tensor: the product of its dimensions past ne[0]. */
+static int64_t rows_of(const hd_gguf_tensor_info *ti) {
+    int64_t rows = 1;
+    for (int d = 1; d < ti->n_dims; d++) rows *= ti->ne[d];
+    return rows;
+}
+
 typedef struct qjob {
     const hd_gguf_tensor_info *ti;
     hd_type type;
@@ -130,15 +137,22 @@ hd_status hd_quantize_gguf(const char *in, const char *out, hd_type type, const 
                               ti->name, hd_gguf_type_name(ti->type));
             break;
         }
+        /* the mllama patch embedding [p, p, 3, W] (rows of 14): no block type fits, F16 */
+        const hd_type to = block > 1 && strcmp(ti->name, "v.patch_embd.weight") == 0 ? HD_TYPE_F16 : type;
+        if (to != type) {
+            jobs[i] = (qjob){.ti = ti, .type = to, .cols = ti->ne[0], .rows = rows_of(ti),
+                             .src_row = hd_type_row_size(ti->type, ti->ne[0]), .dst_row = hd_type_row_size(to, ti->ne[0]),
+                             .tp = tp, .p = p, .index = (int)i, .total = (int)n};
+            st = hd_gguf_add_tensor_fn(w, ti->name, to, ti->n_dims, ti->ne, fill, &jobs[i], err);
+            continue;
+        }
         if (ti->ne[0] % (int64_t)block) {
             st = hd_error_set(err, HD_ERR_ARG,
                               "%s: tensor %s has rows of %" PRId64 ", %s needs multiples of %zu (choose another type)",
                               in, ti->name, ti->ne[0], hd_type_name(type), block);
             break;
         }
-        int64_t rows = 1;
-        for (int d = 1; d < ti->n_dims; d++) rows *= ti->ne[d];
-        jobs[i] = (qjob){.ti = ti, .type = type, .cols = ti->ne[0], .rows = rows,
+        jobs[i] = (qjob){.ti = ti, .type = type, .cols = ti->ne[0], .rows = rows_of(ti),
                          .src_row = hd_type_row_size(ti->type, ti->ne[0]), .dst_row = hd_type_row_size(type, ti->ne[0]),
                          .tp = tp, .p = p, .index = (int)i, .total = (int)n};
         st = hd_gguf_add_tensor_fn(w, ti->name, type, ti->n_dims, ti->ne, fill, &jobs[i], err);

@@ -4,7 +4,6 @@
 
 #include "core/mmap.h"
 #include "core/quant.h"
-#include "core/safetensors.h"
 #include "core/threadpool.h"
 
 #include <dirent.h>
@@ -21,10 +20,11 @@
 
 extern const hd_rm_arch hd_rm_arch_speech;   /* lm/random_model_speech.c */
 
-static const hd_rm_arch *const k_archs[] = {&hd_rm_arch_llama, &hd_rm_arch_conformer, &hd_rm_arch_mllama_vision,
-                                            &hd_rm_arch_speech};
+static const hd_rm_arch *const k_archs[] = {&hd_rm_arch_llama, &hd_rm_arch_conformer, &hd_rm_arch_mllama,
+                                            &hd_rm_arch_mllama_vision, &hd_rm_arch_speech};
 #define N_ARCHS (sizeof k_archs / sizeof k_archs[0])
-static const char *const k_arch_names[N_ARCHS + 1] = {"llama", "conformer", "mllama-vision", "speech", NULL};
+static const char *const k_arch_names[N_ARCHS + 1] = {"llama", "conformer", "mllama", "mllama-vision", "speech",
+                                                      NULL};
 
 const char *const *hd_random_model_arch_names(void) { return k_arch_names; }
 
@@ -184,6 +184,7 @@ uint32_t hd_rm_file_type(hd_type type) {
 /* The type tensor t gets in format f. */
 static hd_type tensor_type(const hd_rm_tensor *t, hd_rm_format f, hd_type type) {
     if (f == HD_RM_GGUF && (t->n_dims == 1 || t->init == HD_RM_INIT_DATA)) return HD_TYPE_F32;
+    if (f == HD_RM_GGUF && t->gguf_f16_if_blocked && hd_type_get(type)->block_size > 1) return HD_TYPE_F16;
     return type;
 }
 
@@ -458,17 +459,52 @@ static hd_status write_index(const hd_rm_plan *plan, const int *shard, int ns, u
     return st;
 }
 
+/* The safetensors header of one shard (the layout core/safetensors.c's writer
+ * makes: "format": "pt" metadata, tensors in name order, data offsets in that
+ * order, padded with spaces so the data start 8-aligned).  Caller frees. */
+static char *shard_header(const hd_rm_plan *plan, const name_ref *refs, int m, hd_type type, size_t *len) {
+    const char *dtype = type == HD_TYPE_F16 ? "F16" : type == HD_TYPE_BF16 ? "BF16" : "F32";
+    const size_t elem = hd_type_get(type)->type_size;
+    size_t cap = 64;
+    for (int k = 0; k < m; k++) cap += strlen(refs[k].name) + 160;
+    char *h = malloc(cap);
+    if (!h) return NULL;
+    size_t o = (size_t)snprintf(h, cap, "{\"__metadata__\":{\"format\":\"pt\"}");
+    uint64_t off = 0;
+    for (int k = 0; k < m; k++) {
+        const hd_rm_tensor *t = &plan->t[refs[k].index];
+        o += (size_t)snprintf(h + o, cap - o, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", t->hf_name, dtype);
+        for (int d = 0; d < t->n_dims; d++) o += (size_t)snprintf(h + o, cap - o, d ? ",%" PRId64 : "%" PRId64, t->shape[d]);
+        const uint64_t end = off + (uint64_t)(t->rows * t->cols) * elem;
+        o += (size_t)snprintf(h + o, cap - o, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", off, end);
+        off = end;
+    }
+    o += (size_t)snprintf(h + o, cap - o, "}");
+    while (o % 8 && o + 1 < cap) h[o++] = ' ';
+    h[o] = '\0';
+    *len = o;
+    return h;
+}
+
+/* HF names are plain identifiers; anything that would need JSON escaping is refused. */
+static bool plain_names(const hd_rm_plan *plan) {
+    for (int i = 0; i < plan->n; i++)
+        for (const char *c = plan->t[i].hf_name; c && *c; c++)
+            if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) return false;
+    return true;
+}
+
 hd_status hd_rm_write_hf_weights(const hd_rm_plan *plan, const hd_random_model_params *p, const char *dir,
                                  hd_error *err) {
     hd_status st = hd_rm_check_type(plan, p, err);
     if (st) return st;
+    if (!plain_names(plan)) return hd_error_set(err, HD_ERR_INTERNAL, "%s: a tensor name needs escaping", dir);
     const size_t elem = hd_type_get(p->type)->type_size;
     int *shard = malloc((size_t)plan->n * sizeof *shard);
     name_ref *refs = malloc((size_t)plan->n * sizeof *refs);
-    void **bufs = calloc((size_t)plan->n, sizeof *bufs);
     hd_threadpool *tp = NULL;
-    hd_st_writer *sw = NULL;
-    if (!shard || !refs || !bufs) {
+    void *buf = NULL;
+    if (!shard || !refs) {
         st = hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", dir);
         goto done;
     }
@@ -479,9 +515,18 @@ hd_status hd_rm_write_hf_weights(const hd_rm_plan *plan, const hd_random_model_p
     const int ns = hf_shards(plan, elem, p->max_shard_bytes, shard);
     int total = 0, done_n = 0;
     uint64_t total_bytes = 0;
+    size_t max_bytes = 0;
     for (int i = 0; i < plan->n; i++)
-        if (shard[i] >= 0) total++, total_bytes += (uint64_t)(plan->t[i].rows * plan->t[i].cols) * elem;
-
+        if (shard[i] >= 0) {
+            const size_t b = (size_t)(plan->t[i].rows * plan->t[i].cols) * elem;
+            total++, total_bytes += b;
+            if (b > max_bytes) max_bytes = b;
+        }
+    /* streamed: one tensor in memory at a time */
+    if (!p->dry_run && !(buf = malloc(max_bytes ? max_bytes : 1))) {
+        st = hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory for a tensor of %zu bytes", dir, max_bytes);
+        goto done;
+    }
     for (int s = 0; s < ns && st == HD_OK; s++) {
         const int m = shard_members(plan, shard, s, refs);
         char name[64], path[4200];
@@ -495,43 +540,38 @@ hd_status hd_rm_write_hf_weights(const hd_rm_plan *plan, const hd_random_model_p
             if (p->file_done) p->file_done(p->progress_ctx, path, m, shard_bytes);
             continue;
         }
-        if (!(sw = hd_st_writer_create(err))) {
-            st = err ? err->code : HD_ERR_NOMEM;
+        size_t hlen;
+        char *header = shard_header(plan, refs, m, p->type, &hlen);
+        if (!header) {
+            st = hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", path);
             break;
         }
-        if ((st = hd_st_writer_meta(sw, "format", "pt"))) {
-            hd_error_set(err, st, "%s: out of memory", dir);
+        hd_outfile o;
+        if ((st = hd_outfile_open(&o, path, err))) {
+            free(header);
             break;
         }
+        uint8_t len8[8];
+        for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
+        hd_outfile_write(&o, len8, 8);
+        hd_outfile_write(&o, header, hlen);
+        free(header);
         for (int k = 0; k < m && st == HD_OK; k++) {
-            const int i = refs[k].index;
-            const hd_rm_tensor *t = &plan->t[i];
+            const hd_rm_tensor *t = &plan->t[refs[k].index];
             const size_t nbytes = (size_t)(t->rows * t->cols) * elem;
-            if (!(bufs[i] = malloc(nbytes))) {
-                st = hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory for %s (%zu bytes)", dir, t->hf_name,
-                                  nbytes);
-                break;
-            }
-            if ((st = fill_tensor(t, p->seed, p->type, p->type, false, tp, bufs[i], nbytes, err))) break;
-            st = hd_st_writer_add(sw, t->hf_name, p->type, t->n_dims, t->shape, bufs[i], err);
-            if (st == HD_OK && p->progress) p->progress(p->progress_ctx, ++done_n, total, t->hf_name);
+            if ((st = fill_tensor(t, p->seed, p->type, p->type, false, tp, buf, nbytes, err))) break;
+            hd_outfile_write(&o, buf, nbytes);
+            if (p->progress) p->progress(p->progress_ctx, ++done_n, total, t->hf_name);
         }
-        if (st == HD_OK) st = hd_st_writer_write(sw, path, err);
+        if (st == HD_OK) st = hd_outfile_commit(&o, err);
+        else hd_outfile_abort(&o);
         if (st == HD_OK && p->file_done) p->file_done(p->progress_ctx, path, m, shard_bytes);
-        hd_st_writer_free(sw);
-        sw = NULL;
-        for (int k = 0; k < m; k++) {
-            free(bufs[refs[k].index]);
-            bufs[refs[k].index] = NULL;
-        }
     }
     if (st == HD_OK && ns > 1 && !p->dry_run) st = write_index(plan, shard, ns, total_bytes, elem, dir, err);
 done:
-    hd_st_writer_free(sw);
+    free(buf);
     hd_threadpool_free(tp);
-    if (bufs)
-        for (int i = 0; i < plan->n; i++) free(bufs[i]);
-    free(bufs), free(shard), free(refs);
+    free(shard), free(refs);
     return st;
 }
 

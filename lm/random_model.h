@@ -44,7 +44,8 @@ typedef void (*hd_rm_progress_fn)(void *ctx, int done, int total, const char *te
 typedef void (*hd_rm_file_fn)(void *ctx, const char *path, int n_tensors, uint64_t data_bytes);
 
 typedef struct hd_random_model_params {
-    const char *arch;            /* "llama" (default)                                  */
+    const char *arch;            /* "llama" (default), "mllama", "mllama-vision",
+                                    "conformer"                                        */
     const char *preset;          /* the arch's preset name, e.g. "tiny" (default)      */
     hd_rm_format format;         /* default HD_RM_GGUF                                 */
     hd_type type;                /* GGUF: F32 F16 BF16 Q8_0 Q4_0 Q4_K; HF: F32 F16 BF16;
@@ -54,7 +55,7 @@ typedef struct hd_random_model_params {
     const char *tokenizer;       /* tokenizer file (tokenizer.model / tokenizer.json)
                                     to embed (GGUF) or write (HF); NULL: none          */
     uint64_t max_shard_bytes;    /* HF: shard size limit, default 5e9 (transformers'
-                                    "5GB"); the writer holds one shard in memory       */
+                                    "5GB"); both writers stream: one tensor in memory  */
     int n_threads;               /* <= 0: one per core                                 */
     bool dry_run;                /* check everything, report the files, write nothing  */
     hd_rm_progress_fn progress;  /* may be NULL                                        */

@@ -11,7 +11,9 @@
 #define HD_RANDOM_MODEL_IMPL_H
 
 #include "core/gguf.h"
+#include "lm/llama_config.h"
 #include "lm/random_model.h"
+#include "vision/vit_config.h"
 
 #include <stddef.h>
 
@@ -43,6 +45,9 @@ typedef struct hd_rm_tensor {
     hd_type src_type;        /* F32, F16 or BF16                                */
     int src_shard;           /* HD_RM_INIT_SOURCE: index of the checkpoint file
                                 holding it (files in name order)                */
+    bool gguf_f16_if_blocked;/* GGUF with a block type (Q8_0, Q4_0, Q4_K): stored
+                                as F16 instead, its rows being too short for
+                                blocks (the mllama patch embedding, rows of 14) */
 } hd_rm_tensor;
 
 typedef struct hd_rm_plan {
@@ -104,6 +109,45 @@ hd_status hd_rm_llama_write_gguf(const struct hd_llama_config *c, const hd_rm_pl
                                  const struct hd_tokenizer *tok, const hd_random_model_params *p, const char *path,
                                  hd_error *err);
 
+/* ---- Llama 3.2 Vision (lm/random_model_mllama.c), shared with lm/convert.c --- */
+
+#define HD_RM_MLLAMA_MAX_CROSS 128
+
+/* MllamaForConditionalGeneration's shape (SPEC §2.2, §2.9). */
+typedef struct hd_rm_mllama_config {
+    hd_llama_config text;                  /* n_layer: self + cross layers (HF
+                                              num_hidden_layers); n_vocab: LM-head
+                                              rows (128256)                           */
+    int n_cross;                           /* cross-attention layers                  */
+    int cross[HD_RM_MLLAMA_MAX_CROSS];     /* their HF layer indices, increasing      */
+    int n_extra_embd;                      /* embed_tokens rows beyond n_vocab (8)    */
+    int32_t image_token;                   /* <|image|>: the embedding row (128256)   */
+    hd_vit_config vision;                  /* vision tower; proj_dim = text n_embd    */
+} hd_rm_mllama_config;
+
+/* The presets: "tiny" (vision tiny of vit_config.h; text D 64, H 4, G 2,
+ * d 16, F 128, 10 layers with cross layers 3 and 8, vocabulary 128256 + 8)
+ * and "llama-3.2-11b-vision" (Llama-3.2-11B-Vision-Instruct).  false for an
+ * unknown name. */
+bool hd_rm_mllama_preset(const char *name, hd_rm_mllama_config *c);
+
+/* Parses an MllamaForConditionalGeneration config.json (text_config through
+ * the Llama parser, cross_attention_layers, vision_config, image_token_index)
+ * and checks that the parts agree. */
+hd_status hd_rm_mllama_config_from_hf(hd_rm_mllama_config *c, const char *path, hd_error *err);
+
+/* Every tensor in HF state_dict order (vision_model.*, language_model.*,
+ * multi_modal_projector.*) with its GGUF name: vision as vision/vit.h, text
+ * as lm/llama.h documents for general.architecture "mllama" (self layers with
+ * llama.cpp names and Q/K rows permuted for RoPE; cross layers
+ * blk.N.cross_attn_*), rope_freqs.weight first. */
+hd_status hd_rm_mllama_plan(const hd_rm_mllama_config *c, hd_rm_plan *plan, hd_error *err);
+
+/* One GGUF with the text keys (mllama.*), the vision keys (mllama_vision.*,
+ * vision/vit_config.h), tokenizer.ggml.* when tok is not NULL, then the plan. */
+hd_status hd_rm_mllama_write_gguf(const hd_rm_mllama_config *c, const hd_rm_plan *plan, const struct hd_tokenizer *tok,
+                                  const hd_random_model_params *p, const char *path, hd_error *err);
+
 /* ---- architecture table -------------------------------------------------- */
 
 typedef struct hd_rm_arch {
@@ -114,6 +158,7 @@ typedef struct hd_rm_arch {
 
 extern const hd_rm_arch hd_rm_arch_llama;
 extern const hd_rm_arch hd_rm_arch_mllama_vision;   /* lm/random_model_mllama.c */
+extern const hd_rm_arch hd_rm_arch_mllama;          /* lm/random_model_mllama.c */
 extern const hd_rm_arch hd_rm_arch_conformer;   /* speech/random_model_conformer.c */
 
 #endif

@@ -190,9 +190,11 @@ hd_status hd_vit_config_from_gguf(hd_vit_config *c, const hd_gguf *g, hd_error *
     const char *name = hd_gguf_name(g);
     const char *arch;
     size_t alen;
-    if (!hd_gguf_get_str(g, "general.architecture", &arch, &alen) || alen != strlen("mllama_vision") ||
-        memcmp(arch, "mllama_vision", alen) != 0)
-        return hd_error_set(err, HD_ERR_FORMAT, "%s: general.architecture is not \"mllama_vision\"", name);
+    const bool ok = hd_gguf_get_str(g, "general.architecture", &arch, &alen) &&
+                    ((alen == strlen("mllama_vision") && memcmp(arch, "mllama_vision", alen) == 0) ||
+                     (alen == strlen("mllama") && memcmp(arch, "mllama", alen) == 0));
+    if (!ok)
+        return hd_error_set(err, HD_ERR_FORMAT, "%s: general.architecture is not \"mllama_vision\" or \"mllama\"", name);
     hd_status st;
     c->n_channels = 3;
     if ((st = need(g, KEY("image_size"), &c->image_size, err)) || (st = need(g, KEY("patch_size"), &c->patch_size, err)) ||
@@ -223,10 +225,15 @@ hd_status hd_vit_config_from_gguf(hd_vit_config *c, const hd_gguf *g, hd_error *
 }
 
 hd_status hd_vit_config_to_gguf(const hd_vit_config *c, hd_gguf_writer *w, hd_error *err) {
+    if (hd_gguf_set_str(w, "general.architecture", "mllama_vision"))
+        return hd_error_set(err, HD_ERR_NOMEM, "GGUF metadata: out of memory");
+    return hd_vit_config_to_gguf_keys(c, w, err);
+}
+
+hd_status hd_vit_config_to_gguf_keys(const hd_vit_config *c, hd_gguf_writer *w, hd_error *err) {
     int32_t inter[HD_VIT_MAX_INTER];
     for (int i = 0; i < c->n_inter; i++) inter[i] = c->inter[i];
-    if (hd_gguf_set_str(w, "general.architecture", "mllama_vision") ||
-        hd_gguf_set_u32(w, KEY("image_size"), (uint32_t)c->image_size) ||
+    if (hd_gguf_set_u32(w, KEY("image_size"), (uint32_t)c->image_size) ||
         hd_gguf_set_u32(w, KEY("patch_size"), (uint32_t)c->patch_size) ||
         hd_gguf_set_u32(w, KEY("embedding_length"), (uint32_t)c->width) ||
         hd_gguf_set_u32(w, KEY("feed_forward_length"), (uint32_t)c->n_ff) ||

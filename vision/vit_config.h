@@ -4,7 +4,10 @@
  * GGUF keys, and the presets `herd random-model --arch mllama-vision` writes.
  *
  * GGUF keys (herd's naming; there is no upstream GGUF layout for this model):
- *   general.architecture                 "mllama_vision"
+ *   general.architecture                 "mllama_vision" (the tower alone) or
+ *                                        "mllama" (the whole model in one file:
+ *                                        text keys mllama.* as lm/llama.h says,
+ *                                        plus the mllama_vision.* keys below)
  *   mllama_vision.image_size             u32   tile size t (560 / 448)
  *   mllama_vision.patch_size             u32   14
  *   mllama_vision.embedding_length       u32   W (1280)
@@ -64,7 +67,10 @@ hd_status hd_vit_config_from_hf_json(hd_vit_config *c, const char *json, size_t 
 /* Reads path (a config.json). */
 hd_status hd_vit_config_from_hf(hd_vit_config *c, const char *path, hd_error *err);
 hd_status hd_vit_config_from_gguf(hd_vit_config *c, const hd_gguf *g, hd_error *err);
+/* general.architecture "mllama_vision" and the keys below. */
 hd_status hd_vit_config_to_gguf(const hd_vit_config *c, hd_gguf_writer *w, hd_error *err);
+/* Only the mllama_vision.* keys (for a combined "mllama" file). */
+hd_status hd_vit_config_to_gguf_keys(const hd_vit_config *c, hd_gguf_writer *w, hd_error *err);
 
 /* Presets: "tiny" (t 56, W 32, 4 heads, 8 + 2 layers, D 64) and
  * "llama-3.2-11b-vision" (the published 11B-Vision-Instruct vision tower,

@@ -10,6 +10,7 @@ extern const hd_command hd_cmd_generate;
 extern const hd_command hd_cmd_chat;
 extern const hd_command hd_cmd_run;
 extern const hd_command hd_cmd_tokenize;
+extern const hd_command hd_cmd_serve;
 
 const hd_command *const hd_commands[] = {
     &hd_cmd_info,
@@ -21,5 +22,6 @@ const hd_command *const hd_commands[] = {
     &hd_cmd_chat,
     &hd_cmd_run,
     &hd_cmd_tokenize,
+    &hd_cmd_serve,
     NULL,
 };

@@ -1,0 +1,698 @@
+/* apps/serve.c — `herd serve`: an OpenAI-compatible HTTP server on
+ * libmicrohttpd.
+ *
+ *   herd serve -m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY]
+ *              [--parallel N] [--queue N] [-c N_CTX] [--alias NAME]
+ *              [--allow-local-files] [--max-body MB] [-t THREADS]
+ *
+ * One model is loaded once and shared (read-only, mmap'd) by N slots, each
+ * with its own context (KV cache, arenas, thread pool).  A request takes a
+ * free slot or waits in a bounded queue; when the queue is full it gets 503
+ * with an OpenAI-style JSON error.  Each connection has its own thread
+ * (MHD_USE_THREAD_PER_CONNECTION), so a request may block while it waits for
+ * or uses its slot.
+ *
+ * Streaming ("stream": true) sends server-sent events through a pipe: a
+ * worker thread generates and writes `data: {chunk}` lines, libmicrohttpd
+ * reads the pipe and sends them.  When the client goes away, the connection
+ * and the pipe's read end close, the worker's next write fails (EPIPE) and it
+ * stops at once, freeing its slot.  A non-streaming request polls its socket
+ * between tokens for the same reason.
+ *
+ * Routes: GET /health (no key needed), GET /v1/models, GET /v1/models/ID,
+ * POST /v1/chat/completions.
+ */
+#include "cli.h"
+#include "serve_api.h"
+
+#include "lm/chat.h"
+#include "lm/generate.h"
+#include "lm/llama.h"
+#include "lm/tokenizer.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+extern const hd_command hd_cmd_serve;
+
+static const char k_usage[] =
+    "usage: herd serve -m MODEL [--host ADDR] [--port N] [--api-key KEY] [--parallel N] [--queue N]\n"
+    "                  [-c N_CTX] [--alias NAME] [--allow-local-files] [--max-body MB] [-t THREADS]\n"
+    "An OpenAI-compatible HTTP server for MODEL (GGUF file or Hugging Face folder).\n"
+    "Routes: GET /health, GET /v1/models, POST /v1/chat/completions (text; SSE with \"stream\": true).\n"
+    "  --host ADDR          IPv4 address to bind (default 127.0.0.1: this machine only)\n"
+    "  --port N             TCP port (default 8080; 0 picks a free one, printed on stderr)\n"
+    "  --api-key KEY        require \"Authorization: Bearer KEY\" on every route but /health\n"
+    "  --parallel N         requests generated at once, one context each (default 1)\n"
+    "  --queue N            requests that may wait for a slot; more get 503 (default 16)\n"
+    "  -c N                 context per slot in tokens (default: min(training context, 4096))\n"
+    "  --alias NAME         the model id clients use (default: the file or folder name)\n"
+    "  --allow-local-files  accept image/video paths and file:// URLs in requests\n"
+    "  --max-body MB        request body limit (default 64)\n"
+    "  -t N                 threads per slot (default: cores / parallel)\n"
+    "  --temp T, --seed N   defaults for requests that do not set them (temperature 1.0 as OpenAI)\n"
+    "Stops on SIGINT/SIGTERM: stops accepting, cancels running requests, exits 0.\n"
+    "Exit codes: 0 stopped by a signal, 1 bad model or cannot bind, 2 usage error.\n";
+
+/* ---- server state ---------------------------------------------------------- */
+
+typedef struct slot {
+    hd_llama_context *ctx;
+    bool busy;
+} slot;
+
+typedef struct hd_server {
+    const hd_cli *cli;
+    hd_llama_model *model;
+    hd_tokenizer *tok;
+    char model_id[256];
+    const char *api_key;
+    bool allow_local_files;
+    hd_api_limits limits;
+    float default_temp;
+    bool default_temp_set;
+    uint64_t default_seed;
+    slot *slots;
+    int n_slots;
+    int max_waiting;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int n_waiting;
+    int n_workers;          /* streaming workers alive */
+    atomic_bool stopping;
+    atomic_llong request_counter;
+} hd_server;
+
+static volatile sig_atomic_t g_signal;
+static void on_signal(int sig) { g_signal = sig; }
+
+static int64_t unix_now(void) { return (int64_t)time(NULL); }
+
+/* Takes a free slot; waits while the queue has room.  NULL + 503 error when full or stopping. */
+static slot *slot_acquire(hd_server *s, hd_api_error *e) {
+    pthread_mutex_lock(&s->mu);
+    slot *got = NULL;
+    for (;;) {
+        if (atomic_load(&s->stopping)) break;
+        for (int i = 0; i < s->n_slots; i++)
+            if (!s->slots[i].busy) {
+                got = &s->slots[i];
+                got->busy = true;
+                break;
+            }
+        if (got) break;
+        if (s->n_waiting >= s->max_waiting) break;
+        s->n_waiting++;
+        pthread_cond_wait(&s->cv, &s->mu);
+        s->n_waiting--;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!got)
+        hd_api_fail(e, 503, "server_busy", NULL, "%s", atomic_load(&s->stopping) ? "the server is shutting down"
+                                                                                  : "the server is busy: try again later");
+    return got;
+}
+
+static void slot_release(hd_server *s, slot *sl) {
+    pthread_mutex_lock(&s->mu);
+    sl->busy = false;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- HTTP helpers ---------------------------------------------------------- */
+
+typedef struct request {
+    char *body;
+    size_t len, cap;
+    bool too_large;
+} request;
+
+static enum MHD_Result send_json(struct MHD_Connection *c, int status, char *json /* taken */) {
+    if (!json) {
+        static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,\"code\":null}}";
+        struct MHD_Response *r = MHD_create_response_from_buffer(sizeof oom - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        enum MHD_Result ret = MHD_queue_response(c, 500, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result hd_serve_send_error(struct MHD_Connection *c, const hd_api_error *e) {
+    char *j = hd_api_error_json(e);
+    if (j && e->status == 401) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(strlen(j), j, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+        enum MHD_Result ret = MHD_queue_response(c, 401, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    return send_json(c, e->status, j);
+}
+
+/* True when the peer of a connection has closed it (checked between tokens). */
+static bool hd_serve_client_gone(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return false;
+    struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* ---- chat completions ------------------------------------------------------ */
+
+/* Bytes of s[0..n) that end on a UTF-8 character boundary (a trailing
+ * incomplete sequence is held back for the next piece). */
+static size_t utf8_complete(const char *s, size_t n) {
+    size_t i = n, back = 0;
+    while (i > 0 && back < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) i--, back++;
+    if (i == 0) return n;
+    const unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (lead < 0xC0 || lead > 0xF7) return n;   /* ASCII or an invalid lead: nothing to wait for */
+    return back + 1 >= need ? n : i - 1;
+}
+
+typedef struct chat_job {
+    hd_server *srv;
+    slot *sl;
+    hd_api_chat req;
+    hd_tokens prompt;
+    hd_generate_params gp;
+    char id[48];
+    int64_t created;
+    /* output */
+    bool stream;
+    int fd;                          /* stream: write end of the pipe        */
+    struct MHD_Connection *conn;     /* non-stream: polled for a hang-up      */
+    char *text;                      /* non-stream: the answer               */
+    size_t len, cap;
+    char carry[8];                   /* stream: an incomplete UTF-8 sequence  */
+    size_t n_carry;
+    bool write_failed;
+    int64_t n_generated;
+} chat_job;
+
+static bool write_all(int fd, const char *s, size_t n) {
+    while (n) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return false;
+        s += w, n -= (size_t)w;
+    }
+    return true;
+}
+
+static bool sse_send(chat_job *j, char *json /* taken */) {
+    if (!json || j->write_failed) {
+        free(json);
+        return false;
+    }
+    bool ok = write_all(j->fd, "data: ", 6) && write_all(j->fd, json, strlen(json)) && write_all(j->fd, "\n\n", 2);
+    free(json);
+    if (!ok) j->write_failed = true;
+    return ok;
+}
+
+static bool on_chat_token(void *user, int32_t token, const char *text, size_t len) {
+    chat_job *j = user;
+    if (token >= 0) j->n_generated++;
+    if (atomic_load(&j->srv->stopping)) return false;
+    if (!j->stream) {
+        if (j->len + len + 1 > j->cap) {
+            size_t cap = (j->len + len + 1) * 2;
+            char *t = realloc(j->text, cap);
+            if (!t) return false;
+            j->text = t, j->cap = cap;
+        }
+        memcpy(j->text + j->len, text, len);
+        j->len += len;
+        return !hd_serve_client_gone(j->conn);
+    }
+    /* stream: whole UTF-8 characters only */
+    char buf[512];
+    size_t n = 0;
+    const char *src = text;
+    size_t left = len;
+    while (j->n_carry + left > 0) {
+        n = 0;
+        memcpy(buf, j->carry, j->n_carry);
+        n = j->n_carry;
+        size_t take = left < sizeof buf - n ? left : sizeof buf - n;
+        memcpy(buf + n, src, take);
+        n += take, src += take, left -= take;
+        size_t ok = utf8_complete(buf, n);
+        j->n_carry = n - ok;
+        memcpy(j->carry, buf + ok, j->n_carry);
+        if (ok && !sse_send(j, hd_api_chat_chunk_json(j->id, j->created, j->srv->model_id, NULL, buf, ok, NULL, NULL)))
+            return false;
+        if (left == 0) break;
+    }
+    return !j->write_failed;
+}
+
+static const char *finish_reason(const hd_generate_result *r) {
+    return r->stop == HD_STOP_LENGTH || r->stop == HD_STOP_CONTEXT ? "length" : "stop";
+}
+
+static void chat_job_free(chat_job *j) {
+    if (!j) return;
+    hd_api_chat_free(&j->req);
+    hd_tokens_free(&j->prompt);
+    free(j->text);
+    free(j);
+}
+
+/* Runs the generation in the job's slot (rewound to an empty cache). */
+static hd_status run_generation(chat_job *j, hd_generate_result *res, hd_error *err) {
+    hd_llama_context *ctx = j->sl->ctx;
+    hd_status st = hd_llama_rewind(ctx, 0, err);
+    if (st) return st;
+    return hd_generate(ctx, j->srv->tok, j->prompt.ids, (int64_t)j->prompt.n, &j->gp, res, err);
+}
+
+static void *stream_worker(void *arg) {
+    chat_job *j = arg;
+    hd_server *s = j->srv;
+    hd_generate_result res = {0};
+    hd_error err = {0};
+    sse_send(j, hd_api_chat_chunk_json(j->id, j->created, s->model_id, "assistant", "", 0, NULL, NULL));
+    hd_status st = run_generation(j, &res, &err);
+    if (st == HD_OK && !j->write_failed) {
+        if (j->n_carry)   /* a trailing incomplete sequence: sent as U+FFFD */
+            sse_send(j, hd_api_chat_chunk_json(j->id, j->created, s->model_id, NULL, j->carry, j->n_carry, NULL, NULL));
+        sse_send(j, hd_api_chat_chunk_json(j->id, j->created, s->model_id, NULL, NULL, 0, finish_reason(&res), NULL));
+        if (j->req.include_usage) {
+            hd_api_usage u = {res.n_prompt, res.n_generated};
+            sse_send(j, hd_api_chat_chunk_json(j->id, j->created, s->model_id, NULL, NULL, 0, NULL, &u));
+        }
+        if (!j->write_failed) write_all(j->fd, "data: [DONE]\n\n", 14);
+    } else if (st != HD_OK && !j->write_failed) {
+        hd_api_error e;
+        hd_api_fail(&e, 500, "server_error", NULL, "%s", err.msg);
+        char *ej = hd_api_error_json(&e);
+        sse_send(j, ej);
+    }
+    close(j->fd);
+    slot_release(s, j->sl);
+    chat_job_free(j);
+    pthread_mutex_lock(&s->mu);
+    s->n_workers--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Builds the prompt tokens of a chat request; false + e on a problem. */
+static bool build_prompt(hd_server *s, chat_job *j, hd_api_error *e) {
+    const hd_api_chat *r = &j->req;
+    if (r->n_media)
+        return hd_api_fail(e, 400, "invalid_request_error", "messages",
+                           "model '%s' is a text model: it cannot read image, audio or video parts", s->model_id);
+    hd_chat_message *msgs = calloc((size_t)r->n_messages, sizeof *msgs);
+    char **texts = calloc((size_t)r->n_messages, sizeof *texts);
+    bool ok = msgs && texts;
+    for (int i = 0; ok && i < r->n_messages; i++) {
+        texts[i] = hd_api_message_text(&r->messages[i]);
+        ok = texts[i] != NULL;
+        if (ok) msgs[i] = (hd_chat_message){.role = r->messages[i].role, .content = texts[i]};
+    }
+    hd_error err = {0};
+    if (ok && hd_chat_encode_dialog(s->tok, msgs, (size_t)r->n_messages, &j->prompt, &err)) {
+        ok = false;
+        hd_api_fail(e, 400, "invalid_request_error", "messages", "%s", err.msg);
+    } else if (!ok) {
+        hd_api_fail(e, 500, "server_error", NULL, "out of memory");
+    }
+    for (int i = 0; texts && i < r->n_messages; i++) free(texts[i]);
+    free(texts);
+    free(msgs);
+    if (!ok) return false;
+    const int64_t n_ctx = hd_llama_n_ctx(s->slots[0].ctx);
+    const int64_t want = (int64_t)j->prompt.n + (r->max_tokens > 0 ? r->max_tokens : 1);
+    if (want > n_ctx) {
+        hd_api_fail(e, 400, "invalid_request_error", "messages",
+                    "this model's context is %lld tokens; the messages take %zu%s", (long long)n_ctx, j->prompt.n,
+                    r->max_tokens > 0 ? " plus max_tokens" : "");
+        snprintf(e->code, sizeof e->code, "context_length_exceeded");
+        return false;
+    }
+    return true;
+}
+
+static void fill_sampling(hd_server *s, chat_job *j) {
+    const hd_api_chat *r = &j->req;
+    hd_generate_params *gp = &j->gp;
+    *gp = hd_generate_default_params();
+    gp->n_predict = r->max_tokens > 0 ? r->max_tokens : -1;
+    gp->sampling.temp = r->has_temperature ? r->temperature : s->default_temp_set ? s->default_temp : 1.0f;
+    /* OpenAI semantics: no top-k / min-p unless asked, top_p 1 */
+    gp->sampling.top_k = r->has_top_k ? r->top_k : 0;
+    gp->sampling.top_p = r->has_top_p ? r->top_p : 1.0f;
+    gp->sampling.min_p = r->has_min_p ? r->min_p : 0.0f;
+    if (r->has_repeat_penalty) gp->sampling.repeat_penalty = r->repeat_penalty;
+    gp->sampling.seed = r->has_seed ? r->seed : s->default_seed ^ (uint64_t)atomic_fetch_add(&s->request_counter, 1);
+    gp->stop_strings = (const char *const *)r->stop;
+    gp->n_stop_strings = r->n_stop;
+    gp->on_token = on_chat_token;
+    gp->user = j;
+}
+
+static enum MHD_Result handle_chat(hd_server *s, struct MHD_Connection *conn, const request *rq) {
+    hd_api_error e = {0};
+    chat_job *j = calloc(1, sizeof *j);
+    if (!j) return send_json(conn, 500, NULL);
+    j->srv = s;
+    j->fd = -1;
+    if (!hd_api_parse_chat(rq->body, rq->len, &s->limits, &j->req, &e)) goto fail;
+    if (j->req.model[0] && strcmp(j->req.model, s->model_id) != 0) {
+        hd_api_fail(&e, 404, "invalid_request_error", "model", "the model '%.100s' does not exist (this server has '%.100s')",
+                    j->req.model, s->model_id);
+        snprintf(e.code, sizeof e.code, "model_not_found");
+        goto fail;
+    }
+    if (!build_prompt(s, j, &e)) goto fail;
+    fill_sampling(s, j);
+    snprintf(j->id, sizeof j->id, "chatcmpl-herd-%lld-%lld", (long long)unix_now(),
+             (long long)atomic_fetch_add(&s->request_counter, 1));
+    j->created = unix_now();
+    if (!(j->sl = slot_acquire(s, &e))) goto fail;
+
+    if (!j->req.stream) {
+        j->conn = conn;
+        hd_generate_result res = {0};
+        hd_error err = {0};
+        hd_status st = run_generation(j, &res, &err);
+        slot_release(s, j->sl);
+        if (st) {
+            hd_api_fail(&e, 500, "server_error", NULL, "%s", err.msg);
+            goto fail;
+        }
+        hd_api_usage u = {res.n_prompt, res.n_generated};
+        char *json = hd_api_chat_completion_json(j->id, j->created, s->model_id, j->text ? j->text : "", j->len,
+                                                 finish_reason(&res), &u);
+        chat_job_free(j);
+        return send_json(conn, 200, json);
+    }
+
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        slot_release(s, j->sl);
+        hd_api_fail(&e, 500, "server_error", NULL, "cannot create a pipe: %s", strerror(errno));
+        goto fail;
+    }
+    struct MHD_Response *r = MHD_create_response_from_pipe(fds[0]);
+    if (!r) {
+        close(fds[0]), close(fds[1]);
+        slot_release(s, j->sl);
+        hd_api_fail(&e, 500, "server_error", NULL, "out of memory");
+        goto fail;
+    }
+    MHD_add_response_header(r, "Content-Type", "text/event-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    j->stream = true;
+    j->fd = fds[1];
+    pthread_mutex_lock(&s->mu);
+    s->n_workers++;
+    pthread_mutex_unlock(&s->mu);
+    pthread_t th;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &at, stream_worker, j) != 0) {
+        pthread_attr_destroy(&at);
+        pthread_mutex_lock(&s->mu);
+        s->n_workers--;
+        pthread_mutex_unlock(&s->mu);
+        close(fds[1]);
+        MHD_destroy_response(r);   /* closes fds[0] */
+        slot_release(s, j->sl);
+        hd_api_fail(&e, 500, "server_error", NULL, "cannot start a worker thread");
+        goto fail;
+    }
+    pthread_attr_destroy(&at);
+    enum MHD_Result ret = MHD_queue_response(conn, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+fail:
+    chat_job_free(j);
+    return hd_serve_send_error(conn, &e);
+}
+
+/* ---- routing --------------------------------------------------------------- */
+
+static bool authorized(hd_server *s, struct MHD_Connection *c) {
+    if (!s->api_key) return true;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return false;
+    const char *k = h + 7;
+    while (*k == ' ') k++;
+    /* constant-time comparison of equal-length strings */
+    size_t a = strlen(k), b = strlen(s->api_key);
+    unsigned diff = (unsigned)(a != b);
+    for (size_t i = 0; i < a && i < b; i++) diff |= (unsigned)(k[i] ^ s->api_key[i]);
+    return diff == 0;
+}
+
+static enum MHD_Result route(hd_server *s, struct MHD_Connection *c, const char *url, const char *method,
+                             const request *rq) {
+    hd_api_error e = {0};
+    const bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    if (strcmp(url, "/health") == 0) {
+        if (!get) return hd_api_fail(&e, 405, "invalid_request_error", NULL, "use GET /health"), hd_serve_send_error(c, &e);
+        char *j = strdup("{\"status\":\"ok\"}");
+        return send_json(c, 200, j);
+    }
+    if (!authorized(s, c)) {
+        hd_api_fail(&e, 401, "authentication_error", NULL, "missing or wrong API key (Authorization: Bearer KEY)");
+        snprintf(e.code, sizeof e.code, "invalid_api_key");
+        return hd_serve_send_error(c, &e);
+    }
+    if (strcmp(url, "/v1/models") == 0) {
+        if (!get) return hd_api_fail(&e, 405, "invalid_request_error", NULL, "use GET /v1/models"), hd_serve_send_error(c, &e);
+        const char *ids[1] = {s->model_id};
+        return send_json(c, 200, hd_api_models_json(ids, 1, unix_now()));
+    }
+    if (strncmp(url, "/v1/models/", 11) == 0 && get) {
+        if (strcmp(url + 11, s->model_id) != 0) {
+            hd_api_fail(&e, 404, "invalid_request_error", "model", "the model '%.100s' does not exist", url + 11);
+            snprintf(e.code, sizeof e.code, "model_not_found");
+            return hd_serve_send_error(c, &e);
+        }
+        return send_json(c, 200, hd_api_model_json(s->model_id, unix_now()));
+    }
+    if (strcmp(url, "/v1/chat/completions") == 0) {
+        if (!post)
+            return hd_api_fail(&e, 405, "invalid_request_error", NULL, "use POST /v1/chat/completions"),
+                   hd_serve_send_error(c, &e);
+        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+        if (!ct || strncasecmp(ct, "application/json", 16) != 0)
+            return hd_api_fail(&e, 415, "invalid_request_error", NULL, "send the request as application/json"),
+                   hd_serve_send_error(c, &e);
+        return handle_chat(s, c, rq);
+    }
+    hd_api_fail(&e, 404, "invalid_request_error", NULL, "unknown route %s %.200s", method, url);
+    return hd_serve_send_error(c, &e);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+    hd_server *s = cls;
+    request *rq = *con_cls;
+    if (!rq) {
+        if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
+        *con_cls = rq;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > s->limits.max_body) rq->too_large = true;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!rq->too_large && rq->len + *upload_size > s->limits.max_body) {
+            rq->too_large = true;
+            free(rq->body), rq->body = NULL, rq->len = rq->cap = 0;
+        }
+        if (!rq->too_large) {
+            if (rq->len + *upload_size + 1 > rq->cap) {
+                size_t cap = rq->cap ? rq->cap : 4096;
+                while (cap < rq->len + *upload_size + 1) cap *= 2;
+                char *b = realloc(rq->body, cap);
+                if (!b) return MHD_NO;
+                rq->body = b, rq->cap = cap;
+            }
+            memcpy(rq->body + rq->len, upload, *upload_size);
+            rq->len += *upload_size;
+            rq->body[rq->len] = 0;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (rq->too_large) {
+        hd_api_error e;
+        hd_api_fail(&e, 413, "invalid_request_error", NULL, "the request body is over the limit of %zu bytes",
+                    s->limits.max_body);
+        return hd_serve_send_error(c, &e);
+    }
+    if (!rq->body) rq->body = calloc(1, 1);
+    if (!rq->body) return MHD_NO;
+    return route(s, c, url, method, rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    request *rq = *con_cls;
+    if (rq) free(rq->body), free(rq);
+    *con_cls = NULL;
+}
+
+/* ---- the command ----------------------------------------------------------- */
+
+typedef struct opts {
+    const char *host, *port, *api_key, *parallel, *queue, *ctx, *alias, *max_body;
+    bool allow_local;
+} opts;
+
+static int flag(void *ctx, const char *f, const char *v) {
+    opts *o = ctx;
+    if (strcmp(f, "--host") == 0) return o->host = v, 1;
+    if (strcmp(f, "--port") == 0) return o->port = v, 1;
+    if (strcmp(f, "--api-key") == 0) return o->api_key = v, 1;
+    if (strcmp(f, "--parallel") == 0 || strcmp(f, "-np") == 0) return o->parallel = v, 1;
+    if (strcmp(f, "--queue") == 0) return o->queue = v, 1;
+    if (strcmp(f, "-c") == 0 || strcmp(f, "--ctx-size") == 0) return o->ctx = v, 1;
+    if (strcmp(f, "--alias") == 0) return o->alias = v, 1;
+    if (strcmp(f, "--max-body") == 0) return o->max_body = v, 1;
+    if (strcmp(f, "--allow-local-files") == 0) return o->allow_local = true, 0;
+    return -1;
+}
+
+static void model_basename(const char *path, char *out, size_t size) {
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;
+    size_t b = n;
+    while (b > 0 && path[b - 1] != '/') b--;
+    snprintf(out, size, "%.*s", (int)(n - b), path + b);
+}
+
+static int run(int argc, char **argv) {
+    hd_cli cli;
+    opts o = {0};
+    bool help;
+    int rc = hd_cli_parse(&cli, argc, argv, flag, &o, &help);
+    if (rc != HD_EXIT_OK) return rc;
+    if (help) {
+        fputs(k_usage, stdout);
+        return HD_EXIT_OK;
+    }
+    if (!cli.model) return hd_cli_usage_error(&cli, "no model (-m MODEL)");
+    if (cli.n_pos) return hd_cli_usage_error(&cli, "unexpected argument '%s'", cli.pos[0]);
+    long long port = 8080, parallel = 1, queue = 16, n_ctx = 0, max_body = 64;
+    if (o.port && !hd_cli_int(&cli, "--port", o.port, 0, 65535, &port)) return HD_EXIT_USAGE;
+    if (o.parallel && !hd_cli_int(&cli, "--parallel", o.parallel, 1, 64, &parallel)) return HD_EXIT_USAGE;
+    if (o.queue && !hd_cli_int(&cli, "--queue", o.queue, 0, 100000, &queue)) return HD_EXIT_USAGE;
+    if (o.ctx && !hd_cli_int(&cli, "-c", o.ctx, 16, 1 << 24, &n_ctx)) return HD_EXIT_USAGE;
+    if (o.max_body && !hd_cli_int(&cli, "--max-body", o.max_body, 1, 4096, &max_body)) return HD_EXIT_USAGE;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    const char *host = o.host ? o.host : "127.0.0.1";
+    if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
+        return hd_cli_usage_error(&cli, "--host '%s' is not an IPv4 address", host);
+    if (o.api_key && !o.api_key[0]) return hd_cli_usage_error(&cli, "--api-key is empty");
+
+    hd_server *s = calloc(1, sizeof *s);
+    if (!s) return HD_EXIT_INPUT;
+    s->cli = &cli;
+    s->api_key = o.api_key;
+    s->allow_local_files = o.allow_local;
+    s->limits = hd_api_default_limits();
+    s->limits.max_body = (size_t)max_body << 20;
+    s->default_temp = cli.temp, s->default_temp_set = cli.temp_set;
+    s->default_seed = cli.seed;
+    s->max_waiting = (int)queue;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    model_basename(o.alias ? o.alias : cli.model, s->model_id, sizeof s->model_id);
+    if (o.alias) snprintf(s->model_id, sizeof s->model_id, "%s", o.alias);
+
+    hd_error err = {0};
+    struct MHD_Daemon *d = NULL;
+    if (!(s->model = hd_llama_load(cli.model, &err))) goto fail;
+    if (!(s->tok = hd_tokenizer_load(s->model->source, &err))) goto fail;
+    hd_cli_progress(&cli, "herd serve: %s loaded (%d layers, width %d, %s)\n", cli.model, s->model->cfg.n_layer,
+                    s->model->cfg.n_embd, hd_type_name(s->model->weight_type));
+    s->n_slots = (int)parallel;
+    if (!(s->slots = calloc((size_t)s->n_slots, sizeof *s->slots))) {
+        hd_error_set(&err, HD_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < s->n_slots; i++) {
+        hd_llama_context_params cp = hd_llama_context_default_params();
+        cp.n_ctx = n_ctx;
+        cp.n_threads = cli.threads > 0 ? cli.threads : 0;
+        if (!(s->slots[i].ctx = hd_llama_context_create(s->model, &cp, &err))) goto fail;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, (uint16_t)port, NULL, NULL,
+                         on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(256 + queue),
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_END);
+    if (!d) {
+        hd_error_set(&err, HD_ERR_IO, "cannot listen on %s:%lld (port in use, or no permission?)", host, port);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    fprintf(stderr, "herd serve: listening on http://%s:%u (model id '%s', %d slot%s, queue %d)\n", host,
+            di ? (unsigned)di->port : (unsigned)port, s->model_id, s->n_slots, s->n_slots == 1 ? "" : "s",
+            s->max_waiting);
+    fflush(stderr);
+    while (!g_signal) pause();
+    fprintf(stderr, "herd serve: stopping (signal %d)\n", (int)g_signal);
+    atomic_store(&s->stopping, true);
+    pthread_mutex_lock(&s->mu);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    MHD_stop_daemon(d);
+    d = NULL;
+    pthread_mutex_lock(&s->mu);
+    while (s->n_workers > 0) pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    rc = HD_EXIT_OK;
+    goto done;
+fail:
+    rc = hd_cli_fail(&cli, &err);
+done:
+    if (d) MHD_stop_daemon(d);
+    for (int i = 0; s->slots && i < s->n_slots; i++) hd_llama_context_free(s->slots[i].ctx);
+    free(s->slots);
+    hd_tokenizer_free(s->tok);
+    hd_llama_free(s->model);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+    return rc;
+}
+
+const hd_command hd_cmd_serve = {"serve", "an OpenAI-compatible HTTP server (chat completions, models)", k_usage,
+                                 run};

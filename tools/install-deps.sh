@@ -8,11 +8,16 @@ set -euo pipefail
 BUILD_PKGS=(build-essential cmake pkg-config git
   libcjson-dev libutf8proc-dev
   libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev
-  libpng-dev libjpeg62-turbo-dev libespeak-ng-dev)
+  libpng-dev libjpeg62-turbo-dev libespeak-ng-dev libmicrohttpd-dev)
 TEST_PKGS=(libcmocka-dev python3 python3-numpy python3-torch python3-torchaudio python3-regex python3-pil clang libclang-rt-14-dev pocketsphinx pocketsphinx-en-us)
 
 pkgs=("${BUILD_PKGS[@]}")
 [ "${1:-}" = "--build" ] || pkgs+=("${TEST_PKGS[@]}")
+# the server test drives herd serve with the official `openai` npm client: Node.js and npm
+# from Debian unless a node/npm is already installed
+if [ "${1:-}" != "--build" ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+  pkgs+=(nodejs npm)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -8,6 +8,7 @@ extern const hd_command hd_cmd_quantize;
 extern const hd_command hd_cmd_bench;
 extern const hd_command hd_cmd_generate;
 extern const hd_command hd_cmd_chat;
+extern const hd_command hd_cmd_ask;
 extern const hd_command hd_cmd_run;
 extern const hd_command hd_cmd_tokenize;
 extern const hd_command hd_cmd_serve;
@@ -20,6 +21,7 @@ const hd_command *const hd_commands[] = {
     &hd_cmd_bench,
     &hd_cmd_generate,
     &hd_cmd_chat,
+    &hd_cmd_ask,
     &hd_cmd_run,
     &hd_cmd_tokenize,
     &hd_cmd_serve,

@@ -186,6 +186,11 @@ static hd_status llama_create(hd_node *node, const hd_node_opts *o, void **state
         return hd_error_set(err, HD_ERR_FORMAT, "%s: the tokenizer has %d ids but the model only %lld embedding rows",
                             s->lm->source, (int)hd_tokenizer_n_vocab(s->tok), (long long)s->lm->tok_embd.ne[1]);
     s->image_token = hd_vlm_image_token(s->tok, s->lm);
+    /* images are coming: say now, before any encoder runs, if the model cannot see them */
+    if (s->task == T_ASK && hd_node_input_linked(node, 0) && !hd_llama_has_cross_attention(s->lm))
+        return hd_error_set(err, HD_ERR_UNSUPPORTED,
+                            "%s has no cross-attention layers: not a Llama 3.2 Vision model, it cannot see images",
+                            s->lm->source);
 
     hd_llama_context_params cp = hd_llama_context_default_params();
     cp.n_ctx = hd_opt_int(o, "ctx");

@@ -26,10 +26,12 @@ extern const hd_node_type hd_node_vtt;
 extern const hd_node_type hd_node_json;
 extern const hd_node_type hd_node_mel;
 extern const hd_node_type hd_node_segment;
+extern const hd_node_type hd_node_verbose_json;
 extern const hd_node_type hd_node_vit;
 extern const hd_node_type hd_node_conformer;
 extern const hd_node_type hd_node_speech_adapter;
 extern const hd_node_type hd_node_llama;
+extern const hd_node_type hd_node_concat;
 
 typedef struct entry {
     char *name;
@@ -88,8 +90,9 @@ hd_status hd_registry_add_builtins(hd_registry *r, hd_error *err) {
         &hd_node_file, &hd_node_raw,  &hd_node_sine,   &hd_node_resample, &hd_node_mix, &hd_node_tee, &hd_node_wav,
         &hd_node_null, &hd_node_stdout, &hd_node_txt, &hd_node_srt,      &hd_node_vtt, &hd_node_json,
         &hd_node_image, &hd_node_video, &hd_node_ppm, &hd_node_text, &hd_node_tokenize, &hd_node_detokenize,
-        &hd_node_mel, &hd_node_segment,
+        &hd_node_mel, &hd_node_segment, &hd_node_verbose_json,
         &hd_node_vit, &hd_node_conformer, &hd_node_speech_adapter, &hd_node_llama,
+        &hd_node_concat,
     };
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
         hd_status st = hd_registry_add(r, builtins[i], err);

@@ -1,0 +1,234 @@
+/* tests/unit/test_ask.c — `herd ask` (the graph: image ! vit ! llama
+ * task=ask) against a second, hand-written path through the library on a
+ * tiny random Llama 3.2 Vision model: the same greedy token ids.
+ *
+ * The direct path uses no graph code: hd_vit_encode on the preprocessed
+ * tiles, the prompt ids assembled by hand from the chat layout
+ * (<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n<|image|>Q
+ * <|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n), the image
+ * range of SPEC §2.7 for one image ([position of <|image|>, open end)),
+ * hd_llama_set_images and hd_generate. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include "lm/generate.h"
+#include "lm/llama.h"
+#include "lm/random_model.h"
+#include "lm/tokenizer.h"
+#include "media/image.h"
+#include "vision/preprocess.h"
+#include "vision/vit.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define N_PREDICT 12
+static const char *k_question = "What is in this picture?";
+
+static char g_model[512], g_text[512];
+
+static int setup(void **state) {
+    (void)state;
+    char tok[512];
+    tu_fixture(tok, sizeof tok, "tokenizer/llama3_tokenizer.model");
+    hd_random_model_params rp = hd_random_model_default_params();
+    rp.arch = "mllama";
+    rp.preset = "tiny";
+    rp.tokenizer = tok;
+    rp.n_threads = 1;
+    snprintf(g_model, sizeof g_model, "%s/mllama.gguf", tu_tmpdir());
+    hd_error err = {0};
+    if (hd_random_model_write(&rp, g_model, &err)) return fprintf(stderr, "%s\n", err.msg), -1;
+    rp.arch = "llama";
+    snprintf(g_text, sizeof g_text, "%s/llama.gguf", tu_tmpdir());
+    if (hd_random_model_write(&rp, g_text, &err)) return fprintf(stderr, "%s\n", err.msg), -1;
+    return 0;
+}
+
+/* Runs a command, returns its stdout (caller frees) and exit status. */
+static char *run_cmd(const char *cmd, int *status) {
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+        n += got;
+        if (n + 1 == cap) buf = realloc(buf, cap *= 2);
+    }
+    buf[n] = 0;
+    int st = pclose(p);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return buf;
+}
+
+/* The ids of `herd ask --json`. */
+static int herd_ids(const char *image, const char *extra, int32_t *ids, int cap) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' ask -m '%s' %s%s%s --temp 0 -n %d --json --quiet -t 2 %s '%s'", HERD_BINARY, g_model,
+             image ? "-i '" : "", image ? image : "", image ? "'" : "", N_PREDICT, extra ? extra : "", k_question);
+    int status;
+    char *out = run_cmd(cmd, &status);
+    if (status != 0) fail_msg("%s -> exit %d: %s", cmd, status, out);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    cJSON *a = cJSON_GetObjectItem(j, "ids");
+    assert_true(cJSON_IsArray(a));
+    int n = cJSON_GetArraySize(a);
+    assert_true(n <= cap);
+    for (int i = 0; i < n; i++) ids[i] = (int32_t)cJSON_GetArrayItem(a, i)->valuedouble;
+    assert_int_equal(cJSON_GetObjectItem(j, "n_images")->valueint, image ? 1 : 0);
+    cJSON_Delete(j);
+    free(out);
+    return n;
+}
+
+static void push(int32_t *ids, int *n, int32_t id) { ids[(*n)++] = id; }
+
+typedef struct collector {
+    int32_t ids[N_PREDICT + 1];
+    int n;
+} collector;
+
+static bool on_token(void *u, int32_t tk, const char *t, size_t l) {
+    (void)t, (void)l;
+    collector *c = u;
+    if (tk >= 0 && c->n <= N_PREDICT) c->ids[c->n++] = tk;
+    return true;
+}
+
+/* The direct path with the given row-mask mode; image NULL: text only. */
+static int direct_ids(const char *image, hd_xattn_mask_mode mode, int32_t *out, int cap) {
+    hd_error err = {0};
+    hd_llama_model *m = hd_llama_load(g_model, &err);
+    if (!m) fail_msg("%s", err.msg);
+    assert_true(hd_llama_has_cross_attention(m));
+    hd_tokenizer *tok = hd_tokenizer_load(g_model, &err);
+    assert_non_null(tok);
+
+    /* the prompt, by hand */
+    int32_t ids[256];
+    int n = 0, img_pos = -1;
+    push(ids, &n, 128000);   /* <|begin_of_text|> */
+    push(ids, &n, 128006);   /* <|start_header_id|> */
+    push(ids, &n, 882);      /* "user" */
+    push(ids, &n, 128007);   /* <|end_header_id|> */
+    push(ids, &n, 271);      /* "\n\n" */
+    if (image) {
+        img_pos = n;
+        push(ids, &n, 128256);   /* <|image|>: the first row after the 128 256 ids */
+    }
+    size_t got = 0;
+    assert_int_equal(hd_tokenizer_encode(tok, k_question, strlen(k_question), 0, ids + n, 64, &got, &err), HD_OK);
+    n += (int)got;
+    push(ids, &n, 128009);   /* <|eot_id|> */
+    push(ids, &n, 128006);
+    push(ids, &n, 78191);    /* "assistant" */
+    push(ids, &n, 128007);
+    push(ids, &n, 271);
+
+    hd_llama_context_params cp = hd_llama_context_default_params();
+    cp.n_threads = 2;
+    cp.xattn_mask = mode;
+    hd_llama_context *ctx = hd_llama_context_create(m, &cp, &err);
+    assert_non_null(ctx);
+    float *states = NULL;
+    hd_vit *v = NULL;
+    if (image) {
+        v = hd_vit_load(g_model, &err);
+        if (!v) fail_msg("%s", err.msg);
+        const hd_vit_config *c = hd_vit_get_config(v);
+        hd_image *im = hd_image_load(image, NULL, &err);
+        assert_non_null(im);
+        hd_mllama_preproc_params pp = hd_mllama_preproc_default(c->image_size);
+        pp.max_tiles = c->max_tiles;
+        hd_mllama_tiles t;
+        assert_int_equal(hd_mllama_preprocess(im, &pp, &t, &err), HD_OK);
+        const int64_t rows = (int64_t)c->max_tiles * c->n_pos;
+        states = malloc((size_t)(rows * c->proj_dim) * sizeof *states);
+        hd_exec ex = {.backend = HD_BACKEND_CPU};
+        assert_int_equal(hd_vit_encode(v, &ex, t.pixels, t.aspect_ratio_id, t.n_tiles, NULL, states, &err), HD_OK);
+        hd_llama_image li = {
+            .states = states,
+            .n_tokens = rows,
+            .n_valid = (int64_t)t.n_tiles * c->n_pos,
+            .pos_begin = img_pos,
+            .pos_end = -1,   /* one image: seen by every later position */
+        };
+        assert_int_equal(hd_llama_set_images(ctx, &li, 1, &err), HD_OK);
+        hd_mllama_tiles_free(&t);
+        hd_image_free(im);
+    }
+    hd_generate_params gp = hd_generate_default_params();
+    gp.n_predict = N_PREDICT;
+    gp.sampling.temp = 0;
+    collector col = {.n = 0};
+    gp.on_token = on_token;
+    gp.user = &col;
+    hd_generate_result res;
+    if (hd_generate(ctx, tok, ids, n, &gp, &res, &err)) fail_msg("%s", err.msg);
+    assert_true(col.n <= cap);
+    memcpy(out, col.ids, (size_t)col.n * sizeof *out);
+    free(states);
+    hd_vit_free(v);
+    hd_llama_context_free(ctx);
+    hd_tokenizer_free(tok);
+    hd_llama_free(m);
+    return col.n;
+}
+
+static void expect_same(const int32_t *a, int na, const int32_t *b, int nb) {
+    assert_int_equal(na, nb);
+    for (int i = 0; i < na; i++)
+        if (a[i] != b[i]) fail_msg("token %d: herd ask %d, direct %d", i, a[i], b[i]);
+}
+
+static void test_ask_equals_direct(void **state) {
+    (void)state;
+    char img[512];
+    tu_fixture(img, sizeof img, "images/rgba_three_dice.png");
+    int32_t a[64], b[64];
+    int na = herd_ids(img, NULL, a, 64), nb = direct_ids(img, HD_XATTN_MASK_META, b, 64);
+    assert_true(na > 0);
+    expect_same(a, na, b, nb);
+    /* --hf-mask: the same as the library with HD_XATTN_MASK_HF */
+    na = herd_ids(img, "--hf-mask", a, 64);
+    nb = direct_ids(img, HD_XATTN_MASK_HF, b, 64);
+    expect_same(a, na, b, nb);
+    /* no image: a plain chat question, cross-attention layers skipped */
+    int32_t c[64], d[64];
+    int nc = herd_ids(NULL, NULL, c, 64), nd = direct_ids(NULL, HD_XATTN_MASK_META, d, 64);
+    expect_same(c, nc, d, nd);
+}
+
+static void test_image_matters(void **state) {
+    (void)state;
+    /* two different pictures give two different answers (the states reach the LM) */
+    char i1[512], i2[512];
+    tu_fixture(i1, sizeof i1, "images/rgba_three_dice.png");
+    tu_fixture(i2, sizeof i2, "images/exif_orientation6_waterfall.jpg");
+    int32_t a[64], b[64], c[64];
+    int na = herd_ids(i1, NULL, a, 64), nb = herd_ids(i2, NULL, b, 64), nc = herd_ids(NULL, NULL, c, 64);
+    assert_true(na > 0 && nb > 0 && nc > 0);
+    bool ab = na != nb || memcmp(a, b, (size_t)na * sizeof *a) != 0;
+    bool ac = na != nc || memcmp(a, c, (size_t)na * sizeof *a) != 0;
+    assert_true(ab);
+    assert_true(ac);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ask_equals_direct),
+        cmocka_unit_test(test_image_matters),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

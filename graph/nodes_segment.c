@@ -4,8 +4,9 @@
  * Input: audio (any rate and channel count, 10 ms frames of rate/100
  * samples) or log-mel rows from the `mel` node (one row per frame).  Output:
  * the same kind, ONE packet per segment holding exactly the segment's
- * samples or rows, with pts = time of its first sample/row and duration =
- * its length, sent as soon as the segment's end is detected (min-silence
+ * samples or rows, flagged HD_PKT_FLAG_SEGMENT (the conformer node encodes
+ * it as one utterance), with pts = time of its first sample/row and
+ * duration = its length, sent as soon as the segment's end is detected (min-silence
  * after the speech) — so a live stream gets each utterance while audio is
  * still arriving.  Silence between segments is dropped.
  *
@@ -154,6 +155,7 @@ static hd_status emit(hd_node *node, seg_state *s, const hd_segment *g, bool at_
     memcpy(dst, s->buf + (a - s->base) * s->width, (size_t)((b - a) * s->width) * sizeof(float));
     p->pts = unit_pts(s, a);
     p->duration = unit_pts(s, b) - p->pts;
+    p->flags |= HD_PKT_FLAG_SEGMENT;
     return hd_node_send(node, 0, p, err);
 }
 

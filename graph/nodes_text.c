@@ -1,4 +1,4 @@
-/* graph/nodes_text.c — text sinks: stdout, txt, srt, vtt, json.
+/* graph/nodes_text.c — text sinks: stdout, txt, srt, vtt, json, verbose_json.
  *
  * A text packet is one segment from pts to pts+duration.  Producers that
  * stream a segment in pieces (a language model emitting tokens) set
@@ -10,21 +10,34 @@
  *   srt   "N\nHH:MM:SS,mmm --> HH:MM:SS,mmm\nTEXT\n\n", N from 1
  *   vtt   "WEBVTT\n\n" then "HH:MM:SS.mmm --> HH:MM:SS.mmm\nTEXT\n\n"
  *   json  {"segments": [{"start": S, "end": E, "text": "..."}, ...]} (seconds)
+ *   verbose_json  OpenAI-style: {"task": T, "language": L, "segments":
+ *         [{"id": N, "start": S, "end": E, "text": "..."}, ...],
+ *         "text": all segments joined by spaces, "duration": end of the last
+ *         segment} (seconds; task and language from the node's options)
  *   txt   one segment per line
  * Cue text is trimmed, carriage returns dropped and blank lines removed (a
  * blank line would end an srt/vtt cue); segments that end up empty are
  * skipped.
+ *
+ * Overlapping segments (a speech window cut at its maximum length with an
+ * overlap, graph/segmenter.h): when a segment starts before the previous one
+ * ended, the words it repeats from the end of the previous text are dropped
+ * (graph/text_join.h, at most the words the overlap can hold: 3 words a
+ * second or the previous segment's own rate if faster, × 1.5, + 1) and its
+ * cue starts where the previous one ended, so cues never overlap.
  */
 #include "node.h"
+#include "text_join.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum fmt { F_STDOUT, F_TXT, F_SRT, F_VTT, F_JSON } fmt;
+typedef enum fmt { F_STDOUT, F_TXT, F_SRT, F_VTT, F_JSON, F_VJSON } fmt;
 
 typedef struct text_state {
     fmt f;
@@ -37,6 +50,15 @@ typedef struct text_state {
     int64_t start, end;
     bool timed;           /* every piece had a pts */
     int cues;
+    /* the previous written segment, for the overlap join */
+    char *prev;
+    size_t prev_len, prev_cap;
+    int64_t prev_start, prev_end;
+    bool have_prev;
+    /* verbose_json: every segment's text, joined by spaces */
+    char *all;
+    size_t all_len, all_cap;
+    int64_t last_end;
 } text_state;
 
 static hd_status out_error(text_state *s, hd_error *err) {
@@ -61,8 +83,48 @@ static hd_status text_create_fmt(fmt f, const hd_node_opts *o, void **state, hd_
     int rc = 0;
     if (f == F_VTT) rc = fputs("WEBVTT\n\n", s->out);
     else if (f == F_JSON) rc = fputs("{\"segments\": [", s->out);
+    else if (f == F_VJSON) {
+        cJSON *task = cJSON_CreateString(hd_opt_str(o, "task")), *lang = cJSON_CreateString(hd_opt_str(o, "language"));
+        char *t = task ? cJSON_PrintUnformatted(task) : NULL, *l = lang ? cJSON_PrintUnformatted(lang) : NULL;
+        cJSON_Delete(task);
+        cJSON_Delete(lang);
+        if (!t || !l) {
+            cJSON_free(t);
+            cJSON_free(l);
+            return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+        }
+        rc = fprintf(s->out, "{\"task\": %s, \"language\": %s, \"segments\": [", t, l);
+        cJSON_free(t);
+        cJSON_free(l);
+    }
     if (rc < 0) return out_error(s, err);
     return HD_OK;
+}
+
+static bool append(char **buf, size_t *len, size_t *cap, const char *t, size_t n) {
+    if (*len + n + 1 > *cap) {
+        size_t c = (*len + n + 1) * 2;
+        char *q = realloc(*buf, c);
+        if (!q) return false;
+        *buf = q;
+        *cap = c;
+    }
+    memcpy(*buf + *len, t, n);
+    *len += n;
+    (*buf)[*len] = 0;
+    return true;
+}
+
+/* For a segment that starts before the previous one ended: the bytes of
+ * its text (n long) that repeat the end of the previous text. */
+static size_t overlap_skip(const text_state *s, size_t n) {
+    if (!s->have_prev || !s->timed || s->start >= s->prev_end) return 0;
+    double overlap = (double)(s->prev_end - s->start) / HD_TIME_BASE;
+    double dur = (double)(s->prev_end - s->prev_start) / HD_TIME_BASE;
+    double rate = 3.0;
+    int pw = hd_text_word_count(s->prev, s->prev_len);
+    if (dur > 0 && pw / dur > rate) rate = pw / dur;
+    return hd_text_join_skip(s->prev, s->prev_len, s->seg, n, (int)ceil(overlap * rate * 1.5) + 1);
 }
 
 static void format_time(char *buf, size_t size, int64_t us, char sep) {
@@ -105,8 +167,24 @@ static hd_status write_segment(text_state *s, hd_error *err) {
     size_t n = clean_text(s->seg, s->len);
     s->len = 0;
     if (n == 0) return HD_OK;
-    if ((s->f == F_SRT || s->f == F_VTT || s->f == F_JSON) && !s->timed)
+    if ((s->f == F_SRT || s->f == F_VTT || s->f == F_JSON || s->f == F_VJSON) && !s->timed)
         return hd_error_set(err, HD_ERR_ARG, "%s: text segment without a timestamp: \"%.40s\"", s->path, s->seg);
+    if (s->f != F_STDOUT) {
+        size_t skip = overlap_skip(s, n);
+        if (skip == n) return HD_OK;   /* all of it repeated the previous segment */
+        bool overlapped = s->have_prev && s->start < s->prev_end;
+        /* the next join compares with this segment's whole text */
+        s->prev_len = 0;
+        if (!append(&s->prev, &s->prev_len, &s->prev_cap, s->seg, n))
+            return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+        s->prev_start = s->start;
+        if (overlapped) s->start = s->prev_end;   /* cues never overlap */
+        if (s->end < s->start) s->end = s->start;
+        s->prev_end = s->end;
+        s->have_prev = true;
+        memmove(s->seg, s->seg + skip, n - skip + 1);
+        n -= skip;
+    }
     char a[32], b[32];
     int rc = 0;
     switch (s->f) {
@@ -130,6 +208,24 @@ static hd_status write_segment(text_state *s, hd_error *err) {
             cJSON_Delete(o);
             return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
         }
+        char *txt = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (!txt) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+        rc = fprintf(s->out, "%s\n  %s", s->cues ? "," : "", txt);
+        cJSON_free(txt);
+        break;
+    }
+    case F_VJSON: {
+        cJSON *o = cJSON_CreateObject();
+        int64_t sm = (s->start < 0 ? 0 : s->start + 500) / 1000, em = (s->end < 0 ? 0 : s->end + 500) / 1000;
+        if (!o || !cJSON_AddNumberToObject(o, "id", s->cues) || !cJSON_AddNumberToObject(o, "start", (double)sm / 1000) ||
+            !cJSON_AddNumberToObject(o, "end", (double)em / 1000) || !cJSON_AddStringToObject(o, "text", s->seg) ||
+            (s->all_len && !append(&s->all, &s->all_len, &s->all_cap, " ", 1)) ||
+            !append(&s->all, &s->all_len, &s->all_cap, s->seg, n)) {
+            cJSON_Delete(o);
+            return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+        }
+        if (s->end > s->last_end) s->last_end = s->end;
         char *txt = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         if (!txt) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
@@ -185,6 +281,16 @@ static hd_status text_flush(hd_node *node, void *state, hd_error *err) {
     text_state *s = state;
     hd_status st = write_segment(s, err);
     if (!st && s->f == F_JSON && fputs(s->cues ? "\n]}\n" : "]}\n", s->out) < 0) st = out_error(s, err);
+    if (!st && s->f == F_VJSON) {
+        cJSON *all = cJSON_CreateString(s->all ? s->all : "");
+        char *t = all ? cJSON_PrintUnformatted(all) : NULL;
+        cJSON_Delete(all);
+        int64_t em = (s->last_end < 0 ? 0 : s->last_end + 500) / 1000;
+        if (!t) st = hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+        else if (fprintf(s->out, "%s], \"text\": %s, \"duration\": %.3f}\n", s->cues ? "\n" : "", t, (double)em / 1000) < 0)
+            st = out_error(s, err);
+        cJSON_free(t);
+    }
     if (s->own) {
         FILE *f = s->out;
         s->out = NULL;
@@ -201,6 +307,8 @@ static void text_destroy(void *state) {
     if (!s) return;
     if (s->own && s->out) fclose(s->out);
     free(s->seg);
+    free(s->prev);
+    free(s->all);
     free(s->path);
     free(s);
 }
@@ -214,6 +322,7 @@ TEXT_CREATE(txt_create, F_TXT)
 TEXT_CREATE(srt_create, F_SRT)
 TEXT_CREATE(vtt_create, F_VTT)
 TEXT_CREATE(json_create, F_JSON)
+TEXT_CREATE(vjson_create, F_VJSON)
 
 static const hd_port_def text_in[] = {{"in", HD_KIND_BIT(HD_PKT_TEXT), 0}};
 static const hd_port_def stdout_in[] = {{"in", HD_KIND_BIT(HD_PKT_TEXT) | HD_KIND_BIT(HD_PKT_TOKENS), 0}};
@@ -222,6 +331,11 @@ static const hd_option_def txt_opts[] = {{"path", HD_OPT_STRING, NULL, "file to 
 static const hd_option_def srt_opts[] = {{"path", HD_OPT_STRING, NULL, "SubRip file to write, '-' for stdout", 0, 0, NULL}};
 static const hd_option_def vtt_opts[] = {{"path", HD_OPT_STRING, NULL, "WebVTT file to write, '-' for stdout", 0, 0, NULL}};
 static const hd_option_def json_opts[] = {{"path", HD_OPT_STRING, NULL, "JSON file to write, '-' for stdout", 0, 0, NULL}};
+static const hd_option_def vjson_opts[] = {
+    {"path", HD_OPT_STRING, NULL, "JSON file to write, '-' for stdout", 0, 0, NULL},
+    {"task", HD_OPT_STRING, "transcribe", "value of the \"task\" field", 0, 0, NULL},
+    {"language", HD_OPT_STRING, "", "value of the \"language\" field", 0, 0, NULL},
+};
 
 #define TEXT_SINK(var, nm, sum, in, opts, n_opts, arg, cr)                                                   \
     const hd_node_type var = {                                                                               \
@@ -247,3 +361,6 @@ TEXT_SINK(hd_node_vtt, "vtt", "writes timed text segments as WebVTT subtitles", 
           vtt_create)
 TEXT_SINK(hd_node_json, "json", "writes timed text segments as JSON {\"segments\": [...]}", text_in, json_opts, 1,
           "path", json_create)
+TEXT_SINK(hd_node_verbose_json, "verbose_json",
+          "writes timed text segments as verbose JSON (task, language, segments with ids, full text, duration)",
+          text_in, vjson_opts, 3, "path", vjson_create)

@@ -74,6 +74,19 @@ bool hd_cli_float(const hd_cli *cli, const char *flag, const char *value, double
     return true;
 }
 
+/* --device -> the backend every hd_exec_init of this process uses. */
+static int cli_resolve_device(hd_cli *cli) {
+    hd_error err;
+    char note[HD_ERROR_MSG_MAX + 64];
+    if (hd_device_resolve(cli->device, &cli->backend, note, sizeof note, &err) != HD_OK) {
+        fprintf(stderr, "herd: %s\n", err.msg);
+        return HD_EXIT_INPUT;
+    }
+    if (note[0] && !cli->quiet) fprintf(stderr, "herd: %s\n", note);
+    hd_backend_set_default(cli->backend);
+    return HD_EXIT_OK;
+}
+
 int hd_cli_parse(hd_cli *cli, int argc, char **argv, hd_cli_flag_fn extra, void *ctx, bool *help) {
     memset(cli, 0, sizeof *cli);
     cli->command = argv[0];
@@ -125,6 +138,11 @@ int hd_cli_parse(hd_cli *cli, int argc, char **argv, hd_cli_flag_fn extra, void 
             cli->json = true;
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             cli->quiet = true;
+        } else if (strcmp(a, "--device") == 0) {
+            if (!v) return hd_cli_usage_error(cli, "%s needs a value", a);
+            if (!hd_device_parse(v, &cli->device))
+                return hd_cli_usage_error(cli, "--device: '%s' is not one of cpu, cuda, auto", v);
+            i++;
         } else {
             int used = extra ? extra(ctx, a, v) : -1;
             if (used < 0) return hd_cli_usage_error(cli, "unknown option '%s'", a);
@@ -132,7 +150,8 @@ int hd_cli_parse(hd_cli *cli, int argc, char **argv, hd_cli_flag_fn extra, void 
             i += used;
         }
     }
-    return HD_EXIT_OK;
+    if (help && *help) return HD_EXIT_OK;
+    return cli_resolve_device(cli);
 }
 
 /* A cJSON string from bytes that may be invalid UTF-8 or hold NULs: those

@@ -1,13 +1,18 @@
 /* apps/cli.h — the conventions every `herd` command shares.
  *
  * Shared flags: -m MODEL, -t THREADS, -n MAX_TOKENS, --temp T (0 = greedy),
- * --seed N, --ids, --json, --quiet, -h/--help.  Exit codes: 0 success,
+ * --seed N, --ids, --json, --quiet, --device cpu|cuda|auto, -h/--help.
+ * --device (default cpu) is resolved while parsing and becomes the process
+ * default backend (core/backend.h): cuda without a usable device or in a
+ * build without CUDA is an error (exit 1); auto falls back to the CPU with one
+ * line on stderr.  Exit codes: 0 success,
  * 1 bad input (files, models, data), 2 usage errors.
  * Commands parse their own extra flags with hd_cli_parse's callback.
  */
 #ifndef HD_CLI_H
 #define HD_CLI_H
 
+#include "core/backend.h"
 #include "core/error.h"
 
 #include <stdbool.h>
@@ -29,6 +34,8 @@ typedef struct hd_cli {
     uint64_t seed;         /* --seed, default from time                    */
     bool seed_set;
     bool ids, json, quiet;
+    hd_device device;      /* --device as given, default HD_DEVICE_CPU      */
+    hd_backend_kind backend;  /* what it resolved to (also the default)    */
     int n_pos;             /* positional arguments (not flags)             */
     const char *pos[64];
 } hd_cli;
@@ -39,7 +46,9 @@ typedef struct hd_cli {
 typedef int (*hd_cli_flag_fn)(void *ctx, const char *flag, const char *value);
 
 /* Parses argv (argv[0] = command name).  Returns HD_EXIT_OK, or
- * HD_EXIT_USAGE after printing one line to stderr.  Sets *help when -h. */
+ * HD_EXIT_USAGE after printing one line to stderr, or HD_EXIT_INPUT when the
+ * --device asked for cannot be used (one line "herd: --device cuda: ...").
+ * Sets *help when -h. */
 int hd_cli_parse(hd_cli *cli, int argc, char **argv, hd_cli_flag_fn extra, void *ctx, bool *help);
 
 /* One-line error "herd CMD: message" on stderr; returns the exit code for st. */

@@ -65,7 +65,7 @@ static hd_node_ret concat_process(hd_node *node, void *state, int port, hd_packe
     concat_state *s = state;
     if (s->kind < 0) s->kind = (int)in->kind;
     if ((int)in->kind != s->kind)
-        return hd_error_set(err, HD_ERR_ARG, "in%d: a %s packet among %s packets (the inputs must carry one kind)", port,
+        return hd_error_set(err, HD_ERR_ARG, "in%d: %s packet among %s packets (the inputs must carry one kind)", port,
                             hd_packet_kind_name(in->kind), hd_packet_kind_name((hd_packet_kind)s->kind)),
                HD_NODE_ERROR;
     if (port == s->cur) return hd_node_send(node, 0, hd_packet_ref(in), err) ? HD_NODE_ERROR : HD_NODE_OK;

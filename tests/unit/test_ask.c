@@ -86,7 +86,7 @@ static int herd_ids(const char *image, const char *extra, int32_t *ids, int cap)
     int n = cJSON_GetArraySize(a);
     assert_true(n <= cap);
     for (int i = 0; i < n; i++) ids[i] = (int32_t)cJSON_GetArrayItem(a, i)->valuedouble;
-    assert_int_equal(cJSON_GetObjectItem(j, "n_images")->valueint, image ? 1 : 0);
+    assert_int_equal(cJSON_GetObjectItem(j, "n_images")->valueint, image ? 1 + (extra && strstr(extra, "-i ")) : 0);
     cJSON_Delete(j);
     free(out);
     return n;
@@ -106,8 +106,8 @@ static bool on_token(void *u, int32_t tk, const char *t, size_t l) {
     return true;
 }
 
-/* The direct path with the given row-mask mode; image NULL: text only. */
-static int direct_ids(const char *image, hd_xattn_mask_mode mode, int32_t *out, int cap) {
+/* The direct path with the given row-mask mode for n_img images (0: text only). */
+static int direct_images(const char *const *images, int n_img, hd_xattn_mask_mode mode, int32_t *out, int cap) {
     hd_error err = {0};
     hd_llama_model *m = hd_llama_load(g_model, &err);
     if (!m) fail_msg("%s", err.msg);
@@ -117,14 +117,15 @@ static int direct_ids(const char *image, hd_xattn_mask_mode mode, int32_t *out, 
 
     /* the prompt, by hand */
     int32_t ids[256];
-    int n = 0, img_pos = -1;
+    int n = 0, img_pos[2] = {-1, -1};
+    assert_true(n_img <= 2);
     push(ids, &n, 128000);   /* <|begin_of_text|> */
     push(ids, &n, 128006);   /* <|start_header_id|> */
     push(ids, &n, 882);      /* "user" */
     push(ids, &n, 128007);   /* <|end_header_id|> */
     push(ids, &n, 271);      /* "\n\n" */
-    if (image) {
-        img_pos = n;
+    for (int i = 0; i < n_img; i++) {
+        img_pos[i] = n;
         push(ids, &n, 128256);   /* <|image|>: the first row after the 128 256 ids */
     }
     size_t got = 0;
@@ -141,33 +142,37 @@ static int direct_ids(const char *image, hd_xattn_mask_mode mode, int32_t *out, 
     cp.xattn_mask = mode;
     hd_llama_context *ctx = hd_llama_context_create(m, &cp, &err);
     assert_non_null(ctx);
-    float *states = NULL;
-    hd_vit *v = NULL;
-    if (image) {
-        v = hd_vit_load(g_model, &err);
+    float *states[2] = {NULL, NULL};
+    hd_llama_image li[2];
+    for (int i = 0; i < n_img; i++) {
+        hd_vit *v = hd_vit_load(g_model, &err);
         if (!v) fail_msg("%s", err.msg);
         const hd_vit_config *c = hd_vit_get_config(v);
-        hd_image *im = hd_image_load(image, NULL, &err);
+        hd_image *im = hd_image_load(images[i], NULL, &err);
         assert_non_null(im);
         hd_mllama_preproc_params pp = hd_mllama_preproc_default(c->image_size);
         pp.max_tiles = c->max_tiles;
         hd_mllama_tiles t;
         assert_int_equal(hd_mllama_preprocess(im, &pp, &t, &err), HD_OK);
         const int64_t rows = (int64_t)c->max_tiles * c->n_pos;
-        states = malloc((size_t)(rows * c->proj_dim) * sizeof *states);
+        states[i] = malloc((size_t)(rows * c->proj_dim) * sizeof *states[i]);
         hd_exec ex = {.backend = HD_BACKEND_CPU};
-        assert_int_equal(hd_vit_encode(v, &ex, t.pixels, t.aspect_ratio_id, t.n_tiles, NULL, states, &err), HD_OK);
-        hd_llama_image li = {
-            .states = states,
+        assert_int_equal(hd_vit_encode(v, &ex, t.pixels, t.aspect_ratio_id, t.n_tiles, NULL, states[i], &err), HD_OK);
+        /* SPEC 2.7: one image is seen by every later position; two adjacent
+         * images are both seen by the text after them, and (Meta) not by the
+         * generated tokens, (HF) by them too */
+        li[i] = (hd_llama_image){
+            .states = states[i],
             .n_tokens = rows,
             .n_valid = (int64_t)t.n_tiles * c->n_pos,
-            .pos_begin = img_pos,
-            .pos_end = -1,   /* one image: seen by every later position */
+            .pos_begin = img_pos[i],
+            .pos_end = n_img == 1 || mode == HD_XATTN_MASK_HF ? -1 : n,
         };
-        assert_int_equal(hd_llama_set_images(ctx, &li, 1, &err), HD_OK);
         hd_mllama_tiles_free(&t);
         hd_image_free(im);
+        hd_vit_free(v);
     }
+    if (n_img) assert_int_equal(hd_llama_set_images(ctx, li, n_img, &err), HD_OK);
     hd_generate_params gp = hd_generate_default_params();
     gp.n_predict = N_PREDICT;
     gp.sampling.temp = 0;
@@ -178,12 +183,16 @@ static int direct_ids(const char *image, hd_xattn_mask_mode mode, int32_t *out, 
     if (hd_generate(ctx, tok, ids, n, &gp, &res, &err)) fail_msg("%s", err.msg);
     assert_true(col.n <= cap);
     memcpy(out, col.ids, (size_t)col.n * sizeof *out);
-    free(states);
-    hd_vit_free(v);
+    free(states[0]);
+    free(states[1]);
     hd_llama_context_free(ctx);
     hd_tokenizer_free(tok);
     hd_llama_free(m);
     return col.n;
+}
+
+static int direct_ids(const char *image, hd_xattn_mask_mode mode, int32_t *out, int cap) {
+    return direct_images(&image, image ? 1 : 0, mode, out, cap);
 }
 
 static void expect_same(const int32_t *a, int na, const int32_t *b, int nb) {
@@ -210,6 +219,25 @@ static void test_ask_equals_direct(void **state) {
     expect_same(c, nc, d, nd);
 }
 
+static void test_two_images(void **state) {
+    (void)state;
+    /* -i A -i B: two <|image|> and two sets of states, both masks as the library */
+    char i1[512], i2[512], extra[1200];
+    tu_fixture(i1, sizeof i1, "images/rgba_three_dice.png");
+    tu_fixture(i2, sizeof i2, "images/exif_orientation6_waterfall.jpg");
+    const char *ab[2] = {i1, i2};
+    int32_t a[64], b[64];
+    snprintf(extra, sizeof extra, "-i '%s'", i2);
+    int na = herd_ids(i1, extra, a, 64), nb = direct_images(ab, 2, HD_XATTN_MASK_META, b, 64);
+    expect_same(a, na, b, nb);
+    /* (adjacent images are seen by the same rows, and attention over the
+     * union of their keys does not depend on their order) */
+    snprintf(extra, sizeof extra, "-i '%s' --hf-mask", i2);
+    na = herd_ids(i1, extra, a, 64);
+    nb = direct_images(ab, 2, HD_XATTN_MASK_HF, b, 64);
+    expect_same(a, na, b, nb);
+}
+
 static void test_image_matters(void **state) {
     (void)state;
     /* two different pictures give two different answers (the states reach the LM) */
@@ -228,6 +256,7 @@ static void test_image_matters(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ask_equals_direct),
+        cmocka_unit_test(test_two_images),
         cmocka_unit_test(test_image_matters),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -32,6 +32,9 @@ extern const hd_node_type hd_node_mel;
 extern const hd_node_type hd_node_vit;
 extern const hd_node_type hd_node_conformer;
 extern const hd_node_type hd_node_speech_adapter;
+extern const hd_node_type hd_node_concat;
+extern const hd_node_type hd_node_text;
+extern const hd_node_type hd_node_sine;
 
 /* ---- a sink that keeps every packet, and hooks that count progress lines ---- */
 
@@ -334,11 +337,49 @@ static void test_speech_nodes(void **state) {
     free(mel);
 }
 
+/* ---- concat ------------------------------------------------------------------------ */
+
+static void test_concat(void **state) {
+    (void)state;
+    /* sources linked to in2, in0, in5: output in input order, whatever the timing */
+    hd_graph *g = new_graph(NULL);
+    const char *texts[3] = {"third", "first", "second"};
+    const char *ports[3] = {"in5", "in0", "in2"};
+    int cat = add(g, -1, &hd_node_concat, NULL, NULL, NULL, NULL);
+    hd_error err = {0};
+    for (int i = 0; i < 3; i++) {
+        int t = add(g, -1, &hd_node_text, "text", texts[i], NULL, NULL);
+        if (hd_graph_link(g, t, NULL, cat, ports[i], &err)) fail_msg("%s", err.msg);
+    }
+    add(g, cat, &keep_type, NULL, NULL, NULL, NULL);
+    if (hd_graph_run(g, &err)) fail_msg("%s", err.msg);
+    hd_graph_free(g);
+    assert_int_equal(g_cap.n, 3);
+    assert_string_equal(g_cap.p[0]->u.text.text, "first");
+    assert_string_equal(g_cap.p[1]->u.text.text, "second");
+    assert_string_equal(g_cap.p[2]->u.text.text, "third");
+    cap_clear();
+
+    /* a packet of another kind than the first is an error */
+    g = new_graph(NULL);
+    cat = add(g, -1, &hd_node_concat, NULL, NULL, NULL, NULL);
+    int t = add(g, -1, &hd_node_text, "text", "x", NULL, NULL);
+    int w = add(g, -1, &hd_node_sine, "duration", "0.1", NULL, NULL);
+    assert_int_equal(hd_graph_link(g, t, NULL, cat, "in0", &err), HD_OK);
+    assert_int_equal(hd_graph_link(g, w, NULL, cat, "in1", &err), HD_OK);
+    add(g, cat, &keep_type, NULL, NULL, NULL, NULL);
+    assert_int_not_equal(hd_graph_run(g, &err), HD_OK);
+    assert_non_null(strstr(err.msg, "in1: audio packet among text packets"));
+    hd_graph_free(g);
+    cap_clear();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vit_node),
         cmocka_unit_test(test_vit_node_errors),
         cmocka_unit_test(test_speech_nodes),
+        cmocka_unit_test(test_concat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -649,6 +650,9 @@ static int run(int argc, char **argv) {
         if (!(s->slots[i].ctx = hd_llama_context_create(s->model, &cp, &err))) goto fail;
     }
 
+    /* a thread per connection: without a bound, glibc gives threads up to 8 malloc
+     * arenas per core and resident memory creeps up with the connection count */
+    mallopt(M_ARENA_MAX, 2);
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);

@@ -15,7 +15,11 @@
 #include "graph/models.h"
 #include "graph/node_hooks.h"
 #include "graph/vision_lm.h"
+#include "lm/generate.h"
+#include "lm/llama.h"
 #include "lm/random_model.h"
+#include "lm/tokenizer.h"
+#include "speech/speech_prompt.h"
 #include "media/image.h"
 #include "speech/conformer.h"
 #include "vision/preprocess.h"
@@ -35,6 +39,7 @@ extern const hd_node_type hd_node_speech_adapter;
 extern const hd_node_type hd_node_concat;
 extern const hd_node_type hd_node_text;
 extern const hd_node_type hd_node_sine;
+extern const hd_node_type hd_node_llama;
 
 /* ---- a sink that keeps every packet, and hooks that count progress lines ---- */
 
@@ -337,6 +342,138 @@ static void test_speech_nodes(void **state) {
     free(mel);
 }
 
+/* ---- llama task=transcribe / translate -------------------------------------------------- */
+
+typedef struct ids_acc {
+    int32_t ids[64];
+    int n;
+} ids_acc;
+
+static bool acc_token(void *u, int32_t tk, const char *t, size_t l) {
+    (void)t, (void)l;
+    ids_acc *a = u;
+    if (tk >= 0 && a->n < 64) a->ids[a->n++] = tk;
+    return true;
+}
+
+static void test_llama_speech(void **state) {
+    (void)state;
+    char tokp[512], wav[512], sp[600], lmp[600];
+    tu_fixture(tokp, sizeof tokp, "tokenizer/llama3_tokenizer.model");
+    tu_fixture(wav, sizeof wav, "audio/librivox_sense_and_sensibility_0880.wav");   /* 2.99 s */
+    snprintf(sp, sizeof sp, "%s/sp.gguf", tu_tmpdir());
+    snprintf(lmp, sizeof lmp, "%s/sp-lm.gguf", tu_tmpdir());
+    hd_random_model_params rp = hd_random_model_default_params();
+    rp.arch = "speech";
+    rp.preset = "tiny";
+    rp.tokenizer = tokp;
+    rp.n_threads = 1;
+    hd_error err = {0};
+    if (hd_random_model_write(&rp, sp, &err)) fail_msg("%s", err.msg);
+
+    for (int task = 0; task < 2; task++) {
+        /* mel ! conformer segment=2 ! speech-adapter ! llama: two segments (2 s + 0.99 s) */
+        hd_graph *g = new_graph(NULL);
+        int f = add(g, -1, &hd_node_file, "path", wav, NULL, NULL);
+        int m = add(g, f, &hd_node_mel, NULL, NULL, NULL, NULL);
+        int c = add(g, m, &hd_node_conformer, "model", sp, "segment", "2");
+        int a = add(g, c, &hd_node_speech_adapter, "model", sp, NULL, NULL);
+        /* tap the adapter output too, for the direct path */
+        add(g, a, &keep_type, NULL, NULL, NULL, NULL);
+        hd_kv kv[4] = {{"model", sp}, {"task", task ? "translate" : "transcribe"}, {"n", "6"}, {task ? "to" : "language", "fr"}};
+        int l = hd_graph_add(g, &hd_node_llama, NULL, kv, 4, NULL, &err);
+        assert_true(l >= 0);
+        assert_int_equal(hd_graph_link(g, a, NULL, l, "embed", &err), HD_OK);
+        int kt = add(g, -1, &keep_type, NULL, NULL, NULL, NULL);
+        int ki = add(g, -1, &keep_type, NULL, NULL, NULL, NULL);
+        assert_int_equal(hd_graph_link(g, l, "out", kt, NULL, &err), HD_OK);
+        assert_int_equal(hd_graph_link(g, l, "tokens", ki, NULL, &err), HD_OK);
+        if (hd_graph_run(g, &err)) fail_msg("%s", err.msg);
+        hd_graph_free(g);
+
+        /* the captures of three sinks are interleaved: sort them by kind */
+        hd_packet *rows[4], *texts[64], *toks[4];
+        int nr = 0, nt = 0, nk = 0;
+        for (int i = 0; i < g_cap.n; i++) {
+            hd_packet *p = g_cap.p[i];
+            if (p->kind == HD_PKT_EMBED) rows[nr++] = p;
+            else if (p->kind == HD_PKT_TEXT) texts[nt++] = p;
+            else toks[nk++] = p;
+        }
+        assert_int_equal(nr, 2);
+        assert_int_equal(nk, 2);
+
+        hd_llama_model *lm = hd_llama_load(lmp, &err);
+        assert_non_null(lm);
+        hd_tokenizer *tok = hd_tokenizer_load(lmp, &err);
+        assert_non_null(tok);
+        hd_llama_context_params cp = hd_llama_context_default_params();
+        cp.n_threads = 1;
+        hd_llama_context *ctx = hd_llama_context_create(lm, &cp, &err);
+        assert_non_null(ctx);
+        int ti = 0;
+        for (int s = 0; s < 2; s++) {
+            /* the direct path: speech prompt + rows spliced + greedy generation */
+            hd_tokens ids = {0};
+            hd_speech_prompt pr = {.task = task ? HD_SPEECH_AST : HD_SPEECH_ASR, .language = "fr",
+                                   .begin_id = 128002, .end_id = 128003, .n_audio = rows[s]->u.embed.rows};
+            assert_int_equal(hd_speech_prompt_encode(tok, &pr, &ids, NULL, &err), HD_OK);
+            assert_int_equal(hd_llama_rewind(ctx, 0, &err), HD_OK);
+            hd_generate_params gp = hd_generate_default_params();
+            gp.n_predict = 6;
+            gp.sampling.temp = 0;   /* the node's default for speech tasks */
+            gp.prompt_embd = rows[s]->u.embed.data;
+            ids_acc acc = {.n = 0};
+            gp.on_token = acc_token;
+            gp.user = &acc;
+            hd_generate_result res;
+            if (hd_generate(ctx, tok, ids.ids, (int64_t)ids.n, &gp, &res, &err)) fail_msg("%s", err.msg);
+            hd_tokens_free(&ids);
+            /* the node's token packet */
+            const hd_packet *tp = toks[s];
+            assert_int_equal(tp->u.tokens.n, acc.n);
+            assert_memory_equal(tp->u.tokens.ids, acc.ids, (size_t)acc.n * sizeof(int32_t));
+            assert_int_equal(tp->pts, s * 2000000);
+            /* its text: pieces flagged PARTIAL, closed by one unflagged piece,
+             * all with the segment's time; together the decoded ids */
+            char joined[1024] = "";
+            size_t jl = 0;
+            for (;;) {
+                assert_true(ti < nt);
+                const hd_packet *p = texts[ti++];
+                assert_int_equal(p->pts, rows[s]->pts);
+                assert_int_equal(p->duration, rows[s]->duration);
+                memcpy(joined + jl, p->u.text.text, p->u.text.len);
+                jl += p->u.text.len;
+                if (!(p->flags & HD_PKT_FLAG_PARTIAL)) break;
+            }
+            char want[1024];
+            size_t wl = 0;
+            assert_int_equal(hd_tokenizer_decode(tok, acc.ids, (size_t)acc.n, 0, want, sizeof want, &wl, &err), HD_OK);
+            assert_int_equal(jl, wl);
+            assert_memory_equal(joined, want, wl);
+        }
+        assert_int_equal(rows[0]->pts, 0);
+        assert_int_equal(rows[1]->pts, 2000000);
+        assert_int_equal(ti, nt);
+        hd_llama_context_free(ctx);
+        hd_tokenizer_free(tok);
+        hd_llama_free(lm);
+        cap_clear();
+    }
+
+    /* an unknown language is refused when the graph starts */
+    hd_graph *g = new_graph(NULL);
+    hd_kv kv[3] = {{"model", sp}, {"task", "transcribe"}, {"language", "klingon"}};
+    int l = hd_graph_add(g, &hd_node_llama, NULL, kv, 3, NULL, &err);
+    int k = add(g, -1, &keep_type, NULL, NULL, NULL, NULL);
+    assert_int_equal(hd_graph_link(g, l, "out", k, NULL, &err), HD_OK);
+    assert_int_not_equal(hd_graph_run(g, &err), HD_OK);
+    assert_non_null(strstr(err.msg, "klingon"));
+    hd_graph_free(g);
+    cap_clear();
+}
+
 /* ---- concat ------------------------------------------------------------------------ */
 
 static void test_concat(void **state) {
@@ -380,6 +517,7 @@ int main(void) {
         cmocka_unit_test(test_vit_node_errors),
         cmocka_unit_test(test_speech_nodes),
         cmocka_unit_test(test_concat),
+        cmocka_unit_test(test_llama_speech),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

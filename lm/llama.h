@@ -11,6 +11,39 @@
  * Hugging Face folder (config.json + *.safetensors, Q/K rows in the
  * half-split layout).  The RoPE pair layout follows the file (SPEC §1.4).
  *
+ * Llama 3.2 Vision ("mllama") text models load from the same two layouts
+ * (lm/llama_config.h reads text_config / the mllama.* keys).  Layers listed
+ * in cross_attention_layers are gated cross-attention layers (SPEC §2.6);
+ * the others are plain self-attention layers under the names above.
+ *
+ *   HF MllamaForConditionalGeneration      GGUF (Ollama's mllama layout)  shape (ggml order)
+ *   language_model.model.embed_tokens.weight token_embd.weight            [D, V+8]
+ *   language_model.model.norm.weight       output_norm.weight             [D]
+ *   language_model.lm_head.weight          output.weight                  [D, V] (never tied)
+ *   language_model.model.layers.N.  (self layers)   blk.N.   as for Llama: attn_q, attn_k, ...
+ *   language_model.model.layers.N.  (cross layers)  blk.N.
+ *     input_layernorm.weight               attn_norm.weight               [D]
+ *     cross_attn.q_proj.weight             cross_attn_q_proj.weight       [D, H·d]
+ *     cross_attn.k_proj.weight             cross_attn_k_proj.weight       [D, G·d]
+ *     cross_attn.v_proj.weight             cross_attn_v_proj.weight       [D, G·d]
+ *     cross_attn.o_proj.weight             cross_attn_o_proj.weight       [H·d, D]
+ *     cross_attn.q_norm.weight             cross_attn_q_norm.weight       [d]
+ *     cross_attn.k_norm.weight             cross_attn_k_norm.weight       [d]
+ *     cross_attn_attn_gate                 cross_attn_attn_gate           [1] raw (tanh at run time)
+ *     cross_attn_mlp_gate                  cross_attn_mlp_gate            [1] raw
+ *     post_attention_layernorm.weight      ffn_norm.weight                [D]
+ *     mlp.{gate,up,down}_proj.weight       ffn_{gate,up,down}.weight      [D, F], [D, F], [F, D]
+ *   GGUF keys: general.architecture "mllama"; mllama.{block_count, context_length,
+ *   embedding_length, feed_forward_length, attention.head_count, attention.head_count_kv,
+ *   rope.freq_base, attention.layer_norm_rms_epsilon, vocab_size, rope.dimension_count}
+ *   as llama.*; mllama.attention.cross_attention_layers (INT32 array); rope_freqs.weight.
+ * Converting HF → GGUF: self-attention Q/K rows are permuted to the interleaved
+ * layout as for Llama; cross-attention tensors are copied unchanged (no RoPE,
+ * so no permutation: q/k rows stay paired with their q_norm/k_norm weights).
+ * (Ollama's converter since May 2025 also permutes cross_attn_{q,k}_proj rows
+ * but not the norms; such a file loads, but is a different model to herd.)
+ * The vision tower's tensors in the same file or folder are not read here.
+ *
  * Forward for each layer (SPEC §1.1):
  *     x = x + attention(rms_norm(x))      GQA, RoPE θ with llama3 scaling
  *     x = x + mlp(rms_norm(x))            SwiGLU
@@ -94,7 +127,8 @@ typedef struct hd_llama_model {
     hd_type weight_type;       /* type of blk.0 attn_q (for messages)         */
 } hd_llama_model;
 
-/* Loads path (a .gguf file or a HF folder / config.json's folder).
+/* Loads path (a .gguf file or a HF folder / config.json's folder), Llama or
+ * mllama (text part).
  * Every tensor is checked for presence, shape and type; errors name the file
  * and the tensor.  Caller frees with hd_llama_free. */
 hd_llama_model *hd_llama_load(const char *path, hd_error *err);

@@ -3,9 +3,20 @@
  * One line of stdin is one user turn; the reply streams to stdout.  The KV
  * cache keeps the whole conversation, so each turn only runs its new tokens:
  * <|eot_id|> closing the previous reply, the user message, the assistant
- * header.  "/reset" starts over, an empty line or end of input quits. */
+ * header.  "/reset" starts over, an empty line or end of input quits.
+ *
+ * Images (Llama 3.2 Vision): "/image PATH" encodes a picture and attaches it
+ * to the next user turn, which then starts with one <|image|> per attached
+ * picture.  The encoding, the turn's tokens and hd_llama_set_images are the
+ * llama node's own (graph/vision_lm.h).  Image ranges are positions of the
+ * whole conversation, so a turn that brings images re-runs the conversation
+ * from position 0 with every image so far (hd_llama_set_images replaces the
+ * images of the context). */
 #include "cli.h"
 
+#include "core/threadpool.h"
+#include "graph/models.h"
+#include "graph/vision_lm.h"
 #include "lm/chat.h"
 #include "lm/generate.h"
 #include "lm/llama.h"
@@ -18,12 +29,15 @@
 
 extern const hd_command hd_cmd_chat;
 
+#define CHAT_MAX_IMAGES 4   /* hd_llama_context_params.max_images default */
+
 typedef struct chat_opts {
     hd_cli *cli;
     const char *system;
     const char *tokenizer;
+    const char *vision;     /* vision encoder file, default: the model */
     long long n_ctx;
-    bool bad;
+    bool hf_mask, bad;
 } chat_opts;
 
 static int flag(void *vctx, const char *f, const char *v) {
@@ -31,6 +45,8 @@ static int flag(void *vctx, const char *f, const char *v) {
     long long n;
     if (!strcmp(f, "--system")) { o->system = v; return 1; }
     if (!strcmp(f, "--tokenizer")) { o->tokenizer = v; return 1; }
+    if (!strcmp(f, "--vision")) { o->vision = v; return 1; }
+    if (!strcmp(f, "--hf-mask")) { o->hf_mask = true; return 0; }
     if (!strcmp(f, "-c") || !strcmp(f, "--ctx")) {
         if (!hd_cli_int(o->cli, f, v, 16, 1 << 24, &n)) o->bad = true;
         o->n_ctx = n;
@@ -39,14 +55,81 @@ static int flag(void *vctx, const char *f, const char *v) {
     return -1;
 }
 
+/* The conversation so far (every token run through the model, generated
+ * ones included) and the images it refers to. */
+typedef struct convo {
+    hd_tokens ids;
+    hd_packet *images[CHAT_MAX_IMAGES];   /* HD_EMBED_IMAGE states, in <|image|> order */
+    int n_images;
+    int n_pending;                        /* attached by /image, not sent yet */
+    bool oom;
+} convo;
+
+static void convo_clear(convo *c, hd_llama_context *ctx) {
+    c->ids.n = 0;
+    for (int i = 0; i < c->n_images; i++) hd_packet_unref(c->images[i]);
+    c->n_images = c->n_pending = 0;
+    hd_llama_rewind(ctx, 0, NULL);
+    hd_llama_clear_images(ctx);
+}
+
 static bool on_token(void *user, int32_t token, const char *text, size_t len) {
-    (void)user;
-    (void)token;
+    convo *c = user;
     if (len) {
         fwrite(text, 1, len, stdout);
         fflush(stdout);
     }
+    if (token >= 0 && hd_tokens_push(&c->ids, &token, 1, NULL)) {
+        c->oom = true;
+        return false;
+    }
     return true;
+}
+
+typedef struct vision {
+    hd_model *vit;          /* from the model cache, loaded at the first /image */
+    hd_threadpool *pool;
+} vision;
+
+/* "/image PATH": encodes the picture for the next turn.  Problems with the
+ * file or the model are reported and the chat goes on. */
+static void attach_image(const hd_cli *cli, const chat_opts *o, const hd_llama_model *m, vision *v, convo *c,
+                         const char *path) {
+    hd_error err = {0};
+    if (!hd_llama_has_cross_attention(m)) {
+        fprintf(stderr, "herd chat: %s has no cross-attention layers: not a Llama 3.2 Vision model, it cannot see "
+                        "images\n", cli->model);
+        return;
+    }
+    if (c->n_images == CHAT_MAX_IMAGES) {
+        fprintf(stderr, "herd chat: at most %d images per conversation (/reset starts over)\n", CHAT_MAX_IMAGES);
+        return;
+    }
+    while (*path == ' ') path++;
+    if (!*path) {
+        fprintf(stderr, "herd chat: /image needs a file: /image PATH\n");
+        return;
+    }
+    if (!v->vit && !(v->vit = hd_model_acquire(HD_MODEL_VIT, o->vision ? o->vision : cli->model, &err))) {
+        fprintf(stderr, "herd chat: %s\n", err.msg);
+        return;
+    }
+    if (!v->pool && !(v->pool = hd_threadpool_create(cli->threads, &err))) {
+        fprintf(stderr, "herd chat: %s\n", err.msg);
+        return;
+    }
+    hd_image *im = hd_image_load(path, NULL, &err);
+    hd_packet *st = im ? hd_vlm_encode_image(v->vit, v->pool, im, &err) : NULL;
+    if (!st) {
+        fprintf(stderr, "herd chat: %s\n", err.msg);
+        hd_image_free(im);
+        return;
+    }
+    hd_cli_progress(cli, "herd chat: %s: %dx%d, %d tiles; attached to your next message\n", path, im->w, im->h,
+                    st->u.embed.n_tiles);
+    hd_image_free(im);
+    c->images[c->n_images++] = st;
+    c->n_pending++;
 }
 
 static int run(int argc, char **argv) {
@@ -68,6 +151,9 @@ static int run(int argc, char **argv) {
     hd_tokenizer *tok = NULL;
     hd_llama_context *ctx = NULL;
     hd_tokens turn = {0};
+    convo conv = {0};
+    vision vis = {0};
+    int32_t image_token = -1;
     char *line = NULL;
     size_t line_cap = 0;
     rc = HD_EXIT_OK;
@@ -90,7 +176,10 @@ static int run(int argc, char **argv) {
     hd_llama_context_params cp = hd_llama_context_default_params();
     cp.n_ctx = o.n_ctx;
     cp.n_threads = cli.threads;
+    cp.xattn_mask = o.hf_mask ? HD_XATTN_MASK_HF : HD_XATTN_MASK_META;
+    cp.max_images = CHAT_MAX_IMAGES;
     if (!(ctx = hd_llama_context_create(model, &cp, &err))) goto fail;
+    image_token = hd_vlm_image_token(tok, model);
 
     hd_generate_params gp = hd_generate_default_params();
     gp.n_predict = cli.n_predict >= 0 ? cli.n_predict : 1024;
@@ -100,10 +189,12 @@ static int run(int argc, char **argv) {
     gp.sampling.min_p = 0;
     gp.sampling.seed = cli.seed;
     gp.on_token = on_token;
+    gp.user = &conv;
 
     const bool tty = isatty(0);
-    hd_cli_progress(&cli, "herd chat: %s loaded, context %lld tokens; empty line or Ctrl-D quits, /reset starts over\n",
-                    cli.model, (long long)hd_llama_n_ctx(ctx));
+    hd_cli_progress(&cli, "herd chat: %s loaded, context %lld tokens; empty line or Ctrl-D quits, /reset starts over%s\n",
+                    cli.model, (long long)hd_llama_n_ctx(ctx),
+                    hd_llama_has_cross_attention(model) ? ", /image PATH attaches a picture" : "");
     bool fresh = true;
     for (;;) {
         if (tty) {
@@ -115,14 +206,24 @@ static int run(int argc, char **argv) {
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
         if (n == 0) break;
         if (!strcmp(line, "/reset")) {
-            hd_llama_rewind(ctx, 0, NULL);
+            convo_clear(&conv, ctx);
             fresh = true;
             hd_cli_progress(&cli, "herd chat: conversation cleared\n");
             continue;
         }
+        if (!strncmp(line, "/image", 6) && (line[6] == ' ' || line[6] == 0)) {
+            attach_image(&cli, &o, model, &vis, &conv, line + 6);
+            continue;
+        }
         turn.n = 0;
         hd_chat_message user = {HD_CHAT_USER, line};
-        if (fresh) {
+        bool rerun = false;   /* new images: run the conversation again from position 0 */
+        if (conv.n_pending) {
+            if (!fresh && hd_tokens_push(&turn, &eot, 1, &err)) goto fail;
+            if (hd_vlm_user_turn(tok, fresh, fresh ? o.system : NULL, image_token, conv.n_pending, line, &turn, &err))
+                goto fail;
+            rerun = !fresh;
+        } else if (fresh) {
             hd_chat_message msgs[2];
             size_t nm = 0;
             if (o.system) msgs[nm++] = (hd_chat_message){HD_CHAT_SYSTEM, o.system};
@@ -134,15 +235,38 @@ static int run(int argc, char **argv) {
                 hd_chat_encode_header(tok, HD_CHAT_ASSISTANT, &turn, &err))
                 goto fail;
         }
-        hd_generate_result res;
-        if (hd_generate(ctx, tok, turn.ids, (int64_t)turn.n, &gp, &res, &err)) {
-            if (err.code == HD_ERR_ARG) {
-                /* the conversation (or this message) outgrew the context: say so, start over */
-                fprintf(stderr, "herd chat: %s; conversation cleared\n", err.msg);
+        /* the conversation with this turn: image ranges are positions in it */
+        if (hd_tokens_push(&conv.ids, turn.ids, turn.n, &err)) goto fail;
+        const int32_t *run_ids = turn.ids;
+        int64_t n_run = (int64_t)turn.n;
+        if (conv.n_pending) {
+            if (rerun) {
                 hd_llama_rewind(ctx, 0, NULL);
+                run_ids = conv.ids.ids;
+                n_run = (int64_t)conv.ids.n;
+            }
+            if (hd_vlm_set_images(ctx, conv.ids.ids, (int64_t)conv.ids.n, image_token, conv.images, conv.n_images,
+                                  cp.xattn_mask, &err)) {
+                fprintf(stderr, "herd chat: %s; conversation cleared\n", err.msg);
+                convo_clear(&conv, ctx);
                 fresh = true;
                 continue;
             }
+            conv.n_pending = 0;
+        }
+        hd_generate_result res;
+        if (hd_generate(ctx, tok, run_ids, n_run, &gp, &res, &err)) {
+            if (err.code == HD_ERR_ARG) {
+                /* the conversation (or this message) outgrew the context: say so, start over */
+                fprintf(stderr, "herd chat: %s; conversation cleared\n", err.msg);
+                convo_clear(&conv, ctx);
+                fresh = true;
+                continue;
+            }
+            goto fail;
+        }
+        if (conv.oom) {
+            hd_error_set(&err, HD_ERR_NOMEM, "out of memory");
             goto fail;
         }
         fresh = false;
@@ -153,7 +277,7 @@ static int run(int argc, char **argv) {
                         (long long)hd_llama_n_past(ctx), (long long)hd_llama_n_ctx(ctx));
         if (res.stop == HD_STOP_CONTEXT) {
             fprintf(stderr, "herd chat: the context is full; conversation cleared\n");
-            hd_llama_rewind(ctx, 0, NULL);
+            convo_clear(&conv, ctx);
             fresh = true;
         }
     }
@@ -163,6 +287,10 @@ fail:
 out:
     free(line);
     hd_tokens_free(&turn);
+    for (int i = 0; i < conv.n_images; i++) hd_packet_unref(conv.images[i]);
+    hd_tokens_free(&conv.ids);
+    hd_model_release(vis.vit);
+    hd_threadpool_free(vis.pool);
     hd_llama_context_free(ctx);
     hd_tokenizer_free(tok);
     hd_llama_free(model);
@@ -176,9 +304,12 @@ const hd_command hd_cmd_chat = {
     "\n"
     "Reads one user message per line from stdin and streams each reply to stdout;\n"
     "the conversation stays in the KV cache.  '/reset' starts over; an empty line or\n"
-    "end of input quits.\n"
+    "end of input quits.  With a Llama 3.2 Vision model, '/image PATH' attaches a\n"
+    "picture to your next message (up to 4 per conversation).\n"
     "\n"
     "  -m MODEL          model file or folder (with its tokenizer)\n"
+    "  --vision FILE     vision encoder file, when it is not in MODEL\n"
+    "  --hf-mask         Hugging Face's cross-attention row mask instead of Meta's\n"
     "  --system TEXT     system message\n"
     "  --tokenizer FILE  tokenizer.model / tokenizer.json instead of the model's own\n"
     "  -n N              maximum reply tokens (default 1024)\n"

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # tools/test.sh — every test: installs what is missing, builds, runs the unit, parity and
-# end-to-end tests (ctest) on a Release build, again under AddressSanitizer +
-# UndefinedBehaviorSanitizer, then smoke-runs every fuzz harness.
+# end-to-end tests (ctest) on a Release build, again on a Release build with the CUDA
+# backend (HERD_CUDA=ON, nvcc from /usr/local/cuda, sm_80 + sm_90: same ctest list; without
+# a GPU the GPU-vs-CPU comparisons report SKIPPED), again under AddressSanitizer +
+# UndefinedBehaviorSanitizer (without CUDA), then smoke-runs every fuzz harness.
 #   FUZZ_SECONDS=60 (per harness; 0 skips)   BUILD_ROOT=build (where the build trees go)
+#   HERD_TEST_CUDA=0 skips the CUDA build (e.g. on a machine without the CUDA toolkit)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
@@ -22,6 +25,15 @@ run_suite() { # name, cmake args...
 }
 
 run_suite release -DCMAKE_BUILD_TYPE=Release
+
+if [ "${HERD_TEST_CUDA:-1}" != 0 ]; then
+  if [ -x /usr/local/cuda/bin/nvcc ] || [ -n "${CUDACXX:-}" ]; then
+    run_suite cuda -DCMAKE_BUILD_TYPE=Release -DHERD_CUDA=ON
+  else
+    echo "=== cuda: no nvcc at /usr/local/cuda/bin (set CUDACXX, or HERD_TEST_CUDA=0 to skip) ===" >&2
+    status=1
+  fi
+fi
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERD_SANITIZE=address,undefined
 

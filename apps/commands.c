@@ -9,6 +9,8 @@ extern const hd_command hd_cmd_bench;
 extern const hd_command hd_cmd_generate;
 extern const hd_command hd_cmd_chat;
 extern const hd_command hd_cmd_ask;
+extern const hd_command hd_cmd_transcribe;
+extern const hd_command hd_cmd_translate;
 extern const hd_command hd_cmd_run;
 extern const hd_command hd_cmd_tokenize;
 extern const hd_command hd_cmd_serve;
@@ -22,6 +24,8 @@ const hd_command *const hd_commands[] = {
     &hd_cmd_generate,
     &hd_cmd_chat,
     &hd_cmd_ask,
+    &hd_cmd_transcribe,
+    &hd_cmd_translate,
     &hd_cmd_run,
     &hd_cmd_tokenize,
     &hd_cmd_serve,

@@ -11,10 +11,15 @@
  *   vtt   "WEBVTT\n\n" then "HH:MM:SS.mmm --> HH:MM:SS.mmm\nTEXT\n\n"
  *   json  {"segments": [{"start": S, "end": E, "text": "..."}, ...]} (seconds)
  *   verbose_json  OpenAI-style: {"task": T, "language": L, "segments":
- *         [{"id": N, "start": S, "end": E, "text": "..."}, ...],
+ *         [{"id": N, "start": S, "end": E, "text": "...", "tokens": [ids]}, ...],
  *         "text": all segments joined by spaces, "duration": end of the last
  *         segment} (seconds; task and language from the node's options)
- *   txt   one segment per line
+ *   txt   one segment per line (then its token ids on a line when `tokens`
+ *         is linked)
+ * txt and verbose_json take an optional second input `tokens`: one ids
+ * packet per answer, in the order of the answers (the llama node's tokens
+ * output); a closed segment waits for its ids (a segment without ids at the
+ * end is written without them).
  * Cue text is trimmed, carriage returns dropped and blank lines removed (a
  * blank line would end an srt/vtt cue); segments that end up empty are
  * skipped.
@@ -55,6 +60,18 @@ typedef struct text_state {
     size_t prev_len, prev_cap;
     int64_t prev_start, prev_end;
     bool have_prev;
+    /* txt/verbose_json with the `tokens` input linked: closed segments and
+     * token packets wait for each other (k-th answer <-> k-th ids packet) */
+    bool want_tokens;
+    struct pending {
+        char *text;
+        size_t len;
+        int64_t start, end;
+        bool timed;
+    } *pend;
+    int n_pend, cap_pend;
+    hd_packet **ptok;
+    int n_ptok, cap_ptok;
     /* verbose_json: every segment's text, joined by spaces */
     char *all;
     size_t all_len, all_cap;
@@ -117,14 +134,14 @@ static bool append(char **buf, size_t *len, size_t *cap, const char *t, size_t n
 
 /* For a segment that starts before the previous one ended: the bytes of
  * its text (n long) that repeat the end of the previous text. */
-static size_t overlap_skip(const text_state *s, size_t n) {
-    if (!s->have_prev || !s->timed || s->start >= s->prev_end) return 0;
-    double overlap = (double)(s->prev_end - s->start) / HD_TIME_BASE;
+static size_t overlap_skip(const text_state *s, const char *text, size_t n, int64_t start, bool timed) {
+    if (!s->have_prev || !timed || start >= s->prev_end) return 0;
+    double overlap = (double)(s->prev_end - start) / HD_TIME_BASE;
     double dur = (double)(s->prev_end - s->prev_start) / HD_TIME_BASE;
     double rate = 3.0;
     int pw = hd_text_word_count(s->prev, s->prev_len);
     if (dur > 0 && pw / dur > rate) rate = pw / dur;
-    return hd_text_join_skip(s->prev, s->prev_len, s->seg, n, (int)ceil(overlap * rate * 1.5) + 1);
+    return hd_text_join_skip(s->prev, s->prev_len, text, n, (int)ceil(overlap * rate * 1.5) + 1);
 }
 
 static void format_time(char *buf, size_t size, int64_t us, char sep) {
@@ -161,50 +178,66 @@ static size_t clean_text(char *t, size_t n) {
     return o;
 }
 
-static hd_status write_segment(text_state *s, hd_error *err) {
-    if (!s->open) return HD_OK;
-    s->open = false;
-    size_t n = clean_text(s->seg, s->len);
-    s->len = 0;
+static int write_ids(FILE *f, const hd_packet *tok) {
+    for (int64_t i = 0; i < tok->u.tokens.n; i++)
+        if (fprintf(f, "%s%" PRId32, i ? " " : "", tok->u.tokens.ids[i]) < 0) return -1;
+    return fputc('\n', f) == EOF ? -1 : 0;
+}
+
+static bool add_ids(cJSON *o, const hd_packet *tok) {
+    cJSON *a = cJSON_AddArrayToObject(o, "tokens");
+    for (int64_t i = 0; a && i < tok->u.tokens.n; i++)
+        if (!cJSON_AddItemToArray(a, cJSON_CreateNumber(tok->u.tokens.ids[i]))) return false;
+    return a != NULL;
+}
+
+/* Writes one closed segment: text[0..len) (cleaned in place, NUL after
+ * it), times, and its token ids when the tokens input is linked. */
+static hd_status write_text(text_state *s, char *text, size_t len, int64_t start, int64_t end, bool timed,
+                            const hd_packet *tok, hd_error *err) {
+    size_t n = clean_text(text, len);
     if (n == 0) return HD_OK;
-    if ((s->f == F_SRT || s->f == F_VTT || s->f == F_JSON || s->f == F_VJSON) && !s->timed)
-        return hd_error_set(err, HD_ERR_ARG, "%s: text segment without a timestamp: \"%.40s\"", s->path, s->seg);
+    if ((s->f == F_SRT || s->f == F_VTT || s->f == F_JSON || s->f == F_VJSON) && !timed)
+        return hd_error_set(err, HD_ERR_ARG, "%s: text segment without a timestamp: \"%.40s\"", s->path, text);
     if (s->f != F_STDOUT) {
-        size_t skip = overlap_skip(s, n);
+        size_t skip = overlap_skip(s, text, n, start, timed);
         if (skip == n) return HD_OK;   /* all of it repeated the previous segment */
-        bool overlapped = s->have_prev && s->start < s->prev_end;
+        bool overlapped = s->have_prev && start < s->prev_end;
         /* the next join compares with this segment's whole text */
         s->prev_len = 0;
-        if (!append(&s->prev, &s->prev_len, &s->prev_cap, s->seg, n))
+        if (!append(&s->prev, &s->prev_len, &s->prev_cap, text, n))
             return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
-        s->prev_start = s->start;
-        if (overlapped) s->start = s->prev_end;   /* cues never overlap */
-        if (s->end < s->start) s->end = s->start;
-        s->prev_end = s->end;
+        s->prev_start = start;
+        if (overlapped) start = s->prev_end;   /* cues never overlap */
+        if (end < start) end = start;
+        s->prev_end = end;
         s->have_prev = true;
-        memmove(s->seg, s->seg + skip, n - skip + 1);
+        memmove(text, text + skip, n - skip + 1);
         n -= skip;
     }
     char a[32], b[32];
     int rc = 0;
     switch (s->f) {
     case F_STDOUT: break;
-    case F_TXT: rc = fprintf(s->out, "%s\n", s->seg); break;
+    case F_TXT:
+        rc = fprintf(s->out, "%s\n", text);
+        if (rc >= 0 && tok) rc = write_ids(s->out, tok);
+        break;
     case F_SRT:
-        format_time(a, sizeof a, s->start, ',');
-        format_time(b, sizeof b, s->end, ',');
-        rc = fprintf(s->out, "%d\n%s --> %s\n%s\n\n", s->cues + 1, a, b, s->seg);
+        format_time(a, sizeof a, start, ',');
+        format_time(b, sizeof b, end, ',');
+        rc = fprintf(s->out, "%d\n%s --> %s\n%s\n\n", s->cues + 1, a, b, text);
         break;
     case F_VTT:
-        format_time(a, sizeof a, s->start, '.');
-        format_time(b, sizeof b, s->end, '.');
-        rc = fprintf(s->out, "%s --> %s\n%s\n\n", a, b, s->seg);
+        format_time(a, sizeof a, start, '.');
+        format_time(b, sizeof b, end, '.');
+        rc = fprintf(s->out, "%s --> %s\n%s\n\n", a, b, text);
         break;
     case F_JSON: {
         cJSON *o = cJSON_CreateObject();
-        int64_t sm = (s->start < 0 ? 0 : s->start + 500) / 1000, em = (s->end < 0 ? 0 : s->end + 500) / 1000;
+        int64_t sm = (start < 0 ? 0 : start + 500) / 1000, em = (end < 0 ? 0 : end + 500) / 1000;
         if (!o || !cJSON_AddNumberToObject(o, "start", (double)sm / 1000) ||
-            !cJSON_AddNumberToObject(o, "end", (double)em / 1000) || !cJSON_AddStringToObject(o, "text", s->seg)) {
+            !cJSON_AddNumberToObject(o, "end", (double)em / 1000) || !cJSON_AddStringToObject(o, "text", text)) {
             cJSON_Delete(o);
             return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
         }
@@ -217,15 +250,15 @@ static hd_status write_segment(text_state *s, hd_error *err) {
     }
     case F_VJSON: {
         cJSON *o = cJSON_CreateObject();
-        int64_t sm = (s->start < 0 ? 0 : s->start + 500) / 1000, em = (s->end < 0 ? 0 : s->end + 500) / 1000;
+        int64_t sm = (start < 0 ? 0 : start + 500) / 1000, em = (end < 0 ? 0 : end + 500) / 1000;
         if (!o || !cJSON_AddNumberToObject(o, "id", s->cues) || !cJSON_AddNumberToObject(o, "start", (double)sm / 1000) ||
-            !cJSON_AddNumberToObject(o, "end", (double)em / 1000) || !cJSON_AddStringToObject(o, "text", s->seg) ||
-            (s->all_len && !append(&s->all, &s->all_len, &s->all_cap, " ", 1)) ||
-            !append(&s->all, &s->all_len, &s->all_cap, s->seg, n)) {
+            !cJSON_AddNumberToObject(o, "end", (double)em / 1000) || !cJSON_AddStringToObject(o, "text", text) ||
+            (tok && !add_ids(o, tok)) || (s->all_len && !append(&s->all, &s->all_len, &s->all_cap, " ", 1)) ||
+            !append(&s->all, &s->all_len, &s->all_cap, text, n)) {
             cJSON_Delete(o);
             return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
         }
-        if (s->end > s->last_end) s->last_end = s->end;
+        if (end > s->last_end) s->last_end = end;
         char *txt = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         if (!txt) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
@@ -239,8 +272,66 @@ static hd_status write_segment(text_state *s, hd_error *err) {
     return HD_OK;
 }
 
+/* Writes the waiting segments that have their ids (all of them when
+ * `final`: the ids of an unfinished answer never come). */
+static hd_status drain(text_state *s, bool final, hd_error *err) {
+    hd_status st = HD_OK;
+    int k = 0;
+    while (!st && k < s->n_pend && (k < s->n_ptok || final)) {
+        struct pending *p = &s->pend[k];
+        st = write_text(s, p->text, p->len, p->start, p->end, p->timed, k < s->n_ptok ? s->ptok[k] : NULL, err);
+        free(p->text);
+        k++;
+    }
+    int used_tok = k < s->n_ptok ? k : s->n_ptok;
+    for (int i = 0; i < used_tok; i++) hd_packet_unref(s->ptok[i]);
+    for (int i = k; i < s->n_pend; i++) s->pend[i - k] = s->pend[i];
+    for (int i = used_tok; i < s->n_ptok; i++) s->ptok[i - used_tok] = s->ptok[i];
+    s->n_pend -= k;
+    s->n_ptok -= used_tok;
+    return st;
+}
+
+/* Closes the open segment: written now, or queued for its ids. */
+static hd_status write_segment(text_state *s, hd_error *err) {
+    if (!s->open) return HD_OK;
+    s->open = false;
+    size_t len = s->len;
+    s->len = 0;
+    if (!s->want_tokens) return write_text(s, s->seg, len, s->start, s->end, s->timed, NULL, err);
+    if (s->n_pend == s->cap_pend) {
+        int cap = s->cap_pend ? 2 * s->cap_pend : 8;
+        struct pending *q = realloc(s->pend, (size_t)cap * sizeof *q);
+        if (!q) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+        s->pend = q;
+        s->cap_pend = cap;
+    }
+    struct pending *p = &s->pend[s->n_pend];
+    p->text = malloc(len + 1);
+    if (!p->text) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+    memcpy(p->text, s->seg ? s->seg : "", len);
+    p->text[len] = 0;
+    p->len = len;
+    p->start = s->start;
+    p->end = s->end;
+    p->timed = s->timed;
+    s->n_pend++;
+    return drain(s, false, err);
+}
+
 static hd_node_ret text_process(hd_node *node, void *state, int port, hd_packet *in, hd_error *err) {
     text_state *s = state;
+    if (in->kind == HD_PKT_TOKENS && s->f != F_STDOUT) {   /* the ids of the next answer */
+        if (s->n_ptok == s->cap_ptok) {
+            int cap = s->cap_ptok ? 2 * s->cap_ptok : 8;
+            hd_packet **q = realloc(s->ptok, (size_t)cap * sizeof *q);
+            if (!q) return hd_error_set(err, HD_ERR_NOMEM, "out of memory"), HD_NODE_ERROR;
+            s->ptok = q;
+            s->cap_ptok = cap;
+        }
+        s->ptok[s->n_ptok++] = hd_packet_ref(in);
+        return drain(s, false, err) ? HD_NODE_ERROR : HD_NODE_OK;
+    }
     if (in->kind == HD_PKT_TOKENS) {
         /* stdout only: ids on one line */
         for (int64_t i = 0; i < in->u.tokens.n; i++)
@@ -280,6 +371,7 @@ static hd_node_ret text_process(hd_node *node, void *state, int port, hd_packet 
 static hd_status text_flush(hd_node *node, void *state, hd_error *err) {
     text_state *s = state;
     hd_status st = write_segment(s, err);
+    if (!st) st = drain(s, true, err);
     if (!st && s->f == F_JSON && fputs(s->cues ? "\n]}\n" : "]}\n", s->out) < 0) st = out_error(s, err);
     if (!st && s->f == F_VJSON) {
         cJSON *all = cJSON_CreateString(s->all ? s->all : "");
@@ -306,6 +398,10 @@ static void text_destroy(void *state) {
     text_state *s = state;
     if (!s) return;
     if (s->own && s->out) fclose(s->out);
+    for (int i = 0; i < s->n_pend; i++) free(s->pend[i].text);
+    free(s->pend);
+    for (int i = 0; i < s->n_ptok; i++) hd_packet_unref(s->ptok[i]);
+    free(s->ptok);
     free(s->seg);
     free(s->prev);
     free(s->all);
@@ -315,7 +411,9 @@ static void text_destroy(void *state) {
 
 #define TEXT_CREATE(fn, f)                                                                                   \
     static hd_status fn(hd_node *node, const hd_node_opts *o, void **state, hd_error *err) {                 \
-        return text_create_fmt(f, o, state, err);                                                            \
+        hd_status st = text_create_fmt(f, o, state, err);                                                    \
+        if (!st && (f == F_TXT || f == F_VJSON)) ((text_state *)*state)->want_tokens = hd_node_input_linked(node, 1); \
+        return st;                                                                                           \
     }
 TEXT_CREATE(stdout_create, F_STDOUT)
 TEXT_CREATE(txt_create, F_TXT)
@@ -325,6 +423,9 @@ TEXT_CREATE(json_create, F_JSON)
 TEXT_CREATE(vjson_create, F_VJSON)
 
 static const hd_port_def text_in[] = {{"in", HD_KIND_BIT(HD_PKT_TEXT), 0}};
+/* txt, verbose_json: optionally the answers' token ids (one packet per answer, in order) */
+static const hd_port_def text_ids_in[] = {{"in", HD_KIND_BIT(HD_PKT_TEXT), 0},
+                                          {"tokens", HD_KIND_BIT(HD_PKT_TOKENS), HD_PORT_OPTIONAL}};
 static const hd_port_def stdout_in[] = {{"in", HD_KIND_BIT(HD_PKT_TEXT) | HD_KIND_BIT(HD_PKT_TOKENS), 0}};
 
 static const hd_option_def txt_opts[] = {{"path", HD_OPT_STRING, NULL, "file to write, '-' for stdout", 0, 0, NULL}};
@@ -342,7 +443,7 @@ static const hd_option_def vjson_opts[] = {
         .name = nm,                                                                                          \
         .summary = sum,                                                                                      \
         .inputs = in,                                                                                        \
-        .n_inputs = 1,                                                                                       \
+        .n_inputs = HD_COUNTOF(in),                                                                          \
         .options = opts,                                                                                     \
         .n_options = n_opts,                                                                                 \
         .arg_option = arg,                                                                                   \
@@ -354,7 +455,8 @@ static const hd_option_def vjson_opts[] = {
 
 TEXT_SINK(hd_node_stdout, "stdout", "prints text as it arrives (token ids one packet per line)", stdout_in, NULL, 0,
           NULL, stdout_create)
-TEXT_SINK(hd_node_txt, "txt", "writes text segments, one per line", text_in, txt_opts, 1, "path", txt_create)
+TEXT_SINK(hd_node_txt, "txt", "writes text segments, one per line (and each one's ids on the next when `tokens` is linked)",
+          text_ids_in, txt_opts, 1, "path", txt_create)
 TEXT_SINK(hd_node_srt, "srt", "writes timed text segments as SubRip subtitles", text_in, srt_opts, 1, "path",
           srt_create)
 TEXT_SINK(hd_node_vtt, "vtt", "writes timed text segments as WebVTT subtitles", text_in, vtt_opts, 1, "path",
@@ -363,4 +465,4 @@ TEXT_SINK(hd_node_json, "json", "writes timed text segments as JSON {\"segments\
           "path", json_create)
 TEXT_SINK(hd_node_verbose_json, "verbose_json",
           "writes timed text segments as verbose JSON (task, language, segments with ids, full text, duration)",
-          text_in, vjson_opts, 3, "path", vjson_create)
+          text_ids_in, vjson_opts, 3, "path", vjson_create)

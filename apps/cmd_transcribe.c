@@ -1,0 +1,365 @@
+/* apps/cmd_transcribe.c — `herd transcribe` and `herd translate`: speech to
+ * text with the paper's speech model (SPEC §4), for files of any length and
+ * for live raw PCM on stdin.
+ *
+ * The commands only build a processing graph and run it:
+ *
+ *   file:TALK | raw:- ─ resample 16 kHz mono ─ mel ─ segment ─ conformer ─
+ *       speech-adapter ─ llama task=transcribe|translate ─┬─ out    → FORMAT sink (-o FILE | stdout)
+ *                                                        └─ tokens → the same sink (--ids, --json)
+ *
+ * so they run exactly the code of
+ *   herd run "file:talk.wav ! resample rate=16000 channels=1 ! mel ! segment !
+ *             conformer model=M ! speech-adapter model=M !
+ *             llama model=M task=transcribe ! srt:talk.srt"
+ * `segment` cuts the stream at pauses (at most --max-segment seconds), each
+ * segment is recognised as soon as its end is heard, and the sink writes its
+ * text at once: with `-` the text of each utterance appears while audio is
+ * still arriving.  Model progress goes to stderr. */
+#include "cli.h"
+
+#include "core/threadpool.h"
+#include "graph/graph.h"
+#include "graph/node_hooks.h"
+#include "graph/registry.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define EXIT_INTERRUPTED 130
+
+extern const hd_command hd_cmd_transcribe;
+extern const hd_command hd_cmd_translate;
+
+typedef struct tr_opts {
+    hd_cli *cli;
+    bool translate;
+    const char *format;        /* txt|srt|vtt|json|verbose_json */
+    const char *out;           /* -o, NULL = stdout */
+    const char *language;      /* transcribe: transcript language; translate: source (JSON only) */
+    const char *to;            /* translate: target language */
+    const char *rate, *channels, *sample_format;   /* raw stdin */
+    const char *max_segment, *min_silence, *overlap;
+    bool bad;
+} tr_opts;
+
+static const char *const k_formats[] = {"txt", "srt", "vtt", "json", "verbose_json"};
+
+static bool check_float(tr_opts *o, const char *f, const char *v, double lo, double hi) {
+    double d;
+    if (!v) return true;   /* hd_cli_parse reports the missing value */
+    if (!hd_cli_float(o->cli, f, v, &d)) return false;
+    if (d < lo || d > hi) {
+        hd_cli_usage_error(o->cli, "%s: %s is out of range [%g, %g]", f, v, lo, hi);
+        return false;
+    }
+    return true;
+}
+
+static int flag(void *vctx, const char *f, const char *v) {
+    tr_opts *o = vctx;
+    long long n;
+    if (!strcmp(f, "--format") || !strcmp(f, "-f")) {
+        o->format = v;
+        if (v) {
+            bool ok = false;
+            for (size_t i = 0; i < sizeof k_formats / sizeof k_formats[0]; i++) ok |= !strcmp(v, k_formats[i]);
+            if (!ok) {
+                hd_cli_usage_error(o->cli, "--format: '%s' is not one of txt, srt, vtt, json, verbose_json", v);
+                o->bad = true;
+            }
+        }
+        return 1;
+    }
+    if (!strcmp(f, "-o") || !strcmp(f, "--output")) { o->out = v; return 1; }
+    if (!strcmp(f, "--language") || !strcmp(f, "-l")) { o->language = v; return 1; }
+    if (!strcmp(f, "--to")) {
+        if (!o->translate) {
+            hd_cli_usage_error(o->cli, "--to is for herd translate (transcribe keeps the language spoken)");
+            o->bad = true;
+        }
+        o->to = v;
+        return 1;
+    }
+    if (!strcmp(f, "--rate") || !strcmp(f, "--channels")) {
+        bool rate = f[2] == 'r';
+        if (v && !hd_cli_int(o->cli, f, v, rate ? 1000 : 1, rate ? 768000 : 64, &n)) o->bad = true;
+        if (rate) o->rate = v;
+        else o->channels = v;
+        return 1;
+    }
+    if (!strcmp(f, "--sample-format")) {
+        o->sample_format = v;
+        if (v && strcmp(v, "s16") && strcmp(v, "s16le") && strcmp(v, "f32") && strcmp(v, "f32le")) {
+            hd_cli_usage_error(o->cli, "--sample-format: '%s' is not s16 or f32", v);
+            o->bad = true;
+        }
+        return 1;
+    }
+    if (!strcmp(f, "--max-segment")) {
+        if (!check_float(o, f, v, 1, 3600)) o->bad = true;
+        o->max_segment = v;
+        return 1;
+    }
+    if (!strcmp(f, "--min-silence")) {
+        if (!check_float(o, f, v, 0.2, 60)) o->bad = true;
+        o->min_silence = v;
+        return 1;
+    }
+    if (!strcmp(f, "--overlap")) {
+        if (!check_float(o, f, v, 0, 60)) o->bad = true;
+        o->overlap = v;
+        return 1;
+    }
+    return -1;
+}
+
+/* ---- progress ------------------------------------------------------------------ */
+
+typedef struct progress {
+    const hd_cli *cli;
+    const char *cmd;
+    pthread_mutex_t mu;
+} progress;
+
+static void hook_progress(void *ctx, const char *node, const char *line) {
+    progress *p = ctx;
+    pthread_mutex_lock(&p->mu);
+    hd_cli_progress(p->cli, "herd %s: %s: %s\n", p->cmd, node, line);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- building the graph ------------------------------------------------------------ */
+
+static int add_node(hd_graph *g, const hd_registry *reg, const char *type, const char *name, const hd_kv *kv, int n,
+                    hd_error *err) {
+    const hd_node_type *t = hd_registry_find(reg, type);
+    if (!t) return hd_error_set(err, HD_ERR_NOTFOUND, "this herd has no '%s' node", type), -1;
+    return hd_graph_add(g, t, name, kv, n, NULL, err);
+}
+
+static hd_status chain(hd_graph *g, const int *nodes, int n, hd_error *err) {
+    for (int i = 0; i + 1 < n; i++) {
+        hd_status st = hd_graph_link(g, nodes[i], NULL, nodes[i + 1], NULL, err);
+        if (st) return st;
+    }
+    return HD_OK;
+}
+
+static hd_status build(hd_graph *g, const hd_registry *reg, const tr_opts *o, const hd_cli *cli, const char *input,
+                       hd_error *err) {
+    int nodes[8], k = 0;
+    hd_kv kv[12];
+    int n = 0;
+    /* the source */
+    if (!strcmp(input, "-")) {
+        const char *sf = o->sample_format && o->sample_format[0] == 'f' ? "f32le" : "s16le";
+        kv[n++] = (hd_kv){"path", "-"};
+        kv[n++] = (hd_kv){"format", sf};
+        kv[n++] = (hd_kv){"rate", o->rate ? o->rate : "16000"};
+        kv[n++] = (hd_kv){"channels", o->channels ? o->channels : "1"};
+        kv[n++] = (hd_kv){"chunk", "320"};   /* 20 ms at 16 kHz: small reads keep the latency low */
+        nodes[k++] = add_node(g, reg, "raw", "audio", kv, n, err);
+    } else {
+        kv[n++] = (hd_kv){"path", input};
+        nodes[k++] = add_node(g, reg, "file", "audio", kv, n, err);
+    }
+    if (nodes[k - 1] < 0) return err->code;
+    n = 0;
+    kv[n++] = (hd_kv){"rate", "16000"};
+    kv[n++] = (hd_kv){"channels", "1"};
+    if ((nodes[k++] = add_node(g, reg, "resample", "resample", kv, n, err)) < 0) return err->code;
+    if ((nodes[k++] = add_node(g, reg, "mel", "mel", NULL, 0, err)) < 0) return err->code;
+    n = 0;
+    if (o->max_segment) kv[n++] = (hd_kv){"max", o->max_segment};
+    if (o->min_silence) {
+        kv[n++] = (hd_kv){"min-silence", o->min_silence};
+    }
+    if (o->overlap) kv[n++] = (hd_kv){"overlap", o->overlap};
+    if ((nodes[k++] = add_node(g, reg, "segment", "segment", kv, n, err)) < 0) return err->code;
+    hd_kv mk = {"model", cli->model};
+    if ((nodes[k++] = add_node(g, reg, "conformer", "conformer", &mk, 1, err)) < 0) return err->code;
+    if ((nodes[k++] = add_node(g, reg, "speech-adapter", "speech-adapter", &mk, 1, err)) < 0) return err->code;
+    /* the language model */
+    char n_buf[32], temp_buf[32], seed_buf[32];
+    snprintf(n_buf, sizeof n_buf, "%d", cli->n_predict >= 0 ? cli->n_predict : 448);
+    snprintf(temp_buf, sizeof temp_buf, "%g", cli->temp_set ? cli->temp : 0.0);
+    snprintf(seed_buf, sizeof seed_buf, "%llu", (unsigned long long)(cli->seed & INT64_MAX));
+    n = 0;
+    kv[n++] = (hd_kv){"model", cli->model};
+    kv[n++] = (hd_kv){"task", o->translate ? "translate" : "transcribe"};
+    kv[n++] = (hd_kv){"n", n_buf};
+    kv[n++] = (hd_kv){"temp", temp_buf};
+    kv[n++] = (hd_kv){"seed", seed_buf};
+    if (o->translate) kv[n++] = (hd_kv){"to", o->to ? o->to : "English"};
+    else if (o->language) kv[n++] = (hd_kv){"language", o->language};
+    int lm = nodes[k++] = add_node(g, reg, "llama", "llama", kv, n, err);
+    if (lm < 0) return err->code;
+    /* the sink */
+    const char *format = cli->json ? "verbose_json" : o->format ? o->format : "txt";
+    n = 0;
+    kv[n++] = (hd_kv){"path", o->out ? o->out : "-"};
+    if (!strcmp(format, "verbose_json")) {
+        kv[n++] = (hd_kv){"task", o->translate ? "translate" : "transcribe"};
+        /* transcribe: the transcript's language; translate: the spoken one, if given */
+        kv[n++] = (hd_kv){"language", o->language ? o->language : o->translate ? "" : "English"};
+    }
+    int sink = nodes[k++] = add_node(g, reg, format, "output", kv, n, err);
+    if (sink < 0) return err->code;
+    hd_status st = chain(g, nodes, k, err);
+    if (!st && (cli->ids || cli->json)) st = hd_graph_link(g, lm, "tokens", sink, "tokens", err);
+    return st;
+}
+
+static int run_common(int argc, char **argv, bool translate) {
+    const hd_command *self = translate ? &hd_cmd_translate : &hd_cmd_transcribe;
+    hd_cli cli;
+    tr_opts o = {.cli = &cli, .translate = translate};
+    bool help;
+    int rc = hd_cli_parse(&cli, argc, argv, flag, &o, &help);
+    if (rc) return rc;
+    if (o.bad) return HD_EXIT_USAGE;
+    if (help) {
+        fputs(self->usage, stdout);
+        return HD_EXIT_OK;
+    }
+    if (!cli.model) return hd_cli_usage_error(&cli, "no model (-m SPEECH_MODEL)");
+    if (cli.n_pos == 0) return hd_cli_usage_error(&cli, "no input (an audio file, or - for raw PCM on stdin)");
+    if (cli.n_pos > 1) return hd_cli_usage_error(&cli, "one input at a time (got '%s' and '%s')", cli.pos[0], cli.pos[1]);
+    const char *input = cli.pos[0];
+    bool raw = !strcmp(input, "-");
+    if (!raw && (o.rate || o.channels || o.sample_format))
+        return hd_cli_usage_error(&cli, "--rate, --channels and --sample-format describe raw PCM on stdin (input -)");
+    const char *format = o.format ? o.format : "txt";
+    if (cli.json && o.format && strcmp(o.format, "verbose_json"))
+        return hd_cli_usage_error(&cli, "--json writes verbose_json; it cannot be combined with --format %s", o.format);
+    if (cli.ids && !cli.json && strcmp(format, "txt") && strcmp(format, "verbose_json"))
+        return hd_cli_usage_error(&cli, "--ids needs --format txt or verbose_json (%s has no place for token ids)", format);
+    if (o.out && !strcmp(o.out, "")) return hd_cli_usage_error(&cli, "-o: empty file name");
+
+    hd_error err = {0};
+    progress pr = {.cli = &cli, .cmd = self->name};
+    pthread_mutex_init(&pr.mu, NULL);
+    hd_node_hooks hooks = hd_node_hooks_init();
+    hooks.progress = hook_progress;
+    hooks.ctx = &pr;
+    hd_registry *reg = NULL;
+    hd_graph *g = NULL;
+    hd_threadpool *pool = NULL;
+    rc = HD_EXIT_OK;
+    if (!(reg = hd_registry_create(&err)) || hd_registry_add_builtins(reg, &err)) goto fail;
+    hd_graph_params gp = hd_graph_default_params();
+    gp.user = &hooks;
+    if (!(g = hd_graph_create(&gp, &err)) || build(g, reg, &o, &cli, input, &err)) goto fail;
+    if (!(pool = hd_threadpool_create(cli.threads, &err))) goto fail;
+    hd_graph_set_pool(g, pool);
+
+    /* Ctrl-C cancels the graph; the sink still finishes its file */
+    sigset_t sigs, old;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, &old);
+    bool interrupted = false;
+    hd_cli_progress(&cli, "herd %s: %s%s\n", self->name, raw ? "listening on stdin" : "reading ", raw ? "" : input);
+    hd_status st = hd_graph_start(g, &err);
+    if (!st) {
+        while (!hd_graph_done(g)) {
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            int sig = sigtimedwait(&sigs, NULL, &ts);
+            if ((sig == SIGINT || sig == SIGTERM) && !interrupted) {
+                interrupted = true;
+                hd_cli_progress(&cli, "herd %s: interrupted, finishing the output\n", self->name);
+                hd_graph_cancel(g);
+            }
+        }
+        st = hd_graph_wait(g, &err);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (interrupted && st == HD_ERR_CANCELLED) {
+        rc = EXIT_INTERRUPTED;
+        goto out;
+    }
+    if (st) goto fail;
+    hd_node_stats stats[16];
+    int ns = hd_graph_stats(g, stats, 16);
+    for (int i = 0; i < ns; i++)
+        if (!strcmp(stats[i].name, "segment"))
+            hd_cli_progress(&cli, "herd %s: %lld speech segment%s\n", self->name, (long long)stats[i].packets_out,
+                            stats[i].packets_out == 1 ? "" : "s");
+    if (fflush(stdout) != 0) rc = HD_EXIT_INPUT;
+    goto out;
+fail:
+    fflush(stdout);
+    rc = hd_cli_fail(&cli, &err);
+out:
+    hd_graph_free(g);
+    hd_threadpool_free(pool);
+    hd_registry_free(reg);
+    pthread_mutex_destroy(&pr.mu);
+    return rc;
+}
+
+static int run_transcribe(int argc, char **argv) { return run_common(argc, argv, false); }
+static int run_translate(int argc, char **argv) { return run_common(argc, argv, true); }
+
+#define COMMON_USAGE                                                                                       \
+    "  -m MODEL            the speech model file (conformer + adapter, naming its LM:\n"                 \
+    "                      herd random-model --arch speech)\n"                                           \
+    "  -f, --format FMT    txt (default: one segment a line), srt, vtt, json\n"                          \
+    "                      ({\"segments\": [{start, end, text}]}), verbose_json (task,\n"                \
+    "                      language, segments with ids, full text, duration)\n"                          \
+    "  -o FILE             write there instead of stdout\n"                                              \
+    "  -n N                maximum tokens per segment (default 448)\n"                                   \
+    "  --temp T            temperature (default 0: greedy, as the paper evaluates)\n"                    \
+    "  --seed N            sampling seed\n"                                                              \
+    "  --max-segment S     longest segment in seconds (default 30; the paper trains on <= 60);\n"        \
+    "                      longer speech is cut at its quietest point before the limit\n"                \
+    "  --min-silence S     pause that ends a segment (default 0.6 s); also the live latency\n"              \
+    "  --overlap S         seconds by which segments cut at the limit overlap (default 0);\n"            \
+    "                      the words heard twice are joined once\n"                                      \
+    "  -  (input)          raw PCM on stdin, recognised while it arrives:\n"                             \
+    "  --rate N            its sample rate (default 16000)\n"                                            \
+    "  --channels N        its channels (default 1; mixed down)\n"                                       \
+    "  --sample-format F   s16 (default, little endian) or f32\n"                                        \
+    "  -t N                threads (default: all cores)\n"                                               \
+    "  --ids               also the token ids of each segment (txt: a line after its text;\n"            \
+    "                      verbose_json: \"tokens\")\n"                                                  \
+    "  --json              the same as --format verbose_json --ids\n"                                    \
+    "  --quiet             no progress on stderr\n"                                                      \
+    "Inputs: WAV natively; MP3, FLAC, Ogg, Opus, M4A, video files through FFmpeg.\n"                     \
+    "Exit codes: 0 ok, 1 bad input or model, 2 usage error, 130 interrupted.\n"
+
+const hd_command hd_cmd_transcribe = {
+    "transcribe",
+    "speech to text with timestamps (files of any length, or live PCM on stdin)",
+    "usage: herd transcribe -m MODEL [options] AUDIO|-\n"
+    "\n"
+    "Cuts the audio into speech segments at pauses, then writes each segment's\n"
+    "transcript (the paper's prompt \"Repeat after me in {language}:\") with its\n"
+    "start and end time as soon as it is recognised.  Runs the processing graph\n"
+    "  file:AUDIO ! resample rate=16000 channels=1 ! mel ! segment ! conformer model=M !\n"
+    "  speech-adapter model=M ! llama model=M task=transcribe ! FORMAT:OUT\n"
+    "  arecord -f S16_LE -r 16000 | herd transcribe -m speech.gguf -\n"
+    "\n"
+    "  --language L        language of the transcript, name or ISO code (default English)\n" COMMON_USAGE,
+    run_transcribe,
+};
+
+const hd_command hd_cmd_translate = {
+    "translate",
+    "speech translation with timestamps (--to LANGUAGE)",
+    "usage: herd translate -m MODEL [--to LANGUAGE] [options] AUDIO|-\n"
+    "\n"
+    "Like herd transcribe, with the paper's prompt \"Translate the following sentence\n"
+    "into {language}:\" for each speech segment (llama task=translate).\n"
+    "\n"
+    "  --to L              target language, name or ISO code (default English)\n"
+    "  --language L        the spoken language, recorded in verbose_json only (the paper's\n"
+    "                      prompt names the target alone)\n" COMMON_USAGE,
+    run_translate,
+};

@@ -136,7 +136,7 @@ static hd_status write_speech_file(const speech_preset *s, const hd_random_model
                                    const char *lm_file, hd_error *err) {
     hd_rm_plan plan = {0};
     hd_gguf_writer *w = NULL;
-    hd_status st = hd_rm_conformer_plan(&s->enc, &plan, err);
+    hd_status st = hd_rm_conformer_plan(&s->enc, p->seed, &plan, err);
     if (st == HD_OK) st = adapter_plan(&s->adp, &plan, err);
     if (st == HD_OK) st = hd_rm_check_type(&plan, p, err);
     if (st == HD_OK && !(w = hd_gguf_writer_create(err))) st = err ? err->code : HD_ERR_NOMEM;

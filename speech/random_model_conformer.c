@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define VEC_STD 0.1f
@@ -42,6 +43,27 @@ static void add_gamma(planner *P, int64_t n, const char *fmt, int blk) {
     add(P, HD_RM_INIT_NORM, VEC_STD, 1, n, 0, 0, fmt, blk);
 }
 
+/* The depthwise kernel [D, 1, K]: the loader takes it as F32 or F16 only
+ * (core/ops.h conv1d), and its rows of K are too short for quantized blocks,
+ * so it is stored as F32 data whatever the file's type — with exactly the
+ * values the generator gives an F32 tensor of that name (std · N(0, 1) of
+ * hd_random_model_value), so F32 files are unchanged. */
+static void add_depthwise(planner *P, int64_t D, int64_t K, uint64_t seed, int blk) {
+    if (P->st) return;
+    char name[96];
+    snprintf(name, sizeof name, "enc.blk.%d.conv.dw.weight", blk);
+    float *v = malloc((size_t)(D * K) * sizeof *v);
+    if (!v) {
+        P->st = hd_error_set(P->err, HD_ERR_NOMEM, "random model: out of memory");
+        return;
+    }
+    const float std = (float)(1.0 / sqrt((double)K));
+    for (int64_t i = 0; i < D * K; i++) v[i] = std * hd_random_model_value(seed, name, (uint64_t)i);
+    const int64_t shape[3] = {D, 1, K};
+    P->st = hd_rm_plan_add(P->plan, NULL, name, 3, shape, HD_RM_INIT_DATA, 0, 0, v, P->err);
+    free(v);
+}
+
 static void add_ff(planner *P, const hd_conformer_config *c, const char *which, int l) {
     const int64_t D = c->n_embd, F = c->n_ff;
     char f[96];
@@ -54,7 +76,7 @@ static void add_ff(planner *P, const hd_conformer_config *c, const char *which, 
 }
 
 /* The tensors in module order (front, then per block ff1, attn, conv, ff2, norm). */
-hd_status hd_rm_conformer_plan(const hd_conformer_config *c, hd_rm_plan *plan, hd_error *err) {
+hd_status hd_rm_conformer_plan(const hd_conformer_config *c, uint64_t seed, hd_rm_plan *plan, hd_error *err) {
     planner P = {.plan = plan, .err = err, .st = HD_OK};
     const int64_t D = c->n_embd, A = (int64_t)c->n_head * c->head_dim, K = c->conv_kernel;
     add_matrix(&P, D, (int64_t)c->stack * c->n_mel, "enc.in.weight", 0);   /* [D, stack·n_mel] */
@@ -75,8 +97,8 @@ hd_status hd_rm_conformer_plan(const hd_conformer_config *c, hd_rm_plan *plan, h
         add_vec(&P, D, "enc.blk.%d.conv.norm.bias", l);
         add_matrix(&P, 2 * D, D, "enc.blk.%d.conv.pw1.weight", l);          /* [2D, D] */
         add_vec(&P, 2 * D, "enc.blk.%d.conv.pw1.bias", l);
-        add(&P, HD_RM_INIT_NORMAL, (float)(1.0 / sqrt((double)K)), 3, D, 1, K, "enc.blk.%d.conv.dw.weight", l);
-        add_vec(&P, D, "enc.blk.%d.conv.dw.bias", l);                       /* [D, 1, K] above */
+        add_depthwise(&P, D, K, seed, l);                                   /* [D, 1, K] */
+        add_vec(&P, D, "enc.blk.%d.conv.dw.bias", l);
         add_gamma(&P, D, "enc.blk.%d.conv.bn.weight", l);
         add_vec(&P, D, "enc.blk.%d.conv.bn.bias", l);
         add_vec(&P, D, "enc.blk.%d.conv.bn.mean", l);
@@ -100,7 +122,7 @@ static hd_status conformer_write(const hd_random_model_params *p, const char *pa
     if (p->tokenizer) return hd_error_set(err, HD_ERR_ARG, "conformer: a speech encoder takes no tokenizer");
     if (p->n_vocab > 0) return hd_error_set(err, HD_ERR_ARG, "conformer: a speech encoder has no vocabulary");
     hd_rm_plan plan = {0};
-    hd_status st = hd_rm_conformer_plan(&c, &plan, err);
+    hd_status st = hd_rm_conformer_plan(&c, p->seed, &plan, err);
     hd_gguf_writer *w = NULL;
     if (st == HD_OK && !(w = hd_gguf_writer_create(err))) st = err ? err->code : HD_ERR_NOMEM;
     if (st == HD_OK) st = hd_conformer_config_to_gguf(&c, w, err);

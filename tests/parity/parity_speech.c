@@ -18,6 +18,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int env_threads(void) {
     const char *s = getenv("HERD_THREADS");
@@ -123,7 +124,49 @@ static hd_status speech(pr_io *io, hd_error *err) {
     return st;
 }
 
+/* "embed" (not a parity case: tools/bench/speech_vs_torch.sh): encoder +
+ * adapter only (no LM loaded), run `repeat` times after one warm-up run;
+ * outputs "adapter" and "seconds" [repeat], the wall time of each run. */
+static hd_status embed_timed(pr_io *io, hd_error *err) {
+    const char *path = pr_meta_str(io, "model", NULL);
+    if (!path) return hd_error_set(err, HD_ERR_ARG, "metadata \"model\" missing");
+    int64_t repeat;
+    if (pr_meta_i64(io, "repeat", 3, &repeat, err)) return err->code;
+    if (repeat < 1 || repeat > 1000) return hd_error_set(err, HD_ERR_ARG, "repeat %lld out of 1..1000", (long long)repeat);
+    hd_tensor mel;
+    if (pr_input(io, "mel", HD_TYPE_F32, &mel, err)) return err->code;
+    hd_speech_model_params p = hd_speech_model_default_params();
+    p.no_lm = true;
+    hd_speech_model *m = hd_speech_model_load(path, &p, err);
+    if (!m) return err->code;
+    hd_status st = HD_OK;
+    const int64_t T80 = hd_speech_model_n_rows(m, mel.ne[1]);
+    const int64_t ne_adp[2] = {hd_speech_adapter_config_of(hd_speech_model_adapter(m))->n_out, T80};
+    const int64_t ne_s[1] = {repeat};
+    hd_tensor adp = pr_output(io, "adapter", 2, ne_adp), secs = pr_output(io, "seconds", 1, ne_s);
+    if (hd_conformer_config_of(hd_speech_model_encoder(m))->n_mel != mel.ne[0])
+        st = hd_error_set(err, HD_ERR_SHAPE, "mel has %lld bins", (long long)mel.ne[0]);
+    else if (T80 == 0 || !adp.data || !secs.data)
+        st = hd_error_set(err, HD_ERR_ARG, "no adapter rows for %lld mel frames", (long long)mel.ne[1]);
+    for (int64_t r = -1; st == HD_OK && r < repeat; r++) {
+        float *rows = NULL;
+        int64_t n = 0;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        st = hd_speech_model_embed(m, pr_exec(io), mel.data, mel.ne[1], &rows, &n, err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (st == HD_OK && r >= 0) {
+            ((float *)secs.data)[r] = (float)((double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+            memcpy(adp.data, rows, (size_t)(n * ne_adp[0]) * sizeof *rows);
+        }
+        free(rows);
+    }
+    hd_speech_model_free(m);
+    return st;
+}
+
 static const pr_case cases[] = {
+    {"embed", embed_timed},
     {"asr_en", speech},
     {"ast_fr_split", speech},
     {"dialog_text", speech},

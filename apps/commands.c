@@ -14,6 +14,7 @@ extern const hd_command hd_cmd_translate;
 extern const hd_command hd_cmd_run;
 extern const hd_command hd_cmd_tokenize;
 extern const hd_command hd_cmd_serve;
+extern const hd_command hd_cmd_speak;
 
 const hd_command *const hd_commands[] = {
     &hd_cmd_info,
@@ -29,5 +30,6 @@ const hd_command *const hd_commands[] = {
     &hd_cmd_run,
     &hd_cmd_tokenize,
     &hd_cmd_serve,
+    &hd_cmd_speak,
     NULL,
 };

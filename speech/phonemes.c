@@ -196,7 +196,9 @@ hd_status hd_phonemes_synth(const char *text, size_t len, const hd_phonemes_para
     pthread_mutex_lock(&g_lock);
     if ((st = ensure_init(err))) goto unlock;
     if (strcmp(g_voice, voice) != 0) {
-        if (espeak_SetVoiceByName(voice) != EE_OK) {
+        /* a voice name ("en-us", "en-us+klatt"), else a language ("en-gb") */
+        espeak_VOICE spec = {.languages = voice};
+        if (espeak_SetVoiceByName(voice) != EE_OK && (strchr(voice, '+') || espeak_SetVoiceByProperties(&spec) != EE_OK)) {
             g_voice[0] = 0;
             st = hd_error_set(err, HD_ERR_ARG, "espeak-ng: unknown voice '%s'", voice);
             goto unlock;

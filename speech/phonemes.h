@@ -52,7 +52,7 @@ typedef struct hd_utterance {
 } hd_utterance;
 
 typedef struct hd_phonemes_params {
-    const char *voice;     /* espeak-ng voice name, e.g. "en-us", "en-gb", "en-us+f3"; NULL = "en-us" */
+    const char *voice;     /* espeak-ng voice name ("en-us", "en-us+klatt", "en-us+f3") or language ("en-gb"); NULL = "en-us" */
     int rate_wpm;          /* speaking rate, words per minute, 80..450 (0 = 175) */
     int pitch;             /* espeak base pitch 0..100 (negative = default 50) */
 } hd_phonemes_params;

@@ -22,7 +22,7 @@ struct hd_tts {
 };
 
 hd_tts_params hd_tts_default_params(void) {
-    return (hd_tts_params){.voice = "en-us", .rate_wpm = 175, .pitch = -1, .sample_rate = 22050};
+    return (hd_tts_params){.voice = "en-us+klatt", .rate_wpm = 175, .pitch = -1, .sample_rate = 22050};
 }
 
 int hd_tts_sample_rate(const hd_tts *t) { return t->p.sample_rate; }
@@ -196,7 +196,7 @@ hd_tts *hd_tts_create(const hd_tts_params *p, hd_tts_audio_fn fn, void *user, hd
         hd_error_set(err, HD_ERR_ARG, "tts: sample rate %d outside 8000..48000", rate);
         return NULL;
     }
-    const char *voice = p->voice && p->voice[0] ? p->voice : "en-us";
+    const char *voice = p->voice && p->voice[0] ? p->voice : "en-us+klatt";
     hd_tts *t = calloc(1, sizeof *t);
     if (!t) {
         hd_error_set(err, HD_ERR_NOMEM, "tts: out of memory");

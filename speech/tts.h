@@ -40,7 +40,7 @@ typedef struct hd_tts hd_tts;
 typedef hd_status (*hd_tts_audio_fn)(void *user, const float *pcm, int64_t n, hd_error *err);
 
 typedef struct hd_tts_params {
-    const char *voice;      /* espeak-ng voice ("en-us", "en-gb", "en-us+f3"); NULL = "en-us" */
+    const char *voice;      /* espeak-ng voice ("en-us+klatt", "en-us", "en-gb", "en-us+f3"); NULL = "en-us+klatt" */
     int rate_wpm;           /* speaking rate, 80..450 words per minute (0 = 175)              */
     int pitch;              /* espeak-ng base pitch 0..100, negative = 50                     */
     int sample_rate;        /* output rate, 8000..48000 (16000 or 22050 typical); 0 = 22050   */

@@ -287,14 +287,26 @@ static int run_common(int argc, char **argv, bool translate) {
     if (st) goto fail;
     hd_node_stats stats[16];
     int ns = hd_graph_stats(g, stats, 16);
-    for (int i = 0; i < ns; i++)
+    for (int i = 0; i < ns; i++) {
+        if (!strcmp(stats[i].name, "audio") && stats[i].packets_out == 0) {
+            /* a valid container without a single sample */
+            hd_error_set(&err, HD_ERR_FORMAT, "%s: no audio samples", raw ? "standard input" : input);
+            goto fail;
+        }
         if (!strcmp(stats[i].name, "segment"))
             hd_cli_progress(&cli, "herd %s: %lld speech segment%s\n", self->name, (long long)stats[i].packets_out,
                             stats[i].packets_out == 1 ? "" : "s");
+    }
     if (fflush(stdout) != 0) rc = HD_EXIT_INPUT;
     goto out;
 fail:
     fflush(stdout);
+    {
+        /* the input's own errors name the file already: no graph node name */
+        static const char k_src[] = "node 'audio': ";
+        if (!strncmp(err.msg, k_src, sizeof k_src - 1))
+            memmove(err.msg, err.msg + sizeof k_src - 1, strlen(err.msg) - (sizeof k_src - 1) + 1);
+    }
     rc = hd_cli_fail(&cli, &err);
 out:
     hd_graph_free(g);

@@ -264,6 +264,87 @@ static void test_verbose_json(void **state) {
     free(js);
 }
 
+/* ---- token ids paired with answers ------------------------------------------------------ */
+
+/* A source with a text output and a tokens output: three answers, the
+ * middle one blank; each answer's ids go out in the same call as its last
+ * piece (as the llama node does), so the sink sees the two ports in any order. */
+static hd_node_ret ans_process(hd_node *n, void *st, int port, hd_packet *in, hd_error *err) {
+    (void)st, (void)port, (void)in;
+    static int step;
+    static const struct { const char *t; bool partial; int32_t ids[3]; int n_ids; int64_t pts; } k[] = {
+        {"hello ", true, {0}, 0, 0}, {"world", false, {1, 2}, 2, 0}, {" ", false, {3}, 1, 2000000},
+        {"bye", false, {4, 5, 6}, 3, 4000000},
+    };
+    if (step == 4) {
+        step = 0;
+        return HD_NODE_EOS;
+    }
+    int i = step++;
+    hd_packet *p = hd_packet_text_new(k[i].t, strlen(k[i].t), err);
+    if (!p) return HD_NODE_ERROR;
+    p->pts = k[i].pts;
+    p->duration = 1000000;
+    if (k[i].partial) p->flags |= HD_PKT_FLAG_PARTIAL;
+    if (hd_node_send(n, 0, p, err)) return HD_NODE_ERROR;
+    if (k[i].n_ids) {
+        hd_packet *t = hd_packet_tokens_new(k[i].ids, k[i].n_ids, err);
+        if (!t || hd_node_send(n, 1, t, err)) return HD_NODE_ERROR;
+    }
+    return HD_NODE_OK;
+}
+
+static const hd_port_def ans_out[] = {{"out", HD_KIND_BIT(HD_PKT_TEXT), 0}, {"tokens", HD_KIND_BIT(HD_PKT_TOKENS), 0}};
+static const hd_node_type ans_type = {
+    .name = "anssrc", .summary = "test", .outputs = ans_out, .n_outputs = 2, .process = ans_process,
+};
+
+static char *run_with_ids(const char *type, int queue) {
+    hd_error err = {0};
+    char path[512];
+    snprintf(path, sizeof path, "%s/ids.%s", tu_tmpdir(), type);
+    hd_registry *reg = hd_registry_create(&err);
+    assert_int_equal(hd_registry_add_builtins(reg, &err), HD_OK);
+    hd_graph_params gp = hd_graph_default_params();
+    gp.queue_size = queue;
+    hd_graph *g = hd_graph_create(&gp, &err);
+    int a = hd_graph_add(g, &ans_type, NULL, NULL, 0, NULL, &err);
+    hd_kv kv[1] = {{"path", path}};
+    int b = hd_graph_add(g, hd_registry_find(reg, type), NULL, kv, 1, NULL, &err);
+    assert_true(a >= 0 && b >= 0);
+    assert_int_equal(hd_graph_link(g, a, "out", b, "in", &err), HD_OK);
+    assert_int_equal(hd_graph_link(g, a, "tokens", b, "tokens", &err), HD_OK);
+    if (hd_graph_run(g, &err)) fail_msg("%s", err.msg);
+    hd_graph_free(g);
+    hd_registry_free(reg);
+    size_t n = 0;
+    char *t = tu_read_file(path, &n);
+    assert_non_null(t);
+    char *z = realloc(t, n + 1);
+    z[n] = 0;
+    return z;
+}
+
+static void test_sinks_pair_token_ids(void **state) {
+    (void)state;
+    for (int q = 1; q <= 8; q += 7) {
+        char *txt = run_with_ids("txt", q);
+        assert_string_equal(txt, "hello world\n1 2\nbye\n4 5 6\n");   /* the blank answer's ids go with it */
+        free(txt);
+        char *js = run_with_ids("verbose_json", q);
+        cJSON *root = cJSON_Parse(js);
+        if (!root) fail_msg("not JSON: %s", js);
+        cJSON *segs = cJSON_GetObjectItem(root, "segments");
+        assert_int_equal(cJSON_GetArraySize(segs), 2);
+        cJSON *t1 = cJSON_GetObjectItem(cJSON_GetArrayItem(segs, 1), "tokens");
+        assert_int_equal(cJSON_GetArraySize(t1), 3);
+        assert_int_equal(cJSON_GetArrayItem(t1, 2)->valueint, 6);
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(segs, 0), "tokens")), 2);
+        cJSON_Delete(root);
+        free(js);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clean_overlaps),
@@ -272,6 +353,7 @@ int main(void) {
         cmocka_unit_test(test_repeated_phrase_needs_the_bound),
         cmocka_unit_test(test_sinks_join_overlaps),
         cmocka_unit_test(test_verbose_json),
+        cmocka_unit_test(test_sinks_pair_token_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -694,6 +694,11 @@ char *hd_llama_config_to_hf_json(const hd_llama_config *c, const char *torch_dty
         return NULL;
     }
     if (hd_llama_config_validate(c, "config", err)) return NULL;
+    if (c->n_xattn > 0) {
+        hd_error_set(err, HD_ERR_ARG, "config: an mllama model's config.json (text_config + vision_config) is not a "
+                                      "LlamaForCausalLM config");
+        return NULL;
+    }
     char eps[40], theta[40], fac[40], lo[40], hi[40];
     py_float(c->norm_eps, eps, sizeof eps);
     py_float(c->rope_theta, theta, sizeof theta);

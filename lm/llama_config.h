@@ -127,7 +127,8 @@ hd_status hd_llama_config_from_hf_json(hd_llama_config *cfg, const char *json, s
 /* Reads and parses the file at path (a config.json). */
 hd_status hd_llama_config_from_hf(hd_llama_config *cfg, const char *path, hd_error *err);
 
-/* A config.json for cfg with every key a real Llama 3.2 checkpoint has;
+/* A config.json for cfg with every key a real Llama 3.2 checkpoint has
+ * (plain Llama only: HD_ERR_ARG when cfg has cross-attention layers);
  * torch_dtype is "float32", "float16" or "bfloat16".  Returns a malloc'd
  * NUL-terminated string the caller frees, NULL on error. */
 char *hd_llama_config_to_hf_json(const hd_llama_config *cfg, const char *torch_dtype, hd_error *err);

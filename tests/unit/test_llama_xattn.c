@@ -130,6 +130,9 @@ static void test_config_hf(void **state) {
     assert_int_equal(c.head_dim, 128);
     assert_int_equal(c.rope_scaling, HD_ROPE_SCALING_LLAMA3);
     assert_false(c.tie_word_embeddings);
+    /* not writable as a LlamaForCausalLM config.json */
+    assert_null(hd_llama_config_to_hf_json(&c, "bfloat16", &err));
+    assert_int_equal(err.code, HD_ERR_ARG);
 
     /* a plain llama config has no cross layers and no image token */
     const char *plain = "{\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 128,"

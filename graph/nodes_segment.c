@@ -74,6 +74,7 @@ static hd_status seg_create(hd_node *node, const hd_node_opts *o, void **state, 
     p.pad_s = hd_opt_float(o, "pad");
     p.max_s = hd_opt_float(o, "max");
     p.search_s = hd_opt_float(o, "search");
+    if (!hd_opt_is_set(o, "search") && p.search_s > p.max_s / 3) p.search_s = p.max_s / 3;   /* short max */
     p.overlap_s = hd_opt_float(o, "overlap");
     s->sp = p;
     /* check the values now (frame length 10 ms), so bad options fail at start */
@@ -270,7 +271,8 @@ static const hd_option_def seg_opts[] = {
     {"on", HD_OPT_FLOAT, "12", "speech starts this many dB above the noise floor", 0, 100, NULL},
     {"off", HD_OPT_FLOAT, "6", "speech continues while this many dB above the noise floor (<= on)", 0, 100, NULL},
     {"floor", HD_OPT_FLOAT, "-75", "lowest noise floor, dBFS (pre-emphasised frame power)", -140, 0, NULL},
-    {"search", HD_OPT_FLOAT, "5", "seconds before `max` searched for the quietest cut point", 0, 600, NULL},
+    {"search", HD_OPT_FLOAT, "5", "seconds before `max` searched for the quietest cut point (unset: at most max/3)", 0,
+     600, NULL},
     {"overlap", HD_OPT_FLOAT, "0", "seconds by which a segment cut at `max` overlaps the next", 0, 60, NULL},
 };
 

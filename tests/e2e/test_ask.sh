@@ -80,6 +80,14 @@ plain=$("$HERD" ask -m "$TL" --temp 0 -n 5 --json --quiet "Hello there") &&
   echo "$plain" | "$PY" -c 'import json,sys; j=json.load(sys.stdin); assert j["n_images"]==0 and j["n_generated"]==5' &&
   ok "ask without images on a text-only model" || bad "plain question: $plain"
 
+# ---- --speak: the answer also goes through the tts node into a WAV file ----------------------------
+"$HERD" ask -m "$TL" --temp 0 -n 12 --quiet --speak "$T/answer.wav" "Say something" >"$T/speak.out" 2>"$T/speak.err" &&
+  "$PY" - "$T/answer.wav" <<'EOF' && ok "ask --speak writes the spoken answer" || bad "--speak: $(cat "$T/speak.err")"
+import sys, wave
+w = wave.open(sys.argv[1])
+assert w.getnchannels() == 1 and w.getnframes() > w.getframerate() // 2, (w.getnchannels(), w.getnframes())
+EOF
+
 # ---- errors: one line, exit code ----------------------------------------------------------------
 expect_error "missing image" 1 "nope.jpg: No such file" -- "$HERD" ask -m "$MM" -i "$T/nope.jpg" "$Q"
 expect_error "truncated image" 1 "pillow_truncated_image.png: bad PNG" -- "$HERD" ask -m "$MM" -i "$FIX/corrupt/pillow_truncated_image.png" "$Q"

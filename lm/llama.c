@@ -45,26 +45,33 @@ static const char *const layer_names[2][2][T_COUNT] = {
     },
 };
 
-/* Names of the whole-model tensors: [format][mllama] */
-static const char *const embd_names[2][2] = {
-    [HD_LLAMA_GGUF] = {"token_embd.weight", "token_embd.weight"},
-    [HD_LLAMA_HF] = {"model.embed_tokens.weight", "language_model.model.embed_tokens.weight"},
-};
-static const char *const norm_names[2][2] = {
-    [HD_LLAMA_GGUF] = {"output_norm.weight", "output_norm.weight"},
-    [HD_LLAMA_HF] = {"model.norm.weight", "language_model.model.norm.weight"},
-};
-static const char *const head_names[2][2] = {
-    [HD_LLAMA_GGUF] = {"output.weight", "output.weight"},
-    [HD_LLAMA_HF] = {"lm_head.weight", "language_model.lm_head.weight"},
+/* Where a HF checkpoint keeps the decoder: LlamaForCausalLM; mllama as
+ * published on the Hub; mllama as newer transformers save it. */
+typedef struct hf_layout {
+    const char *root;   /* + "embed_tokens.weight", "norm.weight", "layers.N." */
+    const char *head;   /* the LM head */
+} hf_layout;
+static const hf_layout k_hf_llama = {"model.", "lm_head.weight"};
+static const hf_layout k_hf_mllama[2] = {
+    {"language_model.model.", "language_model.lm_head.weight"},
+    {"model.language_model.", "lm_head.weight"},
 };
 
+/* A whole-model tensor: "token_embd", "output_norm", "output" in GGUF. */
+static void model_name(char *buf, size_t size, const hd_llama_model *m, int which) {
+    static const char *const gguf[3] = {"token_embd.weight", "output_norm.weight", "output.weight"};
+    static const char *const hf[2] = {"embed_tokens.weight", "norm.weight"};
+    if (m->format == HD_LLAMA_GGUF) snprintf(buf, size, "%s", gguf[which]);
+    else if (which == 2) snprintf(buf, size, "%s", m->hf->head);
+    else snprintf(buf, size, "%s%s", m->hf->root, hf[which]);
+}
+
 static void layer_name(char *buf, size_t size, const hd_llama_model *m, int l, layer_tensor t) {
-    const bool cross = m->layers[l].cross, mllama = m->cfg.n_xattn > 0;
+    const bool cross = m->layers[l].cross;
     const char *n = layer_names[m->format][cross][t];
     const char *suffix = t == T_ATTN_GATE || t == T_MLP_GATE ? "" : ".weight";
     if (m->format == HD_LLAMA_GGUF) snprintf(buf, size, "blk.%d.%s%s", l, n, suffix);
-    else snprintf(buf, size, "%smodel.layers.%d.%s%s", mllama ? "language_model." : "", l, n, suffix);
+    else snprintf(buf, size, "%slayers.%d.%s%s", m->hf->root, l, n, suffix);
 }
 
 /* ---- RoPE frequencies (SPEC §1.4) ---------------------------------------- */
@@ -203,11 +210,22 @@ hd_llama_model *hd_llama_load(const char *path, hd_error *err) {
 
     /* 2. embeddings (mllama: 8 more rows, the first is <|image|>), final norm,
      * LM head (V rows; tied when absent) */
+    if (!gguf) {
+        m->hf = &k_hf_llama;
+        if (mllama) {   /* the Hub's names, or the ones newer transformers write */
+            m->hf = &k_hf_mllama[0];
+            if (!hd_weights_has(m->file, "language_model.model.embed_tokens.weight") &&
+                hd_weights_has(m->file, "model.language_model.embed_tokens.weight"))
+                m->hf = &k_hf_mllama[1];
+        }
+    }
     const int64_t V_embd = V + (mllama ? HD_LLAMA_XATTN_EXTRA_ROWS : 0);
-    if ((st = get_matrix(m, embd_names[m->format][mllama], D, V_embd, &m->tok_embd, err))) goto fail;
-    if ((st = get_norm(m, norm_names[m->format][mllama], D, m->norms + 2 * c->n_layer * D, &m->output_norm, err)))
-        goto fail;
-    const char *out_name = head_names[m->format][mllama];
+    char out_name[256];
+    model_name(name, sizeof name, m, 0);
+    if ((st = get_matrix(m, name, D, V_embd, &m->tok_embd, err))) goto fail;
+    model_name(name, sizeof name, m, 1);
+    if ((st = get_norm(m, name, D, m->norms + 2 * c->n_layer * D, &m->output_norm, err))) goto fail;
+    model_name(out_name, sizeof out_name, m, 2);
     if (hd_weights_has(m->file, out_name)) {
         if ((st = get_matrix(m, out_name, D, V, &m->output, err))) goto fail;
     } else if (!mllama && (gguf || c->tie_word_embeddings)) {

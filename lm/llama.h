@@ -43,6 +43,8 @@
  * (Ollama's converter since May 2025 also permutes cross_attn_{q,k}_proj rows
  * but not the norms; such a file loads, but is a different model to herd.)
  * The vision tower's tensors in the same file or folder are not read here.
+ * Folders saved by newer transformers (model.language_model.* and lm_head.weight
+ * instead of language_model.model.* and language_model.lm_head.weight) load too.
  *
  * Forward for each layer (SPEC §1.1):
  *     x = x + attention(rms_norm(x))      GQA, RoPE θ with llama3 scaling
@@ -124,6 +126,7 @@ typedef struct hd_llama_model {
     float *norms;              /* owned F32 copies of the norm weights (and
                                   of the cross layers' q/k norms and gates)   */
     int n_self;                /* layers with a self-attention KV cache       */
+    const struct hf_layout *hf;/* HF tensor-name roots (lm/llama.c), NULL for GGUF */
     hd_type weight_type;       /* type of blk.0 attn_q (for messages)         */
 } hd_llama_model;
 

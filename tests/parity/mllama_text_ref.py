@@ -25,9 +25,11 @@ Each step recomputes the whole sequence (no cache), so the C side's cached image
 self-attention cache and its per-position mask rows are checked against a plain forward.
 
 Commands:
-  mllama_text_ref.py write DIR [--seed N]   a tiny random HF MllamaForConditionalGeneration
-                                            text model (config.json + model.safetensors;
-                                            BF16 copy with --dtype bf16)
+  mllama_text_ref.py write DIR [--seed N] [--dtype f32|bf16|f16] [--layout hub|new]
+                                            a tiny random HF MllamaForConditionalGeneration
+                                            text model (config.json + model.safetensors) with
+                                            the Hub's tensor names (language_model.model.*) or
+                                            newer transformers' (model.language_model.*)
   mllama_text_ref.py gguf DIR OUT.gguf      the same weights as a GGUF in Ollama's mllama
                                             layout (self-attention Q/K rows permuted to the
                                             interleaved RoPE layout, rope_freqs factors)
@@ -71,7 +73,14 @@ def config():
             "vision_config": {"model_type": "mllama_vision_model"}}
 
 
-def write_model(folder, seed, dtype):
+def new_layout(name):
+    """Newer transformers save the decoder as model.language_model.* and lm_head.weight."""
+    if name.startswith(PREFIX + "model."):
+        return "model.language_model." + name[len(PREFIX + "model."):]
+    return name[len(PREFIX):] if name.startswith(PREFIX) else name
+
+
+def write_model(folder, seed, dtype, layout="hub"):
     from st_write import save
     g = torch.Generator().manual_seed(seed)
     n = lambda *s, std=0.15: torch.randn(*s, generator=g, dtype=torch.float64) * std
@@ -99,7 +108,8 @@ def write_model(folder, seed, dtype):
             t[p + "cross_attn_mlp_gate"] = n(1, std=1.0)
     td = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}[dtype]
     os.makedirs(folder, exist_ok=True)
-    save({k: v.to(td) for k, v in t.items()}, os.path.join(folder, "model.safetensors"), {"format": "pt"})
+    rename = new_layout if layout == "new" else (lambda k: k)
+    save({rename(k): v.to(td) for k, v in t.items()}, os.path.join(folder, "model.safetensors"), {"format": "pt"})
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(config(), f, indent=2)
 
@@ -392,7 +402,8 @@ def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "write":
         seed = int(sys.argv[sys.argv.index("--seed") + 1]) if "--seed" in sys.argv else 1
         dtype = sys.argv[sys.argv.index("--dtype") + 1] if "--dtype" in sys.argv else "f32"
-        write_model(sys.argv[2], seed, dtype)
+        layout = sys.argv[sys.argv.index("--layout") + 1] if "--layout" in sys.argv else "hub"
+        write_model(sys.argv[2], seed, dtype, layout)
     elif len(sys.argv) == 4 and sys.argv[1] == "gguf":
         write_gguf(sys.argv[2], sys.argv[3])
     else:

@@ -7,12 +7,13 @@
 # Model: a tiny random MllamaForConditionalGeneration text model written by the reference
 # (D 64, H 4, G 2, d 16, F 128, V 256 + 8 embedding rows, 6 layers with cross-attention
 # layers at 1 and 4, random gates), as a HF folder and as a GGUF in Ollama's mllama
-# layout (written by the reference, not by herd).  Prompts: one image after four text
+# layout (written by the reference, not by herd), and as a HF folder with the names newer
+# transformers save (model.language_model.*, lm_head.weight).  Prompts: one image after four text
 # tokens, two separate images, two consecutive images (3/1 and 4/2 of 4 tile slots
 # valid, P = 5 tokens per tile), and text only; META and HF row masking; one batch and
 # batches of 3; all prompt logits plus 4 greedy steps (tokens and logits).
 #
-#   F32 HF, 1 and 2 threads, every SIMD level; F32 GGUF              rel ≤ 1e-4 (measured ~1e-6)
+#   F32 HF, 1 and 2 threads, every SIMD level; F32 GGUF; new names   rel ≤ 1e-4 (measured ~1e-6)
 #   F32 weights, F16 KV cache (self and image keys/values)           rel ≤ 3e-3
 #   BF16 HF vs the reference on the same rounded weights (logits)    rel ≤ 2e-2
 set -euo pipefail
@@ -51,6 +52,9 @@ for cpu in scalar avx2 avx512; do
   done
 done
 harness "mllama text F32 GGUF (Ollama layout)" MLLAMA_REF_MODEL="$T/hf32" MLLAMA_MODEL="$T/m32.gguf" HERD_THREADS=2
+"$PY" "$REF" write "$T/hf32new" --seed 5 --layout new
+harness "mllama text F32 HF, model.language_model.* names" MLLAMA_REF_MODEL="$T/hf32" MLLAMA_MODEL="$T/hf32new" \
+  HERD_THREADS=2
 harness "mllama text F32, F16 KV cache" MLLAMA_REF_MODEL="$T/hf32" MLLAMA_KV=f16 MLLAMA_TOL=3e-3 MLLAMA_NGEN=0 \
   HERD_THREADS=2
 "$PY" "$REF" write "$T/hf16" --seed 5 --dtype bf16

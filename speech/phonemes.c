@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_rate;              /* > 0 once espeak-ng is up, -1 when it failed */
@@ -75,6 +76,19 @@ static hd_status ensure_init(hd_error *err) {
     g_rate = r;
     espeak_SetSynthCallback(synth_cb);
     return HD_OK;
+}
+
+/* Selects the best voice for a language some installed voice lists exactly
+ * ("en-gb"); g_lock held. */
+static bool set_language(const char *lang) {
+    if (strchr(lang, '+')) return false;
+    espeak_VOICE spec = {.languages = lang};
+    const espeak_VOICE **vl = espeak_ListVoices(&spec);
+    bool found = false;
+    for (int i = 0; vl && vl[i] && !found; i++)
+        for (const char *l = vl[i]->languages; l && *l && !found; l += strlen(l + 1) + 2)
+            found = strcasecmp(l + 1, lang) == 0;   /* each entry: priority byte, name, NUL */
+    return found && espeak_SetVoiceByProperties(&spec) == EE_OK;
 }
 
 hd_phonemes_params hd_phonemes_default_params(void) {
@@ -163,6 +177,10 @@ static hd_status build(const char *text, size_t len, collect *c, hd_utterance *u
     }
     for (int w = 0; w < u->n_words; w++)
         if (u->words[w].first_phone < 0) u->words[w].first_phone = 0, u->words[w].n_phones = 0;
+    if (u->n_words == 0) {   /* no word: nothing to say, however much silence espeak-ng made */
+        u->n_phones = 0;
+        return HD_OK;
+    }
     u->audio = c->audio;
     u->n_samples = c->n;
     c->audio = NULL;
@@ -197,8 +215,7 @@ hd_status hd_phonemes_synth(const char *text, size_t len, const hd_phonemes_para
     if ((st = ensure_init(err))) goto unlock;
     if (strcmp(g_voice, voice) != 0) {
         /* a voice name ("en-us", "en-us+klatt"), else a language ("en-gb") */
-        espeak_VOICE spec = {.languages = voice};
-        if (espeak_SetVoiceByName(voice) != EE_OK && (strchr(voice, '+') || espeak_SetVoiceByProperties(&spec) != EE_OK)) {
+        if (espeak_SetVoiceByName(voice) != EE_OK && !set_language(voice)) {
             g_voice[0] = 0;
             st = hd_error_set(err, HD_ERR_ARG, "espeak-ng: unknown voice '%s'", voice);
             goto unlock;

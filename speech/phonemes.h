@@ -60,7 +60,7 @@ typedef struct hd_phonemes_params {
 hd_phonemes_params hd_phonemes_default_params(void);
 
 /* Renders text[0, len) (UTF-8).  On success *out holds the utterance (a text
- * with nothing to say gives zero phones and zero samples).  Errors:
+ * with no word to say gives zero phones and zero samples).  Errors:
  * HD_ERR_ARG (bad parameters, unknown voice), HD_ERR_IO (espeak-ng data not
  * found), HD_ERR_NOMEM. */
 hd_status hd_phonemes_synth(const char *text, size_t len, const hd_phonemes_params *p, hd_utterance *out,

@@ -84,7 +84,7 @@ size_t hd_tts_segment_end(const char *text, size_t len, bool final) {
     }
     if (len > SOFT_CUT) {
         for (size_t i = len - 1; i > 0; i--)
-            if (text[i - 1] == ',' && text[i] == ' ') return i;
+            if (text[i - 1] == ',' && text[i] == ' ') return i + 1;
     }
     if (len > HARD_CUT) {
         for (size_t i = len - 1; i > 0; i--)
@@ -96,9 +96,11 @@ size_t hd_tts_segment_end(const char *text, size_t len, bool final) {
 
 /* ---- rendering ----------------------------------------------------------------- */
 
-/* Prosody targets for u from the model (durations scaled for the speaking rate). */
-static hd_status model_targets(hd_tts *t, const hd_utterance *u, hd_phone_prosody *tg, hd_error *err) {
+hd_status hd_tts_prosody_targets(const hd_prosody_model *m, hd_exec *ex, const hd_utterance *u, int rate_wpm,
+                                 hd_phone_prosody *tg, hd_error *err) {
+    if (!m || !u || (u->n_phones > 0 && !tg)) return hd_error_set(err, HD_ERR_ARG, "tts: bad prosody arguments");
     const int N = u->n_phones;
+    if (N == 0) return HD_OK;
     int32_t *ids = malloc((size_t)N * sizeof *ids), *chunk = malloc((size_t)N * sizeof *chunk);
     float *feats = malloc((size_t)N * HD_PROSODY_N_FEAT * sizeof *feats), *out = malloc((size_t)N * 3 * sizeof *out);
     hd_status st = HD_OK;
@@ -109,7 +111,7 @@ static hd_status model_targets(hd_tts *t, const hd_utterance *u, hd_phone_prosod
     int32_t c = 0;
     for (int i = 0; i < N; i++) {
         const hd_phone *p = &u->phones[i];
-        ids[i] = hd_prosody_phone_id(t->p.prosody, p->name);
+        ids[i] = hd_prosody_phone_id(m, p->name);
         bool pause = hd_phone_is_pause(p->name);
         bool ws = !pause && (i == 0 || u->phones[i - 1].word != p->word);
         bool we = !pause && (i + 1 == N || u->phones[i + 1].word != p->word);
@@ -119,8 +121,8 @@ static hd_status model_targets(hd_tts *t, const hd_utterance *u, hd_phone_prosod
         f[0] = ws, f[1] = we, f[2] = pause, f[3] = i + 1 == N;
     }
     hd_prosody_input in = {.n_phones = N, .phone_ids = ids, .feats = feats, .phone_chunk = chunk};
-    if ((st = hd_prosody_predict(t->p.prosody, t->p.ex, &in, out, err))) goto done;
-    const double rate_scale = 175.0 / (t->p.rate_wpm ? t->p.rate_wpm : 175);
+    if ((st = hd_prosody_predict(m, ex, &in, out, err))) goto done;
+    const double rate_scale = 175.0 / (rate_wpm ? rate_wpm : 175);
     for (int i = 0; i < N; i++) {
         double d = exp(out[3 * i]) * rate_scale, f = exp(out[3 * i + 1]), pw = exp(out[3 * i + 2]);
         /* the model's values are used as they are within what a voice can do */
@@ -154,7 +156,7 @@ static hd_status render(hd_tts *t, const char *text, size_t len, hd_error *err) 
     if (t->p.prosody && u.n_phones > 0) {
         tg = malloc((size_t)u.n_phones * sizeof *tg);
         if (!tg) st = hd_error_set(err, HD_ERR_NOMEM, "tts: out of memory");
-        else st = model_targets(t, &u, tg, err);
+        else st = hd_tts_prosody_targets(t->p.prosody, t->p.ex, &u, t->p.rate_wpm, tg, err);
     }
     if (!st) st = hd_vocoder_render(&u, tg, t->p.sample_rate, &pcm, &n, err);
     if (!st && n > 0) st = t->fn(t->user, pcm, n, err);

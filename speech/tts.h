@@ -21,6 +21,7 @@
 
 #include "phonemes.h"
 #include "prosody.h"
+#include "vocoder.h"
 
 #include "core/error.h"
 #include "core/exec.h"
@@ -74,6 +75,14 @@ typedef struct hd_tts_stats {
     int64_t samples;       /* samples given to the callback */
 } hd_tts_stats;
 hd_tts_stats hd_tts_get_stats(const hd_tts *t);
+
+/* The prosody model's targets for an utterance rendered by espeak-ng:
+ * per phone, id from the model's inventory, features (word start, word end,
+ * pause, last phone), chunk = the word; no Llama tokens.  The predictions
+ * exp(log duration) · 175/rate_wpm, exp(log F0), exp(log power) are clamped to
+ * what a voice can do: 10 ms..2 s, 50..400 Hz, power ≤ 1.  out[u->n_phones]. */
+hd_status hd_tts_prosody_targets(const hd_prosody_model *m, hd_exec *ex, const hd_utterance *u, int rate_wpm,
+                                 hd_phone_prosody *out, hd_error *err);
 
 /* The next segment boundary in text[0, len): the number of bytes of the
  * first complete segment (including the punctuation and following white

@@ -10,7 +10,7 @@
 
 #define F0_MIN 55.0
 #define F0_MAX 450.0
-#define VOICING_THRESHOLD 0.5
+#define VOICING_THRESHOLD 0.6
 #define PI_D 3.14159265358979323846
 
 static int hop_of(int rate) { return rate / 200; }
@@ -20,12 +20,13 @@ int64_t hd_f0_frames(int64_t n, int rate) {
     return n / hop_of(rate) + 1;
 }
 
-/* F0 of the 25 ms window centred on c, 0 if unvoiced: the lag with the
+/* F0 of the 40 ms window centred on c, 0 if unvoiced: the lag with the
  * highest normalised cross-correlation, taking the shortest lag whose
- * correlation is a local peak within 85% of the best (avoids octave-down
- * errors), refined by a parabola through its neighbours. */
+ * correlation is a local peak within 92% of the best (avoids octave-down
+ * errors without jumping an octave up on strong second harmonics), refined
+ * by a parabola through its neighbours. */
 static float frame_f0(const float *x, int64_t n, int rate, int64_t c, float *r) {
-    const int W = rate / 40;
+    const int W = rate / 25;
     const int lo = (int)(rate / F0_MAX), hi = (int)(rate / F0_MIN) + 1;
     int64_t s = c - W / 2;
     if (s < 0) s = 0;
@@ -50,7 +51,7 @@ static float frame_f0(const float *x, int64_t n, int rate, int64_t c, float *r) 
     if (best < VOICING_THRESHOLD) return 0;
     int pick = -1;
     for (int t = lo + 1; t < hi; t++)
-        if (r[t] >= r[t - 1] && r[t] >= r[t + 1] && r[t] >= 0.85 * best) {
+        if (r[t] >= r[t - 1] && r[t] >= r[t + 1] && r[t] >= 0.92 * best) {
             pick = t;
             break;
         }
@@ -71,6 +72,25 @@ hd_status hd_f0_track(const float *x, int64_t n, int rate, float *f0, hd_error *
     /* a voiced frame alone between unvoiced ones is noise */
     for (int64_t k = 1; k + 1 < nf; k++)
         if (f0[k] > 0 && f0[k - 1] == 0 && f0[k + 1] == 0) f0[k] = 0;
+    /* octave jumps: a median of the voiced frames among the 5 around each
+     * voiced frame (r is reused as the copy of the raw track) */
+    float *raw = malloc((size_t)nf * sizeof *raw);
+    if (!raw) return free(r), hd_error_set(err, HD_ERR_NOMEM, "f0 track: out of memory");
+    memcpy(raw, f0, (size_t)nf * sizeof *raw);
+    for (int64_t k = 0; k < nf; k++) {
+        if (raw[k] == 0) continue;
+        float v[5];
+        int m = 0;
+        for (int64_t j = k - 2; j <= k + 2; j++)
+            if (j >= 0 && j < nf && raw[j] > 0) v[m++] = raw[j];
+        for (int a = 1; a < m; a++)
+            for (int b = a; b > 0 && v[b] < v[b - 1]; b--) {
+                float t = v[b];
+                v[b] = v[b - 1], v[b - 1] = t;
+            }
+        f0[k] = m % 2 ? v[m / 2] : 0.5f * (v[m / 2 - 1] + v[m / 2]);
+    }
+    free(raw);
     free(r);
     return HD_OK;
 }
@@ -254,18 +274,17 @@ static hd_status psola(const hd_utterance *u, const hd_phone_prosody *tg, float 
         double gi = (pw > 1e-9 && tg[i].power > 0) ? sqrt(tg[i].power / pw) : 1.0;
         g[i] = gi < 0.02 ? 0.02 : gi > 50 ? 50 : gi;
     }
-    for (int i = 0; i < np; i++) {
-        double ca = 0.5 * (double)(B[i] + B[i + 1]);
-        for (int64_t s = B[i]; s < B[i + 1]; s++) {
-            /* interpolate towards the neighbour on the side of s */
-            int j = (double)s < ca ? i - 1 : i + 1;
-            if (j < 0 || j >= np || B[j + 1] == B[j]) {
-                gain[s] = (float)g[i];
-                continue;
-            }
-            double cb = 0.5 * (double)(B[j] + B[j + 1]);
-            double a = ((double)s - ca) / (cb - ca);   /* 0 at own centre, 1 at the neighbour's */
-            gain[s] = (float)(g[i] + a * (g[j] - g[i]));
+    /* constant within a phone, a linear ramp of up to 5 ms (and at most a
+     * quarter of either phone) across each boundary */
+    for (int i = 0; i < np; i++)
+        for (int64_t s = B[i]; s < B[i + 1]; s++) gain[s] = (float)g[i];
+    for (int i = 1; i < np; i++) {
+        int64_t la = B[i] - B[i - 1], lb = B[i + 1] - B[i], R = rate / 200;
+        if (la / 4 < R) R = la / 4;
+        if (lb / 4 < R) R = lb / 4;
+        for (int64_t s = B[i] - R; s < B[i] + R; s++) {
+            double a = (double)(s - (B[i] - R)) / (double)(2 * R);
+            gain[s] = (float)(g[i - 1] + a * (g[i] - g[i - 1]));
         }
     }
     free(g);

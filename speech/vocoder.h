@@ -15,8 +15,8 @@
  *      inside the phone is kept; the ratio is clamped to [0.5, 2]); each
  *      output mark receives the nearest source grain, Hann-windowed over the
  *      periods on either side;
- *   4. power: a gain curve, linear between phone centres, brings each phone's
- *      mean square to its target;
+ *   4. power: a gain per phone brings its mean square to the target (5 ms
+ *      linear ramps across phone boundaries);
  *   5. the result (22 050 Hz) is resampled to the requested rate.
  *
  * Without targets the source audio is returned (resampled) unchanged.

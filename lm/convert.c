@@ -186,7 +186,7 @@ static hd_status convert_mllama(const char *hf_dir, const char *config, const ch
     if ((st = hd_rm_mllama_plan(&c, &plan, err)) || (st = hd_rm_check_type(&plan, &rp, err)) ||
         (st = bind_sources(&plan, sf, hf_dir, err)))
         goto done;
-    tok = folder_tokenizer(hf_dir, c.text.n_vocab, c.image_token, &st, err);
+    tok = folder_tokenizer(hf_dir, c.text.n_vocab, c.text.image_token_id, &st, err);
     if (st == HD_OK) st = hd_rm_mllama_write_gguf(&c, &plan, tok, &rp, out, err);
 done:
     hd_rm_plan_free(&plan);

@@ -111,17 +111,14 @@ hd_status hd_rm_llama_write_gguf(const struct hd_llama_config *c, const hd_rm_pl
 
 /* ---- Llama 3.2 Vision (lm/random_model_mllama.c), shared with lm/convert.c --- */
 
-#define HD_RM_MLLAMA_MAX_CROSS 128
-
 /* MllamaForConditionalGeneration's shape (SPEC §2.2, §2.9). */
 typedef struct hd_rm_mllama_config {
-    hd_llama_config text;                  /* n_layer: self + cross layers (HF
-                                              num_hidden_layers); n_vocab: LM-head
-                                              rows (128256)                           */
-    int n_cross;                           /* cross-attention layers                  */
-    int cross[HD_RM_MLLAMA_MAX_CROSS];     /* their HF layer indices, increasing      */
-    int n_extra_embd;                      /* embed_tokens rows beyond n_vocab (8)    */
-    int32_t image_token;                   /* <|image|>: the embedding row (128256)   */
+    hd_llama_config text;                  /* the text decoder: n_layer self + cross
+                                              layers (HF num_hidden_layers), the cross
+                                              ones in n_xattn / xattn_layers; n_vocab
+                                              LM-head rows (128256); embed_tokens has
+                                              HD_LLAMA_XATTN_EXTRA_ROWS more, row
+                                              image_token_id = n_vocab is <|image|>  */
     hd_vit_config vision;                  /* vision tower; proj_dim = text n_embd    */
 } hd_rm_mllama_config;
 
@@ -131,9 +128,10 @@ typedef struct hd_rm_mllama_config {
  * unknown name. */
 bool hd_rm_mllama_preset(const char *name, hd_rm_mllama_config *c);
 
-/* Parses an MllamaForConditionalGeneration config.json (text_config through
- * the Llama parser, cross_attention_layers, vision_config, image_token_index)
- * and checks that the parts agree. */
+/* Parses an MllamaForConditionalGeneration config.json (the text part with
+ * lm/llama_config.h's parser, vision_config with vision/vit_config.h's) and
+ * checks that the parts agree (projector width = text width, <|image|> the
+ * first extra embedding row). */
 hd_status hd_rm_mllama_config_from_hf(hd_rm_mllama_config *c, const char *path, hd_error *err);
 
 /* Every tensor in HF state_dict order (vision_model.*, language_model.*,

@@ -142,9 +142,9 @@ static hd_status projector_plan(const hd_vit_config *c, hd_rm_plan *plan, hd_err
 
 /* ---- the text decoder ------------------------------------------------------ */
 
-static bool is_cross(const hd_rm_mllama_config *c, int layer) {
-    for (int k = 0; k < c->n_cross; k++)
-        if (c->cross[k] == layer) return true;
+static bool is_cross(const hd_llama_config *t, int layer) {
+    for (int k = 0; k < t->n_xattn; k++)
+        if (t->xattn_layers[k] == layer) return true;
     return false;
 }
 
@@ -220,11 +220,11 @@ static hd_status text_plan(const hd_rm_mllama_config *c, hd_rm_plan *plan, hd_er
     const hd_llama_config *t = &c->text;
     const int64_t V = t->n_vocab, D = t->n_embd;
     hd_status st;
-    if ((st = tadd(plan, "language_model.model.embed_tokens.weight", "token_embd.weight", V + c->n_extra_embd, D,
+    if ((st = tadd(plan, "language_model.model.embed_tokens.weight", "token_embd.weight", V + HD_LLAMA_XATTN_EXTRA_ROWS, D,
                    HD_RM_INIT_NORMAL, WEIGHT_STD, 0, err)))
         return st;
     for (int l = 0; l < t->n_layer; l++)
-        if ((st = is_cross(c, l) ? cross_layer_plan(t, plan, l, err) : self_layer_plan(t, plan, l, err))) return st;
+        if ((st = is_cross(t, l) ? cross_layer_plan(t, plan, l, err) : self_layer_plan(t, plan, l, err))) return st;
     if ((st = tadd(plan, "language_model.model.norm.weight", "output_norm.weight", D, 0, HD_RM_INIT_NORM, NORM_STD, 0,
                    err)) ||
         (st = tadd(plan, "language_model.lm_head.weight", "output.weight", V, D, HD_RM_INIT_NORMAL, WEIGHT_STD, 0, err)))
@@ -259,23 +259,17 @@ static const char *const *mllama_preset_names(void) { return k_presets; }
 
 /* Checks that text, cross layers and vision tower fit together. */
 static hd_status check_config(const hd_rm_mllama_config *c, const char *file, hd_error *err) {
-    hd_status st = hd_llama_config_validate(&c->text, file, err);
+    const hd_llama_config *t = &c->text;
+    hd_status st = hd_llama_config_validate(t, file, err);
     if (st) return st;
-    if (c->n_cross < 1 || c->n_cross > HD_RM_MLLAMA_MAX_CROSS)
-        return hd_error_set(err, HD_ERR_FORMAT, "%s: %d cross-attention layers (1..%d supported)", file, c->n_cross,
-                            HD_RM_MLLAMA_MAX_CROSS);
-    for (int k = 0; k < c->n_cross; k++)
-        if (c->cross[k] < 0 || c->cross[k] >= c->text.n_layer || (k && c->cross[k] <= c->cross[k - 1]))
-            return hd_error_set(err, HD_ERR_FORMAT,
-                                "%s: cross_attention_layers must increase within 0..%d (num_hidden_layers - 1)", file,
-                                c->text.n_layer - 1);
-    if (c->vision.proj_dim != c->text.n_embd)
+    if (t->n_xattn < 1) return hd_error_set(err, HD_ERR_FORMAT, "%s: no cross-attention layers (not mllama)", file);
+    if (c->vision.proj_dim != t->n_embd)
         return hd_error_set(err, HD_ERR_FORMAT, "%s: projector width %d differs from text hidden_size %d", file,
-                            c->vision.proj_dim, c->text.n_embd);
-    if (c->n_extra_embd < 1 || c->n_extra_embd > 1024 || c->image_token < c->text.n_vocab ||
-        c->image_token >= c->text.n_vocab + c->n_extra_embd)
-        return hd_error_set(err, HD_ERR_FORMAT, "%s: image_token_index %d is not an extra embedding row (%d..%d)", file,
-                            c->image_token, c->text.n_vocab, c->text.n_vocab + c->n_extra_embd - 1);
+                            c->vision.proj_dim, t->n_embd);
+    /* the GGUF layout has no key for it: <|image|> is the first extra row (128256) */
+    if (t->image_token_id != t->n_vocab)
+        return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: image_token_index %d is not vocab_size %d", file,
+                            t->image_token_id, t->n_vocab);
     return HD_OK;
 }
 
@@ -298,94 +292,18 @@ bool hd_rm_mllama_preset(const char *name, hd_rm_mllama_config *c) {
     t->n_eos = 3;
     t->eos_token_ids[0] = 128001, t->eos_token_ids[1] = 128008, t->eos_token_ids[2] = 128009;
     /* every 5th layer from 3: [3, 8] (tiny), [3, 8, ..., 38] (11B) */
-    for (int l = 3; l < t->n_layer; l += 5) c->cross[c->n_cross++] = l;
-    c->n_extra_embd = 8;
-    c->image_token = 128256;
+    for (int l = 3; l < t->n_layer; l += 5) t->xattn_layers[t->n_xattn++] = l;
+    t->image_token_id = 128256;
     return check_config(c, name, NULL) == HD_OK;
-}
-
-static hd_status read_text(const char *path, char **out, size_t *len, hd_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return hd_error_set(err, HD_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    const size_t cap = (size_t)16 << 20;
-    char *buf = malloc(cap);
-    if (!buf) {
-        fclose(f);
-        return hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", path);
-    }
-    const size_t n = fread(buf, 1, cap, f);
-    hd_status st = HD_OK;
-    if (ferror(f)) st = hd_error_set(err, HD_ERR_IO, "%s: read error", path);
-    else if (n == cap) st = hd_error_set(err, HD_ERR_FORMAT, "%s: larger than 16 MiB, not a config.json", path);
-    fclose(f);
-    if (st) {
-        free(buf);
-        return st;
-    }
-    *out = buf, *len = n;
-    return HD_OK;
-}
-
-/* text_config as a LlamaForCausalLM config (model_type "llama", the cross
- * layer list taken out), parsed by the Llama parser. */
-static hd_status parse_text(hd_rm_mllama_config *c, const cJSON *root, const char *file, hd_error *err) {
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "text_config");
-    if (!cJSON_IsObject(t)) return hd_error_set(err, HD_ERR_FORMAT, "%s: no text_config (not an mllama config)", file);
-    const cJSON *xl = cJSON_GetObjectItemCaseSensitive(t, "cross_attention_layers");
-    if (!cJSON_IsArray(xl))
-        return hd_error_set(err, HD_ERR_FORMAT, "%s: text_config.cross_attention_layers is missing", file);
-    const int n = cJSON_GetArraySize(xl);
-    if (n < 1 || n > HD_RM_MLLAMA_MAX_CROSS)
-        return hd_error_set(err, HD_ERR_FORMAT, "%s: %d cross-attention layers (1..%d supported)", file, n,
-                            HD_RM_MLLAMA_MAX_CROSS);
-    c->n_cross = n;
-    for (int k = 0; k < n; k++) {
-        const cJSON *e = cJSON_GetArrayItem(xl, k);
-        if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || fabs(e->valuedouble) > 1e6)
-            return hd_error_set(err, HD_ERR_FORMAT, "%s: cross_attention_layers[%d] is not an integer", file, k);
-        c->cross[k] = (int)e->valuedouble;
-    }
-    cJSON *copy = cJSON_Duplicate(t, 1);
-    if (!copy) return hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", file);
-    cJSON_DeleteItemFromObjectCaseSensitive(copy, "cross_attention_layers");
-    cJSON_DeleteItemFromObjectCaseSensitive(copy, "model_type");
-    char *text = NULL;
-    if (cJSON_AddStringToObject(copy, "model_type", "llama")) text = cJSON_PrintUnformatted(copy);
-    cJSON_Delete(copy);
-    if (!text) return hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", file);
-    char name[4200];
-    snprintf(name, sizeof name, "%s (text_config)", file);
-    hd_status st = hd_llama_config_from_hf_json(&c->text, text, strlen(text), name, err);
-    free(text);
-    return st;
 }
 
 hd_status hd_rm_mllama_config_from_hf(hd_rm_mllama_config *c, const char *path, hd_error *err) {
     memset(c, 0, sizeof *c);
-    char *json;
-    size_t len;
-    hd_status st = read_text(path, &json, &len, err);
-    if (st) return st;
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    if (!root) st = hd_error_set(err, HD_ERR_FORMAT, "%s: not valid JSON", path);
-    const cJSON *mt = root ? cJSON_GetObjectItemCaseSensitive(root, "model_type") : NULL;
-    if (st == HD_OK && !(cJSON_IsString(mt) && strcmp(mt->valuestring, "mllama") == 0))
-        st = hd_error_set(err, HD_ERR_FORMAT, "%s: model_type is not \"mllama\"", path);
-    if (st == HD_OK) st = parse_text(c, root, path, err);
-    if (st == HD_OK) st = hd_vit_config_from_hf_json(&c->vision, json, len, path, err);
-    if (st == HD_OK) {
-        const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, "image_token_index");
-        c->image_token = 128256;
-        if (it && (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) || it->valuedouble < 0 ||
-                   it->valuedouble > 1e9))
-            st = hd_error_set(err, HD_ERR_FORMAT, "%s: image_token_index is not an integer", path);
-        else if (it)
-            c->image_token = (int32_t)it->valuedouble;
-        c->n_extra_embd = 8;   /* MllamaTextModel: vocab_size + 8 embedding rows */
-    }
+    hd_status st = hd_llama_config_from_hf(&c->text, path, err);
+    if (st == HD_OK && c->text.n_xattn == 0)
+        st = hd_error_set(err, HD_ERR_FORMAT, "%s: not an mllama config (model_type \"mllama\")", path);
+    if (st == HD_OK) st = hd_vit_config_from_hf(&c->vision, path, err);
     if (st == HD_OK) st = check_config(c, path, err);
-    cJSON_Delete(root);
-    free(json);
     return st;
 }
 
@@ -405,8 +323,9 @@ static char *hf_config(const hd_rm_mllama_config *m, const char *dtype) {
     for (int i = 0; i < n; i++)
         snprintf(ratios + strlen(ratios), sizeof ratios - strlen(ratios), "%s\n      [\n        %d,\n        %d\n      ]",
                  i ? "," : "", rows[i], cols[i]);
-    for (int k = 0; k < m->n_cross; k++)
-        snprintf(xlayers + strlen(xlayers), sizeof xlayers - strlen(xlayers), "%s%d", k ? ",\n      " : "", m->cross[k]);
+    for (int k = 0; k < t->n_xattn; k++)
+        snprintf(xlayers + strlen(xlayers), sizeof xlayers - strlen(xlayers), "%s%d", k ? ",\n      " : "",
+                 (int)t->xattn_layers[k]);
     for (int k = 0; k < t->n_eos; k++)
         snprintf(eos + strlen(eos), sizeof eos - strlen(eos), "%s%d", k ? ",\n      " : "", t->eos_token_ids[k]);
     for (int i = 0; i < c->n_inter; i++)
@@ -466,7 +385,7 @@ static char *hf_config(const hd_rm_mllama_config *m, const char *dtype) {
     const size_t cap = strlen(fmt) + sizeof ratios + sizeof xlayers + sizeof eos + sizeof inter + 1024;
     char *s = malloc(cap);
     if (!s) return NULL;
-    snprintf(s, cap, fmt, m->image_token, t->bos_token_id, xlayers, eos, t->n_embd, t->n_ff, t->n_ctx_train,
+    snprintf(s, cap, fmt, (int)t->image_token_id, t->bos_token_id, xlayers, eos, t->n_embd, t->n_ff, t->n_ctx_train,
              t->n_head, t->n_layer, t->n_head_kv, t->pad_token_id, (double)t->rope_factor,
              (double)t->rope_high_freq_factor, (double)t->rope_low_freq_factor, t->rope_original_ctx,
              (double)t->rope_theta, dtype, t->n_vocab, dtype, c->n_head, c->width, c->image_size, inter, c->n_ff,
@@ -618,24 +537,24 @@ static bool has_image_token(const hd_tokenizer *tok, int32_t id) {
 static hd_tokenizer *vision_tokenizer(const char *src, const hd_rm_mllama_config *c, const char *dir, hd_error *err) {
     hd_tokenizer *tok = hd_tokenizer_load(src, err);
     if (!tok) return NULL;
-    const bool has = has_image_token(tok, c->image_token);
+    const bool has = has_image_token(tok, c->text.image_token_id);
     const int32_t eot = 128009;   /* the Instruct tokenizer's eos_token <|eot_id|> */
     hd_status st = HD_OK;
-    if (!has && hd_tokenizer_n_vocab(tok) != c->image_token)
+    if (!has && hd_tokenizer_n_vocab(tok) != c->text.image_token_id)
         st = hd_error_set(err, HD_ERR_ARG, "%s: the tokenizer has %d ids; mllama needs %d (+ %s)", src,
-                          hd_tokenizer_n_vocab(tok), c->image_token, IMAGE_TOKEN_NAME);
+                          hd_tokenizer_n_vocab(tok), c->text.image_token_id, IMAGE_TOKEN_NAME);
     else if (hd_tokenizer_bos(tok) < 0 || eot >= hd_tokenizer_n_vocab(tok) || !hd_tokenizer_is_special(tok, eot))
         st = hd_error_set(err, HD_ERR_ARG, "%s: no Llama 3 special tokens (<|begin_of_text|>, <|eot_id|>)", src);
     else if (!has)
         st = hd_tokenizer_set_names(tok, HD_TOKENIZER_NAMES_LLAMA3_1, err);
     if (st == HD_OK) st = hd_tokenizer_write_hf(tok, dir, eot, err);
     hd_tokenizer_free(tok);
-    if (st == HD_OK && !has) st = add_image_token(dir, c->image_token, err);
+    if (st == HD_OK && !has) st = add_image_token(dir, c->text.image_token_id, err);
     if (st) return NULL;
     if (!(tok = hd_tokenizer_load(dir, err))) return NULL;
-    if (!has_image_token(tok, c->image_token)) {
+    if (!has_image_token(tok, c->text.image_token_id)) {
         hd_error_set(err, HD_ERR_INTERNAL, "%s: the written tokenizer lacks %s = %d", dir, IMAGE_TOKEN_NAME,
-                     c->image_token);
+                     c->text.image_token_id);
         hd_tokenizer_free(tok);
         return NULL;
     }
@@ -668,8 +587,6 @@ static void size_label(int64_t n, char *buf, size_t size) {
     snprintf(buf, size, x >= 10 ? "%.0f%s" : "%.1f%s", x, suffix);
 }
 
-#define TKEY(k) "mllama." k
-
 /* tokenizer.ggml.eos_token_id: <|eot_id|> (128009) when the config lists it
  * (Instruct, as its tokenizer_config.json's eos_token), else the first eos id. */
 static int32_t gguf_eos(const hd_llama_config *t) {
@@ -680,39 +597,20 @@ static int32_t gguf_eos(const hd_llama_config *t) {
 
 hd_status hd_rm_mllama_write_gguf(const hd_rm_mllama_config *c, const hd_rm_plan *plan, const hd_tokenizer *tok,
                                   const hd_random_model_params *p, const char *path, hd_error *err) {
-    const hd_llama_config *t = &c->text;
-    int64_t n_params = 0;
+    int64_t n_params = 0;   /* the whole model's, vision included (the text alone is the config's) */
     for (int i = 0; i < plan->n; i++)
         if (plan->t[i].hf_name) n_params += plan->t[i].rows * plan->t[i].cols;
     char label[32];
     size_label(n_params, label, sizeof label);
-    int32_t cross[HD_RM_MLLAMA_MAX_CROSS];
-    for (int k = 0; k < c->n_cross; k++) cross[k] = c->cross[k];
     hd_gguf_writer *w = hd_gguf_writer_create(err);
     if (!w) return err ? err->code : HD_ERR_NOMEM;
-    /* convert_hf_to_gguf.py's llama keys under the "mllama" architecture (as Ollama's files) */
-    bool ok = hd_gguf_set_str(w, "general.architecture", "mllama") == HD_OK &&
-              hd_gguf_set_str(w, "general.type", "model") == HD_OK &&
-              (!t->name[0] || hd_gguf_set_str(w, "general.name", t->name) == HD_OK) &&
-              hd_gguf_set_str(w, "general.size_label", label) == HD_OK &&
-              hd_gguf_set_u32(w, TKEY("block_count"), (uint32_t)t->n_layer) == HD_OK &&
-              hd_gguf_set_u32(w, TKEY("context_length"), (uint32_t)t->n_ctx_train) == HD_OK &&
-              hd_gguf_set_u32(w, TKEY("embedding_length"), (uint32_t)t->n_embd) == HD_OK &&
-              hd_gguf_set_u32(w, TKEY("feed_forward_length"), (uint32_t)t->n_ff) == HD_OK &&
-              hd_gguf_set_u32(w, TKEY("attention.head_count"), (uint32_t)t->n_head) == HD_OK &&
-              hd_gguf_set_u32(w, TKEY("attention.head_count_kv"), (uint32_t)t->n_head_kv) == HD_OK &&
-              hd_gguf_set_f32(w, TKEY("rope.freq_base"), t->rope_theta) == HD_OK &&
-              hd_gguf_set_f32(w, TKEY("attention.layer_norm_rms_epsilon"), t->norm_eps) == HD_OK;
-    if (ok && t->head_dim_explicit)
-        ok = hd_gguf_set_u32(w, TKEY("attention.key_length"), (uint32_t)t->head_dim) == HD_OK &&
-             hd_gguf_set_u32(w, TKEY("attention.value_length"), (uint32_t)t->head_dim) == HD_OK;
-    ok = ok && hd_gguf_set_u32(w, "general.file_type", hd_rm_file_type(p->type)) == HD_OK &&
-         hd_gguf_set_u32(w, TKEY("vocab_size"), (uint32_t)t->n_vocab) == HD_OK &&
-         hd_gguf_set_u32(w, TKEY("rope.dimension_count"), (uint32_t)t->head_dim) == HD_OK &&
-         hd_gguf_set_arr_i32(w, TKEY("attention.cross_attention_layers"), cross, (uint64_t)c->n_cross) == HD_OK;
-    hd_status st = ok ? HD_OK : hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", path);
+    /* general.architecture "mllama" and convert_hf_to_gguf.py's llama keys as mllama.*,
+       cross_attention_layers (Ollama's layout), then the vision tower's keys */
+    hd_status st = hd_llama_config_to_gguf(&c->text, hd_rm_file_type(p->type), w, err);
+    if (st == HD_OK && hd_gguf_set_str(w, "general.size_label", label) != HD_OK)
+        st = hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", path);
     if (st == HD_OK) st = hd_vit_config_to_gguf_keys(&c->vision, w, err);
-    if (st == HD_OK && tok) st = hd_tokenizer_to_gguf(tok, w, gguf_eos(t), err);
+    if (st == HD_OK && tok) st = hd_tokenizer_to_gguf(tok, w, gguf_eos(&c->text), err);
     if (st == HD_OK && hd_gguf_set_u32(w, "general.quantization_version", 2) != HD_OK)
         st = hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", path);
     if (st == HD_OK) st = hd_rm_write_gguf(plan, p, w, path, err);

@@ -47,10 +47,10 @@ static const char *const layer_names[2][2][T_COUNT] = {
 
 /* Where a HF checkpoint keeps the decoder: LlamaForCausalLM; mllama as
  * published on the Hub; mllama as newer transformers save it. */
-typedef struct hf_layout {
+typedef struct hd_llama_hf_names {
     const char *root;   /* + "embed_tokens.weight", "norm.weight", "layers.N." */
     const char *head;   /* the LM head */
-} hf_layout;
+} hf_layout;   /* struct hd_llama_hf_names: hd_llama_model.hf */
 static const hf_layout k_hf_llama = {"model.", "lm_head.weight"};
 static const hf_layout k_hf_mllama[2] = {
     {"language_model.model.", "language_model.lm_head.weight"},

@@ -126,7 +126,7 @@ typedef struct hd_llama_model {
     float *norms;              /* owned F32 copies of the norm weights (and
                                   of the cross layers' q/k norms and gates)   */
     int n_self;                /* layers with a self-attention KV cache       */
-    const struct hf_layout *hf;/* HF tensor-name roots (lm/llama.c), NULL for GGUF */
+    const struct hd_llama_hf_names *hf;/* HF tensor-name roots (lm/llama.c), NULL for GGUF */
     hd_type weight_type;       /* type of blk.0 attn_q (for messages)         */
 } hd_llama_model;
 

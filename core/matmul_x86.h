@@ -134,65 +134,100 @@ static void x86_act_q8k(const float *x, void *dst, int64_t k) {
 
 #define XC(T, c) ((const T *)((const char *)x + (size_t)(c) * xs))
 
-HD_INLINE void dot_f32_n(int64_t k, const float *w, const void *x, size_t xs, const int nc, float *y, size_t ys) {
-    __m256 acc[HD_DOT_MAX_NC][2];
-    for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= k; i += 16) {
-        const __m256 w0 = _mm256_loadu_ps(w + i), w1 = _mm256_loadu_ps(w + i + 8);
-        for (int c = 0; c < nc; c++) {
-            acc[c][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(XC(float, c) + i), acc[c][0]);
-            acc[c][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(XC(float, c) + i + 8), acc[c][1]);
-        }
-    }
-    for (int c = 0; c < nc; c++) {
-        float s = hsum8(_mm256_add_ps(acc[c][0], acc[c][1]));
-        for (int64_t j = i; j < k; j++) s += w[j] * XC(float, c)[j];
-        y[c * ys] = s;
-    }
-}
-
-HD_INLINE void dot_f16_n(int64_t k, const hd_f16 *w, const void *x, size_t xs, const int nc, float *y, size_t ys) {
-    __m256 acc[HD_DOT_MAX_NC][2];
-    for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= k; i += 16) {
-        const __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
-        const __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
-        for (int c = 0; c < nc; c++) {
-            acc[c][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(XC(float, c) + i), acc[c][0]);
-            acc[c][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(XC(float, c) + i + 8), acc[c][1]);
-        }
-    }
-    for (int c = 0; c < nc; c++) {
-        float s = hsum8(_mm256_add_ps(acc[c][0], acc[c][1]));
-        for (int64_t j = i; j < k; j++) s += f16f(w[j]) * XC(float, c)[j];
-        y[c * ys] = s;
-    }
-}
-
+HD_INLINE __m256 ld8_f32(const float *p) { return _mm256_loadu_ps(p); }
+HD_INLINE __m256 ld8_f16(const hd_f16 *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 HD_INLINE __m256 bf16x8(const hd_bf16 *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
 }
+HD_INLINE float one_f32(float v) { return v; }
 
+/* Float-like weights (F32, F16, BF16 widened) against F32 activations.  One token:
+ * four FMA chains over 32 weights a step (two chains wait on the FMA latency and
+ * stream weights slower than memory delivers them); more: two chains each. */
+#define HD_DOT_F8(NAME, WT, LD8, ONE)                                                                       \
+    HD_INLINE void NAME(int64_t k, const WT *w, const void *x, size_t xs, const int nc, float *y, size_t ys) { \
+        int64_t i = 0;                                                                                      \
+        if (nc == 1) {                                                                                      \
+            const float *x0 = x;                                                                            \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                    \
+            for (; i + 32 <= k; i += 32) {                                                                  \
+                a0 = _mm256_fmadd_ps(LD8(w + i), _mm256_loadu_ps(x0 + i), a0);                              \
+                a1 = _mm256_fmadd_ps(LD8(w + i + 8), _mm256_loadu_ps(x0 + i + 8), a1);                      \
+                a2 = _mm256_fmadd_ps(LD8(w + i + 16), _mm256_loadu_ps(x0 + i + 16), a2);                    \
+                a3 = _mm256_fmadd_ps(LD8(w + i + 24), _mm256_loadu_ps(x0 + i + 24), a3);                    \
+            }                                                                                               \
+            for (; i + 8 <= k; i += 8) a0 = _mm256_fmadd_ps(LD8(w + i), _mm256_loadu_ps(x0 + i), a0);       \
+            float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));                   \
+            for (; i < k; i++) s += ONE(w[i]) * x0[i];                                                      \
+            y[0] = s;                                                                                       \
+            return;                                                                                         \
+        }                                                                                                   \
+        __m256 acc[HD_DOT_MAX_NC][2];                                                                       \
+        for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm256_setzero_ps();                           \
+        for (; i + 16 <= k; i += 16) {                                                                      \
+            const __m256 w0 = LD8(w + i), w1 = LD8(w + i + 8);                                              \
+            for (int c = 0; c < nc; c++) {                                                                  \
+                acc[c][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(XC(float, c) + i), acc[c][0]);              \
+                acc[c][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(XC(float, c) + i + 8), acc[c][1]);          \
+            }                                                                                               \
+        }                                                                                                   \
+        for (int c = 0; c < nc; c++) {                                                                      \
+            float s = hsum8(_mm256_add_ps(acc[c][0], acc[c][1]));                                           \
+            for (int64_t j = i; j < k; j++) s += ONE(w[j]) * XC(float, c)[j];                               \
+            y[c * ys] = s;                                                                                  \
+        }                                                                                                   \
+    }
+
+HD_DOT_F8(dot_f32_n, float, ld8_f32, one_f32)
+HD_DOT_F8(dot_f16_n, hd_f16, ld8_f16, f16f)
 /* BF16 weights against F32 activations (the AVX2 level; AVX-512 uses vdpbf16ps). */
-HD_INLINE void dot_bf16f_n(int64_t k, const hd_bf16 *w, const void *x, size_t xs, const int nc, float *y, size_t ys) {
-    __m256 acc[HD_DOT_MAX_NC][2];
-    for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= k; i += 16) {
-        const __m256 w0 = bf16x8(w + i), w1 = bf16x8(w + i + 8);
-        for (int c = 0; c < nc; c++) {
-            acc[c][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(XC(float, c) + i), acc[c][0]);
-            acc[c][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(XC(float, c) + i + 8), acc[c][1]);
-        }
+HD_DOT_F8(dot_bf16f_n, hd_bf16, bf16x8, hd_bf16_to_f32)
+
+/* One token against up to HD_DOT_ROWS rows (hd_dotr_fn; used for long rows): every
+ * activation load serves all rows, two FMA chains per row, each row prefetched
+ * HD_X86_PF_DIST bytes ahead (several interleaved streams outrun the hardware
+ * prefetcher).  Summation order as dot_*_n for more tokens. */
+#define HD_X86_PF_DIST 2048
+#define HD_DOTR_F8(NAME, WT, LD8, ONE)                                                                     \
+    HD_INLINE void NAME(int64_t k, const char *w, size_t ws, const float *x, const int nr, float *y) {     \
+        __m256 acc[HD_DOT_ROWS][2];                                                                        \
+        for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();                         \
+        int64_t i = 0;                                                                                     \
+        for (; i + 16 <= k; i += 16) {                                                                     \
+            const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);                     \
+            for (int r = 0; r < nr; r++) {                                                                 \
+                const WT *wr = (const WT *)(w + (size_t)r * ws);                                           \
+                _mm_prefetch((const char *)(wr + i) + HD_X86_PF_DIST, _MM_HINT_T0);                        \
+                acc[r][0] = _mm256_fmadd_ps(LD8(wr + i), x0, acc[r][0]);                                   \
+                acc[r][1] = _mm256_fmadd_ps(LD8(wr + i + 8), x1, acc[r][1]);                               \
+            }                                                                                              \
+        }                                                                                                  \
+        for (int r = 0; r < nr; r++) {                                                                     \
+            const WT *wr = (const WT *)(w + (size_t)r * ws);                                               \
+            float s = hsum8(_mm256_add_ps(acc[r][0], acc[r][1]));                                          \
+            for (int64_t j = i; j < k; j++) s += ONE(wr[j]) * x[j];                                        \
+            y[r] = s;                                                                                      \
+        }                                                                                                  \
     }
-    for (int c = 0; c < nc; c++) {
-        float s = hsum8(_mm256_add_ps(acc[c][0], acc[c][1]));
-        for (int64_t j = i; j < k; j++) s += hd_bf16_to_f32(w[j]) * XC(float, c)[j];
-        y[c * ys] = s;
+
+HD_DOTR_F8(dotr_f32_n, float, ld8_f32, one_f32)
+HD_DOTR_F8(dotr_f16_n, hd_f16, ld8_f16, f16f)
+HD_DOTR_F8(dotr_bf16f_n, hd_bf16, bf16x8, hd_bf16_to_f32)
+
+/* Instantiates the row-count variants behind one hd_dotr_fn. */
+#define HD_DOTR_DISPATCH(NAME, IMPL, XT)                                                            \
+    __attribute__((unused)) static void NAME(int64_t k, const void *w, size_t ws, const void *x, int nr, float *y) { \
+        switch (nr) {                                                                              \
+        case 1: IMPL(k, (const char *)w, ws, (const XT *)x, 1, y); break;                          \
+        case 2: IMPL(k, (const char *)w, ws, (const XT *)x, 2, y); break;                          \
+        case 3: IMPL(k, (const char *)w, ws, (const XT *)x, 3, y); break;                          \
+        default: IMPL(k, (const char *)w, ws, (const XT *)x, 4, y); break;                         \
+        }                                                                                          \
     }
-}
+
+HD_DOTR_DISPATCH(x86_dotr_f32, dotr_f32_n, float)
+HD_DOTR_DISPATCH(x86_dotr_f16, dotr_f16_n, float)
+HD_DOTR_DISPATCH(x86_dotr_bf16f, dotr_bf16f_n, float)
 
 /* The 32-blocks are processed two at a time into separate accumulators: one FMA
  * chain per block would bound the loop by the FMA latency (4 cycles a block). */

@@ -228,8 +228,11 @@ hd_llama_model *hd_llama_load(const char *path, hd_error *err) {
     model_name(out_name, sizeof out_name, m, 2);
     if (hd_weights_has(m->file, out_name)) {
         if ((st = get_matrix(m, out_name, D, V, &m->output, err))) goto fail;
-    } else if (!mllama && (gguf || c->tie_word_embeddings)) {
-        m->output = m->tok_embd;
+    } else if (gguf || (!mllama && c->tie_word_embeddings)) {
+        /* tied (GGUF without output.weight, as llama.cpp reads it): the first V
+         * embedding rows, which for mllama leaves out the image rows */
+        m->output = hd_tensor_2d(m->tok_embd.type, D, V, m->tok_embd.data);
+        m->output.name = m->tok_embd.name;
         m->tied = true;
     } else {
         hd_error_set(err, HD_ERR_NOTFOUND, "%s: tensor %s is missing (%s)", file, out_name,

@@ -431,8 +431,19 @@ static void test_load_errors(void **state) {
     expect_error(&(mut){.bad = "blk.3.cross_attn_q_proj.weight"}, "blk.3.cross_attn_q_proj.weight");
     expect_error(&(mut){.bad = "blk.1.cross_attn_q_norm.weight"}, "blk.1.cross_attn_q_norm.weight");
     expect_error(&(mut){.bad = "token_embd.weight"}, "token_embd.weight");
-    expect_error(&(mut){.skip = "output.weight"}, "output.weight");
     expect_error(&(mut){.no_xl_key = true}, "mllama.attention.cross_attention_layers");
+    /* a GGUF without output.weight is tied to the first V embedding rows (as llama.cpp reads it) */
+    char path[512];
+    snprintf(path, sizeof path, "%s/xattn_tied.gguf", tu_tmpdir());
+    write_model(path, &(mut){.skip = "output.weight"});
+    hd_error err = {0};
+    hd_llama_model *m = hd_llama_load(path, &err);
+    if (!m) fail_msg("%s", err.msg);
+    assert_true(m->tied);
+    assert_int_equal(m->output.ne[1], TV);
+    assert_int_equal(m->tok_embd.ne[1], TV + 8);
+    assert_ptr_equal(m->output.data, m->tok_embd.data);
+    hd_llama_free(m);
     expect_error(&(mut){.xl_bad = 9}, "cross_attention_layers[1]");
     expect_error(&(mut){.xl_bad = 1}, "ascending");
 }

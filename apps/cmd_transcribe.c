@@ -265,9 +265,10 @@ static int run_common(int argc, char **argv, bool translate) {
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, &old);
     bool interrupted = false;
-    hd_cli_progress(&cli, "herd %s: %s%s\n", self->name, raw ? "listening on stdin" : "reading ", raw ? "" : input);
     hd_status st = hd_graph_start(g, &err);
     if (!st) {
+        /* the models are loaded: from here on audio is recognised as it comes */
+        hd_cli_progress(&cli, "herd %s: %s%s\n", self->name, raw ? "listening on stdin" : "reading ", raw ? "" : input);
         while (!hd_graph_done(g)) {
             struct timespec ts = {0, 50 * 1000 * 1000};
             int sig = sigtimedwait(&sigs, NULL, &ts);

@@ -53,7 +53,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_IMAGES 16
 
@@ -277,12 +276,6 @@ static bool on_token(void *user, int32_t token, const char *text, size_t len) {
     return true;
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Generates one answer to s->prompt_ids (embd: rows for its EMBD entries),
  * sending the text pieces and the ids. */
 static hd_node_ret answer(llama_state *s, const float *embd, int64_t pts, int64_t dur, hd_error *err) {
@@ -295,7 +288,6 @@ static hd_node_ret answer(llama_state *s, const float *embd, int64_t pts, int64_
     s->gp.on_token = on_token;
     s->gp.user = s;
     hd_generate_result res;
-    double t0 = now_ms();
     hd_status st = hd_generate(s->ctx, s->tok, s->prompt_ids.ids, (int64_t)s->prompt_ids.n, &s->gp, &res, err);
     if (s->cb_failed) {
         if (err) *err = s->cb_err;
@@ -314,7 +306,6 @@ static hd_node_ret answer(llama_state *s, const float *embd, int64_t pts, int64_
                       (long long)s->n_answers, (long long)res.n_prompt, res.prefill_ms, (long long)res.n_generated,
                       res.decode_ms, res.decode_ms > 0 ? res.n_generated * 1e3 / res.decode_ms : 0.0,
                       hd_stop_reason_name(res.stop));
-    (void)t0;
     return HD_NODE_OK;
 }
 

@@ -145,6 +145,18 @@ assert cuts >= 5, cuts   # speech ran on: cut at a quiet point, nothing lost bet
 assert s[-1]["end"] <= 60.0
 EOF
 
+# the same with 1 s of overlap between cut windows: cues still in order, never overlapping
+"${TR[@]}" -n 2 --json --max-segment 4 --min-silence 1.5 --overlap 1 "$A/mit_license_en_de.mp3" > "$T/ov.json" \
+  || fail "overlap run"
+$PY - "$T/ov.json" <<'EOF' && ok "--overlap 1: cues in order, not overlapping" || fail "overlap segments"
+import json, sys
+s = json.load(open(sys.argv[1]))["segments"]
+assert len(s) >= 5, len(s)
+for a, b in zip(s, s[1:]):
+    assert a["end"] <= b["start"] + 1e-9, (a, b)
+assert all(0 <= x["end"] - x["start"] <= 4.0 + 1e-9 for x in s), s
+EOF
+
 # ---- translate --------------------------------------------------------------------------------------
 "$HERD" translate -m "$M" -t 1 -n 4 --quiet --to fr --json "$A/speech_de.wav" > "$T/tr.json" || fail "translate run"
 $PY -c 'import json,sys; v=json.load(open(sys.argv[1])); assert v["task"]=="translate" and v["segments"], v' "$T/tr.json" \

@@ -4,8 +4,9 @@
  * [N] and, when present, tok_emb [T, D_llm] and tok_chunk [T]:
  *   forward: y = hd_prosody_forward(..., y_prev [N, 3])   (teacher forcing)
  *   predict: y = hd_prosody_predict(...)                   (autoregressive, streamed)
- * `parity_prosody --write-random PATH SEED [f32|f16]` writes a tiny random
- * model (speech/prosody_random.c) for the test script. */
+ * `parity_prosody --write-random PATH SEED [f32|f16 [PRESET]]` writes a
+ * random model (speech/prosody_random.c; preset tiny by default) for the
+ * test scripts. */
 #include "runner_io.h"
 
 #include "lm/random_model_impl.h"
@@ -76,6 +77,7 @@ int main(int argc, char **argv) {
         p.preset = "tiny";
         p.seed = strtoull(argv[3], NULL, 10);
         if (argc >= 5 && strcmp(argv[4], "f16") == 0) p.type = HD_TYPE_F16;
+        if (argc >= 6) p.preset = argv[5];
         hd_error err = {0};
         if (hd_rm_arch_prosody.write(&p, argv[2], &err)) {
             fprintf(stderr, "parity_prosody: %s\n", err.msg);

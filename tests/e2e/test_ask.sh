@@ -72,6 +72,11 @@ chat2=$(printf '%s\n/image %s\nand this one?\n' "$Q" "$IMG2" | "$HERD" chat -m "
 [ "$(printf '%s\n' "$chat2" | wc -l)" = 2 ] && grep -q "attached to your next message" "$T/chat.err" &&
   ok "chat: an image in a later turn" || bad "chat later image: $chat2 / $(cat "$T/chat.err")"
 
+# ---- the same model as a Hugging Face folder (same seed): the same answer ---------------------------
+"$HERD" random-model --arch mllama --preset tiny --format hf --tokenizer "$FIX/tokenizer/tokenizer.json" -o "$T/mmhf" --quiet >/dev/null &&
+  hf=$("$HERD" ask -m "$T/mmhf" -i "$IMG" --temp 0 -n 12 --ids --quiet "$Q") &&
+  [ "$hf" = "$(cat "$T/ask.out")" ] && ok "HF folder (tokenizer.json names) answers as the GGUF" || bad "HF folder: $hf"
+
 # ---- several images, text-only models and questions ------------------------------------------
 two=$("$HERD" ask -m "$MM" -i "$IMG" -i "$IMG2" --temp 0 -n 6 --json --quiet "Compare them") &&
   echo "$two" | "$PY" -c 'import json,sys; j=json.load(sys.stdin); assert j["n_images"]==2 and j["n_generated"]==6' &&

@@ -178,12 +178,54 @@ static void test_concurrent_acquire(void **state) {
     assert_int_equal(hd_model_cache_count(), base);
 }
 
+typedef struct churner {
+    const char *paths[2];
+    int rounds, failures;
+} churner;
+
+static void *churn(void *arg) {
+    churner *c = arg;
+    for (int i = 0; i < c->rounds; i++) {
+        hd_error err = {0};
+        hd_model *m = hd_model_acquire(HD_MODEL_VIT, c->paths[i & 1], &err);
+        if (!m || !hd_model_vit(m)) {
+            c->failures++;
+            continue;
+        }
+        hd_model_lock(m);   /* exclusive use while another thread may release */
+        if (hd_vit_get_config(hd_model_vit(m))->max_tiles <= 0) c->failures++;
+        hd_model_unlock(m);
+        hd_model_release(m);
+    }
+    return NULL;
+}
+
+static void test_acquire_release_churn(void **state) {
+    (void)state;
+    /* threads acquiring and releasing two files in turns: entries come and
+     * go while others load them; every acquire succeeds, nothing is left */
+    const char *a = write_model("mllama-vision", "churn-a.gguf");
+    const char *b = write_model("mllama-vision", "churn-b.gguf");
+    enum { N = 6 };
+    pthread_t th[N];
+    churner c[N];
+    int base = hd_model_cache_count();
+    for (int i = 0; i < N; i++) {
+        c[i] = (churner){{i & 1 ? a : b, i & 1 ? b : a}, 40, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, churn, &c[i]), 0);
+    }
+    for (int i = 0; i < N; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++) assert_int_equal(c[i].failures, 0);
+    assert_int_equal(hd_model_cache_count(), base);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_share_and_release),
         cmocka_unit_test(test_kinds_are_separate),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_concurrent_acquire),
+        cmocka_unit_test(test_acquire_release_churn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

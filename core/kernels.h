@@ -73,6 +73,10 @@ typedef void (*hd_dot_fn)(int64_t k, const void *w, const void *x, size_t xs, in
  * load among them, so long activation rows need not stay in L1 (matrix-vector decode). */
 #define HD_DOT_ROWS 4
 typedef void (*hd_dotr_fn)(int64_t k, const void *w, size_t ws, const void *x, int nr, float *y);
+/* Packs nr (<= the panel width) weight rows, row r at w + r·ws bytes (already offset to
+ * the K block), kc columns into a gemm panel: [kc][nr_panel] floats for the f32 gemm
+ * (F32/F16 weights), [kc/2][nr_panel] bf16 pairs for the bf16 gemm; rows past nr zero. */
+typedef void (*hd_pack_fn)(const void *w, size_t ws, int nr, int64_t kc, void *wp);
 /* Converts k floats (multiple of the act block) into act format at dst. */
 typedef void (*hd_act_fn)(const float *x, void *dst, int64_t k);
 /* Dequantizes k values of a row (multiple of the block size) to floats. */
@@ -91,6 +95,7 @@ typedef struct hd_kernels {
     hd_dot_fn dot[HD_TYPE_COUNT];          /* NULL = type not supported           */
     hd_dotr_fn dot_rows[HD_TYPE_COUNT];    /* one token, several rows; NULL = dot[] row by row */
     hd_deq_fn deq[HD_TYPE_COUNT];          /* row dequantizers (for gemm packing) */
+    hd_pack_fn pack[HD_TYPE_COUNT];        /* whole-panel packers (F32/F16/BF16); NULL = deq + scatter */
     int mr, nr;                            /* f32 gemm tile                       */
     hd_gemm_fn gemm_f32;
     int mr_bf16, nr_bf16;                  /* bf16 gemm tile (0 = none)           */

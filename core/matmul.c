@@ -198,6 +198,7 @@ static hd_status linear_dot(hd_exec *ex, dot_ctx *c, hd_error *err) {
 typedef struct gemm_ctx {
     const hd_kernels *k;
     hd_gemm_fn micro;
+    hd_pack_fn pack;      /* float/bf16 panels: the level's packer, or NULL */
     bool bf16;            /* bf16 pairs instead of floats            */
     bool q8;              /* int8 gemm: Q8 tokens × Q8_0/Q4_0 weights */
     bool qk;              /* int8 gemm: Q8_K tokens × Q4_K/Q5_K/Q6_K weights */
@@ -470,6 +471,11 @@ static void pack_w(const gemm_ctx *c, int64_t p, int64_t k0, int64_t kc, void *w
         pack_w_qk(c, p, k0, kc, wp);
         return;
     }
+    if (c->pack) { /* the level's whole-panel packer (F32/F16 floats, BF16 pairs) */
+        c->pack(c->w + (size_t)n0 * c->w_stride + (size_t)(k0 / (int64_t)c->block_size) * c->block_bytes, c->w_stride,
+                nr, kc, wp);
+        return;
+    }
     for (int r = 0; r < NR; r++) {
         if (r < nr) {
             const char *src =
@@ -514,6 +520,14 @@ static void gemm_panels(void *vctx, int64_t p0, int64_t p1, int tid) {
         for (int64_t k0 = 0; k0 < c->K; k0 += HD_KC) {
             const int64_t kc = c->K - k0 < HD_KC ? c->K - k0 : HD_KC;
             for (int64_t p = g0; p < g1; p++) pack_w(c, p, k0, kc, tb + (size_t)(p - g0) * panel_bytes, row);
+            if (k0 + HD_KC < c->K) {
+                /* the group's next K block, so its rows arrive while this one is multiplied
+                 * (each row's piece is a short run the hardware prefetcher barely starts on) */
+                const int64_t kn = c->K - (k0 + HD_KC) < HD_KC ? c->K - (k0 + HD_KC) : HD_KC;
+                const size_t off = hd_type_row_size(c->wtype, k0 + HD_KC), len = hd_type_row_size(c->wtype, kn);
+                for (int64_t n = g0 * NR; n < g1 * NR && n < c->N; n++)
+                    for (size_t b = 0; b < len; b += 64) __builtin_prefetch(c->w + (size_t)n * c->w_stride + off + b);
+            }
             for (int64_t t = 0; t < n_mt; t++) {
                 const int64_t m0 = t * MR;
                 const int mr = (int)(c->M - m0 < MR ? c->M - m0 : MR);
@@ -616,6 +630,8 @@ hd_status hd_op_linear(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const hd_t
                            : use_q8_gemm ? k->gemm_q8
                            : use_bf16_gemm ? k->gemm_bf16
                                            : k->gemm_f32,
+                  .pack = use_qk_gemm || use_q8_gemm || (w->type == HD_TYPE_BF16 && !use_bf16_gemm) ? NULL
+                                                                                              : k->pack[w->type],
                   .qk = use_qk_gemm,
                   .nsub = w->type == HD_TYPE_Q6_K ? 16 : 8,
                   .bf16 = use_bf16_gemm,

@@ -53,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_IMAGES 16
 
@@ -345,9 +346,16 @@ static hd_node_ret answer_text(llama_state *s, const char *text, int64_t pts, in
                    HD_NODE_ERROR;
         }
         st = hd_vlm_user_turn(s->tok, true, s->system, s->image_token, s->n_images, q, &s->prompt_ids, err);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         if (!st)
             st = hd_vlm_set_images(s->ctx, s->prompt_ids.ids, (int64_t)s->prompt_ids.n, s->image_token, s->images,
                                    s->n_images, s->mode, err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (!st && s->n_images)
+            hd_node_progressf(s->node, "cross-attention keys/values of %d image%s in %.0f ms", s->n_images,
+                              s->n_images == 1 ? "" : "s",
+                              (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
     }
     free(q);
     if (st) return HD_NODE_ERROR;

@@ -156,7 +156,7 @@ typedef struct hd_llama_context_params {
     int n_threads;      /* ≤ 0 = one per core                                  */
     bool logits_all;    /* keep logits of every token of a batch, not just the last */
     hd_xattn_mask_mode xattn_mask;  /* cross-attention row masking (mllama), default META */
-    int max_images;     /* images hd_llama_set_images may hold (default 4; mllama only) */
+    int max_images;     /* images hd_llama_set_images may hold (≤ 0: 4; at most 64; mllama only) */
 } hd_llama_context_params;
 
 hd_llama_context_params hd_llama_context_default_params(void);
@@ -222,6 +222,16 @@ typedef struct hd_llama_image {
     int64_t pos_begin;     /* first sequence position that sees this image          */
     int64_t pos_end;       /* one past the last position; < 0 = all later positions */
 } hd_llama_image;
+
+/* Use (a prompt with <|image|> = cfg.image_token_id entries, e.g. from "herd ask"):
+ *     int64_t r[8][2];
+ *     int m = hd_llama_image_ranges(ids, n, cfg.image_token_id, hd_llama_n_past(ctx),
+ *                                   mode, r, 8);            m must equal the images given
+ *     img[i] = {states_i, max_tiles·P, n_tiles_i·P, r[i][0], r[i][1]};
+ *     hd_llama_set_images(ctx, img, m, &err);
+ *     hd_llama_decode(ctx, ids, n, &err);  ...  (or hd_generate)
+ * Memory: 2 · n_xattn · G · d · Σ n_tokens keys/values of kv_type (11B, one
+ * image of 4 × 1601 tokens, F16: 210 MB) plus an F32 mask of n_batch × Σ n_tokens. */
 
 /* True when the model has cross-attention layers (an mllama text model). */
 bool hd_llama_has_cross_attention(const hd_llama_model *m);

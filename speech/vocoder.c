@@ -24,9 +24,10 @@ int64_t hd_f0_frames(int64_t n, int rate) {
  * highest normalised cross-correlation, taking the shortest lag whose
  * correlation is a local peak within 92% of the best (avoids octave-down
  * errors without jumping an octave up on strong second harmonics), refined
- * by a parabola through its neighbours. */
-static float frame_f0(const float *x, int64_t n, int rate, int64_t c, float *r) {
-    const int W = rate / 25;
+ * by a parabola through its neighbours.  x is at `rate` (possibly
+ * decimated, so fractional). */
+static float frame_f0(const float *x, int64_t n, double rate, int64_t c, float *r) {
+    const int W = (int)(rate / 25);
     const int lo = (int)(rate / F0_MAX), hi = (int)(rate / F0_MIN) + 1;
     int64_t s = c - W / 2;
     if (s < 0) s = 0;
@@ -39,10 +40,14 @@ static float frame_f0(const float *x, int64_t n, int rate, int64_t c, float *r) 
     double el = 0;
     for (int j = 0; j < W; j++) el += (double)x[s + lo + j] * x[s + lo + j];
     double best = -1;
+    const float *a = x + s;
     for (int t = lo; t <= hi; t++) {
-        double xy = 0;
-        const float *a = x + s, *b = x + s + t;
-        for (int j = 0; j < W; j++) xy += (double)a[j] * b[j];
+        const float *b = x + s + t;
+        float p0 = 0, p1 = 0, p2 = 0, p3 = 0;   /* four partial sums: independent chains */
+        int j = 0;
+        for (; j + 4 <= W; j += 4) p0 += a[j] * b[j], p1 += a[j + 1] * b[j + 1], p2 += a[j + 2] * b[j + 2], p3 += a[j + 3] * b[j + 3];
+        for (; j < W; j++) p0 += a[j] * b[j];
+        double xy = (double)p0 + p1 + p2 + p3;
         r[t] = (float)(el > 0 ? xy / sqrt(e0 * el) : 0);
         if (r[t] > best) best = r[t];
         double out = x[s + t], in = x[s + t + W];
@@ -56,8 +61,8 @@ static float frame_f0(const float *x, int64_t n, int rate, int64_t c, float *r) 
             break;
         }
     if (pick < 0) return 0;
-    double a = r[pick - 1], b = r[pick], cc = r[pick + 1], den = a - 2 * b + cc;
-    double off = den < 0 ? 0.5 * (a - cc) / den : 0;
+    double ra = r[pick - 1], rb = r[pick], rc = r[pick + 1], den = ra - 2 * rb + rc;
+    double off = den < 0 ? 0.5 * (ra - rc) / den : 0;
     if (off < -0.5 || off > 0.5) off = 0;
     return (float)(rate / (pick + off));
 }
@@ -66,14 +71,43 @@ hd_status hd_f0_track(const float *x, int64_t n, int rate, float *f0, hd_error *
     if (rate < 8000 || rate > 96000) return hd_error_set(err, HD_ERR_ARG, "f0 track: rate %d outside 8000..96000", rate);
     int64_t nf = hd_f0_frames(n, rate);
     if (nf == 0) return HD_OK;
-    float *r = malloc(((size_t)(rate / F0_MIN) + 2) * sizeof *r);
-    if (!r) return hd_error_set(err, HD_ERR_NOMEM, "f0 track: out of memory");
-    for (int64_t k = 0; k < nf; k++) f0[k] = frame_f0(x, n, rate, k * hop_of(rate), r);
+    /* the correlation runs at about 11 kHz: plenty for 55..450 Hz, and a
+     * quarter of the work at 22 050 Hz (low-passed decimation by q) */
+    const int q = rate >= 22050 ? rate / 11025 : 1;
+    const int64_t nd = n / q;
+    const double rd = (double)rate / q;
+    float *r = malloc(((size_t)(rd / F0_MIN) + 2) * sizeof *r);
+    float *y = q > 1 ? malloc(((size_t)nd + 1) * sizeof *y) : NULL;
+    if (!r || (q > 1 && !y)) return free(r), free(y), hd_error_set(err, HD_ERR_NOMEM, "f0 track: out of memory");
+    if (q > 1) {
+        /* low-pass: a binomial filter 2q+1 taps wide (q = 2: 1 4 6 4 1 / 16) */
+        float h[33];
+        int L = 2 * q + 1;
+        if (L > 33) L = 33;
+        h[0] = 1;
+        for (int i = 1; i < L; i++) {
+            h[i] = 0;
+            for (int j = i; j > 0; j--) h[j] += h[j - 1];
+        }
+        float hs = 0;
+        for (int i = 0; i < L; i++) hs += h[i];
+        for (int64_t k = 0; k < nd; k++) {
+            float acc = 0;
+            for (int j = 0; j < L; j++) {
+                int64_t t = k * q + j - L / 2;
+                if (t >= 0 && t < n) acc += h[j] * x[t];
+            }
+            y[k] = acc / hs;
+        }
+    }
+    const float *src = q > 1 ? y : x;
+    for (int64_t k = 0; k < nf; k++) f0[k] = frame_f0(src, q > 1 ? nd : n, rd, k * hop_of(rate) / q, r);
+    free(y);
     /* a voiced frame alone between unvoiced ones is noise */
     for (int64_t k = 1; k + 1 < nf; k++)
         if (f0[k] > 0 && f0[k - 1] == 0 && f0[k + 1] == 0) f0[k] = 0;
     /* octave jumps: a median of the voiced frames among the 5 around each
-     * voiced frame (r is reused as the copy of the raw track) */
+     * voiced frame */
     float *raw = malloc((size_t)nf * sizeof *raw);
     if (!raw) return free(r), hd_error_set(err, HD_ERR_NOMEM, "f0 track: out of memory");
     memcpy(raw, f0, (size_t)nf * sizeof *raw);
@@ -83,10 +117,10 @@ hd_status hd_f0_track(const float *x, int64_t n, int rate, float *f0, hd_error *
         int m = 0;
         for (int64_t j = k - 2; j <= k + 2; j++)
             if (j >= 0 && j < nf && raw[j] > 0) v[m++] = raw[j];
-        for (int a = 1; a < m; a++)
-            for (int b = a; b > 0 && v[b] < v[b - 1]; b--) {
-                float t = v[b];
-                v[b] = v[b - 1], v[b - 1] = t;
+        for (int i = 1; i < m; i++)
+            for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+                float t = v[j];
+                v[j] = v[j - 1], v[j - 1] = t;
             }
         f0[k] = m % 2 ? v[m / 2] : 0.5f * (v[m / 2 - 1] + v[m / 2]);
     }
@@ -95,24 +129,11 @@ hd_status hd_f0_track(const float *x, int64_t n, int rate, float *f0, hd_error *
     return HD_OK;
 }
 
-/* F0 at sample t from the track (nearest frame). */
-static float f0_at(const float *f0, int64_t nf, int hop, int64_t t) {
-    int64_t k = (t + hop / 2) / hop;
-    if (k < 0) k = 0;
-    if (k >= nf) k = nf - 1;
-    return nf > 0 ? f0[k] : 0;
-}
-
-hd_status hd_vocoder_measure_spans(const float *x, int64_t n, int rate, const int64_t *bounds, int n_spans,
-                                   hd_phone_prosody *out, hd_error *err) {
-    if (n_spans < 0 || (n_spans > 0 && (!bounds || !out)))
-        return hd_error_set(err, HD_ERR_ARG, "vocoder: bad spans");
-    int64_t nf = hd_f0_frames(n, rate);
-    float *f0 = malloc(((size_t)nf + 1) * sizeof *f0);
-    if (!f0) return hd_error_set(err, HD_ERR_NOMEM, "vocoder: out of memory");
-    hd_status st = hd_f0_track(x, n, rate, f0, err);
-    if (st) return free(f0), st;
-    int hop = hop_of(rate);
+/* Per-span duration, mean F0 (over the voiced frames inside) and power from a
+ * computed track. */
+static void spans_from_track(const float *x, int64_t n, int rate, const float *f0, int64_t nf, const int64_t *bounds,
+                             int n_spans, hd_phone_prosody *out) {
+    const int hop = hop_of(rate);
     for (int i = 0; i < n_spans; i++) {
         int64_t a = bounds[i] < 0 ? 0 : bounds[i] > n ? n : bounds[i];
         int64_t b = bounds[i + 1] < a ? a : bounds[i + 1] > n ? n : bounds[i + 1];
@@ -126,17 +147,43 @@ hd_status hd_vocoder_measure_spans(const float *x, int64_t n, int rate, const in
         out[i].power = b > a ? (float)(p / (double)(b - a)) : 0;
         out[i].f0 = fn ? (float)(fs / fn) : 0;
     }
+}
+
+/* F0 at sample t from the track (nearest frame). */
+static float f0_at(const float *f0, int64_t nf, int hop, int64_t t) {
+    int64_t k = (t + hop / 2) / hop;
+    if (k < 0) k = 0;
+    if (k >= nf) k = nf - 1;
+    return nf > 0 ? f0[k] : 0;
+}
+
+hd_status hd_vocoder_measure_spans(const float *x, int64_t n, int rate, const int64_t *bounds, int n_spans,
+                                   hd_phone_prosody *out, hd_error *err) {
+    if (n_spans < 0 || (n_spans > 0 && (!bounds || !out)) || n < 0 || (n > 0 && !x))
+        return hd_error_set(err, HD_ERR_ARG, "vocoder: bad spans");
+    int64_t nf = hd_f0_frames(n, rate);
+    float *f0 = malloc(((size_t)nf + 1) * sizeof *f0);
+    if (!f0) return hd_error_set(err, HD_ERR_NOMEM, "vocoder: out of memory");
+    hd_status st = hd_f0_track(x, n, rate, f0, err);
+    if (!st) spans_from_track(x, n, rate, f0, nf, bounds, n_spans, out);
     free(f0);
-    return HD_OK;
+    return st;
+}
+
+/* Phone boundaries of u: [start_0, start_1, ..., end_last]; malloc'ed. */
+static int64_t *phone_bounds(const hd_utterance *u) {
+    int64_t *b = malloc(((size_t)u->n_phones + 1) * sizeof *b);
+    if (!b) return NULL;
+    for (int i = 0; i < u->n_phones; i++) b[i] = u->phones[i].start;
+    b[u->n_phones] = u->phones[u->n_phones - 1].end;
+    return b;
 }
 
 hd_status hd_vocoder_analyze(const hd_utterance *u, hd_phone_prosody *out, hd_error *err) {
     if (!u || (u->n_phones && !out)) return hd_error_set(err, HD_ERR_ARG, "vocoder: no utterance");
     if (!u->n_phones) return HD_OK;
-    int64_t *b = malloc(((size_t)u->n_phones + 1) * sizeof *b);
+    int64_t *b = phone_bounds(u);
     if (!b) return hd_error_set(err, HD_ERR_NOMEM, "vocoder: out of memory");
-    for (int i = 0; i < u->n_phones; i++) b[i] = u->phones[i].start;
-    b[u->n_phones] = u->phones[u->n_phones - 1].end;
     hd_status st = hd_vocoder_measure_spans(u->audio, u->n_samples, u->rate, b, u->n_phones, out, err);
     free(b);
     return st;
@@ -215,9 +262,12 @@ static hd_status psola(const hd_utterance *u, const hd_phone_prosody *tg, float 
         st = hd_error_set(err, HD_ERR_NOMEM, "vocoder: out of memory");
         goto done;
     }
-    if ((st = hd_f0_track(x, n, rate, f0, err)) || (st = pitch_marks(x, n, rate, f0, nf, &mk, &n_marks, err)) ||
-        (st = hd_vocoder_analyze(u, src, err)))
+    if ((st = hd_f0_track(x, n, rate, f0, err)) || (st = pitch_marks(x, n, rate, f0, nf, &mk, &n_marks, err)))
         goto done;
+    /* the source phones' prosody from the same track */
+    for (int i = 0; i < np; i++) B[i] = u->phones[i].start;
+    B[np] = u->phones[np - 1].end;
+    spans_from_track(x, n, rate, f0, nf, B, np, src);
     /* output phone boundaries (source-rate samples) */
     double acc = 0;
     B[0] = 0;

@@ -25,6 +25,8 @@
 extern const hd_rm_arch hd_rm_arch_prosody;
 
 static const char *const SENTENCE = "The quick brown fox jumps over the lazy dog.";
+static const char *const LONG_TEXT =
+    "The quick brown fox jumps over the lazy dog, while seven old men sing a slow song about the open sea.";
 static const hd_phonemes_params VOICE = {.voice = "en-us+klatt", .rate_wpm = 175, .pitch = -1};
 
 static void test_alignment(void **state) {
@@ -102,7 +104,8 @@ static void check_imposed(const hd_utterance *u, const hd_phone_prosody *src, co
     double f_err[256];
     for (int i = 0; i < n; i++) {
         if (hd_phone_is_pause(u->phones[i].name) || tg[i].dur < 0.04) continue;
-        if (src[i].f0 > 0 && got[i].f0 > 0) {
+        /* pitch is checked on vowels (a consonant's burst has no pitch to follow) */
+        if (strchr("aeiouAEIOUV03@", u->phones[i].name[0]) && src[i].f0 > 0 && got[i].f0 > 0) {
             double e = fabs(got[i].f0 / tg[i].f0 - 1);
             if (f_n < 256) f_err[f_n] = e;
             f_n++, f_ok += e < 0.08;
@@ -112,7 +115,7 @@ static void check_imposed(const hd_utterance *u, const hd_phone_prosody *src, co
             p_n++, p_ok += fabs(db) < 2.0;
         }
     }
-    assert_true(f_n >= 10 && f_n <= 256 && p_n >= 10);
+    assert_true(f_n >= 15 && f_n <= 256 && p_n >= 20);
     /* median F0 error (a few phones may be off by the tracker's octave errors) */
     for (int a = 1; a < f_n; a++)
         for (int k = a; k > 0 && f_err[k] < f_err[k - 1]; k--) {
@@ -120,7 +123,7 @@ static void check_imposed(const hd_utterance *u, const hd_phone_prosody *src, co
             f_err[k] = f_err[k - 1], f_err[k - 1] = t;
         }
     double med = f_err[f_n / 2];
-    print_message("imposed: F0 within 8%% for %d/%d voiced phones (median error %.1f%%), power within 2 dB for %d/%d\n",
+    print_message("imposed: F0 within 8%% for %d/%d vowels (median error %.1f%%), power within 2 dB for %d/%d\n",
                   f_ok, f_n, 100 * med, p_ok, p_n);
     assert_true(f_ok >= 0.8 * f_n);
     assert_true(med < 0.04);
@@ -134,7 +137,7 @@ static void test_vocoder_imposes_scaled_prosody(void **state) {
     (void)state;
     hd_utterance u;
     hd_error err = {0};
-    assert_int_equal(hd_phonemes_synth(SENTENCE, strlen(SENTENCE), &VOICE, &u, &err), HD_OK);
+    assert_int_equal(hd_phonemes_synth(LONG_TEXT, strlen(LONG_TEXT), &VOICE, &u, &err), HD_OK);
     const int n = u.n_phones;
     hd_phone_prosody *src = malloc((size_t)n * sizeof *src), *tg = malloc((size_t)n * sizeof *tg);
     assert_int_equal(hd_vocoder_analyze(&u, src, &err), HD_OK);
@@ -210,7 +213,7 @@ static void test_model_prosody_applies(void **state) {
     hd_prosody_model *m = hd_prosody_load(g_model, &err);
     assert_non_null(m);
     hd_utterance u;
-    assert_int_equal(hd_phonemes_synth(SENTENCE, strlen(SENTENCE), &VOICE, &u, &err), HD_OK);
+    assert_int_equal(hd_phonemes_synth(LONG_TEXT, strlen(LONG_TEXT), &VOICE, &u, &err), HD_OK);
     const int n = u.n_phones;
     hd_phone_prosody *src = malloc((size_t)n * sizeof *src), *tg = malloc((size_t)n * sizeof *tg);
     assert_int_equal(hd_vocoder_analyze(&u, src, &err), HD_OK);

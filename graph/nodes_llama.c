@@ -426,7 +426,8 @@ static hd_node_ret llama_process(hd_node *node, void *state, int port, hd_packet
                                 s->lm->source),
                    HD_NODE_ERROR;
         if (s->n_images == s->max_images)
-            return hd_error_set(err, HD_ERR_ARG, "more than %d images (max-images=%d)", s->max_images, s->max_images),
+            return hd_error_set(err, HD_ERR_ARG, "more than %d images: raise max-images (up to %d)", s->max_images,
+                                MAX_IMAGES),
                    HD_NODE_ERROR;
         s->images[s->n_images++] = hd_packet_ref(in);
         return HD_NODE_AGAIN;

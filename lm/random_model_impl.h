@@ -146,6 +146,21 @@ hd_status hd_rm_mllama_plan(const hd_rm_mllama_config *c, hd_rm_plan *plan, hd_e
 hd_status hd_rm_mllama_write_gguf(const hd_rm_mllama_config *c, const hd_rm_plan *plan, const struct hd_tokenizer *tok,
                                   const hd_random_model_params *p, const char *path, hd_error *err);
 
+/* The HF folder's other files (lm/random_model_mllama_files.c): config.json,
+ * preprocessor_config.json and, with `generation`, generation_config.json;
+ * torch_dtype from type. */
+hd_status hd_rm_mllama_write_hf_configs(const hd_rm_mllama_config *c, hd_type type, const char *dir, bool generation,
+                                        hd_error *err);
+
+/* The tokenizer of file src (Llama 3: c->text.image_token_id ids, or one more
+ * with <|image|>) with the Llama 3.1 special names and <|image|> =
+ * image_token_id added as the HF Vision files have it, written as
+ * tokenizer.json + tokenizer_config.json into dir (NULL: a temporary folder,
+ * removed again) and returned as loaded back from there, so a GGUF gets
+ * exactly these ids.  Caller frees. */
+struct hd_tokenizer *hd_rm_mllama_tokenizer(const char *src, const hd_rm_mllama_config *c, const char *dir,
+                                            hd_error *err);
+
 /* ---- architecture table -------------------------------------------------- */
 
 typedef struct hd_rm_arch {

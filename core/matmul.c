@@ -503,6 +503,40 @@ static void pack_w(const gemm_ctx *c, int64_t p, int64_t k0, int64_t kc, void *w
     }
 }
 
+/* Prefetch walk over the weight rows [n, n_end) at K block k0 (see gemm_panels). */
+typedef struct pf_cursor {
+    const char *w;
+    size_t stride, off, len; /* bytes: between rows, to the K block, of the block      */
+    int64_t n, n_end;
+    size_t b;                /* next byte of row n's block (clamped to its last byte) */
+    int64_t lines;           /* prefetches in all                                     */
+} pf_cursor;
+
+static void pf_begin(pf_cursor *pc, const gemm_ctx *c, int64_t n0, int64_t n1, int64_t k0) {
+    const int64_t kn = c->K - k0 < HD_KC ? c->K - k0 : HD_KC;
+    pc->w = c->w;
+    pc->stride = c->w_stride;
+    pc->n = n0;
+    pc->n_end = n1 < c->N ? n1 : c->N;
+    pc->b = 0;
+    pc->off = k0 < c->K ? hd_type_row_size(c->wtype, k0) : 0;
+    pc->len = k0 < c->K ? hd_type_row_size(c->wtype, kn) : 0;
+    /* bytes 0, 64, ... and the last byte: every line of a block that need not start on one */
+    pc->lines = pc->n_end > pc->n && pc->len ? (pc->n_end - pc->n) * (int64_t)((pc->len + 63) / 64 + 1) : 0;
+}
+
+static void pf_step(pf_cursor *pc, int64_t lines) {
+    for (; lines > 0 && pc->n < pc->n_end && pc->len; lines--) {
+        const size_t b = pc->b < pc->len ? pc->b : pc->len - 1;
+        __builtin_prefetch(pc->w + (size_t)pc->n * pc->stride + pc->off + b);
+        pc->b += 64;
+        if (pc->b >= pc->len + 64) {
+            pc->b = 0;
+            pc->n++;
+        }
+    }
+}
+
 /* Panels [p0, p1) in groups of HD_GROUP_PANELS.  Loop order: panel group, K
  * block, token tile, panel: the group's output block (M × 128 floats) stays in
  * L2 across the K blocks, each token tile is loaded once per K block for the
@@ -520,14 +554,17 @@ static void gemm_panels(void *vctx, int64_t p0, int64_t p1, int tid) {
         for (int64_t k0 = 0; k0 < c->K; k0 += HD_KC) {
             const int64_t kc = c->K - k0 < HD_KC ? c->K - k0 : HD_KC;
             for (int64_t p = g0; p < g1; p++) pack_w(c, p, k0, kc, tb + (size_t)(p - g0) * panel_bytes, row);
-            if (k0 + HD_KC < c->K) {
-                /* the group's next K block, so its rows arrive while this one is multiplied
-                 * (each row's piece is a short run the hardware prefetcher barely starts on) */
-                const int64_t kn = c->K - (k0 + HD_KC) < HD_KC ? c->K - (k0 + HD_KC) : HD_KC;
-                const size_t off = hd_type_row_size(c->wtype, k0 + HD_KC), len = hd_type_row_size(c->wtype, kn);
-                for (int64_t n = g0 * NR; n < g1 * NR && n < c->N; n++)
-                    for (size_t b = 0; b < len; b += 64) __builtin_prefetch(c->w + (size_t)n * c->w_stride + off + b);
-            }
+            /* the next piece of weights (this group's next K block, else the next group's
+             * first), prefetched a slice before each micro-kernel call so it arrives while
+             * this block is multiplied: the pieces are short runs (512 bytes of an F16 row)
+             * the hardware prefetcher barely starts on, and a burst of prefetches would
+             * overflow the miss buffers and be dropped */
+            pf_cursor pf;
+            if (k0 + HD_KC < c->K)
+                pf_begin(&pf, c, g0 * NR, g1 * NR, k0 + HD_KC);
+            else
+                pf_begin(&pf, c, g1 * NR, (g1 + HD_GROUP_PANELS < p1 ? g1 + HD_GROUP_PANELS : p1) * NR, 0);
+            const int64_t calls = n_mt * (g1 - g0), per_call = (pf.lines + calls - 1) / calls;
             for (int64_t t = 0; t < n_mt; t++) {
                 const int64_t m0 = t * MR;
                 const int mr = (int)(c->M - m0 < MR ? c->M - m0 : MR);
@@ -538,6 +575,7 @@ static void gemm_panels(void *vctx, int64_t p0, int64_t p1, int tid) {
                 for (int64_t p = g0; p < g1; p++) {
                     const int64_t n0 = p * NR;
                     const int nr = (int)(c->N - n0 < NR ? c->N - n0 : NR);
+                    pf_step(&pf, per_call);
                     c->micro(kc, xp, tb + (size_t)(p - g0) * panel_bytes, c->y + m0 * c->N + n0, (size_t)c->N, mr,
                              nr, k0 > 0);
                 }

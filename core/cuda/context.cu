@@ -251,13 +251,6 @@ static hd_status weight_get(hd_cuda *c, const void *host, size_t bytes, void **d
         return HD_OK;
     }
     cudaError_t e;
-    if (w->host) {   /* a larger view of the same address: replace the copy */
-        if ((e = cudaStreamSynchronize(c->stream)) != cudaSuccess) return hd_cu_fail(err, op, "synchronize", e);
-        cudaFree(w->dev);
-        c->w_bytes -= w->bytes;
-        c->w_n--;
-        w->host = NULL;
-    }
     void *p = NULL;
     if ((e = cudaMalloc(&p, bytes)) != cudaSuccess) {
         hd_error_set(err, HD_ERR_NOMEM, "%s: cannot upload %zu bytes of weights to %s (%zu already there): %s", op,
@@ -268,8 +261,16 @@ static hd_status weight_get(hd_cuda *c, const void *host, size_t bytes, void **d
         cudaFree(p);
         return hd_cu_fail(err, op, "weight upload", e);
     }
-    *w = (hd_cu_weight){host, bytes, p};
-    c->w_n++;
+    if (w->host) {   /* a larger view of the same address: the new copy replaces the old in its slot */
+        if ((e = cudaStreamSynchronize(c->stream)) != cudaSuccess) return hd_cu_fail(err, op, "synchronize", e);
+        cudaFree(w->dev);
+        c->w_bytes -= w->bytes;
+    } else {
+        c->w_n++;
+    }
+    w->host = host;
+    w->bytes = bytes;
+    w->dev = p;
     c->w_bytes += bytes;
     *dev = p;
     return HD_OK;
@@ -310,7 +311,10 @@ extern "C" hd_status hd_cu_operand(hd_cuda *c, const hd_tensor *t, hd_cu_role ro
     if (role == HD_CU_OUT || role == HD_CU_INOUT) {
         if (c->n_pend == HD_CU_MAX_PENDING)
             return hd_error_set(err, HD_ERR_INTERNAL, "%s: too many host outputs in one op", op);
-        c->pend[c->n_pend++] = (hd_cu_pending){t->data, p, span};
+        hd_cu_pending *pd = &c->pend[c->n_pend++];
+        pd->host = t->data;
+        pd->dev = p;
+        pd->bytes = span;
     }
     out->data = p;
     return HD_OK;

@@ -25,10 +25,15 @@
 #include "cli.h"
 #include "serve_api.h"
 
+#include "core/threadpool.h"
+#include "graph/models.h"
+#include "graph/packet.h"
+#include "graph/vision_lm.h"
 #include "lm/chat.h"
 #include "lm/generate.h"
 #include "lm/llama.h"
 #include "lm/tokenizer.h"
+#include "media/image.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -53,7 +58,8 @@ static const char k_usage[] =
     "usage: herd serve -m MODEL [--host ADDR] [--port N] [--api-key KEY] [--parallel N] [--queue N]\n"
     "                  [-c N_CTX] [--alias NAME] [--allow-local-files] [--max-body MB] [-t THREADS]\n"
     "An OpenAI-compatible HTTP server for MODEL (GGUF file or Hugging Face folder).\n"
-    "Routes: GET /health, GET /v1/models, POST /v1/chat/completions (text; SSE with \"stream\": true).\n"
+    "Routes: GET /health, GET /v1/models, POST /v1/chat/completions (text, and image_url parts for a\n"
+    "Llama 3.2 Vision model: base64 data: URLs, or paths with --allow-local-files; SSE with \"stream\": true).\n"
     "  --host ADDR          IPv4 address to bind (default 127.0.0.1: this machine only)\n"
     "  --port N             TCP port (default 8080; 0 picks a free one, printed on stderr)\n"
     "  --api-key KEY        require \"Authorization: Bearer KEY\" on every route but /health\n"
@@ -64,6 +70,8 @@ static const char k_usage[] =
     "  --allow-local-files  accept image/video paths and file:// URLs in requests\n"
     "  --max-body MB        request body limit (default 64)\n"
     "  -t N                 threads per slot (default: cores / parallel)\n"
+    "  --vision FILE        the vision encoder, when not in MODEL (Llama 3.2 Vision)\n"
+    "  --hf-mask            Hugging Face's cross-attention row mask instead of Meta's\n"
     "  --temp T, --seed N   defaults for requests that do not set them (temperature 1.0 as OpenAI)\n"
     "Stops on SIGINT/SIGTERM: stops accepting, cancels running requests, exits 0.\n"
     "Exit codes: 0 stopped by a signal, 1 bad model or cannot bind, 2 usage error.\n";
@@ -79,6 +87,11 @@ typedef struct hd_server {
     const hd_cli *cli;
     hd_llama_model *model;
     hd_tokenizer *tok;
+    /* Llama 3.2 Vision: the encoder (shared cache entry), its pool, <|image|> */
+    hd_model *vit;
+    hd_threadpool *vision_pool;
+    int32_t image_token;
+    hd_xattn_mask_mode xattn_mask;
     char model_id[256];
     const char *api_key;
     bool allow_local_files;
@@ -198,6 +211,8 @@ typedef struct chat_job {
     slot *sl;
     hd_api_chat req;
     hd_tokens prompt;
+    hd_packet *images[16];           /* encoded images, in prompt order      */
+    int n_images;
     hd_generate_params gp;
     char id[48];
     int64_t created;
@@ -277,6 +292,7 @@ static const char *finish_reason(const hd_generate_result *r) {
 
 static void chat_job_free(chat_job *j) {
     if (!j) return;
+    for (int i = 0; i < j->n_images; i++) hd_packet_unref(j->images[i]);
     hd_api_chat_free(&j->req);
     hd_tokens_free(&j->prompt);
     free(j->text);
@@ -288,6 +304,11 @@ static hd_status run_generation(chat_job *j, hd_generate_result *res, hd_error *
     hd_llama_context *ctx = j->sl->ctx;
     hd_status st = hd_llama_rewind(ctx, 0, err);
     if (st) return st;
+    /* the request's images (none: the cross-attention layers are skipped) */
+    if (j->srv->vit &&
+        (st = hd_vlm_set_images(ctx, j->prompt.ids, (int64_t)j->prompt.n, j->srv->image_token, j->images, j->n_images,
+                                j->srv->xattn_mask, err)))
+        return st;
     return hd_generate(ctx, j->srv->tok, j->prompt.ids, (int64_t)j->prompt.n, &j->gp, res, err);
 }
 
@@ -323,30 +344,92 @@ static void *stream_worker(void *arg) {
     return NULL;
 }
 
-/* Builds the prompt tokens of a chat request; false + e on a problem. */
+/* Decodes and encodes the image part p of messages[i] into a new packet. */
+static hd_packet *encode_image(hd_server *s, const hd_api_part *p, const char *param, hd_api_error *e) {
+    hd_error err = {0};
+    hd_image *im = NULL;
+    if (p->path) {
+        if (!s->allow_local_files) {
+            hd_api_fail(e, 400, "invalid_request_error", param,
+                        "'%s': local files are not accepted (start the server with --allow-local-files, or send a "
+                        "base64 data: URL)", param);
+            return NULL;
+        }
+        im = hd_image_load(p->path, NULL, &err);
+    } else {
+        im = hd_image_decode(p->data, p->size, param, NULL, &err);
+    }
+    hd_packet *pk = im ? hd_vlm_encode_image(s->vit, s->vision_pool, im, &err) : NULL;
+    hd_image_free(im);
+    if (!pk) hd_api_fail(e, 400, "invalid_request_error", param, "%s", err.msg);
+    return pk;
+}
+
+/* Builds the prompt tokens of a chat request (and encodes its images);
+ * false + e on a problem.  Llama 3 chat layout; a user message with images
+ * is <|image|>… then its text, as Llama 3.2 Vision's template puts them. */
 static bool build_prompt(hd_server *s, chat_job *j, hd_api_error *e) {
     const hd_api_chat *r = &j->req;
-    if (r->n_media)
-        return hd_api_fail(e, 400, "invalid_request_error", "messages",
-                           "model '%s' is a text model: it cannot read image, audio or video parts", s->model_id);
-    hd_chat_message *msgs = calloc((size_t)r->n_messages, sizeof *msgs);
-    char **texts = calloc((size_t)r->n_messages, sizeof *texts);
-    bool ok = msgs && texts;
-    for (int i = 0; ok && i < r->n_messages; i++) {
-        texts[i] = hd_api_message_text(&r->messages[i]);
-        ok = texts[i] != NULL;
-        if (ok) msgs[i] = (hd_chat_message){.role = r->messages[i].role, .content = texts[i]};
-    }
     hd_error err = {0};
-    if (ok && hd_chat_encode_dialog(s->tok, msgs, (size_t)r->n_messages, &j->prompt, &err)) {
-        ok = false;
-        hd_api_fail(e, 400, "invalid_request_error", "messages", "%s", err.msg);
-    } else if (!ok) {
-        hd_api_fail(e, 500, "server_error", NULL, "out of memory");
+    hd_tokens hdr = {0}, tmp = {0};
+    char *text = NULL;
+    bool ok = false;
+    const int32_t bos = hd_tokenizer_bos(s->tok);
+    if (hd_chat_encode_header(s->tok, HD_CHAT_ASSISTANT, &hdr, &err) || (bos >= 0 && hd_tokens_push(&j->prompt, &bos, 1, &err)))
+        goto tok_fail;
+    for (int i = 0; i < r->n_messages; i++) {
+        const hd_api_message *m = &r->messages[i];
+        int n_img = 0;
+        for (int k = 0; k < m->n_parts; k++) {
+            const hd_api_part *p = &m->parts[k];
+            if (p->kind == HD_API_TEXT) continue;
+            char param[64];
+            snprintf(param, sizeof param, "messages[%d].content[%d]", i, k);
+            if (p->kind != HD_API_IMAGE) {
+                hd_api_fail(e, 400, "invalid_request_error", param, "model '%s' cannot read %s parts", s->model_id,
+                            p->kind == HD_API_AUDIO ? "audio" : "video");
+                goto out;
+            }
+            if (!s->vit) {
+                hd_api_fail(e, 400, "invalid_request_error", param,
+                            "model '%s' is a text model: it cannot read images", s->model_id);
+                goto out;
+            }
+            if (m->role != HD_CHAT_USER) {
+                hd_api_fail(e, 400, "invalid_request_error", param, "images belong in user messages");
+                goto out;
+            }
+            if (j->n_images == (int)(sizeof j->images / sizeof j->images[0])) {
+                hd_api_fail(e, 400, "invalid_request_error", param, "too many images in one request");
+                goto out;
+            }
+            if (!(j->images[j->n_images] = encode_image(s, p, param, e))) goto out;
+            j->n_images++, n_img++;
+        }
+        if (!(text = hd_api_message_text(m))) goto oom;
+        if (n_img) {
+            /* the helper ends with the assistant header: keep the user turn only */
+            tmp.n = 0;
+            if (hd_vlm_user_turn(s->tok, false, NULL, s->image_token, n_img, text, &tmp, &err)) goto tok_fail;
+            if (hd_tokens_push(&j->prompt, tmp.ids, tmp.n - hdr.n, &err)) goto tok_fail;
+        } else {
+            hd_chat_message cm = {.role = m->role, .content = text};
+            if (hd_chat_encode_message(s->tok, &cm, &j->prompt, &err)) goto tok_fail;
+        }
+        free(text), text = NULL;
     }
-    for (int i = 0; texts && i < r->n_messages; i++) free(texts[i]);
-    free(texts);
-    free(msgs);
+    if (hd_tokens_push(&j->prompt, hdr.ids, hdr.n, &err)) goto tok_fail;
+    ok = true;
+    goto out;
+tok_fail:
+    hd_api_fail(e, 400, "invalid_request_error", "messages", "%s", err.msg);
+    goto out;
+oom:
+    hd_api_fail(e, 500, "server_error", NULL, "out of memory");
+out:
+    free(text);
+    hd_tokens_free(&hdr);
+    hd_tokens_free(&tmp);
     if (!ok) return false;
     const int64_t n_ctx = hd_llama_n_ctx(s->slots[0].ctx);
     const int64_t want = (int64_t)j->prompt.n + (r->max_tokens > 0 ? r->max_tokens : 1);
@@ -386,8 +469,12 @@ static enum MHD_Result handle_chat(hd_server *s, struct MHD_Connection *conn, co
     j->fd = -1;
     if (!hd_api_parse_chat(rq->body, rq->len, &s->limits, &j->req, &e)) goto fail;
     if (j->req.model[0] && strcmp(j->req.model, s->model_id) != 0) {
-        hd_api_fail(&e, 404, "invalid_request_error", "model", "the model '%.100s' does not exist (this server has '%.100s')",
-                    j->req.model, s->model_id);
+        char shown[104];
+        size_t n = 0;
+        for (; j->req.model[n] && n < 100; n++) shown[n] = (unsigned char)j->req.model[n] < 0x20 ? '?' : j->req.model[n];
+        shown[n] = 0;
+        hd_api_fail(&e, 404, "invalid_request_error", "model", "the model '%s' does not exist (this server has '%.100s')",
+                    shown, s->model_id);
         snprintf(e.code, sizeof e.code, "model_not_found");
         goto fail;
     }
@@ -566,8 +653,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 /* ---- the command ----------------------------------------------------------- */
 
 typedef struct opts {
-    const char *host, *port, *api_key, *parallel, *queue, *ctx, *alias, *max_body;
-    bool allow_local;
+    const char *host, *port, *api_key, *parallel, *queue, *ctx, *alias, *max_body, *vision;
+    bool allow_local, hf_mask;
 } opts;
 
 static int flag(void *ctx, const char *f, const char *v) {
@@ -581,6 +668,8 @@ static int flag(void *ctx, const char *f, const char *v) {
     if (strcmp(f, "--alias") == 0) return o->alias = v, 1;
     if (strcmp(f, "--max-body") == 0) return o->max_body = v, 1;
     if (strcmp(f, "--allow-local-files") == 0) return o->allow_local = true, 0;
+    if (strcmp(f, "--vision") == 0) return o->vision = v, 1;
+    if (strcmp(f, "--hf-mask") == 0) return o->hf_mask = true, 0;
     return -1;
 }
 
@@ -636,8 +725,19 @@ static int run(int argc, char **argv) {
     struct MHD_Daemon *d = NULL;
     if (!(s->model = hd_llama_load(cli.model, &err))) goto fail;
     if (!(s->tok = hd_tokenizer_load(s->model->source, &err))) goto fail;
-    hd_cli_progress(&cli, "herd serve: %s loaded (%d layers, width %d, %s)\n", cli.model, s->model->cfg.n_layer,
-                    s->model->cfg.n_embd, hd_type_name(s->model->weight_type));
+    if (hd_llama_has_cross_attention(s->model)) {
+        /* Llama 3.2 Vision: the encoder of the same checkpoint (or --vision FILE) */
+        if (!(s->vit = hd_model_acquire(HD_MODEL_VIT, o.vision ? o.vision : cli.model, &err))) goto fail;
+        if (!(s->vision_pool = hd_threadpool_create(cli.threads, &err))) goto fail;
+        s->image_token = hd_vlm_image_token(s->tok, s->model);
+        if (s->image_token < 0) {
+            hd_error_set(&err, HD_ERR_FORMAT, "%s: no <|image|> token in the tokenizer or the embedding table", cli.model);
+            goto fail;
+        }
+    }
+    s->xattn_mask = o.hf_mask ? HD_XATTN_MASK_HF : HD_XATTN_MASK_META;
+    hd_cli_progress(&cli, "herd serve: %s loaded (%d layers, width %d, %s%s)\n", cli.model, s->model->cfg.n_layer,
+                    s->model->cfg.n_embd, hd_type_name(s->model->weight_type), s->vit ? ", reads images" : "");
     s->n_slots = (int)parallel;
     if (!(s->slots = calloc((size_t)s->n_slots, sizeof *s->slots))) {
         hd_error_set(&err, HD_ERR_NOMEM, "out of memory");
@@ -690,6 +790,8 @@ done:
     if (d) MHD_stop_daemon(d);
     for (int i = 0; s->slots && i < s->n_slots; i++) hd_llama_context_free(s->slots[i].ctx);
     free(s->slots);
+    hd_model_release(s->vit);
+    hd_threadpool_free(s->vision_pool);
     hd_tokenizer_free(s->tok);
     hd_llama_free(s->model);
     pthread_mutex_destroy(&s->mu);

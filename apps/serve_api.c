@@ -100,6 +100,15 @@ bool hd_api_base64_decode(const char *s, size_t len, size_t max_out, unsigned ch
 
 /* ---- parsing -------------------------------------------------------------- */
 
+/* A request's string as it may appear in a one-line message: at most 40
+ * bytes, control characters shown as '?'. */
+static const char *shown(const char *v, char *buf, size_t size) {
+    size_t n = 0;
+    for (; v[n] && n < 40 && n + 1 < size; n++) buf[n] = (unsigned char)v[n] < 0x20 || v[n] == 0x7f ? '?' : v[n];
+    buf[n] = 0;
+    return buf;
+}
+
 static char *dup_n(const char *s, size_t n) {
     char *d = malloc(n + 1);
     if (d) memcpy(d, s, n), d[n] = 0;
@@ -133,9 +142,11 @@ static bool parse_role(const cJSON *m, int i, hd_chat_role *r, hd_api_error *e) 
     else if (strcmp(s, "user") == 0) *r = HD_CHAT_USER;
     else if (strcmp(s, "assistant") == 0) *r = HD_CHAT_ASSISTANT;
     else if (strcmp(s, "tool") == 0 || strcmp(s, "ipython") == 0) *r = HD_CHAT_IPYTHON;
-    else
-        return hd_api_fail(e, 400, BAD_REQ, param, "'%s' is '%.40s': expected system, user, assistant or tool", param,
-                           s);
+    else {
+        char b[48];
+        return hd_api_fail(e, 400, BAD_REQ, param, "'%s' is '%s': expected system, user, assistant or tool", param,
+                           shown(s, b, sizeof b));
+    }
     return true;
 }
 
@@ -210,8 +221,9 @@ static bool parse_part(const cJSON *it, hd_api_part *p, const char *param, const
         if (p->size == 0) return hd_api_fail(e, 400, BAD_REQ, param, "'%s': empty audio", param);
         return true;
     }
-    return hd_api_fail(e, 400, BAD_REQ, param, "'%s.type' is '%.40s': expected text, image_url, input_audio or video_url",
-                       param, t);
+    char b[48];
+    return hd_api_fail(e, 400, BAD_REQ, param, "'%s.type' is '%s': expected text, image_url, input_audio or video_url",
+                       param, shown(t, b, sizeof b));
 }
 
 static bool parse_message(const cJSON *m, int i, hd_api_message *out, int *n_media, const hd_api_limits *lim,

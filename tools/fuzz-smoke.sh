@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 SECS=${1:-60}
 OUT=${BUILD_ROOT:-/tmp}/herd-fuzz
 PY=${PYTHON:-python3}
-HARNESSES=(gguf safetensors pipeline image audio video)
+HARNESSES=(gguf safetensors pipeline image audio video serve)
 
 command -v clang >/dev/null || { echo "fuzz-smoke: clang is missing (tools/install-deps.sh installs it)" >&2; exit 1; }
 
@@ -29,6 +29,10 @@ for d in 'file:talk.wav ! resample rate=16000 ! wav:out.wav' \
          "text:'Hello \\\"world\\\"' ! stdout ; raw:- rate=8000 ! null"; do
   printf '%s' "$d" > "$OUT/seeds/pipeline/seed$((i++))"
 done
+
+mkdir -p "$OUT/seeds/serve"
+printf '%s' '0{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"data:image/png;base64,aGVsbG8="}},{"type":"input_audio","input_audio":{"data":"aGk=","format":"wav"}}]}],"stream":true,"stop":["x"],"temperature":0.5,"max_tokens":9,"seed":1}' > "$OUT/seeds/serve/chat"
+printf '1multipart/form-data; boundary=XyZ\n--XyZ\r\nContent-Disposition: form-data; name="model"\r\n\r\nm\r\n--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\nRIFF\r\n--XyZ--\r\n' > "$OUT/seeds/serve/multipart"
 
 status=0
 failed=()

@@ -2,7 +2,10 @@
 // npm client (a client herd's authors did not write).
 //   node serve_client.mjs BASE_URL API_KEY MODEL check   the API checks below
 //   node serve_client.mjs BASE_URL API_KEY MODEL load N C   N requests from C concurrent clients
+//   node serve_client.mjs BASE_URL API_KEY MODEL image FILE QUESTION N   prints the greedy answer
+//                                               about the picture (sent as a base64 data: URL)
 import OpenAI from 'openai';
+import { readFileSync } from 'node:fs';
 
 const [, , baseURL, apiKey, model, mode, ...rest] = process.argv;
 const client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 120000 });
@@ -102,7 +105,17 @@ async function load(n, conc) {
   check((counts[200] ?? 0) > 0, 'some requests served');
 }
 
+async function image(file, question, n) {
+  const url = `data:image/jpeg;base64,${readFileSync(file).toString('base64')}`;
+  const r = await client.chat.completions.create({
+    model, max_tokens: Number(n), temperature: 0,
+    messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: question }] }],
+  });
+  process.stdout.write(r.choices[0].message.content);
+}
+
 if (mode === 'check') await checks();
+else if (mode === 'image') await image(rest[0], rest[1], rest[2]);
 else if (mode === 'load') await load(Number(rest[0]), Number(rest[1]));
 else throw new Error('mode: check | load N C');
 process.exit(failures ? 1 : 0);

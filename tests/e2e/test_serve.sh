@@ -33,10 +33,10 @@ cp "$SRC/tests/e2e/serve_client.mjs" "$NPM_DIR/serve_client.mjs"
 
 "$HERD" random-model --arch llama --preset tiny --seed 11 -o "$T/tiny.gguf" --quiet >/dev/null
 
-start() { # name extra-args... ; sets PORT and PID
+start() { # name extra-args... ; sets PORT and PID (model: $MODEL, default the tiny Llama)
   local name=$1
   shift
-  "$HERD" serve -m "$T/tiny.gguf" --port 0 -t 1 "$@" 2>"$T/$name.log" &
+  "$HERD" serve -m "${MODEL:-$T/tiny.gguf}" --port 0 -t 1 "$@" 2>"$T/$name.log" &
   PID=$!
   pids+=("$PID")
   for _ in $(seq 100); do
@@ -95,13 +95,24 @@ expect "request after a dropped stream (1 slot, no queue)" 200 "$got"
 
 echo "== load"
 rss() { awk '/VmRSS/ {print $2}' "/proc/$MAIN_PID/status"; }
-node "$NPM_DIR/serve_client.mjs" "$URL/v1" "$KEY" tiny.gguf load 200 50 >/dev/null || true   # warm-up
-r0=$(rss)
 node "$NPM_DIR/serve_client.mjs" "$URL/v1" "$KEY" tiny.gguf load 1000 50 || fail=1
+r0=$(rss)
+node "$NPM_DIR/serve_client.mjs" "$URL/v1" "$KEY" tiny.gguf load 1000 50 >/dev/null || fail=1
 r1=$(rss)
 grow=$(( r1 - r0 ))
-echo "resident memory after warm-up ${r0} KiB, after 1000 requests ${r1} KiB (growth ${grow} KiB)"
+echo "resident memory after 1000 requests ${r0} KiB, after 1000 more ${r1} KiB (growth ${grow} KiB)"
 [ "$grow" -lt 4096 ] && ok "no memory growth (< 4 MiB)" || bad "memory grew by ${grow} KiB"
+
+echo "== Llama 3.2 Vision: an image through the openai client = herd ask"
+"$HERD" random-model --arch mllama --preset tiny --seed 4 -o "$T/mllama.gguf" --quiet >/dev/null
+IMG="${HERD_FIXTURES:?fixtures}/images/$(ls "$HERD_FIXTURES/images" | grep -m1 -i '\.jpe\?g$')"
+MODEL="$T/mllama.gguf" start vision
+want=$("$HERD" ask -m "$T/mllama.gguf" -i "$IMG" "What is in this picture?" -n 8 --temp 0 --quiet)
+got=$(node "$NPM_DIR/serve_client.mjs" "http://127.0.0.1:$PORT/v1" none mllama.gguf image "$IMG" "What is in this picture?" 8) || got="(client failed)"
+[ -n "$want" ] && [ "$got" = "$want" ] && ok "image answer equals herd ask: '$got'" || bad "image answer '$got', herd ask '$want'"
+expect "a corrupt image" 400 "$(code "${J[@]}" -d '{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,aGVsbG8gd29ybGQ="}},{"type":"text","text":"?"}]}]}' "http://127.0.0.1:$PORT/v1/chat/completions")"
+expect "a local path without --allow-local-files" 400 "$(code "${J[@]}" -d "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"$IMG\"}}]}]}" "http://127.0.0.1:$PORT/v1/chat/completions")"
+expect "an image to the text model" 400 "$(code "${AUTH[@]}" "${J[@]}" -d '{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,aGVsbG8="}}]}]}' "$URL/v1/chat/completions")"
 
 kill -TERM "$MAIN_PID"
 st=0

@@ -4,7 +4,7 @@
  * loaders (conformer, adapter, lm/llama.c unchanged), the embedding rows
  * fed through hd_llama_decode_embd, dry runs and preset errors, and load
  * errors (missing LM, LM without the speech ids, a speech.lm_file that
- * leaves the directory, a missing token key). */
+ * leaves the directory, a missing token key, truncated files). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -212,6 +212,17 @@ static void test_load_errors(void **state) {
     assert_null(hd_speech_model_load(g_lm, NULL, &err));
     assert_non_null(strstr(err.msg, "conformer"));
     assert_null(hd_speech_model_load("", NULL, &err));
+    /* a truncated speech file is an error naming it, not a crash */
+    size_t n = 0;
+    char *d = tu_read_file(g_speech, &n);
+    assert_non_null(d);
+    tmp_path(path, sizeof path, "truncated.gguf");
+    for (size_t cut = 16; cut < n; cut = cut * 4 + 1) {
+        assert_int_equal(tu_write_file(path, d, cut), 0);
+        assert_null(hd_speech_model_load(path, NULL, &err));
+        assert_non_null(strstr(err.msg, "truncated.gguf"));
+    }
+    free(d);
 }
 
 typedef struct seen {

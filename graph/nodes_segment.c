@@ -112,6 +112,9 @@ static hd_status start_stream(seg_state *s, const hd_packet *in, hd_error *err) 
                                 "(feed it mel frames)",
                                 (long long)in->u.embed.rows, (long long)in->duration);
         s->period_us = in->duration / in->u.embed.rows;
+        if (s->period_us < 1000 || s->period_us > HD_TIME_BASE)
+            return hd_error_set(err, HD_ERR_UNSUPPORTED, "embedding rows of %lld us: frames must be 1 ms .. 1 s long",
+                                (long long)s->period_us);
         s->sp.frame_s = (double)s->period_us / HD_TIME_BASE;
     }
     s->seg = hd_segmenter_create(&s->sp, err);

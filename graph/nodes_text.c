@@ -13,7 +13,8 @@
  *   verbose_json  OpenAI-style: {"task": T, "language": L, "segments":
  *         [{"id": N, "start": S, "end": E, "text": "...", "tokens": [ids]}, ...],
  *         "text": all segments joined by spaces, "duration": end of the last
- *         segment} (seconds; task and language from the node's options)
+ *         segment} (seconds; task and language from the node's options; the
+ *         whole text is kept until the end for "text", ~1 MB for 10 hours)
  *   txt   one segment per line (then its token ids on a line when `tokens`
  *         is linked)
  * txt and verbose_json take an optional second input `tokens`: one ids

@@ -12,6 +12,10 @@
  *   tiny                    conformer "tiny" + adapter "tiny" + llama "tiny"
  *                           (D 64, vocabulary 128 256, the tokenizer of
  *                           --tokenizer when given); a few MB, for tests
+ *   small                   a Conformer-M-sized encoder (D 256, F 1024, 16 blocks,
+ *                           4 heads of 64, K 7; 24M) + adapter (D_a 512, F 1024,
+ *                           8 heads of 64; 4M) to the 1B width 2048, no LM: the
+ *                           small model of tools/bench/speech_vs_torch.sh
  *   paper-1b                the paper's 1B encoder + its ~100M adapter to the
  *                           8B width 4096, no LM: pair it with any Llama 3.1
  *                           8B GGUF (`--lm`); 4.4 GB F32, 2.2 GB BF16
@@ -41,7 +45,7 @@
 #define VEC_STD 0.1f
 
 static const char *const k_presets[] = {
-    "tiny", "paper-1b", "paper-1b+llama-3.2-1b", "paper-1b+llama-3.2-3b", "paper-1b+llama-3.1-8b", NULL,
+    "tiny", "small", "paper-1b", "paper-1b+llama-3.2-1b", "paper-1b+llama-3.2-3b", "paper-1b+llama-3.1-8b", NULL,
 };
 
 static const char *const *speech_presets(void) { return k_presets; }
@@ -55,6 +59,14 @@ typedef struct speech_preset {
 
 static bool preset_of(const char *name, speech_preset *s) {
     memset(s, 0, sizeof *s);
+    if (strcmp(name, "small") == 0) {
+        if (!hd_conformer_preset("tiny", &s->enc)) return false;   /* mel, stack, epsilons, θ */
+        s->enc.n_embd = 256, s->enc.n_ff = 1024, s->enc.n_layer = 16, s->enc.n_head = 4, s->enc.head_dim = 64;
+        s->enc.conv_kernel = 7;
+        if (!hd_speech_adapter_preset("tiny", 256, 2048, &s->adp)) return false;
+        s->adp.n_embd = 512, s->adp.n_ff = 1024, s->adp.n_head = 8, s->adp.n_head_kv = 8, s->adp.head_dim = 64;
+        return true;
+    }
     const char *plus = strchr(name, '+');
     const bool tiny = strcmp(name, "tiny") == 0;
     if (!tiny && strncmp(name, "paper-1b", plus ? (size_t)(plus - name) : strlen(name) + 1) != 0) return false;
@@ -159,7 +171,7 @@ static hd_status speech_write(const hd_random_model_params *p, const char *path,
     speech_preset s;
     if (!p->preset || !preset_of(p->preset, &s))
         return hd_error_set(err, HD_ERR_ARG,
-                            "unknown speech preset \"%s\" (one of: tiny, paper-1b, paper-1b+llama-3.2-1b, "
+                            "unknown speech preset \"%s\" (one of: tiny, small, paper-1b, paper-1b+llama-3.2-1b, "
                             "paper-1b+llama-3.2-3b, paper-1b+llama-3.1-8b)",
                             p->preset ? p->preset : "");
     if (p->format != HD_RM_GGUF)

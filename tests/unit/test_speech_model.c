@@ -257,6 +257,9 @@ static void test_random_model(void **state) {
     s.n = 0, p.preset = "paper-1b";
     assert_int_equal(hd_random_model_write(&p, path, &err), HD_OK);
     assert_int_equal(s.n, 1);
+    s.n = 0, p.preset = "small";   /* the benchmark's small model: no LM either */
+    assert_int_equal(hd_random_model_write(&p, path, &err), HD_OK);
+    assert_int_equal(s.n, 1);
     const char *const *names = hd_random_model_preset_names("speech");
     assert_non_null(names);
     assert_string_equal(names[0], "tiny");

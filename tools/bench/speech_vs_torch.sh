@@ -9,8 +9,8 @@
 #                      DIR/tests/parity_speech)
 #     --clip FILE      audio file (default: the shared fixture jfk.wav, 11 s)
 #     --seconds S      use only the first S seconds (default: all)
-#     --presets LIST   random-model --arch speech presets (default "tiny paper-1b":
-#                      the tiny test model and the paper's 1B encoder + ~100M adapter)
+#     --presets LIST   random-model --arch speech presets (default "small paper-1b":
+#                      a 28M Conformer-M-sized model and the paper's 1B encoder + ~100M adapter)
 #     --type T         weight type of the model files (default bf16; f32, f16)
 #     --threads N      threads for both engines (default 2)
 #     --repeat R       timed runs after one warm-up, minimum reported (default 3)
@@ -18,9 +18,9 @@
 #                      in BF16) instead of a temporary directory
 #
 # Full run for the record (quiet machine, about 10 GB of RAM for paper-1b):
-#   tools/bench/speech_vs_torch.sh --build build --presets "tiny paper-1b" --threads 2 --repeat 5
+#   tools/bench/speech_vs_torch.sh --build build --presets "small paper-1b" --threads 2 --repeat 5
 # Quick check:
-#   tools/bench/speech_vs_torch.sh --build build --presets tiny --seconds 3
+#   tools/bench/speech_vs_torch.sh --build build --presets small --seconds 3
 # PyTorch: /usr/bin/python3 (Debian, torch + torchaudio) unless $PYTHON is set.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,7 +28,7 @@ PY=${PYTHON:-/usr/bin/python3}
 BUILD=build
 CLIP="$SRC/../shared/fixtures/audio/jfk.wav"
 SECONDS_=0
-PRESETS="tiny paper-1b"
+PRESETS="small paper-1b"
 TYPE=bf16
 THREADS=2
 REPEAT=3
@@ -53,6 +53,8 @@ RUNNER="$BUILD/tests/parity_speech"
 for f in "$HERD" "$RUNNER"; do
   [ -x "$f" ] || { echo "speech_vs_torch.sh: missing $f (build the herd and parity_speech targets)" >&2; exit 2; }
 done
+bt=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
+[ "$bt" = Release ] || echo "speech_vs_torch.sh: warning: $BUILD is a '${bt:-?}' build; time a Release build" >&2
 [ -r "$CLIP" ] || { echo "speech_vs_torch.sh: cannot read clip $CLIP" >&2; exit 2; }
 "$PY" -c 'import torch, torchaudio' 2>/dev/null || { echo "speech_vs_torch.sh: $PY lacks torch/torchaudio" >&2; exit 2; }
 

@@ -166,6 +166,16 @@ char *hd_tn_ordinal(long long v, char *buf, size_t size) {
     return r;
 }
 
+char *hd_tn_year(int y, char *buf, size_t size) {
+    if (!buf || !size || y < 1000 || y > 2099) return NULL;
+    obuf o = {0};
+    say_year(&o, 0, y);
+    char *r = NULL;
+    if (!o.oom && o.n < size) memcpy(buf, o.p, o.n + 1), r = buf;
+    free(o.p);
+    return r;
+}
+
 /* ---- scanning helpers ------------------------------------------------------- */
 
 typedef struct scan {

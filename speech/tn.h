@@ -43,6 +43,8 @@ char *hd_tn_normalize(const char *text, size_t len, hd_error *err);
 char *hd_tn_cardinal(long long v, char *buf, size_t size);
 /* The ordinal reading of v (0 < v < 10^15): "first", "twenty second". */
 char *hd_tn_ordinal(long long v, char *buf, size_t size);
+/* The year reading of 1000 <= y <= 2099: "nineteen oh five", "two thousand five". */
+char *hd_tn_year(int y, char *buf, size_t size);
 
 #ifdef __cplusplus
 }

@@ -571,6 +571,51 @@ static void test_node_errors(void **state) {
     memset(&g_sig, 0, sizeof g_sig);
 }
 
+/* Random bursts of noise, any chunking, random limits: segments never exceed
+ * max, never go back further than the overlap, and carry the exact samples. */
+static void test_node_random_streams(void **state) {
+    (void)state;
+    tu_rng r;
+    tu_rng_seed(&r, 2024);
+    const int64_t chunks[] = {1, 7, 160, 1000, 4096};
+    int total = 0, cuts = 0;
+    for (int trial = 0; trial < 10; trial++) {
+        free(g_sig.x);
+        memset(&g_sig, 0, sizeof g_sig);
+        g_sig.n = 16000 * (20 + (int64_t)(tu_rng_u64(&r) % 20));
+        g_sig.x = malloc((size_t)g_sig.n * sizeof(float));
+        for (int64_t i = 0; i < g_sig.n;) {
+            int64_t len = 800 + (int64_t)(tu_rng_u64(&r) % 64000);
+            float amp = tu_rng_uniform(&r) < 0.5f ? 0.0003f : 0.3f * tu_rng_uniform(&r);
+            for (int64_t j = 0; j < len && i < g_sig.n; j++, i++) g_sig.x[i] = amp * tu_rng_normal(&r);
+        }
+        double max = 2 + (double)(tu_rng_u64(&r) % 9), ov = (tu_rng_u64(&r) % 3) * 0.25;
+        g_chunk = chunks[trial % 5];
+        char desc[256];
+        snprintf(desc, sizeof desc, "memsrc ! segment max=%g overlap=%g min-silence=%g ! segsink", max, ov,
+                 0.3 + 0.1 * (double)(tu_rng_u64(&r) % 8));
+        hd_error err = {0};
+        if (run(desc, 4, &err)) fail_msg("%s: %s", desc, err.msg);
+        int64_t prev_a = -1, prev_b = 0;
+        for (int i = 0; i < g_out.n; i++) {
+            int64_t a, b;
+            seg_range(g_out.p[i], &a, &b);
+            assert_int_equal(b - a, g_out.p[i]->u.audio.n_frames);
+            assert_true(g_out.p[i]->flags & HD_PKT_FLAG_SEGMENT);
+            assert_true(b - a <= (int64_t)(max * 16000) + 160);
+            assert_true(a > prev_a && a >= prev_b - (int64_t)(ov * 16000) - 160 && b <= g_sig.n);
+            assert_memory_equal(g_out.p[i]->u.audio.data, g_sig.x + a, (size_t)(b - a) * sizeof(float));
+            cuts += i > 0 && a < prev_b;   /* overlapping: a cut with overlap */
+            prev_a = a, prev_b = b;
+            total++;
+        }
+    }
+    print_message("%d segments in 10 random streams, %d overlapping cuts\n", total, cuts);
+    assert_true(total >= 30 && cuts >= 1);
+    g_chunk = 1600;
+    clear_out();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_boundaries_and_latency),
@@ -582,6 +627,7 @@ int main(void) {
         cmocka_unit_test(test_node_is_live),
         cmocka_unit_test(test_node_mel_rows_on_fixture_speech),
         cmocka_unit_test(test_node_long_speech_is_cut),
+        cmocka_unit_test(test_node_random_streams),
         cmocka_unit_test(test_node_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -65,6 +65,14 @@ answer=$(head -1 "$T/ask.out")
 run_out=$("$HERD" run "image:$IMG ! vit model=$MM ! llama model=$MM task=ask prompt='$Q' n=12 temp=0 ! stdout" 2>"$T/run.err")
 [ "$run_out" = "$answer" ] && ok "herd run image ! vit ! llama gives the ask answer" || bad "run: '$run_out' vs ask '$answer' ($(cat "$T/run.err"))"
 
+# ---- the question from a text input instead of prompt= ---------------------------------------------
+run_text=$("$HERD" run "image:$IMG ! vit model=$MM ! a.embed  text:'$Q' ! a.text  llama name=a model=$MM n=12 temp=0 ! stdout" 2>&1)
+[ "$run_text" = "$answer" ] && ok "question from a text node gives the ask answer" || bad "text input: '$run_text'"
+# task=generate is plain completion, as herd generate
+gen_node=$("$HERD" run "text:'The capital of France is' ! llama model=$TL task=generate n=8 temp=0 ! stdout" 2>&1)
+gen_cmd=$("$HERD" generate -m "$TL" -p "The capital of France is" -n 8 --temp 0 --quiet)
+[ "$gen_node" = "$gen_cmd" ] && ok "llama task=generate equals herd generate" || bad "generate: '$gen_node' vs '$gen_cmd'"
+
 # ---- herd chat /image: the first reply is the ask answer -------------------------------------
 chat_out=$(printf '/image %s\n%s\n' "$IMG" "$Q" | "$HERD" chat -m "$MM" --temp 0 -n 12 --quiet)
 [ "$chat_out" = "$answer" ] && ok "chat /image + question gives the ask answer" || bad "chat: '$chat_out' vs '$answer'"

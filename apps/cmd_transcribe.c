@@ -101,7 +101,8 @@ static int flag(void *vctx, const char *f, const char *v) {
         return 1;
     }
     if (!strcmp(f, "--max-segment")) {
-        if (!check_float(o, f, v, 1, 3600)) o->bad = true;
+        /* the encoder attends over a whole segment: the paper's longest is 60 s */
+        if (!check_float(o, f, v, 1, 60)) o->bad = true;
         o->max_segment = v;
         return 1;
     }
@@ -330,7 +331,7 @@ static int run_translate(int argc, char **argv) { return run_common(argc, argv, 
     "  -n N                maximum tokens per segment (default 448)\n"                                   \
     "  --temp T            temperature (default 0: greedy, as the paper evaluates)\n"                    \
     "  --seed N            sampling seed\n"                                                              \
-    "  --max-segment S     longest segment in seconds (default 30; the paper trains on <= 60);\n"        \
+    "  --max-segment S     longest segment in seconds, 1..60 (default 30; the paper trains on <= 60);\n"        \
     "                      longer speech is cut at its quietest point before the limit\n"                \
     "  --min-silence S     pause that ends a segment (default 0.6 s); also the live latency\n"              \
     "  --overlap S         seconds by which segments cut at the limit overlap (default 0);\n"            \

@@ -14,6 +14,7 @@
 #include "speech/phonemes.h"
 #include "speech/prosody.h"
 #include "speech/tn.h"
+#include "speech/tn_model.h"
 #include "speech/tts.h"
 
 #include <errno.h>
@@ -31,6 +32,7 @@ typedef struct speak_opts {
     const char *out;
     const char *voice;
     const char *prosody;
+    const char *tn;
     long long rate, pitch, sample_rate;
     bool no_normalize, normalize_only, phones;
     bool bad;
@@ -41,6 +43,7 @@ static int flag(void *vctx, const char *f, const char *v) {
     if (strcmp(f, "-o") == 0 || strcmp(f, "--output") == 0) return o->out = v, 1;
     if (strcmp(f, "--voice") == 0) return o->voice = v, 1;
     if (strcmp(f, "--prosody") == 0) return o->prosody = v, 1;
+    if (strcmp(f, "--tn") == 0) return o->tn = v, 1;
     if (strcmp(f, "--rate") == 0) {
         if (!hd_cli_int(o->cli, f, v, 80, 450, &o->rate)) o->bad = true;
         return 1;
@@ -170,7 +173,24 @@ static int run(int argc, char **argv) {
             rc = print_phones(&cli, &o, text);
         } else {
             hd_error err = {0};
-            char *n = hd_tn_normalize(text, strlen(text), &err);
+            char *n = NULL;
+            if (o.tn) {
+                /* the tagger's choice of rule per TN token */
+                hd_tn_model *m = hd_tn_model_load(o.tn, &err);
+                hd_tn_token *tk = NULL;
+                int nt = 0;
+                uint8_t *tags = NULL;
+                if (m && !hd_tn_tokenize(text, strlen(text), &tk, &nt, &err) && (tags = malloc((size_t)nt + 1)) &&
+                    !hd_tn_model_run(m, NULL, text, tk, nt, 0, NULL, NULL, NULL, tags, &err))
+                    n = hd_tn_normalize_tagged(text, strlen(text), tk, nt, tags, &err);
+                else if (m && !tags && !err.code)
+                    hd_error_set(&err, HD_ERR_NOMEM, "out of memory");
+                free(tags);
+                free(tk);
+                hd_tn_model_free(m);
+            } else {
+                n = hd_tn_normalize(text, strlen(text), &err);
+            }
             if (n) printf("%s\n", n);
             else rc = hd_cli_fail(&cli, &err);
             free(n);
@@ -185,6 +205,7 @@ static int run(int argc, char **argv) {
 
     hd_error err = {0};
     hd_prosody_model *pm = NULL;
+    hd_tn_model *tnm = NULL;
     hd_threadpool *pool = NULL;
     hd_tts *tts = NULL;
     sink s = {0};
@@ -195,12 +216,21 @@ static int run(int argc, char **argv) {
     tp.pitch = (int)o.pitch;
     tp.sample_rate = (int)o.sample_rate;
     tp.no_normalize = o.no_normalize;
-    if (o.prosody) {
-        if (!(pm = hd_prosody_load(o.prosody, &err))) goto fail;
+    if (o.prosody || o.tn) {
         if (!(pool = hd_threadpool_create(cli.threads, &err))) goto fail;
         ex.pool = pool;
-        tp.prosody = pm;
         tp.ex = &ex;
+    }
+    if (o.tn) {
+        if (!(tnm = hd_tn_model_load(o.tn, &err))) goto fail;
+        tp.tn = tnm;
+        hd_cli_progress(&cli, "speak: TN tagger %s (LSTM %d x %d, right context %d tokens)\n", o.tn,
+                        hd_tn_model_config(tnm)->n_layer, hd_tn_model_config(tnm)->n_hidden,
+                        hd_tn_model_config(tnm)->lookahead);
+    }
+    if (o.prosody) {
+        if (!(pm = hd_prosody_load(o.prosody, &err))) goto fail;
+        tp.prosody = pm;
         hd_cli_progress(&cli, "speak: prosody model %s (%d layers, lookahead %d phones)\n", o.prosody,
                         hd_prosody_config_of(pm)->n_layer, hd_prosody_config_of(pm)->lookahead);
     }
@@ -243,6 +273,7 @@ static int run(int argc, char **argv) {
         hd_cli_progress(&cli, "speak: nothing to say\n");
     hd_tts_free(tts);
     hd_prosody_free(pm);
+    hd_tn_model_free(tnm);
     hd_threadpool_free(pool);
     free(text);
     return HD_EXIT_OK;
@@ -251,6 +282,7 @@ fail:
     if (s.wav) hd_wav_writer_close(s.wav, NULL);
     hd_tts_free(tts);
     hd_prosody_free(pm);
+    hd_tn_model_free(tnm);
     hd_threadpool_free(pool);
     free(text);
     return rc;
@@ -274,8 +306,10 @@ const hd_command hd_cmd_speak = {
     "  -r, --sample-rate HZ output rate, 8000..48000 (default 22050; 16000 for ASR)\n"
     "  --prosody FILE       prosody model GGUF (speech/prosody.h): its per-phone durations,\n"
     "                       F0 and power are imposed on the voice (also -m FILE)\n"
+    "  --tn FILE            TN tagger GGUF (speech/tn_model.h): picks the normalisation rule\n"
+    "                       of every token (default: the rule-based normaliser alone)\n"
     "  --no-normalize       speak the text as written\n"
-    "  --normalize-only     print the spoken form of TEXT and exit\n"
+    "  --normalize-only     print the spoken form of TEXT (with --tn: as the tagger chose) and exit\n"
     "  --phones             print each word of TEXT with its phones and times (s) and exit\n"
     "  -t N                 threads for the prosody model (default: all cores)\n"
     "  --quiet              no summary on stderr (sentences, audio length, time to first\n"

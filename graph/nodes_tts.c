@@ -6,6 +6,7 @@
 #include "node.h"
 
 #include "speech/prosody.h"
+#include "speech/tn_model.h"
 #include "speech/tts.h"
 
 #include <stdlib.h>
@@ -18,6 +19,7 @@ typedef struct tts_state {
     hd_node *node;
     hd_tts *tts;
     hd_prosody_model *pm;
+    hd_tn_model *tn;
     hd_exec ex;
     int rate;
     int64_t chunk, index;   /* frames per packet, frames sent so far */
@@ -60,6 +62,12 @@ static hd_status tts_create(hd_node *node, const hd_node_opts *o, void **state, 
         p.prosody = s->pm;
         p.ex = &s->ex;
     }
+    const char *tn = hd_opt_str(o, "tn");
+    if (tn[0]) {
+        if (!(s->tn = hd_tn_model_load(tn, err))) return err ? err->code : HD_ERR_IO;
+        p.tn = s->tn;
+        p.ex = &s->ex;
+    }
     if (!(s->tts = hd_tts_create(&p, tts_audio, s, err))) return err ? err->code : HD_ERR_ARG;
     return HD_OK;
 }
@@ -84,6 +92,7 @@ static void tts_destroy(void *state) {
     if (!s) return;
     hd_tts_free(s->tts);
     hd_prosody_free(s->pm);
+    hd_tn_model_free(s->tn);
     free(s);
 }
 
@@ -94,6 +103,7 @@ static const hd_option_def tts_opts[] = {
     {"rate", HD_OPT_INT, "22050", "output sample rate", 8000, 48000, NULL},
     {"normalize", HD_OPT_BOOL, "true", "read numbers, dates, units, abbreviations out (rule-based TN)", 0, 0, NULL},
     {"prosody", HD_OPT_STRING, "", "prosody model GGUF (speech/prosody.h); empty = espeak-ng's prosody", 0, 0, NULL},
+    {"tn", HD_OPT_STRING, "", "TN tagger GGUF (speech/tn_model.h); empty = rule-based normaliser alone", 0, 0, NULL},
     {"chunk", HD_OPT_INT, "4096", "frames per audio packet", 1, 1 << 20, NULL},
 };
 

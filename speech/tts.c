@@ -135,13 +135,28 @@ done:
     return st;
 }
 
+/* TN with the tagger: tokens, tags, rules. */
+static char *tagged_normalize(hd_tts *t, const char *text, size_t len, hd_error *err) {
+    hd_tn_token *tk = NULL;
+    int n = 0;
+    if (hd_tn_tokenize(text, len, &tk, &n, err)) return NULL;
+    uint8_t *tags = malloc((size_t)n + 1);
+    char *out = NULL;
+    if (!tags) hd_error_set(err, HD_ERR_NOMEM, "tts: out of memory");
+    else if (!hd_tn_model_run(t->p.tn, t->p.ex, text, tk, n, 0, NULL, NULL, NULL, tags, err))
+        out = hd_tn_normalize_tagged(text, len, tk, n, tags, err);
+    free(tags);
+    free(tk);
+    return out;
+}
+
 static hd_status render(hd_tts *t, const char *text, size_t len, hd_error *err) {
     size_t a = 0;
     while (a < len && is_space((unsigned char)text[a])) a++;
     if (a == len) return HD_OK;   /* nothing to say */
     char *norm = NULL;
     if (!t->p.no_normalize) {
-        norm = hd_tn_normalize(text + a, len - a, err);
+        norm = t->p.tn ? tagged_normalize(t, text + a, len - a, err) : hd_tn_normalize(text + a, len - a, err);
         if (!norm) return err ? err->code : HD_ERR_NOMEM;
         text = norm, a = 0, len = strlen(norm);
     }

@@ -21,6 +21,7 @@
 
 #include "phonemes.h"
 #include "prosody.h"
+#include "tn_model.h"
 #include "vocoder.h"
 
 #include "core/error.h"
@@ -45,7 +46,11 @@ typedef struct hd_tts_params {
     int rate_wpm;           /* speaking rate, 80..450 words per minute (0 = 175)              */
     int pitch;              /* espeak-ng base pitch 0..100, negative = 50                     */
     int sample_rate;        /* output rate, 8000..48000 (16000 or 22050 typical); 0 = 22050   */
-    bool no_normalize;      /* skip the rule-based text normaliser                            */
+    bool no_normalize;      /* skip text normalisation                                        */
+    /* TN tagger (borrowed, may be NULL: the rule-based normaliser decides
+     * alone).  When given, each sentence's TN tokens are tagged by it and
+     * the tags drive the rules (speech/tn_model.h); runs on `ex`. */
+    const hd_tn_model *tn;
     /* Prosody model (borrowed, may be NULL: espeak-ng's own prosody).  When
      * given, `ex` runs it (borrowed; NULL = the calling thread, no pool). */
     const hd_prosody_model *prosody;

@@ -73,6 +73,11 @@ check "--voice en-us+f3 renders" test -s "$T/f3.wav"
 "$HERD" speak --quiet "$S" -o "$T/plain.wav"
 "$HERD" speak --quiet -t 2 --prosody "$T/pm.gguf" "$S" -o "$T/pm.wav"
 check "--prosody imposes the model's durations" awk -v a="$(dur "$T/plain.wav")" -v b="$(dur "$T/pm.wav")" 'BEGIN {d = a - b; exit !(d > 0.05 || d < -0.05)}'
+"$BUILD/tests/parity_tn" --write-random "$T/tn.gguf" 1
+"$HERD" speak --quiet --tn "$T/tn.gguf" --normalize-only "Call 911 on 5/6/2021." > "$T/tn.txt"
+check "--tn: the tagger's normalisation is printed" test "$(wc -l < "$T/tn.txt")" = 1
+"$HERD" speak --quiet --tn "$T/tn.gguf" "Call 911 now." -o "$T/tn.wav"
+check "--tn: speech with the tagger" test -s "$T/tn.wav"
 "$HERD" run --quiet "text text='A graph speaks. It costs \$5.' ! tts rate=16000 ! wav:$T/graph.wav"
 check "tts node writes 16 kHz audio" "$PY" -c 'import sys, wave; w = wave.open(sys.argv[1]); assert w.getframerate() == 16000 and w.getnframes() > 16000' "$T/graph.wav"
 

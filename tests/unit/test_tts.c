@@ -23,6 +23,7 @@
 #include "testutil.h"
 
 extern const hd_rm_arch hd_rm_arch_prosody;
+extern const hd_rm_arch hd_rm_arch_tn;
 
 static const char *const SENTENCE = "The quick brown fox jumps over the lazy dog.";
 static const char *const LONG_TEXT =
@@ -385,12 +386,48 @@ static void test_tts_with_model(void **state) {
     hd_prosody_free(m);
 }
 
+/* With a TN tagger the engine speaks the tagged normalisation of the text. */
+static void test_tts_with_tn_model(void **state) {
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/tts-tn-tiny.gguf", tu_tmpdir());
+    hd_random_model_params rp = hd_random_model_default_params();
+    rp.arch = "tn";
+    rp.preset = "tiny";
+    rp.seed = 1;
+    hd_error err = {0};
+    assert_int_equal(hd_rm_arch_tn.write(&rp, path, &err), HD_OK);
+    hd_tn_model *m = hd_tn_model_load(path, &err);
+    assert_non_null(m);
+    const char *text = "Call 911 on 5/6/2021, said NASA.";
+    hd_tn_token *tk;
+    int n;
+    assert_int_equal(hd_tn_tokenize(text, strlen(text), &tk, &n, &err), HD_OK);
+    uint8_t *tags = malloc((size_t)n);
+    assert_int_equal(hd_tn_model_run(m, NULL, text, tk, n, 0, NULL, NULL, NULL, tags, &err), HD_OK);
+    char *norm = hd_tn_normalize_tagged(text, strlen(text), tk, n, tags, &err);
+    assert_non_null(norm);
+    hd_utterance u;
+    assert_int_equal(hd_phonemes_synth(norm, strlen(norm), &VOICE, &u, &err), HD_OK);
+    capture c = {0};
+    hd_tts_params p = hd_tts_default_params();
+    p.tn = m;
+    hd_tts *t = hd_tts_create(&p, on_audio, &c, &err);
+    assert_int_equal(hd_tts_push(t, text, strlen(text), &err), HD_OK);
+    assert_int_equal(hd_tts_finish(t, &err), HD_OK);
+    assert_int_equal(c.samples, u.n_samples);
+    hd_tts_free(t);
+    hd_utterance_free(&u);
+    free(norm), free(tags), free(tk);
+    hd_tn_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alignment),        cmocka_unit_test(test_f0_track),
         cmocka_unit_test(test_vocoder_imposes_scaled_prosody), cmocka_unit_test(test_model_prosody_applies),
         cmocka_unit_test(test_segment_end),      cmocka_unit_test(test_streaming),
-        cmocka_unit_test(test_tts_with_model),
+        cmocka_unit_test(test_tts_with_model),   cmocka_unit_test(test_tts_with_tn_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

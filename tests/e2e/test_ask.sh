@@ -85,6 +85,12 @@ chat2=$(printf '%s\n/image %s\nand this one?\n' "$Q" "$IMG2" | "$HERD" chat -m "
   hf=$("$HERD" ask -m "$T/mmhf" -i "$IMG" --temp 0 -n 12 --ids --quiet "$Q") &&
   [ "$hf" = "$(cat "$T/ask.out")" ] && ok "HF folder (tokenizer.json names) answers as the GGUF" || bad "HF folder: $hf"
 
+# ---- --vision: the tower from its own file (same seed, so the same weights) ----------------------------
+"$HERD" random-model --arch mllama-vision --preset tiny -o "$T/vision.gguf" --quiet >/dev/null &&
+  vis=$("$HERD" ask -m "$MM" --vision "$T/vision.gguf" -i "$IMG" --temp 0 -n 12 --ids --quiet "$Q") &&
+  [ "$vis" = "$(cat "$T/ask.out")" ] && ok "--vision FILE: the same tower gives the same answer" || bad "--vision: $vis"
+expect_error "missing --vision file" 1 "no-vision.gguf" -- "$HERD" ask -m "$MM" --vision "$T/no-vision.gguf" -i "$IMG" "$Q"
+
 # ---- several images, text-only models and questions ------------------------------------------
 two=$("$HERD" ask -m "$MM" -i "$IMG" -i "$IMG2" --temp 0 -n 6 --json --quiet "Compare them") &&
   echo "$two" | "$PY" -c 'import json,sys; j=json.load(sys.stdin); assert j["n_images"]==2 and j["n_generated"]==6' &&

@@ -22,6 +22,12 @@
  *               hd_llama_image_ranges (mask mode `hf-mask`).  Images on a
  *               model without cross-attention are an error; no images is a
  *               plain chat question.
+ *               group=K (video frames, `herd caption`): no text input; every
+ *               K images (the last run may be shorter) get their own answer
+ *               to `prompt` as soon as they are in, then are dropped; the
+ *               answer's pts/duration span the run's pictures.  frame-times:
+ *               the question begins with the images' times (graph/
+ *               video_prompt.h), from the packets' pts.
  *   generate    plain completion: <|begin_of_text|> prompt [+ text segment],
  *               one answer per text segment (or `prompt` alone).
  *   transcribe  one answer per speech segment (an embedding packet of LM
@@ -39,6 +45,7 @@
 
 #include "models.h"
 #include "node_hooks.h"
+#include "video_prompt.h"
 #include "vision_lm.h"
 
 #include "core/gguf.h"
@@ -83,6 +90,8 @@ typedef struct llama_state {
 
     hd_packet *images[MAX_IMAGES];
     int n_images, max_images;
+    int group;                /* ask: answer every `group` images (0 = all) */
+    bool frame_times;         /* ask: the images' times start the question */
 
     /* the text segment being gathered */
     char *seg;
@@ -164,6 +173,14 @@ static hd_status llama_create(hd_node *node, const hd_node_opts *o, void **state
     if (!s->prompt || !s->system || !s->language || !s->to) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
     s->mode = hd_opt_bool(o, "hf-mask") ? HD_XATTN_MASK_HF : HD_XATTN_MASK_META;
     s->max_images = (int)hd_opt_int(o, "max-images");
+    s->group = (int)hd_opt_int(o, "group");
+    s->frame_times = hd_opt_bool(o, "frame-times");
+    if (s->group > 0 && s->task != T_ASK)
+        return hd_error_set(err, HD_ERR_ARG, "group= is for task=ask (images answered in runs)");
+    if (s->group > 0 && hd_node_input_linked(node, 1))
+        return hd_error_set(err, HD_ERR_ARG, "group=%d answers prompt= about each run of images; the text input is not used",
+                            s->group);
+    if (s->group > s->max_images) s->max_images = s->group;
 
     /* the languages are checked now, not at the first segment */
     char sys[256];
@@ -250,7 +267,7 @@ static bool emit(llama_state *s, bool last, hd_error *err) {
     const hd_node_hooks *h = hd_node_hooks_of(s->node);
     if (h && h->text) h->text(h->ctx, hd_node_name(s->node), s->pend ? s->pend : "", n, last);
     if (!send_text(s, s->pend ? s->pend : "", n, last, err)) return false;
-    memmove(s->pend, s->pend + n, keep);
+    if (keep) memmove(s->pend, s->pend + n, keep);
     s->pend_len = keep;
     return true;
 }
@@ -320,6 +337,14 @@ static hd_node_ret answer_text(llama_state *s, const char *text, int64_t pts, in
     if (lp && lt) q[n++] = s->task == T_GENERATE ? '\n' : ' ';
     if (lt) memcpy(q + n, text, lt);
     q[n + lt] = 0;
+    if (s->frame_times && s->task == T_ASK && s->n_images > 0) {
+        int64_t pts[MAX_IMAGES];
+        for (int i = 0; i < s->n_images; i++) pts[i] = s->images[i]->pts;
+        char *tq = hd_video_frames_text(pts, s->n_images, q, err);
+        free(q);
+        if (!tq) return HD_NODE_ERROR;
+        q = tq;
+    }
 
     hd_status st = HD_OK;
     s->prompt_ids.n = 0;
@@ -389,6 +414,17 @@ static hd_node_ret answer_speech(llama_state *s, const hd_packet *in, hd_error *
     return answer(s, in->u.embed.data, in->pts, in->duration, err);
 }
 
+/* ask with group=K: answers prompt= about the images held, then drops them. */
+static hd_node_ret answer_group(llama_state *s, hd_error *err) {
+    const hd_packet *a = s->images[0], *b = s->images[s->n_images - 1];
+    int64_t pts = a->pts, dur = 0;
+    if (pts != HD_PTS_NONE && b->pts != HD_PTS_NONE && b->pts + b->duration > pts) dur = b->pts + b->duration - pts;
+    hd_node_ret r = answer_text(s, "", pts, dur, err);
+    for (int i = 0; i < s->n_images; i++) hd_packet_unref(s->images[i]);
+    s->n_images = 0;
+    return r;
+}
+
 /* ---- callbacks ------------------------------------------------------------------------ */
 
 static hd_node_ret text_segment_done(llama_state *s, hd_error *err) {
@@ -430,6 +466,7 @@ static hd_node_ret llama_process(hd_node *node, void *state, int port, hd_packet
                                 MAX_IMAGES),
                    HD_NODE_ERROR;
         s->images[s->n_images++] = hd_packet_ref(in);
+        if (s->group > 0 && s->n_images == s->group) return answer_group(s, err);
         return HD_NODE_AGAIN;
     }
     /* text */
@@ -468,6 +505,8 @@ static hd_status llama_flush(hd_node *node, void *state, hd_error *err) {
     llama_state *s = state;
     hd_node_ret r = HD_NODE_OK;
     if (s->seg_open) r = text_segment_done(s, err);
+    else if (s->group > 0 && s->n_images > 0) r = answer_group(s, err);   /* the last, shorter run */
+    else if (s->group > 0) r = s->n_answers == 0 ? answer_text(s, "", HD_PTS_NONE, 0, err) : HD_NODE_OK;
     else if ((s->task == T_ASK || s->task == T_GENERATE) && s->n_answers == 0 && !hd_node_input_linked(node, 1))
         r = answer_text(s, "", HD_PTS_NONE, 0, err);
     return r == HD_NODE_ERROR ? (err && err->code ? err->code : HD_ERR_INTERNAL) : HD_OK;
@@ -491,6 +530,9 @@ static const hd_option_def llama_opts[] = {
     {"seed", HD_OPT_INT, "0", "sampling seed (every answer starts from it)", 0, (double)INT64_MAX, NULL},
     {"ctx", HD_OPT_INT, "0", "context length (0: the model's, at most 4096)", 0, 1 << 24, NULL},
     {"max-images", HD_OPT_INT, "4", "ask: images per question", 1, MAX_IMAGES, NULL},
+    {"group", HD_OPT_INT, "0", "ask: answer every K images on their own, as they arrive (video segments; 0 = all "
+                               "images, one answer per question)", 0, MAX_IMAGES, NULL},
+    {"frame-times", HD_OPT_BOOL, "false", "ask: the question starts with the images' times (video frames)", 0, 0, NULL},
     {"hf-mask", HD_OPT_BOOL, "false", "ask: Hugging Face's cross-attention row mask instead of Meta's", 0, 0, NULL},
 };
 

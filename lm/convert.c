@@ -42,6 +42,27 @@ static bool ends_with(const char *s, const char *suffix) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
+/* The tensor named hf (the Hub checkpoints' names) in st, or under the names
+ * newer transformers versions save MllamaForConditionalGeneration with
+ * (model.language_model.*, model.vision_model.*, model.multi_modal_projector.*,
+ * lm_head.weight); -1 if neither is there. */
+static int64_t find_source(const hd_safetensors *st, const char *hf) {
+    int64_t k = hd_safetensors_find(st, hf);
+    if (k >= 0) return k;
+    static const char *const from[] = {"language_model.model.", "language_model.lm_head.", "vision_model.",
+                                       "multi_modal_projector."};
+    static const char *const to[] = {"model.language_model.", "lm_head.", "model.vision_model.",
+                                     "model.multi_modal_projector."};
+    for (size_t i = 0; i < sizeof from / sizeof from[0]; i++) {
+        const size_t n = strlen(from[i]);
+        if (strncmp(hf, from[i], n) != 0) continue;
+        char alt[512];
+        if (snprintf(alt, sizeof alt, "%s%s", to[i], hf + n) >= (int)sizeof alt) return -1;
+        return hd_safetensors_find(st, alt);
+    }
+    return -1;
+}
+
 /* Points every HF tensor of the plan at its data in st after checking name,
  * shape and dtype; src_shard = rank of its file among the checkpoint's files
  * in name order (convert_hf_to_gguf.py reads the parts sorted). */
@@ -65,7 +86,7 @@ static hd_status bind_sources(hd_rm_plan *plan, const hd_safetensors *st, const 
     for (int i = 0; i < plan->n && s == HD_OK; i++) {
         hd_rm_tensor *t = &plan->t[i];
         if (!t->hf_name) continue;
-        const int64_t k = hd_safetensors_find(st, t->hf_name);
+        const int64_t k = find_source(st, t->hf_name);
         if (k < 0) {
             s = hd_error_set(err, HD_ERR_FORMAT, "%s: tensor %s is missing", dir, t->hf_name);
             break;

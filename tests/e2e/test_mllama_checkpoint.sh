@@ -68,6 +68,28 @@ n=$(ls "$tmp/hfs" | grep -c -- '-of-' || true)
 cmp -s "$tmp/cvs.gguf" "$tmp/ms.gguf" && ok "convert of the sharded folder == random-model's GGUF in that shard order" ||
   bad "sharded convert differs"
 
+# names as newer transformers versions save the model (model.language_model.*, lm_head.weight, ...)
+mkdir "$tmp/hfn"
+cp "$tmp/hf/"*.json "$tmp/hfn/"
+"$PY" - "$tmp/hf/model.safetensors" "$tmp/hfn/model.safetensors" <<'PYEOF'
+import json, struct, sys
+data = open(sys.argv[1], "rb").read()
+(n,) = struct.unpack("<Q", data[:8])
+hdr = json.loads(data[8:8 + n])
+def rename(k):
+    for a, b in (("language_model.model.", "model.language_model."), ("language_model.lm_head.", "lm_head."),
+                 ("vision_model.", "model.vision_model."), ("multi_modal_projector.", "model.multi_modal_projector.")):
+        if k.startswith(a):
+            return b + k[len(a):]
+    return k
+h = json.dumps({rename(k): v for k, v in hdr.items()}, separators=(",", ":")).encode()
+h += b" " * ((8 - len(h) % 8) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(h)) + h + data[8 + n:])
+PYEOF
+"$HERD" convert "$tmp/hfn" "$tmp/cvn.gguf" --type F32 --name "Llama 3.2 Vision Tiny" --quiet
+cmp -s "$tmp/cvn.gguf" "$tmp/m.gguf" && ok "convert of a folder with newer transformers' names == the same GGUF" ||
+  bad "convert with newer transformers' names differs"
+
 # ---- quantize: weights Q4_0 / Q8_0, the patch embedding F16, 1-D F32 ----------------------
 "$HERD" quantize "$tmp/m.gguf" "$tmp/q4.gguf" Q4_0 --quiet
 rm_model --preset tiny --format gguf --type Q4_0 --seed 4 --tokenizer "$TOK" -o "$tmp/rq4.gguf"

@@ -21,6 +21,10 @@
  *                           in vision/vit.h's v.* / mm.* names with the
  *                           mllama_vision.* keys (the patch embedding F16 for
  *                           block types); lm/random_model_mllama.c's plan.
+ *                           Folders saved by newer transformers versions
+ *                           (model.language_model.*, model.vision_model.*,
+ *                           model.multi_modal_projector.*, lm_head.weight) are
+ *                           read too.
  *   hd_quantize_gguf        a GGUF file → the same model with its weight
  *                           matrices in another type, as `llama-quantize
  *                           --pure` makes it (see below).

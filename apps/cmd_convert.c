@@ -15,8 +15,13 @@ static const char k_convert_usage[] =
     "tokenizer.model) to one GGUF file as llama.cpp's convert_hf_to_gguf.py writes it:\n"
     "the same metadata keys, tensor names and order, Q/K rows in the interleaved RoPE\n"
     "layout, rope_freqs.weight for llama3 rope scaling, tokenizer.ggml.* keys.\n"
+    "A Llama 3.2 Vision folder (model_type \"mllama\", e.g. Llama-3.2-11B-Vision-Instruct)\n"
+    "becomes one GGUF holding the whole model: the text decoder in Ollama's mllama layout\n"
+    "(mllama.* keys, blk.N.cross_attn_* tensors) and the vision tower + projector in herd's\n"
+    "v.* / mm.* names with mllama_vision.* keys (see vision/vit.h).\n"
     "  --type TYPE   F16 (default, as convert_hf_to_gguf.py), F32, BF16, Q8_0, or Q4_0 /\n"
-    "                Q4_K (as llama-quantize --pure); norms and rope_freqs stay F32\n"
+    "                Q4_K (as llama-quantize --pure); norms and rope_freqs stay F32, the\n"
+    "                mllama patch embedding (rows of 14) F16\n"
     "  --name NAME   general.name (default: the folder's name)\n"
     "Progress (tensor k/N) goes to stderr unless --quiet.\n"
     "Exit codes: 0 ok, 1 bad input or cannot write, 2 usage error.\n";
@@ -113,7 +118,7 @@ static int run_quantize(int argc, char **argv) {
     return HD_EXIT_OK;
 }
 
-const hd_command hd_cmd_convert = {"convert", "convert a Hugging Face Llama folder to GGUF (as convert_hf_to_gguf.py)",
+const hd_command hd_cmd_convert = {"convert", "convert a Hugging Face Llama / Llama 3.2 Vision folder to GGUF",
                                    k_convert_usage, run_convert};
 const hd_command hd_cmd_quantize = {"quantize", "re-quantize a GGUF model (Q8_0, Q4_0, Q4_K, F16, BF16)",
                                     k_quantize_usage, run_quantize};

@@ -201,7 +201,8 @@ typedef struct mark {
 static hd_status pitch_marks(const float *x, int64_t n, int rate, const float *f0, int64_t nf, mark **marks,
                              int64_t *n_marks, hd_error *err) {
     int hop = hop_of(rate);
-    int64_t cap = n / (rate / (int)F0_MAX) + n / hop + 4, m = 0;
+    /* voiced marks are at least 0.75 of the shortest period apart */
+    int64_t cap = n / (int64_t)(0.75 * rate / F0_MAX) + n / hop + 4, m = 0;
     mark *mk = malloc((size_t)cap * sizeof *mk);
     if (!mk) return hd_error_set(err, HD_ERR_NOMEM, "vocoder: out of memory");
     int64_t t = 0;

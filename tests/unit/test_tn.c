@@ -7,10 +7,12 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "speech/tn.h"
+#include "testutil.h"
 
 typedef struct pair {
     const char *written, *spoken;
@@ -215,13 +217,39 @@ static void test_number_words(void **state) {
     free(s);
 }
 
+/* Random text made of the characters the rules look at: never a crash (run
+ * under the sanitizers), always a string, and digits never survive next to
+ * nothing but digits (every digit run is read out unless glued to letters). */
+static void test_random_text(void **state) {
+    (void)state;
+    static const char alphabet[] = "0123456789 ,.:/-+$%&#@=' aAmMpPsSkKgGtTnNdDrRhH\xc2\xa3\xe2\x82\xac\xb0\n";
+    tu_rng r;
+    tu_rng_seed(&r, 99);
+    char buf[64];
+    for (int it = 0; it < 20000; it++) {
+        size_t n = (size_t)(tu_rng_u64(&r) % sizeof buf);
+        for (size_t i = 0; i < n; i++) buf[i] = alphabet[tu_rng_u64(&r) % (sizeof alphabet - 1)];
+        hd_error err = {0};
+        char *s = hd_tn_normalize(buf, n, &err);
+        assert_non_null(s);
+        for (size_t i = 0; s[i]; i++) {
+            if (s[i] < '0' || s[i] > '9') continue;
+            /* a digit left in the output belongs to a word (x86, A4, UTF-8 letters) */
+            unsigned char p = i > 0 ? (unsigned char)s[i - 1] : 0;
+            bool glued = ((p | 32) >= 'a' && (p | 32) <= 'z') || (p >= '0' && p <= '9') || p >= 0x80;
+            if (!glued) fail_msg("digit left in \"%.*s\" -> \"%s\"", (int)n, buf, s);
+        }
+        free(s);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cardinals),          cmocka_unit_test(test_ordinals_years_decades),
         cmocka_unit_test(test_dates_times),        cmocka_unit_test(test_money_percent_units),
         cmocka_unit_test(test_fractions_ranges),   cmocka_unit_test(test_abbreviations_symbols),
         cmocka_unit_test(test_untouched),          cmocka_unit_test(test_not_nul_terminated),
-        cmocka_unit_test(test_number_words),
+        cmocka_unit_test(test_number_words),       cmocka_unit_test(test_random_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,8 @@
 #     line per segment;
 #   - raw PCM on stdin (s16 and f32, 16 kHz mono) gives byte-identical output
 #     to the same samples read from the file; 44.1 kHz stereo is resampled;
-#   - live: with stdin still open, every segment's text is out;
+#   - live: with stdin still open, every segment's text is out; Ctrl-C
+#     then exits 130 with a complete, valid srt;
 #   - a 60 s MP3 with --max-segment 4: segments at most 4 s, cut back to back;
 #   - translate --to fr; missing/corrupt/empty/non-audio inputs exit 1 with
 #     one line; usage errors exit 2.
@@ -129,6 +130,27 @@ if [ "$want" -ge 1 ] && [ "$got" -ge "$want" ] && cmp -s "$T/live.txt" "$T/live.
   ok "live: all $want segment line(s) printed before stdin closed"
 else
   fail "live: $got of $want lines before stdin closed"
+fi
+
+# Ctrl-C on a live run: exit 130, the subtitle file is complete and valid
+"${TR[@]}" --format srt -o "$T/int.srt" - < "$T/fifo" &
+LIVE_PID=$!
+exec 3> "$T/fifo"
+cat "$T/live.s16" >&3
+for _ in $(seq 600); do
+  [ "$(grep -c -- '-->' "$T/int.srt" 2>/dev/null)" -ge "$want" ] && break
+  sleep 0.1
+done
+kill -INT $LIVE_PID
+wait $LIVE_PID
+rc=$?
+LIVE_PID=
+exec 3>&-
+if [ $rc -eq 130 ] && [ "$(grep -c -- '-->' "$T/int.srt")" -eq "$want" ] \
+   && ffmpeg -v error -i "$T/int.srt" -c:s copy -f null - 2>/dev/null; then
+  ok "interrupted live run: exit 130, $want cue(s) in a valid srt"
+else
+  fail "interrupted live run: exit $rc, $(grep -c -- '-->' "$T/int.srt") cue(s) of $want"
 fi
 
 # ---- long audio: 60 s MP3, continuous reading cut at 4 s ---------------------------------------------

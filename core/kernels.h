@@ -52,10 +52,10 @@ typedef enum hd_act {
  * s8 = 8 · d · Σq, the term a Q4_0 dot product subtracts for the weights' offset of 8
  * (Σ (n - 8)·q = Σ n·q - 8·Σq), so the kernels multiply unsigned nibbles directly. */
 typedef struct { float d; float s8; int8_t qs[32]; } hd_block_q8x;   /* 40 bytes */
-/* Two hd_block_q8x laid out for zmm: d and s8 of the first block in lanes 0-7,
- * of the second in lanes 8-15, then both blocks' 64 quants.  An odd last block
- * is paired with zeros. */
-typedef struct { float d[16]; float s8[16]; int8_t qs[64]; } hd_block_q8x2;   /* 192 bytes */
+/* Two hd_block_q8x laid out for zmm: d of the first block in lanes 0-7, of the
+ * second in lanes 8-15, then both blocks' 64 quants.  An odd last block is paired
+ * with zeros. */
+typedef struct { float d[16]; int8_t qs[64]; } hd_block_q8x2;   /* 128 bytes */
 /* Two hd_block_q8x in the order of two Q4_0 blocks' nibbles on ymm: d of the first
  * block in lanes 0-3, of the second in 4-7; lo = quants 0-15 of each block (the low
  * nibbles), hi = quants 16-31 (the high nibbles); c8[l] = −8 · (Σ lo[4l..4l+3] +

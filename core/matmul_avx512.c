@@ -396,13 +396,11 @@ static void act_q8x2(const float *x, void *dst, int64_t k) {
         const int h = (int)(i & 1);
         x86_act_q8x(x + 32 * i, &one, 32);
         _mm256_storeu_ps(p->d + 8 * h, _mm256_set1_ps(one.d));
-        _mm256_storeu_ps(p->s8 + 8 * h, _mm256_set1_ps(one.s8));
         memcpy(p->qs + 32 * h, one.qs, 32);
     }
     if (nb & 1) { /* pad the last pair with a zero block */
         hd_block_q8x2 *p = y + nb / 2;
         _mm256_storeu_ps(p->d + 8, _mm256_setzero_ps());
-        _mm256_storeu_ps(p->s8 + 8, _mm256_setzero_ps());
         memset(p->qs + 32, 0, 32);
     }
 }
@@ -492,54 +490,58 @@ HD_INLINE void dot_q40z_n(int64_t k, const hd_block_q4_0 *b, const void *x, size
     }
 }
 
-/* Q8_0 blocks b[0], b[1] (two == false: b[1] taken as zeros) as q + 128 unsigned bytes
- * (a zero block gives 128s against zero quants, which its zero scale cancels). */
+/* Q8_0 blocks b[0], b[1] (two == false: b[1] taken as zeros) in one register. */
 HD_INLINE __m512i q8_0_pair(const hd_block_q8_0 *b, bool two) {
     const __m256i q0 = _mm256_loadu_si256((const __m256i *)b[0].qs);
     const __m256i q1 = two ? _mm256_loadu_si256((const __m256i *)b[1].qs) : _mm256_setzero_si256();
-    return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1), _mm512_set1_epi8((char)0x80));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
 }
 
-/* Q8_0: (q + 128) · x − 16·dw·s8 per block (s8 = 8·dx·Σq, so 16·s8 = 128·dx·Σq).
- * Four blocks a step into two accumulator chains (one chain leaves the loop waiting
- * on the FMA latency: ~50 GB/s from L2, too close to what memory delivers to keep
- * enough loads in flight; measured +5-8% from memory with one thread).  A
- * several-rows variant as for F16 was slower (~22 vs ~28 GB/s at 8192 inputs), and
- * software prefetch made no difference to this single stream. */
+/* Σ q·x per 4-byte group: |q| (unsigned) times x with q's sign (exact: |x| <= 127, and
+ * q = −128 from a foreign file still gives 128·(−x)). */
+HD_INLINE __m512i q8_dot(__m512i absq, __mmask64 neg, __m512i x) {
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), absq, _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x));
+}
+
+/* Q8_0: Σ_blocks dw·dx·Σ q·x, the integer part exact (sign moved onto the activations).
+ * Four blocks a step into two accumulator chains: one chain leaves the loop waiting
+ * on the FMA latency (~50 GB/s from L2, too close to what memory delivers to keep
+ * enough loads in flight).  The 128-byte activation pairs (no offset correction to
+ * carry) keep a row of 8192 inputs at 16 KiB, in L1 beside the streaming weights.
+ * A several-rows variant as for F16 was slower (~22 vs ~28 GB/s at 8192 inputs),
+ * and software prefetch made no difference to this single stream. */
 HD_INLINE void dot_q80z_n(int64_t k, const hd_block_q8_0 *b, const void *x, size_t xs, const int nc, float *y,
                           size_t ys) {
-    __m512 acc[HD_DOT_MAX_NC][2], cor[HD_DOT_MAX_NC][2];
-    for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = cor[c][0] = cor[c][1] = _mm512_setzero_ps();
+    __m512 acc[HD_DOT_MAX_NC][2];
+    for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm512_setzero_ps();
     const int64_t nb = k / 32;
     int64_t i = 0;
     for (; i + 4 <= nb; i += 4) {
         const __m512i z0 = q8_0_pair(b + i, true), z1 = q8_0_pair(b + i + 2, true);
+        const __mmask64 n0 = _mm512_movepi8_mask(z0), n1 = _mm512_movepi8_mask(z1);
+        const __m512i u0 = _mm512_abs_epi8(z0), u1 = _mm512_abs_epi8(z1);
         const __m512 dw0 = pair_f16(b[i].d, b[i + 1].d), dw1 = pair_f16(b[i + 2].d, b[i + 3].d);
         for (int c = 0; c < nc; c++) {
             const hd_block_q8x2 *a = XC(hd_block_q8x2, c) + i / 2;
-            const __m512 p0 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), z0, _mm512_loadu_si512(a[0].qs)));
-            const __m512 p1 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), z1, _mm512_loadu_si512(a[1].qs)));
+            const __m512 p0 = _mm512_cvtepi32_ps(q8_dot(u0, n0, _mm512_loadu_si512(a[0].qs)));
+            const __m512 p1 = _mm512_cvtepi32_ps(q8_dot(u1, n1, _mm512_loadu_si512(a[1].qs)));
             acc[c][0] = _mm512_fmadd_ps(p0, _mm512_mul_ps(dw0, _mm512_loadu_ps(a[0].d)), acc[c][0]);
             acc[c][1] = _mm512_fmadd_ps(p1, _mm512_mul_ps(dw1, _mm512_loadu_ps(a[1].d)), acc[c][1]);
-            cor[c][0] = _mm512_fmadd_ps(dw0, _mm512_loadu_ps(a[0].s8), cor[c][0]);
-            cor[c][1] = _mm512_fmadd_ps(dw1, _mm512_loadu_ps(a[1].s8), cor[c][1]);
         }
     }
     for (; i < nb; i += 2) {
         const bool two = i + 1 < nb;
         const __m512i z = q8_0_pair(b + i, two);
+        const __mmask64 n = _mm512_movepi8_mask(z);
+        const __m512i u = _mm512_abs_epi8(z);
         const __m512 dw = pair_f16(b[i].d, two ? b[i + 1].d : 0);
         for (int c = 0; c < nc; c++) {
             const hd_block_q8x2 *a = XC(hd_block_q8x2, c) + i / 2;
-            const __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), z, _mm512_loadu_si512(a->qs)));
+            const __m512 p = _mm512_cvtepi32_ps(q8_dot(u, n, _mm512_loadu_si512(a->qs)));
             acc[c][0] = _mm512_fmadd_ps(p, _mm512_mul_ps(dw, _mm512_loadu_ps(a->d)), acc[c][0]);
-            cor[c][0] = _mm512_fmadd_ps(dw, _mm512_loadu_ps(a->s8), cor[c][0]);
         }
     }
-    /* 16·s8 per block, spread over 8 lanes: ×2 */
-    for (int c = 0; c < nc; c++)
-        y[c * ys] = _mm512_reduce_add_ps(_mm512_add_ps(acc[c][0], acc[c][1])) -
-                    _mm512_reduce_add_ps(_mm512_add_ps(cor[c][0], cor[c][1])) * 2.0f;
+    for (int c = 0; c < nc; c++) y[c * ys] = _mm512_reduce_add_ps(_mm512_add_ps(acc[c][0], acc[c][1]));
 }
 
 HD_DOT_DISPATCH(a5_dot_q4_0, dot_q40z_n, hd_block_q4_0)

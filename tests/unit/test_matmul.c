@@ -51,6 +51,8 @@ typedef struct problem {
     double *scale; /* [M][N] Σ|x w|                                        */
 } problem;
 
+static void problem_reference(problem *p);
+
 static void problem_make(problem *p, hd_type t, int64_t M, int64_t N, int64_t K, uint64_t seed) {
     tu_rng r;
     tu_rng_seed(&r, seed);
@@ -72,6 +74,14 @@ static void problem_make(problem *p, hd_type t, int64_t M, int64_t N, int64_t K,
     tu_fill_normal(&r, p->b, (size_t)N, 1.0f);
     p->ref = malloc((size_t)(M * N) * sizeof(double));
     p->scale = malloc((size_t)(M * N) * sizeof(double));
+    problem_reference(p);
+}
+
+/* p->w32, ref and scale again from p->wq (after a test edited the quantized rows). */
+static void problem_reference(problem *p) {
+    const int64_t M = p->M, N = p->N, K = p->K;
+    const size_t rs = hd_type_row_size(p->type, K);
+    for (int64_t n = 0; n < N; n++) hd_dequantize_row(p->type, (char *)p->wq + (size_t)n * rs, p->w32 + n * K, K);
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++) {
             double s = 0, a = 0;
@@ -369,6 +379,33 @@ static void test_linear_one_token_rows(void **state) {
     hd_threadpool_free(tp);
 }
 
+/* Q8_0 quants of −128 never come from ggml's quantizer (it rounds into ±127) but are
+ * valid bytes in a file: every level must still multiply them exactly (the AVX-512
+ * kernel moves the weights' sign onto the activations and takes |q| unsigned). */
+static void test_q8_0_extreme_quants(void **state) {
+    (void)state;
+    const hd_cpu_level saved = hd_cpu_level_get();
+    problem p;
+    problem_make(&p, HD_TYPE_Q8_0, 2, 7, 320, 1300);
+    hd_block_q8_0 *blk = p.wq;
+    for (int64_t i = 0; i < p.N * p.K / 32; i++)
+        for (int j = 0; j < 32; j++)
+            if ((i + j) % 3 == 0) blk[i].qs[j] = (int8_t)((i + j) % 2 ? -128 : 127);
+    problem_reference(&p);
+    hd_cpu_set_level(HD_CPU_SCALAR);
+    float *ys = run_linear(&p, NULL, false);
+    for (int lv = 0; lv <= (int)hd_cpu_level_max(); lv++) {
+        hd_cpu_set_level((hd_cpu_level)lv);
+        float *y = run_linear(&p, NULL, false);
+        check(&p, y, false, 1.0f / 64, "q8_0 -128");
+        check_pair(&p, y, ys, 1e-5f, "q8_0 -128 vs scalar");
+        free(y);
+    }
+    free(ys);
+    problem_free(&p);
+    hd_cpu_set_level(saved);
+}
+
 /* Non-finite input must not crash the quantizers or the kernels. */
 static void test_nonfinite_input(void **state) {
     (void)state;
@@ -550,7 +587,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_levels), cmocka_unit_test(test_linear_gemm_shapes),
         cmocka_unit_test(test_q8_gemm_matches_dot), cmocka_unit_test(test_linear_views),
-        cmocka_unit_test(test_linear_long_rows),    cmocka_unit_test(test_linear_one_token_rows),    cmocka_unit_test(test_nonfinite_input),
+        cmocka_unit_test(test_linear_long_rows),    cmocka_unit_test(test_linear_one_token_rows),
+        cmocka_unit_test(test_q8_0_extreme_quants),    cmocka_unit_test(test_nonfinite_input),
         cmocka_unit_test(test_linear_errors),
         cmocka_unit_test(test_get_rows),
         cmocka_unit_test(test_convert),       cmocka_unit_test(test_bench_library),

@@ -17,6 +17,7 @@
 
 #include "testutil.h"
 
+#include "graph/vision_lm.h"
 #include "lm/generate.h"
 #include "lm/llama.h"
 #include "lm/random_model.h"
@@ -253,8 +254,81 @@ static void test_image_matters(void **state) {
     assert_true(ac);
 }
 
+static void test_vlm_helpers(void **state) {
+    (void)state;
+    hd_error err = {0};
+    char tp[512];
+    tu_fixture(tp, sizeof tp, "tokenizer/llama3_tokenizer.model");
+    hd_tokenizer *tok = hd_tokenizer_load(tp, &err);
+    assert_non_null(tok);
+
+    /* Meta's own dialog prompt (fixtures/tokenizer/llama-models_chat_vectors.json) */
+    static const int32_t meta[] = {128000, 128006, 9125, 128007, 271, 2028, 374, 264, 1296, 11914, 13, 128009, 128006,
+                                   882, 128007, 271, 2028, 374, 264, 2077, 13, 128009, 128006, 78191, 128007, 271};
+    hd_tokens t = {0};
+    assert_int_equal(hd_vlm_user_turn(tok, true, "This is a test sentence.", -1, 0, "  This is a response.\n", &t, &err),
+                     HD_OK);
+    assert_int_equal(t.n, sizeof meta / sizeof meta[0]);
+    assert_memory_equal(t.ids, meta, sizeof meta);
+    /* two images: <|image|><|image|> right after the user header, nothing else moves */
+    t.n = 0;
+    assert_int_equal(hd_vlm_user_turn(tok, true, "This is a test sentence.", 128256, 2, "This is a response.", &t, &err),
+                     HD_OK);
+    assert_int_equal(t.n, sizeof meta / sizeof meta[0] + 2);
+    assert_memory_equal(t.ids, meta, 16 * sizeof(int32_t));
+    assert_true(t.ids[16] == 128256 && t.ids[17] == 128256);
+    assert_memory_equal(t.ids + 18, meta + 16, (sizeof meta / sizeof meta[0] - 16) * sizeof(int32_t));
+    /* a later turn: no <|begin_of_text|>, no system message; special names stay text */
+    t.n = 0;
+    assert_int_equal(hd_vlm_user_turn(tok, false, NULL, 128256, 0, "<|eot_id|>", &t, &err), HD_OK);
+    assert_int_equal(t.ids[0], 128006);
+    for (size_t i = 4; i + 5 < t.n; i++) assert_true(t.ids[i] < 128000);
+    assert_int_equal(hd_vlm_user_turn(tok, false, NULL, -1, 1, "x", &t, &err), HD_ERR_ARG);
+    hd_tokens_free(&t);
+
+    /* <|image|>: the tiktoken file names 128011 <|image|> (Meta); a model with
+     * rows past the vocabulary (HF layout) reads 128256 */
+    assert_int_equal(hd_vlm_image_token(tok, NULL), 128011);
+    hd_llama_model *mm = hd_llama_load(g_model, &err), *tl = hd_llama_load(g_text, &err);
+    assert_non_null(mm);
+    assert_non_null(tl);
+    assert_int_equal(hd_vlm_image_token(tok, mm), 128256);
+    assert_int_equal(hd_vlm_image_token(tok, tl), 128011);
+
+    /* set_images: counts, widths and models are checked */
+    hd_llama_context_params cp = hd_llama_context_default_params();
+    cp.n_threads = 1;
+    hd_llama_context *ctx = hd_llama_context_create(mm, &cp, &err), *tctx = hd_llama_context_create(tl, &cp, &err);
+    assert_non_null(ctx);
+    assert_non_null(tctx);
+    hd_packet *img = hd_packet_embed_new(8, mm->cfg.n_embd, &err), *wide = hd_packet_embed_new(8, mm->cfg.n_embd + 1, &err);
+    img->u.embed.what = wide->u.embed.what = HD_EMBED_IMAGE;
+    memset(img->u.embed.data, 0, (size_t)(8 * mm->cfg.n_embd) * sizeof(float));
+    const int32_t one[] = {128000, 128006, 882, 128007, 271, 128256, 1296, 128009};
+    hd_packet *two[2] = {img, img};
+    assert_int_equal(hd_vlm_set_images(ctx, one, 8, 128256, &img, 1, HD_XATTN_MASK_META, &err), HD_OK);
+    assert_int_equal(hd_vlm_set_images(ctx, one, 8, 128256, two, 2, HD_XATTN_MASK_META, &err), HD_ERR_ARG);
+    assert_non_null(strstr(err.msg, "1 <|image|> token for 2 images"));
+    assert_int_equal(hd_vlm_set_images(ctx, one, 8, 128256, &wide, 1, HD_XATTN_MASK_META, &err), HD_ERR_ARG);
+    assert_non_null(strstr(err.msg, "do not belong together"));
+    img->u.embed.what = HD_EMBED_LM;
+    assert_int_equal(hd_vlm_set_images(ctx, one, 8, 128256, &img, 1, HD_XATTN_MASK_META, &err), HD_ERR_ARG);
+    img->u.embed.what = HD_EMBED_IMAGE;
+    assert_int_equal(hd_vlm_set_images(tctx, one, 8, 128256, &img, 1, HD_XATTN_MASK_META, &err), HD_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "no cross-attention layers"));
+    assert_int_equal(hd_vlm_set_images(ctx, one, 8, 128256, NULL, 0, HD_XATTN_MASK_META, &err), HD_OK);
+    hd_packet_unref(img);
+    hd_packet_unref(wide);
+    hd_llama_context_free(ctx);
+    hd_llama_context_free(tctx);
+    hd_llama_free(mm);
+    hd_llama_free(tl);
+    hd_tokenizer_free(tok);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vlm_helpers),
         cmocka_unit_test(test_ask_equals_direct),
         cmocka_unit_test(test_two_images),
         cmocka_unit_test(test_image_matters),

@@ -9,6 +9,7 @@ extern const hd_command hd_cmd_bench;
 extern const hd_command hd_cmd_generate;
 extern const hd_command hd_cmd_chat;
 extern const hd_command hd_cmd_ask;
+extern const hd_command hd_cmd_caption;
 extern const hd_command hd_cmd_transcribe;
 extern const hd_command hd_cmd_translate;
 extern const hd_command hd_cmd_run;
@@ -25,6 +26,7 @@ const hd_command *const hd_commands[] = {
     &hd_cmd_generate,
     &hd_cmd_chat,
     &hd_cmd_ask,
+    &hd_cmd_caption,
     &hd_cmd_transcribe,
     &hd_cmd_translate,
     &hd_cmd_run,

@@ -13,6 +13,7 @@
 #   - live: with stdin still open, every segment's text is out; Ctrl-C
 #     then exits 130 with a complete, valid srt;
 #   - a 60 s MP3 with --max-segment 4: segments at most 4 s, cut back to back;
+#   - 10 minutes of stdin: the same peak memory as 2 minutes;
 #   - translate --to fr; missing/corrupt/empty/non-audio inputs exit 1 with
 #     one line; usage errors exit 2.
 # Env: HERD (binary), HERD_FIXTURES.  Needs ffmpeg/ffprobe and python3.
@@ -178,6 +179,29 @@ for a, b in zip(s, s[1:]):
     assert a["end"] <= b["start"] + 1e-9, (a, b)
 assert all(0 <= x["end"] - x["start"] <= 4.0 + 1e-9 for x in s), s
 EOF
+
+# ---- hours in bounded memory: 2 and 10 minutes of speech through stdin, same peak RSS -------------------
+ffmpeg -v error -i "$A/jfk.wav" -af apad=pad_dur=1.5 -f s16le -ac 1 -ar 16000 "$T/unit.s16" || fail "ffmpeg unit"
+: > "$T/m2.s16"
+for _ in $(seq 10); do cat "$T/unit.s16" >> "$T/m2.s16"; done
+: > "$T/m10.s16"
+for _ in $(seq 5); do cat "$T/m2.s16" >> "$T/m10.s16"; done
+rss() {   # peak RSS in KB of herd transcribe - < FILE, and the lines it printed
+  $PY - "$1" "$M" "$HERD" <<'EOF'
+import resource, subprocess, sys
+pcm, model, herd = sys.argv[1:4]
+out = subprocess.run([herd, "transcribe", "-m", model, "-t", "1", "-n", "2", "--quiet", "-"], stdin=open(pcm, "rb"),
+                     stdout=subprocess.PIPE, check=True).stdout
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, len(out.splitlines()))
+EOF
+}
+read -r r2 l2 < <(rss "$T/m2.s16")
+read -r r10 l10 < <(rss "$T/m10.s16")
+if [ -n "$r2" ] && [ -n "$r10" ] && [ "$l10" -gt $((4 * l2)) ] && [ $((r10 - r2)) -lt 8192 ]; then
+  ok "2 min: $r2 KB peak, 10 min: $r10 KB peak ($l2 and $l10 lines)"
+else
+  fail "memory grows with the stream: 2 min ${r2:-?} KB ($l2 lines), 10 min ${r10:-?} KB ($l10 lines)"
+fi
 
 # ---- translate --------------------------------------------------------------------------------------
 "$HERD" translate -m "$M" -t 1 -n 4 --quiet --to fr --json "$A/speech_de.wav" > "$T/tr.json" || fail "translate run"

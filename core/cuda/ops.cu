@@ -620,6 +620,7 @@ fail:
 
 /* ---- the table ------------------------------------------------------------------------ */
 
+/* Designated initializers: C++20, accepted by nvcc (EDG) and g++ in C++17 mode. */
 extern "C" const hd_backend_ops hd_cuda_backend_ops = {
     .name = "cuda",
     .linear = hd_cu_op_linear,

@@ -69,7 +69,7 @@ static int flag(void *vctx, const char *f, const char *v) {
     cap_opts *o = vctx;
     long long n = 0;
     double d = 0;
-    if (!strcmp(f, "-q") || !strcmp(f, "--question")) { o->question = v; return 1; }
+    if (!strcmp(f, "--question")) { o->question = v; return 1; }
     if (!strcmp(f, "--system")) { o->system = v; return 1; }
     if (!strcmp(f, "--vision")) { o->vision = v; return 1; }
     if (!strcmp(f, "--with-audio")) { o->with_audio = v; return 1; }
@@ -595,7 +595,7 @@ const hd_command hd_cmd_caption = {
     "    frame-times=true prompt=QUESTION\n"
     "\n"
     "  -m MODEL            Llama 3.2 Vision GGUF or Hugging Face folder\n"
-    "  -q, --question Q    ask this instead of \"Describe what happens in this video.\"\n"
+    "  --question Q        ask this instead of \"Describe what happens in this video.\"\n"
     "  --frames K          frames per caption, spread evenly over the clip or segment\n"
     "                      (default 8, at most 16)\n"
     "  --segments S        caption S consecutive equal parts of the clip (S x K frames)\n"

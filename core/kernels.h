@@ -18,8 +18,9 @@
  *          into y.
  *
  * Scratch taken from ex->scratch by hd_op_linear (M tokens, K inputs, T threads):
- * dot path ≤ 2·M·K bytes (converted activations); f32/bf16 gemm ≤ (M + 11)·K·4
- * (packed tokens) + T·130 KiB (weight panels); int8 gemms ≤ 2.5·(M + 3)·K + T·130 KiB.
+ * dot path ≤ 2·M·K + 256·M bytes (converted activations, the last block group
+ * padded); f32/bf16 gemm ≤ (M + 11)·K·4 (packed tokens) + T·130 KiB (weight
+ * panels); int8 gemms ≤ 2.5·(M + 3)·K + T·130 KiB.
  * So (M + 16)·K·4 + T·256 KiB always suffices.
  * Not a public header: no stability promise.
  */
@@ -44,7 +45,7 @@ typedef enum hd_act {
     HD_ACT_Q8 = 2,    /* hd_block_q8x per 32 values                           */
     HD_ACT_Q8K = 3,   /* hd_block_q8_k per 256 values (ggml's Q8_K rounding)  */
     HD_ACT_Q8X2 = 4,  /* hd_block_q8x2 per 64 values (AVX-512 layout of Q8)    */
-    HD_ACT_Q8X2H = 5, /* hd_block_q8x2h per 64 values (AVX-512, for Q4_0)      */
+    HD_ACT_Q8X4H = 5, /* hd_block_q8x4h per 128 values (AVX-512, for Q4_0)     */
     HD_ACT_COUNT
 } hd_act;
 
@@ -56,11 +57,11 @@ typedef struct { float d; float s8; int8_t qs[32]; } hd_block_q8x;   /* 40 bytes
  * second in lanes 8-15, then both blocks' 64 quants.  An odd last block is paired
  * with zeros. */
 typedef struct { float d[16]; int8_t qs[64]; } hd_block_q8x2;   /* 128 bytes */
-/* Two hd_block_q8x in the order of two Q4_0 blocks' nibbles on ymm: d of the first
- * block in lanes 0-3, of the second in 4-7; lo = quants 0-15 of each block (the low
- * nibbles), hi = quants 16-31 (the high nibbles); c8[l] = −8 · (Σ lo[4l..4l+3] +
- * Σ hi[4l..4l+3]).  An odd last block is paired with zeros. */
-typedef struct { float d[8]; int32_t c8[8]; int8_t lo[32]; int8_t hi[32]; } hd_block_q8x2h;   /* 128 bytes */
+/* Four hd_block_q8x in the order of four Q4_0 blocks' nibbles on zmm: d of block j
+ * in lanes 4j..4j+3, lo[16j..16j+15] = its quants 0-15 (the low nibbles), hi = its
+ * quants 16-31; c8[l] = −8 · (Σ lo[4l..4l+3] + Σ hi[4l..4l+3]).  Blocks past the
+ * row's end are zeros. */
+typedef struct { float d[16]; int32_t c8[16]; int8_t lo[64]; int8_t hi[64]; } hd_block_q8x4h;   /* 256 bytes */
 
 /* Largest number of tokens one dot call handles. */
 #define HD_DOT_MAX_NC 4

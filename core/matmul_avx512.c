@@ -411,85 +411,6 @@ HD_INLINE __m512 pair_f16(hd_f16 a, hd_f16 b) {
     return _mm512_cvtph_ps(h);
 }
 
-/* Pairs of Q8 blocks in the order of Q4_0's nibbles (see hd_block_q8x2h). */
-static void act_q8x2h(const float *x, void *dst, int64_t k) {
-    hd_block_q8x2h *y = dst;
-    const int64_t nb = k / 32;
-    hd_block_q8x one;
-    for (int64_t i = 0; i < nb; i++) {
-        hd_block_q8x2h *p = y + i / 2;
-        const int h = (int)(i & 1);
-        x86_act_q8x(x + 32 * i, &one, 32);
-        _mm_storeu_ps(p->d + 4 * h, _mm_set1_ps(one.d));
-        memcpy(p->lo + 16 * h, one.qs, 16);
-        memcpy(p->hi + 16 * h, one.qs + 16, 16);
-    }
-    if (nb & 1) { /* pad the last pair with a zero block */
-        hd_block_q8x2h *p = y + nb / 2;
-        _mm_storeu_ps(p->d + 4, _mm_setzero_ps());
-        memset(p->lo + 16, 0, 16);
-        memset(p->hi + 16, 0, 16);
-    }
-    const __m256i ones = _mm256_set1_epi8(1);
-    for (int64_t j = 0; j < (nb + 1) / 2; j++) {
-        __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, _mm256_loadu_si256((const __m256i *)y[j].lo));
-        s = _mm256_dpbusd_epi32(s, ones, _mm256_loadu_si256((const __m256i *)y[j].hi));
-        _mm256_storeu_si256((__m256i *)y[j].c8, _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s, 3)));
-    }
-}
-
-/* Q4_0 blocks b[0], b[1] (two == false: b[1] taken as zeros) against one hd_block_q8x2h:
- * int32 lanes 0-3 hold block 0's Σ n·q − 8·Σq (n the unsigned nibbles), lanes 4-7 block 1's;
- * returns acc + those times dw·dx.  All on ymm: half the cost of zmm ops on Zen 4. */
-HD_INLINE __m256 q4_0_pair(const hd_block_q4_0 *b, bool two, const hd_block_q8x2h *a, __m256 dw, __m256 acc) {
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    const __m128i q0 = _mm_loadu_si128((const __m128i *)b[0].qs);
-    const __m128i q1 = two ? _mm_loadu_si128((const __m128i *)b[1].qs) : _mm_setzero_si128();
-    const __m256i qq = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
-    __m256i p = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)a->c8), _mm256_and_si256(qq, low),
-                                    _mm256_loadu_si256((const __m256i *)a->lo));
-    p = _mm256_dpbusd_epi32(p, _mm256_and_si256(_mm256_srli_epi16(qq, 4), low), _mm256_loadu_si256((const __m256i *)a->hi));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, _mm256_loadu_ps(a->d)), acc);
-}
-
-/* dw of b[0] in lanes 0-3, of (two ? b[1] : 0) in lanes 4-7. */
-HD_INLINE __m256 pair_dw8(const hd_block_q4_0 *b, bool two) {
-    const uint32_t h = (uint32_t)b[0].d | (two ? (uint32_t)b[1].d << 16 : 0u);
-    const __m256i idx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
-    return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128((int)h))), idx);
-}
-
-/* Q4_0: Σ_blocks dw·dx·(Σ n·q − 8·Σq); the integer correction −8·Σq starts each
- * lane's vpdpbusd (c8), so it is exact.  Four blocks per step into two accumulators
- * (one would leave the loop bound by the FMA latency). */
-HD_INLINE void dot_q40z_n(int64_t k, const hd_block_q4_0 *b, const void *x, size_t xs, const int nc, float *y,
-                          size_t ys) {
-    __m256 acc[HD_DOT_MAX_NC], acd[HD_DOT_MAX_NC];
-    for (int c = 0; c < nc; c++) acc[c] = acd[c] = _mm256_setzero_ps();
-    const int64_t nb = k / 32;
-    int64_t i = 0;
-    for (; i + 4 <= nb; i += 4) {
-        const __m256 dw0 = pair_dw8(b + i, true), dw1 = pair_dw8(b + i + 2, true);
-        for (int c = 0; c < nc; c++) {
-            const hd_block_q8x2h *a = XC(hd_block_q8x2h, c) + i / 2;
-            acc[c] = q4_0_pair(b + i, true, a, dw0, acc[c]);
-            acd[c] = q4_0_pair(b + i + 2, true, a + 1, dw1, acd[c]);
-        }
-    }
-    for (; i < nb; i += 2) {
-        const bool two = i + 1 < nb;
-        const __m256 dw = pair_dw8(b + i, two);
-        for (int c = 0; c < nc; c++) acc[c] = q4_0_pair(b + i, two, XC(hd_block_q8x2h, c) + i / 2, dw, acc[c]);
-    }
-    for (int c = 0; c < nc; c++) {
-        const __m256 s = _mm256_add_ps(acc[c], acd[c]);
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_add_ss(h, _mm_movehdup_ps(h));
-        y[c * ys] = _mm_cvtss_f32(h);
-    }
-}
-
 /* Q8_0 blocks b[0], b[1] (two == false: b[1] taken as zeros) in one register. */
 HD_INLINE __m512i q8_0_pair(const hd_block_q8_0 *b, bool two) {
     const __m256i q0 = _mm256_loadu_si256((const __m256i *)b[0].qs);
@@ -544,7 +465,86 @@ HD_INLINE void dot_q80z_n(int64_t k, const hd_block_q8_0 *b, const void *x, size
     for (int c = 0; c < nc; c++) y[c * ys] = _mm512_reduce_add_ps(_mm512_add_ps(acc[c][0], acc[c][1]));
 }
 
-HD_DOT_DISPATCH(a5_dot_q4_0, dot_q40z_n, hd_block_q4_0)
+
+/* Quads of Q8 blocks in the order of Q4_0's nibbles on zmm (see hd_block_q8x4h). */
+static void act_q8x4h(const float *x, void *dst, int64_t k) {
+    hd_block_q8x4h *y = dst;
+    const int64_t nb = k / 32, nq = (nb + 3) / 4;
+    hd_block_q8x one;
+    for (int64_t i = 0; i < nq * 4; i++) {
+        hd_block_q8x4h *p = y + i / 4;
+        const int j = (int)(i & 3);
+        if (i < nb) {
+            x86_act_q8x(x + 32 * i, &one, 32);
+        } else {
+            memset(&one, 0, sizeof one);
+        }
+        _mm_storeu_ps(p->d + 4 * j, _mm_set1_ps(one.d));
+        memcpy(p->lo + 16 * j, one.qs, 16);
+        memcpy(p->hi + 16 * j, one.qs + 16, 16);
+    }
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int64_t q = 0; q < nq; q++) {
+        __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, _mm512_loadu_si512(y[q].lo));
+        s = _mm512_dpbusd_epi32(s, ones, _mm512_loadu_si512(y[q].hi));
+        _mm512_storeu_si512(y[q].c8, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(s, 3)));
+    }
+}
+
+/* The packed nibbles of n (1..4) Q4_0 blocks, 16 bytes each, missing ones zero. */
+HD_INLINE __m512i q4_0_quad(const hd_block_q4_0 *b, int n) {
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)b[0].qs));
+    if (n > 1) v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)b[1].qs), 1);
+    else v = _mm512_inserti32x4(v, _mm_setzero_si128(), 1);
+    v = _mm512_inserti32x4(v, n > 2 ? _mm_loadu_si128((const __m128i *)b[2].qs) : _mm_setzero_si128(), 2);
+    v = _mm512_inserti32x4(v, n > 3 ? _mm_loadu_si128((const __m128i *)b[3].qs) : _mm_setzero_si128(), 3);
+    return v;
+}
+
+/* d of block j (j < n, else 0) in lanes 4j..4j+3. */
+HD_INLINE __m512 q4_0_dw4(const hd_block_q4_0 *b, int n) {
+    uint64_t h = 0;
+    for (int j = 0; j < n; j++) h |= (uint64_t)b[j].d << (16 * j);
+    const __m128 f = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h));
+    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(f));
+}
+
+/* Q4_0 quad against one hd_block_q8x4h: acc + Σ_j dw_j·dx_j·(Σ n·q − 8·Σq). */
+HD_INLINE __m512 q4_0_quad_dot(__m512i v, __m512 dw, const hd_block_q8x4h *a, __m512 acc) {
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    __m512i p = _mm512_dpbusd_epi32(_mm512_loadu_si512(a->c8), _mm512_and_si512(v, low), _mm512_loadu_si512(a->lo));
+    p = _mm512_dpbusd_epi32(p, _mm512_and_si512(_mm512_srli_epi16(v, 4), low), _mm512_loadu_si512(a->hi));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dw, _mm512_loadu_ps(a->d)), acc);
+}
+
+/* Q4_0 on zmm: four blocks a register, two quads a step into two chains (the
+ * integer correction −8·Σq seeds vpdpbusd, so it is exact). */
+HD_INLINE void dot_q40q_n(int64_t k, const hd_block_q4_0 *b, const void *x, size_t xs, const int nc, float *y,
+                          size_t ys) {
+    __m512 acc[HD_DOT_MAX_NC][2];
+    for (int c = 0; c < nc; c++) acc[c][0] = acc[c][1] = _mm512_setzero_ps();
+    const int64_t nb = k / 32;
+    int64_t i = 0;
+    for (; i + 8 <= nb; i += 8) {
+        const __m512i v0 = q4_0_quad(b + i, 4), v1 = q4_0_quad(b + i + 4, 4);
+        const __m512 dw0 = q4_0_dw4(b + i, 4), dw1 = q4_0_dw4(b + i + 4, 4);
+        for (int c = 0; c < nc; c++) {
+            const hd_block_q8x4h *a = XC(hd_block_q8x4h, c) + i / 4;
+            acc[c][0] = q4_0_quad_dot(v0, dw0, a, acc[c][0]);
+            acc[c][1] = q4_0_quad_dot(v1, dw1, a + 1, acc[c][1]);
+        }
+    }
+    for (; i < nb; i += 4) {
+        const int n = (int)(nb - i < 4 ? nb - i : 4);
+        const __m512i v = q4_0_quad(b + i, n);
+        const __m512 dw = q4_0_dw4(b + i, n);
+        for (int c = 0; c < nc; c++) acc[c][0] = q4_0_quad_dot(v, dw, XC(hd_block_q8x4h, c) + i / 4, acc[c][0]);
+    }
+    for (int c = 0; c < nc; c++) y[c * ys] = _mm512_reduce_add_ps(_mm512_add_ps(acc[c][0], acc[c][1]));
+}
+
+HD_DOT_DISPATCH(a5_dot_q4_0, dot_q40q_n, hd_block_q4_0)
 HD_DOT_DISPATCH(a5_dot_q8_0, dot_q80z_n, hd_block_q8_0)
 
 
@@ -724,10 +724,10 @@ static double peak_int8(int64_t iters) {
 const hd_kernels hd_kernels_avx512 = {
     .level = HD_CPU_AVX512,
     .act_of = {[HD_TYPE_F32] = HD_ACT_F32, [HD_TYPE_F16] = HD_ACT_F32, [HD_TYPE_BF16] = HD_ACT_BF16,
-               [HD_TYPE_Q8_0] = HD_ACT_Q8X2, [HD_TYPE_Q4_0] = HD_ACT_Q8X2H, [HD_TYPE_Q4_K] = HD_ACT_Q8K,
+               [HD_TYPE_Q8_0] = HD_ACT_Q8X2, [HD_TYPE_Q4_0] = HD_ACT_Q8X4H, [HD_TYPE_Q4_K] = HD_ACT_Q8K,
                [HD_TYPE_Q5_K] = HD_ACT_Q8K, [HD_TYPE_Q6_K] = HD_ACT_Q8K},
     .act = {[HD_ACT_F32] = NULL, [HD_ACT_BF16] = act_bf16, [HD_ACT_Q8] = x86_act_q8x, [HD_ACT_Q8K] = x86_act_q8k,
-            [HD_ACT_Q8X2] = act_q8x2, [HD_ACT_Q8X2H] = act_q8x2h},
+            [HD_ACT_Q8X2] = act_q8x2, [HD_ACT_Q8X4H] = act_q8x4h},
     .dot = {[HD_TYPE_F32] = a5_dot_f32, [HD_TYPE_F16] = a5_dot_f16, [HD_TYPE_BF16] = a5_dot_bf16,
             [HD_TYPE_Q8_0] = a5_dot_q8_0, [HD_TYPE_Q4_0] = a5_dot_q4_0, [HD_TYPE_Q4_K] = a5_dot_q4_k,
             [HD_TYPE_Q5_K] = a5_dot_q5_k, [HD_TYPE_Q6_K] = a5_dot_q6_k},

@@ -350,6 +350,7 @@ static void test_linear_one_token_rows(void **state) {
     const struct { hd_type t; int64_t N, K; } cases[] = {
         {HD_TYPE_F16, 37, 6401}, {HD_TYPE_F16, 3, 8192}, {HD_TYPE_F32, 38, 4111},
         {HD_TYPE_F32, 5, 4097}, {HD_TYPE_BF16, 21, 8195}, {HD_TYPE_Q8_0, 23, 8224},
+        {HD_TYPE_Q4_0, 19, 8288}, {HD_TYPE_Q4_0, 6, 2080},
     };
     bool some_rows = false;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

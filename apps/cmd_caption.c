@@ -253,8 +253,11 @@ static int add_node(hd_graph *g, const hd_registry *reg, const char *type, const
 }
 
 /* Runs g to its end on `pool` (borrowed; it must outlive g); Ctrl-C cancels
- * it.  *interrupted tells whether it was. */
-static hd_status run_graph(hd_graph *g, hd_threadpool *pool, bool *interrupted, hd_error *err) {
+ * it.  *interrupted tells whether it was.  Once the nodes are created (the
+ * models loaded: no more setup errors) the lines in `pending` go to stderr as
+ * progress and pending is emptied, so a failing run prints its error alone. */
+static hd_status run_graph(hd_graph *g, hd_threadpool *pool, const hd_cli *cli, char *pending, bool *interrupted,
+                           hd_error *err) {
     hd_graph_set_pool(g, pool);
     sigset_t sigs, old;
     sigemptyset(&sigs);
@@ -264,6 +267,8 @@ static hd_status run_graph(hd_graph *g, hd_threadpool *pool, bool *interrupted, 
     *interrupted = false;
     hd_status st = hd_graph_start(g, err);
     if (!st) {
+        if (pending[0]) hd_cli_progress(cli, "%s", pending);
+        pending[0] = 0;
         while (!hd_graph_done(g)) {
             struct timespec ts = {0, 50 * 1000 * 1000};
             int sig = sigtimedwait(&sigs, NULL, &ts);
@@ -290,7 +295,7 @@ static void strip_source_prefix(hd_error *err) {
 /* --with-audio: the transcript of the file's audio track (segments joined by
  * spaces) in *out (malloc'd; "" when nothing was said). */
 static hd_status transcribe(const hd_registry *reg, const cap_opts *o, hd_threadpool *pool, const char *video,
-                            hd_node_hooks *hooks, char **out, hd_error *err) {
+                            hd_node_hooks *hooks, char *pending, char **out, hd_error *err) {
     collect *c = hooks->ctx;
     *out = NULL;
     hd_graph_params gp = hd_graph_default_params();
@@ -312,7 +317,8 @@ static hd_status transcribe(const hd_registry *reg, const cap_opts *o, hd_thread
     kv[0] = (hd_kv){"model", o->with_audio};
     kv[1] = (hd_kv){"task", "transcribe"};
     kv[2] = (hd_kv){"temp", "0"};
-    if (nodes[k - 1] >= 0) nodes[k++] = add_node(g, reg, "llama", "speech-llama", kv, 3, err);
+    kv[3] = (hd_kv){"n", "448"};   /* herd transcribe's limit per speech segment */
+    if (nodes[k - 1] >= 0) nodes[k++] = add_node(g, reg, "llama", "speech-llama", kv, 4, err);
     int sink = nodes[k - 1] >= 0 ? hd_graph_add(g, &k_sink, "transcript", NULL, 0, NULL, err) : -1;
     hd_status st = sink < 0 ? err->code : HD_OK;
     for (int i = 0; !st && i + 1 < k; i++) st = hd_graph_link(g, nodes[i], NULL, nodes[i + 1], NULL, err);
@@ -320,7 +326,7 @@ static hd_status transcribe(const hd_registry *reg, const cap_opts *o, hd_thread
     bool interrupted = false;
     const bool live = c->live;
     c->live = false;
-    if (!st) st = run_graph(g, pool, &interrupted, err);
+    if (!st) st = run_graph(g, pool, c->cli, pending, &interrupted, err);
     c->live = live;
     hd_graph_free(g);
     if (interrupted && st == HD_ERR_CANCELLED) {
@@ -492,6 +498,7 @@ static int run(int argc, char **argv) {
     hd_graph *g = NULL;
     hd_threadpool *pool = NULL;
     char *transcript = NULL, *question = NULL;
+    char pending[1024] = "";   /* progress lines shown once the first graph runs */
     bool interrupted = false;
     rc = HD_EXIT_OK;
 
@@ -502,8 +509,8 @@ static int run(int argc, char **argv) {
         if (!vr) goto fail;
         const hd_video_info *vi = hd_video_reader_info(vr);
         bool audio = vi->has_audio;
-        hd_cli_progress(&cli, "herd caption: %s: %s %s %dx%d, %.2f s%s\n", video, vi->container, vi->codec, vi->width,
-                        vi->height, vi->duration, audio ? ", with audio" : "");
+        snprintf(pending, sizeof pending, "herd caption: %s: %s %s %dx%d, %.2f s%s\n", video, vi->container, vi->codec,
+                 vi->width, vi->height, vi->duration, audio ? ", with audio" : "");
         hd_video_close(vr);
         if (o.with_audio && !audio) {
             hd_error_set(&err, HD_ERR_FORMAT, "%s: no audio track (--with-audio)", video);
@@ -515,7 +522,7 @@ static int run(int argc, char **argv) {
 
     const char *q = o.question ? o.question : k_default_question;
     if (o.with_audio) {
-        hd_status ts = transcribe(reg, &o, pool, video, &hooks, &transcript, &err);
+        hd_status ts = transcribe(reg, &o, pool, video, &hooks, pending, &transcript, &err);
         if (ts == HD_ERR_CANCELLED) {
             rc = EXIT_INTERRUPTED;
             goto out;
@@ -534,14 +541,15 @@ static int run(int argc, char **argv) {
     }
 
     const char *mode = "image";
-    hd_cli_progress(&cli,
-                    "herd caption: image mode (a Llama 3.2 Vision model without video layers): %d frame%s per caption "
-                    "as images, their times in the prompt\n",
-                    k_frames, k_frames == 1 ? "" : "s");
+    size_t pl = strlen(pending);
+    snprintf(pending + pl, sizeof pending - pl,
+             "herd caption: image mode (a Llama 3.2 Vision model without video layers): %d frame%s per caption as "
+             "images, their times in the prompt\n",
+             k_frames, k_frames == 1 ? "" : "s");
     hd_graph_params gp = hd_graph_default_params();
     gp.user = &hooks;
     if (!(g = hd_graph_create(&gp, &err)) || build(g, reg, &o, &cli, video, q, k_frames, format, &err)) goto fail;
-    hd_status st = run_graph(g, pool, &interrupted, &err);
+    hd_status st = run_graph(g, pool, &cli, pending, &interrupted, &err);
     if (c.printed_any) fputc('\n', stdout);
     if (interrupted && st == HD_ERR_CANCELLED) {
         rc = EXIT_INTERRUPTED;

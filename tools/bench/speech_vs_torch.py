@@ -130,6 +130,15 @@ def adapter(x, c, W, conv_w):
     return F.linear(h, W["adp.out.weight"], W["adp.out.bias"])
 
 
+def blas_in_use():
+    """The BLAS library PyTorch's matmuls went to (Debian's torch links libblas.so.3, whose
+    reference implementation runs at ~1 GFLOP/s: install libopenblas0-openmp)."""
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "blas" in line.split()[-1] or "mkl" in line.split()[-1]}
+    return sorted(libs)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -156,6 +165,10 @@ def main():
     Da, K, Din = (c["speech_adapter.embedding_length"], c["speech_adapter.conv_kernel_size"],
                   c["speech_adapter.input_length"])
     conv_w = W["adp.conv.weight"].view(Da, K, Din).permute(0, 2, 1).contiguous()   # tap-major -> [D_a, D_in, K]
+    blas = blas_in_use()
+    if any(p.endswith("/blas/libblas.so.3") for p in blas):
+        print("WARNING: PyTorch is using the reference BLAS (" + ", ".join(blas) + "); its times are not "
+              "representative. Install libopenblas0-openmp (tools/install-deps.sh).", file=sys.stderr)
     torch.set_num_threads(a.threads)
     times = []
     with torch.inference_mode():
@@ -170,7 +183,8 @@ def main():
     print(f"{name}: {dur:.2f} s of audio, {mel.shape[0]} mel frames -> {y.shape[0]} x {y.shape[1]} LM rows, "
           f"{a.threads} threads, min of {a.repeat}")
     print(f"  herd     {herd_s * 1000:9.1f} ms   RTF {herd_s / dur:.4f}")
-    print(f"  pytorch  {torch_s * 1000:9.1f} ms   RTF {torch_s / dur:.4f}   (torch {torch.__version__}, float32)")
+    print(f"  pytorch  {torch_s * 1000:9.1f} ms   RTF {torch_s / dur:.4f}   (torch {torch.__version__}, float32, "
+          f"{os.path.basename(os.path.dirname(blas[0])) + '/' if blas else ''}{os.path.basename(blas[0]) if blas else '?'})")
     print(f"  ratio pytorch/herd {torch_s / herd_s:.2f}x   (outputs agree to max rel {rel:.1e})")
     if not rel < 0.05:
         raise SystemExit("herd and PyTorch outputs differ: not the same computation")

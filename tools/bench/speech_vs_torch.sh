@@ -58,6 +58,11 @@ bt=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null
 [ -r "$CLIP" ] || { echo "speech_vs_torch.sh: cannot read clip $CLIP" >&2; exit 2; }
 "$PY" -c 'import torch, torchaudio' 2>/dev/null || { echo "speech_vs_torch.sh: $PY lacks torch/torchaudio" >&2; exit 2; }
 
+load=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load" -v c="$(nproc)" 'BEGIN { exit !(l > 0.5 * c) }'; then
+  echo "speech_vs_torch.sh: warning: load average $load on $(nproc) cores: timings will not be representative" \
+       "(PyTorch's OpenMP barriers collapse when its threads are descheduled)" >&2
+fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 MODELS=${KEEP:-$WORK}

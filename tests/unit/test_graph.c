@@ -736,11 +736,12 @@ static void test_registry(void **state) {
     const char *names[] = {"file", "raw", "sine", "resample", "mix", "tee", "wav", "null", "stdout", "txt", "srt", "vtt", "json", "image", "video", "ppm", "text", "tokenize", "detokenize", "mel"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) assert_non_null(hd_registry_find(reg, names[i]));
     assert_ptr_equal(hd_registry_find(reg, "tone"), hd_registry_find(reg, "sine"));
-    assert_int_equal(hd_registry_count(reg), 20);
+    /* the model, segment and TTS nodes register too: at least the media/text set */
+    assert_true(hd_registry_count(reg) >= (int)(sizeof names / sizeof names[0]));
     assert_int_equal(hd_registry_add(reg, &pass_type, &err), HD_OK);
     assert_int_equal(hd_registry_add(reg, &pass_type, &err), HD_ERR_ARG);
     assert_string_equal(hd_registry_suggest(reg, "resmaple"), "resample");
-    assert_null(hd_registry_suggest(reg, "conformer"));
+    assert_null(hd_registry_suggest(reg, "transmogrifier"));
     char buf[64];
     assert_string_equal(hd_registry_aliases(reg, hd_registry_find(reg, "sine"), buf, sizeof buf), "tone");
     /* --list text mentions every option of resample with its default */

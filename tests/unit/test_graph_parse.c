@@ -51,7 +51,7 @@ static hd_graph *build_ok(const char *desc) {
 static void test_errors(void **state) {
     expect_error("sine ! resampel rate=16000 ! null", 7,
                  "column 8: unknown node type 'resampel' (did you mean 'resample'?)");
-    expect_error("sine ! conformer ! null", 7, "column 8: unknown node type 'conformer' (see 'herd run --list')");
+    expect_error("sine ! warpdrive ! null", 7, "column 8: unknown node type 'warpdrive' (see 'herd run --list')");
     expect_error("sine ! resample rat=16000 ! null", 16,
                  "column 17: node 'resample0' (resample): unknown option 'rat' (options: rate, channels, quality)");
     expect_error("! sine", 0, "column 1: '!' needs an element before it");

@@ -97,15 +97,6 @@ hd_phonemes_params hd_phonemes_default_params(void) {
 
 bool hd_phone_is_pause(const char *name) { return name && name[0] == '_'; }
 
-const char *hd_phonemes_espeak_version(void) {
-    pthread_mutex_lock(&g_lock);
-    hd_status st = ensure_init(NULL);
-    pthread_mutex_unlock(&g_lock);
-    if (st) return NULL;
-    const char *path = NULL;
-    return espeak_Info(&path);
-}
-
 void hd_utterance_free(hd_utterance *u) {
     if (!u) return;
     free(u->phones);

@@ -71,9 +71,6 @@ void hd_utterance_free(hd_utterance *u);   /* frees the arrays, zeroes *u */
 /* Whether the phone is a pause (espeak-ng names starting with '_'). */
 bool hd_phone_is_pause(const char *name);
 
-/* The espeak-ng data version string ("1.51"), NULL when espeak-ng cannot start. */
-const char *hd_phonemes_espeak_version(void);
-
 #ifdef __cplusplus
 }
 #endif

@@ -679,6 +679,45 @@ static bool is_year_num(const num *nm) {
     return plain_int(nm) && !nm->commas && nm->int_digits == 4 && nm->ip >= 1000 && nm->ip <= 2099;
 }
 
+/* n digits at i exactly (not followed by another digit). */
+static bool digits_at(const scan *sc, size_t i, int n) {
+    for (int k = 0; k < n; k++)
+        if (!is_digit(at(sc, i + k))) return false;
+    return !is_digit(at(sc, i + n));
+}
+
+/* Telephone numbers, read digit by digit in their groups: "555-1234",
+ * "555-123-4567", "(555) 123-4567" -> "five five five, one two three, ...". */
+static size_t rule_phone(const scan *sc, size_t i, obuf *o, size_t from) {
+    size_t g[3][2];   /* group spans */
+    int ng = 0;
+    size_t j = i;
+    if (at(sc, j) == '(' && digits_at(sc, j + 1, 3) && at(sc, j + 4) == ')' && at(sc, j + 5) == ' ' &&
+        digits_at(sc, j + 6, 3) && at(sc, j + 9) == '-' && digits_at(sc, j + 10, 4) && word_end(sc, j + 14)) {
+        g[0][0] = j + 1, g[1][0] = j + 6, g[2][0] = j + 10, ng = 3, j += 14;
+    } else if (digits_at(sc, j, 3) && at(sc, j + 3) == '-' && digits_at(sc, j + 4, 3) && at(sc, j + 7) == '-' &&
+               digits_at(sc, j + 8, 4) && word_end(sc, j + 12)) {
+        g[0][0] = j, g[1][0] = j + 4, g[2][0] = j + 8, ng = 3, j += 12;
+    } else if (digits_at(sc, j, 3) && at(sc, j + 3) == '-' && digits_at(sc, j + 4, 4) && word_end(sc, j + 8)) {
+        g[0][0] = j, g[1][0] = j + 4, ng = 2, j += 8;
+    } else {
+        return 0;
+    }
+    for (int k = 0; k < ng; k++) {
+        g[k][1] = g[k][0] + (k == ng - 1 ? 4 : 3);
+        if (k) put(o, ",");
+        say_digits(o, from, sc, g[k][0], g[k][1]);
+    }
+    return j;
+}
+
+/* "24/7" -> "twenty four seven" */
+static size_t rule_247(const scan *sc, size_t i, obuf *o, size_t from) {
+    if (!starts(sc, i, "24/7", false) || !word_end(sc, i + 4) || is_digit(at(sc, i + 4))) return 0;
+    word(o, from, "twenty four seven");
+    return i + 4;
+}
+
 /* "10-20" -> "ten to twenty", "1990-1995" -> years. */
 static size_t rule_range(const scan *sc, size_t i, obuf *o, size_t from) {
     num a, b;
@@ -765,6 +804,49 @@ static size_t rule_abbreviation(const scan *sc, size_t i, obuf *o, size_t from) 
     return 0;
 }
 
+/* Value of a Roman numeral of I, V, X (2..39, canonical form) spanning
+ * [i, i+n), or 0. */
+static int roman_value(const scan *sc, size_t i, size_t n) {
+    static const char *const r[] = {"",     "I",    "II",    "III",   "IV",   "V",     "VI",   "VII",   "VIII",
+                                    "IX",   "X",    "XI",    "XII",   "XIII", "XIV",   "XV",   "XVI",   "XVII",
+                                    "XVIII", "XIX", "XX",    "XXI",   "XXII", "XXIII", "XXIV", "XXV",   "XXVI",
+                                    "XXVII", "XXVIII", "XXIX", "XXX", "XXXI", "XXXII", "XXXIII", "XXXIV", "XXXV",
+                                    "XXXVI", "XXXVII", "XXXVIII", "XXXIX"};
+    for (int v = 2; v < 40; v++)
+        if (strlen(r[v]) == n && starts(sc, i, r[v], false)) return v;
+    return 0;
+}
+
+/* "World War II" -> "World War two", "Henry VIII" -> "Henry the eighth":
+ * a Roman numeral (II..XXXIX; a lone "I" is a pronoun) after a capitalised
+ * word; after a counting noun (War, Chapter, Part, ...) a cardinal, after a
+ * name "the" and an ordinal. */
+static size_t rule_roman(const scan *sc, size_t i, obuf *o, size_t from) {
+    size_t j = i;
+    while (at(sc, j) == 'I' || at(sc, j) == 'V' || at(sc, j) == 'X') j++;
+    if (j - i < 2 && at(sc, i) != 'V' && at(sc, i) != 'X') return 0;
+    if (!word_end(sc, j)) return 0;
+    int v = roman_value(sc, i, j - i);
+    if (!v) return 0;
+    /* the word before: capitalised letters only */
+    size_t e = i;
+    while (e > 0 && at(sc, e - 1) == ' ') e--;
+    if (e == i) return 0;
+    size_t b = e;
+    while (b > 0 && is_alpha(at(sc, b - 1))) b--;
+    if (b == e || !is_upper(at(sc, b)) || (b > 0 && is_wordc(at(sc, b - 1)))) return 0;
+    static const char *const nouns[] = {"War", "Chapter", "Part", "Volume", "Book", "Act", "Section", "Phase",
+                                        "Type", "Class", "Level", "Round", "Stage", "Article", "Episode", "Bowl"};
+    bool noun = false;
+    for (size_t k = 0; k < sizeof nouns / sizeof nouns[0]; k++)
+        noun |= strlen(nouns[k]) == e - b && starts(sc, b, nouns[k], false);
+    if (!noun && e - b < 2) return 0;
+    if (!noun) word(o, from, "the");
+    say_cardinal(o, from, v);
+    if (!noun) ordinalize_last(o, from);
+    return j;
+}
+
 /* "&", "+", "=", "@", "#5": words padded with spaces where the text has none. */
 static size_t rule_symbol(const scan *sc, size_t i, obuf *o, size_t from) {
     const char *w = NULL;
@@ -791,9 +873,9 @@ char *hd_tn_normalize(const char *text, size_t len, hd_error *err) {
         hd_error_set(err, HD_ERR_ARG, "text normalisation: NULL text");
         return NULL;
     }
-    static const rule_fn number_rules[] = {rule_numeric_date, rule_day_month, rule_time, rule_currency,
-                                           rule_unit,         rule_ordinal,   rule_decade, rule_fraction,
-                                           rule_range,        rule_number};
+    static const rule_fn number_rules[] = {rule_numeric_date, rule_phone,    rule_day_month, rule_time,
+                                           rule_currency,     rule_unit,     rule_ordinal,   rule_decade,
+                                           rule_247,          rule_fraction, rule_range,     rule_number};
     scan sc = {text, len};
     obuf o = {0};
     put(&o, "");
@@ -806,8 +888,10 @@ char *hd_tn_normalize(const char *text, size_t len, hd_error *err) {
             if (is_alpha(c)) {
                 end = rule_month_date(&sc, i, &o, mark);
                 if (!end) end = rule_abbreviation(&sc, i, &o, mark);
+                if (!end) end = rule_roman(&sc, i, &o, mark);
             } else {
-                bool numeric = is_digit(c) || c == '-' || c == '+' || c == '\'' || c == 0xe2 || c == 0xc2 || c == '$';
+                bool numeric = is_digit(c) || c == '-' || c == '+' || c == '\'' || c == 0xe2 || c == 0xc2 || c == '$' ||
+                               c == '(';
                 for (size_t k = 0; numeric && !end && k < sizeof number_rules / sizeof number_rules[0]; k++) {
                     o.n = mark;
                     if (o.p) o.p[o.n] = 0;

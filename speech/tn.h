@@ -15,6 +15,8 @@
  *   percentages    "50%" -> "fifty percent"
  *   units          "5 km" -> "five kilometers", "1kg" -> "one kilogram", "20°C"
  *   fractions      "3/4" -> "three quarters"; ranges "10-20" -> "ten to twenty"
+ *   telephone      "555-1234", "(555) 123-4567" -> digit groups
+ *   roman          "World War II" -> "World War two", "Henry VIII" -> "Henry the eighth"
  *   abbreviations  "Dr." -> "Doctor", "e.g." -> "for example", "No. 5" -> "number five"
  *   symbols        "&" -> "and", "+" -> "plus", "=" -> "equals", "@" -> "at", "#5" -> "number five"
  *

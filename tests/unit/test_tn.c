@@ -141,6 +141,10 @@ static void test_fractions_ranges(void **state) {
         {"5/8", "five eighths"},
         {"10-20 people", "ten to twenty people"},
         {"20-10", "twenty-ten"},
+        {"call 555-1234", "call five five five, one two three four"},
+        {"555-123-4567", "five five five, one two three, four five six seven"},
+        {"(555) 123-4567", "five five five, one two three, four five six seven"},
+        {"open 24/7", "open twenty four seven"},
     };
     CHECK(t);
 }
@@ -161,6 +165,13 @@ static void test_abbreviations_symbols(void **state) {
         {"me@home", "me at home"},
         {"No way", "No way"},
         {"Drive on", "Drive on"},
+        {"World War II ended", "World War two ended"},
+        {"Henry VIII had", "Henry the eighth had"},
+        {"Chapter XIV begins", "Chapter fourteen begins"},
+        {"Super Bowl XX", "Super Bowl twenty"},
+        {"I think I can", "I think I can"},
+        {"Louis XIV and I", "Louis the fourteenth and I"},
+        {"MIX it", "MIX it"},
     };
     CHECK(t);
 }

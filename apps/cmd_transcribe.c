@@ -22,6 +22,7 @@
 #include "graph/graph.h"
 #include "graph/node_hooks.h"
 #include "graph/registry.h"
+#include "transcribe_graph.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -134,88 +135,6 @@ static void hook_progress(void *ctx, const char *node, const char *line) {
     pthread_mutex_unlock(&p->mu);
 }
 
-/* ---- building the graph ------------------------------------------------------------ */
-
-static int add_node(hd_graph *g, const hd_registry *reg, const char *type, const char *name, const hd_kv *kv, int n,
-                    hd_error *err) {
-    const hd_node_type *t = hd_registry_find(reg, type);
-    if (!t) return hd_error_set(err, HD_ERR_NOTFOUND, "this herd has no '%s' node", type), -1;
-    return hd_graph_add(g, t, name, kv, n, NULL, err);
-}
-
-static hd_status chain(hd_graph *g, const int *nodes, int n, hd_error *err) {
-    for (int i = 0; i + 1 < n; i++) {
-        hd_status st = hd_graph_link(g, nodes[i], NULL, nodes[i + 1], NULL, err);
-        if (st) return st;
-    }
-    return HD_OK;
-}
-
-static hd_status build(hd_graph *g, const hd_registry *reg, const tr_opts *o, const hd_cli *cli, const char *input,
-                       hd_error *err) {
-    int nodes[8], k = 0;
-    hd_kv kv[12];
-    int n = 0;
-    /* the source */
-    if (!strcmp(input, "-")) {
-        const char *sf = o->sample_format && o->sample_format[0] == 'f' ? "f32le" : "s16le";
-        kv[n++] = (hd_kv){"path", "-"};
-        kv[n++] = (hd_kv){"format", sf};
-        kv[n++] = (hd_kv){"rate", o->rate ? o->rate : "16000"};
-        kv[n++] = (hd_kv){"channels", o->channels ? o->channels : "1"};
-        kv[n++] = (hd_kv){"chunk", "320"};   /* 20 ms at 16 kHz: small reads keep the latency low */
-        nodes[k++] = add_node(g, reg, "raw", "audio", kv, n, err);
-    } else {
-        kv[n++] = (hd_kv){"path", input};
-        nodes[k++] = add_node(g, reg, "file", "audio", kv, n, err);
-    }
-    if (nodes[k - 1] < 0) return err->code;
-    n = 0;
-    kv[n++] = (hd_kv){"rate", "16000"};
-    kv[n++] = (hd_kv){"channels", "1"};
-    if ((nodes[k++] = add_node(g, reg, "resample", "resample", kv, n, err)) < 0) return err->code;
-    if ((nodes[k++] = add_node(g, reg, "mel", "mel", NULL, 0, err)) < 0) return err->code;
-    n = 0;
-    if (o->max_segment) kv[n++] = (hd_kv){"max", o->max_segment};
-    if (o->min_silence) {
-        kv[n++] = (hd_kv){"min-silence", o->min_silence};
-    }
-    if (o->overlap) kv[n++] = (hd_kv){"overlap", o->overlap};
-    if ((nodes[k++] = add_node(g, reg, "segment", "segment", kv, n, err)) < 0) return err->code;
-    hd_kv mk = {"model", cli->model};
-    if ((nodes[k++] = add_node(g, reg, "conformer", "conformer", &mk, 1, err)) < 0) return err->code;
-    if ((nodes[k++] = add_node(g, reg, "speech-adapter", "speech-adapter", &mk, 1, err)) < 0) return err->code;
-    /* the language model */
-    char n_buf[32], temp_buf[32], seed_buf[32];
-    snprintf(n_buf, sizeof n_buf, "%d", cli->n_predict >= 0 ? cli->n_predict : 448);
-    snprintf(temp_buf, sizeof temp_buf, "%g", cli->temp_set ? cli->temp : 0.0);
-    snprintf(seed_buf, sizeof seed_buf, "%llu", (unsigned long long)(cli->seed & INT64_MAX));
-    n = 0;
-    kv[n++] = (hd_kv){"model", cli->model};
-    kv[n++] = (hd_kv){"task", o->translate ? "translate" : "transcribe"};
-    kv[n++] = (hd_kv){"n", n_buf};
-    kv[n++] = (hd_kv){"temp", temp_buf};
-    kv[n++] = (hd_kv){"seed", seed_buf};
-    if (o->translate) kv[n++] = (hd_kv){"to", o->to ? o->to : "English"};
-    else if (o->language) kv[n++] = (hd_kv){"language", o->language};
-    int lm = nodes[k++] = add_node(g, reg, "llama", "llama", kv, n, err);
-    if (lm < 0) return err->code;
-    /* the sink */
-    const char *format = cli->json ? "verbose_json" : o->format ? o->format : "txt";
-    n = 0;
-    kv[n++] = (hd_kv){"path", o->out ? o->out : "-"};
-    if (!strcmp(format, "verbose_json")) {
-        kv[n++] = (hd_kv){"task", o->translate ? "translate" : "transcribe"};
-        /* transcribe: the transcript's language; translate: the spoken one, if given */
-        kv[n++] = (hd_kv){"language", o->language ? o->language : o->translate ? "" : "English"};
-    }
-    int sink = nodes[k++] = add_node(g, reg, format, "output", kv, n, err);
-    if (sink < 0) return err->code;
-    hd_status st = chain(g, nodes, k, err);
-    if (!st && (cli->ids || cli->json)) st = hd_graph_link(g, lm, "tokens", sink, "tokens", err);
-    return st;
-}
-
 static int run_common(int argc, char **argv, bool translate) {
     const hd_command *self = translate ? &hd_cmd_translate : &hd_cmd_transcribe;
     hd_cli cli;
@@ -255,7 +174,14 @@ static int run_common(int argc, char **argv, bool translate) {
     if (!(reg = hd_registry_create(&err)) || hd_registry_add_builtins(reg, &err)) goto fail;
     hd_graph_params gp = hd_graph_default_params();
     gp.user = &hooks;
-    if (!(g = hd_graph_create(&gp, &err)) || build(g, reg, &o, &cli, input, &err)) goto fail;
+    hd_transcribe_spec spec = {
+        .model = cli.model, .input = input, .translate = translate, .language = o.language, .to = o.to,
+        .n_predict = cli.n_predict, .temp = cli.temp, .temp_set = cli.temp_set, .seed = cli.seed,
+        .rate = o.rate, .channels = o.channels, .sample_format = o.sample_format,
+        .max_segment = o.max_segment, .min_silence = o.min_silence, .overlap = o.overlap,
+        .format = cli.json ? "verbose_json" : format, .out = o.out, .link_tokens = cli.ids || cli.json,
+    };
+    if (!(g = hd_graph_create(&gp, &err)) || hd_transcribe_build(g, reg, &spec, &err)) goto fail;
     if (!(pool = hd_threadpool_create(cli.threads, &err))) goto fail;
     hd_graph_set_pool(g, pool);
 

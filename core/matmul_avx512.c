@@ -602,7 +602,7 @@ HD_INLINE void dot_qk_z(int64_t k, const void *w, size_t bsize, bool five, const
             for (int c = 0; c < nc; c++) {
                 const int8_t *aq = XC(hd_block_q8_k, c)[i].qs + 64 * jj;
                 const __m512i p16 = _mm512_maddubs_epi16(q, _mm512_loadu_si512(aq));
-                isum[c] = _mm512_add_epi32(isum[c], _mm512_madd_epi16(p16, scv));
+                isum[c] = _mm512_dpwssd_epi32(isum[c], p16, scv);
             }
         }
         for (int c = 0; c < nc; c++) {
@@ -656,8 +656,8 @@ HD_INLINE void dot_q6_k_z(int64_t k, const hd_block_q6_k *b, const void *x, size
                 const int8_t *aq = XC(hd_block_q8_k, c)[i].qs + 128 * h;
                 const __m512i p01 = _mm512_maddubs_epi16(q01, _mm512_loadu_si512(aq));
                 const __m512i p23 = _mm512_maddubs_epi16(q23, _mm512_loadu_si512(aq + 64));
-                isum[c] = _mm512_add_epi32(isum[c], _mm512_madd_epi16(p01, s01));
-                isum[c] = _mm512_add_epi32(isum[c], _mm512_madd_epi16(p23, s23));
+                isum[c] = _mm512_dpwssd_epi32(isum[c], p01, s01);
+                isum[c] = _mm512_dpwssd_epi32(isum[c], p23, s23);
             }
         }
         for (int c = 0; c < nc; c++) {

@@ -286,6 +286,8 @@ hd_llama_model *hd_llama_load(const char *path, hd_error *err) {
         }
     }
     m->weight_type = m->layers[0].wq.type;   /* self or cross: the same projection type in practice */
+    /* the paper's video cross-attention layers, when the GGUF has them (lm/llama_video.c) */
+    if (gguf && (st = hd_llama_video_load(m, err))) goto fail;
 
     /* 4. RoPE frequencies: GGUF rope_freqs (llama.cpp's precomputed factors) or from the config */
     if (gguf && hd_weights_has(m->file, "rope_freqs.weight")) {
@@ -317,6 +319,7 @@ void hd_llama_free(hd_llama_model *m) {
     free(m->layers);
     free(m->norms);
     free(m->inv_freq);
+    hd_llama_video_unload(m);
     free(m);
 }
 
@@ -395,6 +398,7 @@ hd_llama_context *hd_llama_context_create(const hd_llama_model *m, const hd_llam
             goto fail;
         }
     }
+    if (hd_llama_video_context_init(ctx, err)) goto fail;
     ctx->ex = (hd_exec){.backend = HD_BACKEND_CPU, .pool = ctx->pool, .scratch = ctx->scratch};
     return ctx;
 fail:
@@ -412,6 +416,7 @@ void hd_llama_context_free(hd_llama_context *ctx) {
     free(ctx->ids);
     free(ctx->logits);
     hd_llama_xattn_free(ctx);
+    hd_llama_video_free(ctx);
     free(ctx);
 }
 
@@ -457,11 +462,20 @@ static hd_status llama_forward(hd_llama_context *ctx, const int32_t *tokens, con
 
     /* images seen by the rows of this batch (mllama): mask and R, or skip the cross layers */
     const bool xattn = c->n_xattn > 0 && hd_llama_xattn_prepare(ctx, S);
+    /* the video seen by the rows of this batch (video layers), or skip them */
+    const bool vattn = m->n_video > 0 && hd_llama_video_prepare(ctx, S);
 
     /* SPEC §1.1, per self layer:  x = x + attention(rms_norm(x));  x = x + mlp(rms_norm(x))
      * SPEC §2.6, per cross layer: the same with image keys/values, tanh gates and R */
     for (int l = 0; l < c->n_layer; l++) {
         const hd_llama_layer *L = &m->layers[l];
+        for (int v = 0; vattn && v < m->n_video; v++) {   /* video layers run just before their layer */
+            if (m->video_before[v] != l) continue;
+            if ((st = hd_llama_video_layer(ctx, v, &x, err))) {
+                hd_error_prefix(err, "video cross-attention layer %d (before layer %d)", v, l);
+                return st;
+            }
+        }
         if (L->cross) {
             if (xattn && (st = hd_llama_xattn_layer(ctx, L, &x, err))) {
                 hd_error_prefix(err, "layer %d (cross-attention)", l);

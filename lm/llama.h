@@ -128,6 +128,13 @@ typedef struct hd_llama_model {
     int n_self;                /* layers with a self-attention KV cache       */
     const struct hd_llama_hf_names *hf;/* HF tensor-name roots (lm/llama.c), NULL for GGUF */
     hd_type weight_type;       /* type of blk.0 attn_q (for messages)         */
+    /* the paper's video cross-attention layers (lm/llama_video.c; GGUF only,
+     * see "video" below); 0 / NULL without them */
+    int n_video;               /* video cross-attention layers                */
+    int32_t *video_before;     /* [n_video] the decoder layer each runs just
+                                  before (an image cross-attention layer), owned */
+    hd_llama_layer *vlayers;   /* [n_video], owned; cross = true, slot = index */
+    float *vnorms;             /* owned F32 copies of their norms and gates    */
 } hd_llama_model;
 
 /* Loads path (a .gguf file or a HF folder / config.json's folder), Llama or
@@ -258,6 +265,55 @@ void hd_llama_clear_images(hd_llama_context *ctx);
  * first max_ranges are written). */
 int hd_llama_image_ranges(const int32_t *tokens, int64_t n, int32_t image_token, int64_t pos0,
                           hd_xattn_mask_mode mode, int64_t (*ranges)[2], int max_ranges);
+
+/* ---- video cross-attention (the paper's video path, SPEC §3) ------------- */
+
+/* A video model is an mllama GGUF with, next to the image model, the temporal
+ * aggregator of vision/video_aggregator.h (video_aggregator.* keys, vagg.*
+ * tensors) and a second set of gated cross-attention layers that attend to
+ * the aggregated video tokens ("video cross-attention layers are added before
+ * every fourth image cross-attention layer", SPEC §3).  The paper gives no
+ * more; herd's choices, stored in the file:
+ *
+ *   mllama.video.cross_attention_layers  INT32 array, ascending: video layer v
+ *       runs immediately before decoder layer video_before[v], which must be an
+ *       image cross-attention layer (the paper's 8B: image cross layers j = 3
+ *       and 7 of 8, decoder layers 18 and 38 → 2 video layers).
+ *   vblk.V.*  the tensors of an image cross-attention layer under the same
+ *       names (SPEC §2.6, shapes as above): attn_norm.weight [D],
+ *       cross_attn_{q,k,v,o}_proj.weight, cross_attn_{q,k}_norm.weight [d],
+ *       cross_attn_attn_gate [1], cross_attn_mlp_gate [1], ffn_norm.weight [D],
+ *       ffn_{gate,up,down}.weight.  The keys/values come from the video tokens
+ *       (width D: the aggregator's output is projected to the LM width).
+ *   The same block as an image cross layer: RMSNorm, q/k norms per head, no
+ *   RoPE, GQA, tanh gates on both branches, the full-text-row mask R.
+ *   Which positions see the video: a range like one image's (the prompt's
+ *   single <|image|> placeholder stands for the whole video, no video token is
+ *   known; herd caption puts it first in the user turn), every video token
+ *   valid.  Rows outside the range: Meta mode multiplies both branches by
+ *   R = 0 (the layer adds nothing), HF mode only the MLP branch, as for images
+ *   (hd_llama_context_params.xattn_mask).  With no video set the video layers
+ *   are skipped, so a video model without a video is its image model. */
+
+/* The video as the video cross-attention layers see it. */
+typedef struct hd_llama_video {
+    const float *states;   /* [n_tokens][n_embd] F32: the aggregated effective frames one after
+                              the other (n_latent tokens each); borrowed for the call */
+    int64_t n_tokens;
+    int64_t pos_begin;     /* first position that sees the video                    */
+    int64_t pos_end;       /* one past the last; < 0 = all later positions          */
+} hd_llama_video;
+
+/* True when the model has video cross-attention layers. */
+bool hd_llama_has_video_layers(const hd_llama_model *m);
+
+/* Computes the video keys/values for every video layer once (as
+ * hd_llama_set_images does for images) and keeps them in the context,
+ * replacing an earlier video; v NULL clears it.  HD_ERR_ARG for a model
+ * without video layers or bad sizes.  Memory: 2 · n_video · G · d · n_tokens
+ * of kv_type plus an F32 R row per batch position. */
+hd_status hd_llama_set_video(hd_llama_context *ctx, const hd_llama_video *v, hd_error *err);
+void hd_llama_clear_video(hd_llama_context *ctx);
 
 /* High-water marks of the arenas (bytes), for tuning and tests. */
 size_t hd_llama_arena_used(const hd_llama_context *ctx);

@@ -41,6 +41,15 @@ struct hd_llama_context {
     size_t xmask_cap;              /* floats */
     float *xrow;                   /* [n_batch] R of the current batch (1 = row sees an image) */
     bool xrow_any;                 /* some row of the batch sees an image */
+
+    /* the video for the video cross-attention layers (lm/llama_video.c) */
+    bool has_video;
+    int64_t n_vid_tokens;          /* T_v */
+    int64_t vid_begin, vid_end;    /* positions that see it (end < 0: open) */
+    void *vkv;                     /* K then V of every video layer: 2·n_video × [T_v][G][d] kv_type */
+    size_t vkv_bytes;
+    hd_tensor *vk, *vv;            /* [n_video] views ne={d, G, T_v} */
+    float *vrow;                   /* [n_batch] R of the current batch for the video */
 };
 
 /* Before the layers of a batch at positions ctx->pos[0..S): builds the mask
@@ -53,5 +62,18 @@ hd_status hd_llama_xattn_layer(hd_llama_context *ctx, const hd_llama_layer *L, h
 
 /* Frees the image storage (context teardown). */
 void hd_llama_xattn_free(hd_llama_context *ctx);
+
+/* lm/llama_video.c: reads the video layers of a GGUF mllama model (none when
+ * the file has no mllama.video.cross_attention_layers key); frees them. */
+hd_status hd_llama_video_load(hd_llama_model *m, hd_error *err);
+void hd_llama_video_unload(hd_llama_model *m);
+/* Context side: the per-batch R rows (create), teardown (free). */
+hd_status hd_llama_video_context_init(hd_llama_context *ctx, hd_error *err);
+void hd_llama_video_free(hd_llama_context *ctx);
+/* Before the layers of a batch: R of the video rows; false when the video
+ * layers are to be skipped (no video; META with no row seeing it). */
+bool hd_llama_video_prepare(hd_llama_context *ctx, int64_t S);
+/* Video layer v on x ne={D, S} (after prepare returned true). */
+hd_status hd_llama_video_layer(hd_llama_context *ctx, int v, hd_tensor *x, hd_error *err);
 
 #endif

@@ -194,18 +194,6 @@ static bool hd_serve_client_gone(struct MHD_Connection *c) {
 
 /* ---- chat completions ------------------------------------------------------ */
 
-/* Bytes of s[0..n) that end on a UTF-8 character boundary (a trailing
- * incomplete sequence is held back for the next piece). */
-static size_t utf8_complete(const char *s, size_t n) {
-    size_t i = n, back = 0;
-    while (i > 0 && back < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) i--, back++;
-    if (i == 0) return n;
-    const unsigned char lead = (unsigned char)s[i - 1];
-    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    if (lead < 0xC0 || lead > 0xF7) return n;   /* ASCII or an invalid lead: nothing to wait for */
-    return back + 1 >= need ? n : i - 1;
-}
-
 typedef struct chat_job {
     hd_server *srv;
     slot *sl;
@@ -276,7 +264,7 @@ static bool on_chat_token(void *user, int32_t token, const char *text, size_t le
         size_t take = left < sizeof buf - n ? left : sizeof buf - n;
         memcpy(buf + n, src, take);
         n += take, src += take, left -= take;
-        size_t ok = utf8_complete(buf, n);
+        size_t ok = n - hd_tokenizer_utf8_pending(buf, n);
         j->n_carry = n - ok;
         memcpy(j->carry, buf + ok, j->n_carry);
         if (ok && !sse_send(j, hd_api_chat_chunk_json(j->id, j->created, j->srv->model_id, NULL, buf, ok, NULL, NULL)))

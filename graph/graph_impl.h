@@ -86,6 +86,7 @@ struct hd_node {
     bool strict_select;       /* wait for the preferred input even when others are full */
 
     hd_pending *outbox;       /* sent during the current callback */
+    bool holds_slot;          /* the running callback holds a heavy slot */
     int n_outbox, cap_outbox;
 
     pthread_t thread;

@@ -140,6 +140,11 @@ const char *hd_node_name(const hd_node *node);
 const hd_node_type *hd_node_get_type(const hd_node *node);
 /* Queues pkt (one reference, taken over even on error) for output `port`. */
 hd_status hd_node_send(hd_node *node, int port, hd_packet *pkt, hd_error *err);
+/* Delivers what the running callback has sent so far now rather than when
+ * it returns, for a long callback that streams (a language model's pieces).
+ * Waits while a consumer's queue is full; a heavy node gives its heavy slot
+ * back during that wait and takes it again after. */
+void hd_node_deliver_now(hd_node *node);
 /* Whether input `port` is linked (an HD_PORT_OPTIONAL input may not be). */
 bool hd_node_input_linked(const hd_node *node, int port);
 /* True once the graph is being cancelled or has failed: long callbacks poll it. */

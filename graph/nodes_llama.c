@@ -256,7 +256,9 @@ static bool send_text(llama_state *s, const char *text, size_t len, bool last, h
     p->flags = last ? 0 : HD_PKT_FLAG_PARTIAL;
     p->pts = s->ans_pts;
     p->duration = s->ans_dur;
-    return hd_node_send(s->node, 0, p, err) == HD_OK;
+    if (hd_node_send(s->node, 0, p, err) != HD_OK) return false;
+    hd_node_deliver_now(s->node);   /* stream the answer piece by piece, not when the callback returns */
+    return true;
 }
 
 /* Sends the whole UTF-8 characters of the pending bytes (all when last). */

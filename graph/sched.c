@@ -248,23 +248,34 @@ static void send_eos(hd_node *n) {
 
 static hd_node_ret call_process(hd_node *n, int port, hd_packet *in, hd_error *err) {
     bool heavy = n->type->flags & HD_NODE_HEAVY;
-    bool slot = heavy && heavy_acquire(n->g);
+    n->holds_slot = heavy && heavy_acquire(n->g);
     int64_t t0 = now_ns();
     hd_node_ret r = n->type->process(n, n->state, port, in, err);
     atomic_fetch_add(&n->busy_ns, now_ns() - t0);
-    if (slot) heavy_release(n->g);
+    if (n->holds_slot) heavy_release(n->g);
+    n->holds_slot = false;
     if (in) atomic_fetch_add(&n->packets_in, 1);
     return r;
+}
+
+/* Delivers the outbox now, from inside a callback; the heavy slot is given
+ * back while consumers' queues are full, so the wait holds nothing. */
+void hd_node_deliver_now(hd_node *n) {
+    if (!n->n_outbox) return;
+    if (n->holds_slot) heavy_release(n->g);
+    deliver(n);
+    if (n->holds_slot) n->holds_slot = heavy_acquire(n->g);
 }
 
 static hd_status call_flush(hd_node *n, hd_error *err) {
     if (!n->type->flush) return HD_OK;
     bool heavy = n->type->flags & HD_NODE_HEAVY;
-    bool slot = heavy && heavy_acquire(n->g);
+    n->holds_slot = heavy && heavy_acquire(n->g);
     int64_t t0 = now_ns();
     hd_status st = n->type->flush(n, n->state, err);
     atomic_fetch_add(&n->busy_ns, now_ns() - t0);
-    if (slot) heavy_release(n->g);
+    if (n->holds_slot) heavy_release(n->g);
+    n->holds_slot = false;
     return st;
 }
 

@@ -45,6 +45,11 @@ ids=$("$HERD" tokenize -m "$tmp/hf" --special '<|image|>What is this?')
 ids=$("$HERD" tokenize -m "$tmp/m.gguf" --special '<|image|>What is this?')
 [ "${ids%% *}" = 128256 ] && ok "tokenize (GGUF): <|image|> -> 128256" || bad "tokenize GGUF: '$ids'"
 
+# a tokenizer that already has <|image|> (the folder's own) is taken as it is: the same GGUF
+rm_model --preset tiny --format gguf --seed 4 --tokenizer "$tmp/hf" -o "$tmp/m2.gguf"
+cmp -s "$tmp/m2.gguf" "$tmp/m.gguf" && ok "--tokenizer with <|image|> already in it: the same GGUF" ||
+  bad "--tokenizer of the written folder gives another GGUF"
+
 # BF16 both ways (HF rounding of the generator's values, GGUF from the same values)
 rm_model --preset tiny --format hf --type BF16 --seed 6 --no-tokenizer -o "$tmp/hfb"
 rm_model --preset tiny --format gguf --type BF16 --seed 6 --no-tokenizer -o "$tmp/mb.gguf"

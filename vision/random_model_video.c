@@ -1,7 +1,22 @@
 /* vision/random_model_video.c — random-weight temporal aggregators
  * (`herd random-model --arch video-aggregator --preset tiny|paper-8b`) in the
- * GGUF layout of vision/video_aggregator.h.  GGUF only: the paper's video
- * weights were never published, so there is no Hugging Face layout to match.
+ * GGUF layout of vision/video_aggregator.h, and whole video models
+ * (`--arch video --preset tiny|paper-8b`): a Llama 3.2 Vision model (lm/
+ * random_model_mllama.c's plan and keys) + the aggregator + the video
+ * cross-attention layers of lm/llama.h ("video cross-attention"), in one
+ * GGUF.  GGUF only: the paper's video weights were never published, so
+ * there is no Hugging Face layout to match.
+ *
+ * Video presets:
+ *   tiny      mllama "tiny" (10 layers, image cross layers 3 and 8, D 64) +
+ *             aggregator "tiny" (G 4 frames → 8 latents) + a video layer
+ *             before each image cross layer (3, 8): every path exercised;
+ *   paper-8b  mllama "llama-3.2-11b-vision" (Llama 3.1 8B text, 8 image cross
+ *             layers) + aggregator "paper-8b" (G 32, 64 latents) + video layers
+ *             before every fourth image cross layer (j = 3, 7: decoder layers
+ *             18 and 38), ~0.6 B video parameters as the paper says for 8B.
+ * Video layers are initialised as the mllama writer does its cross layers:
+ * matrices N(0, 0.02²), RMSNorm γ 1 + N(0, 0.02²), gates N(0, 1).
  *
  * Initialisation N(0, std²): matrices 1/sqrt(fan_in); biases 0.1; LayerNorm
  * γ 1 + 0.1·N(0, 1), β 0.1; latents and time embeddings N(0, 1) (they play
@@ -9,7 +24,10 @@
  * exercised by the parity test. */
 #include "lm/random_model_impl.h"
 
+#include "lm/tokenizer.h"
 #include "vision/video_aggregator.h"
+
+#include <string.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -92,3 +110,102 @@ static hd_status vagg_write(const hd_random_model_params *p, const char *path, h
 }
 
 const hd_rm_arch hd_rm_arch_video_aggregator = {"video-aggregator", hd_vagg_preset_names, vagg_write};
+
+/* ---- whole video models ------------------------------------------------------------- */
+
+#define VID_WEIGHT_STD 0.02f
+#define VID_NORM_STD 0.02f
+#define VID_GATE_STD 1.0f
+
+static const char *const k_video_presets[] = {"tiny", "paper-8b", NULL};
+static const char *const *video_preset_names(void) { return k_video_presets; }
+
+typedef struct video_config {
+    hd_rm_mllama_config mm;
+    hd_vagg_config agg;
+    int n_video;
+    int32_t video_before[HD_LLAMA_MAX_XATTN];
+} video_config;
+
+static bool video_preset(const char *name, video_config *c) {
+    const bool tiny = name && strcmp(name, "tiny") == 0;
+    if (!tiny && !(name && strcmp(name, "paper-8b") == 0)) return false;
+    if (!hd_rm_mllama_preset(tiny ? "tiny" : "llama-3.2-11b-vision", &c->mm) ||
+        !hd_vagg_preset(tiny ? "tiny" : "paper-8b", &c->agg))
+        return false;
+    c->n_video = 0;
+    /* tiny: before every image cross layer; paper: before every fourth (j = 3, 7, ...) */
+    for (int j = 0; j < c->mm.text.n_xattn; j++)
+        if (tiny || j % 4 == 3) c->video_before[c->n_video++] = c->mm.text.xattn_layers[j];
+    return c->n_video > 0 && c->agg.n_in == c->mm.vision.proj_dim && c->agg.n_out == c->mm.text.n_embd;
+}
+
+/* vblk.V.*: an image cross layer's tensors (PyTorch shapes, lm/llama.h) */
+static hd_status video_layers_plan(const video_config *c, hd_rm_plan *plan, hd_error *err) {
+    planner P = {.plan = plan, .err = err, .st = HD_OK};
+    const hd_llama_config *t = &c->mm.text;
+    const int64_t D = t->n_embd, F = t->n_ff, d = t->head_dim;
+    const int64_t Hd = (int64_t)t->n_head * d, Gd = (int64_t)t->n_head_kv * d;
+    for (int v = 0; v < c->n_video; v++) {
+        add(&P, HD_RM_INIT_NORMAL, VID_GATE_STD, 1, 0, "vblk.%d.cross_attn_attn_gate", v);
+        add(&P, HD_RM_INIT_NORMAL, VID_GATE_STD, 1, 0, "vblk.%d.cross_attn_mlp_gate", v);
+        add(&P, HD_RM_INIT_NORMAL, VID_WEIGHT_STD, Hd, D, "vblk.%d.cross_attn_q_proj.weight", v);   /* [H·d, D] */
+        add(&P, HD_RM_INIT_NORMAL, VID_WEIGHT_STD, Gd, D, "vblk.%d.cross_attn_k_proj.weight", v);   /* [G·d, D] */
+        add(&P, HD_RM_INIT_NORMAL, VID_WEIGHT_STD, Gd, D, "vblk.%d.cross_attn_v_proj.weight", v);
+        add(&P, HD_RM_INIT_NORMAL, VID_WEIGHT_STD, D, Hd, "vblk.%d.cross_attn_o_proj.weight", v);   /* [D, H·d] */
+        add(&P, HD_RM_INIT_NORM, VID_NORM_STD, d, 0, "vblk.%d.cross_attn_q_norm.weight", v);        /* [d] */
+        add(&P, HD_RM_INIT_NORM, VID_NORM_STD, d, 0, "vblk.%d.cross_attn_k_norm.weight", v);
+        add(&P, HD_RM_INIT_NORM, VID_NORM_STD, D, 0, "vblk.%d.attn_norm.weight", v);                /* [D] */
+        add(&P, HD_RM_INIT_NORMAL, VID_WEIGHT_STD, F, D, "vblk.%d.ffn_gate.weight", v);             /* [F, D] */
+        add(&P, HD_RM_INIT_NORMAL, VID_WEIGHT_STD, F, D, "vblk.%d.ffn_up.weight", v);
+        add(&P, HD_RM_INIT_NORMAL, VID_WEIGHT_STD, D, F, "vblk.%d.ffn_down.weight", v);             /* [D, F] */
+        add(&P, HD_RM_INIT_NORM, VID_NORM_STD, D, 0, "vblk.%d.ffn_norm.weight", v);
+    }
+    return P.st;
+}
+
+/* tokenizer.ggml.eos_token_id as the mllama writer picks it: <|eot_id|> when listed */
+static int32_t video_eos(const hd_llama_config *t) {
+    for (int k = 0; k < t->n_eos; k++)
+        if (t->eos_token_ids[k] == 128009) return 128009;
+    return t->n_eos > 0 ? t->eos_token_ids[0] : 128001;
+}
+
+static hd_status video_write(const hd_random_model_params *p, const char *path, hd_error *err) {
+    video_config c;
+    if (!video_preset(p->preset, &c))
+        return hd_error_set(err, HD_ERR_ARG, "unknown video preset \"%s\" (one of: tiny, paper-8b)",
+                            p->preset ? p->preset : "");
+    if (p->format != HD_RM_GGUF)
+        return hd_error_set(err, HD_ERR_ARG, "video: only --format gguf (the paper's video weights have no published layout)");
+    if (p->n_vocab > 0) return hd_error_set(err, HD_ERR_ARG, "video has the fixed Llama 3 vocabulary: no --vocab");
+    hd_rm_plan plan = {0};
+    hd_tokenizer *tok = NULL;
+    hd_gguf_writer *w = NULL;
+    hd_status st = hd_rm_mllama_plan(&c.mm, &plan, err);
+    if (st == HD_OK) st = vagg_plan(&c.agg, &plan, err);
+    if (st == HD_OK) st = video_layers_plan(&c, &plan, err);
+    if (st == HD_OK) st = hd_rm_check_type(&plan, p, err);
+    if (st == HD_OK && p->tokenizer && !p->dry_run && !(tok = hd_rm_mllama_tokenizer(p->tokenizer, &c.mm, NULL, err)))
+        st = err ? err->code : HD_ERR_IO;
+    if (st == HD_OK && !(w = hd_gguf_writer_create(err))) st = err ? err->code : HD_ERR_NOMEM;
+    /* the mllama keys (text as mllama.*, the vision tower's), the aggregator's, where the video layers run */
+    if (st == HD_OK) st = hd_llama_config_to_gguf(&c.mm.text, hd_rm_file_type(p->type), w, err);
+    if (st == HD_OK) st = hd_vit_config_to_gguf_keys(&c.mm.vision, w, err);
+    if (st == HD_OK) st = hd_vagg_config_to_gguf(&c.agg, w, err);
+    if (st == HD_OK && (hd_gguf_set_arr_i32(w, "mllama.video.cross_attention_layers", c.video_before,
+                                            (uint64_t)c.n_video) != HD_OK ||
+                        hd_gguf_set_str(w, "general.name", c.mm.text.n_layer > 10 ? "Llama 3 video (paper, 8B)"
+                                                                                   : "Llama 3 video tiny") != HD_OK))
+        st = hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", path);
+    if (st == HD_OK && tok) st = hd_tokenizer_to_gguf(tok, w, video_eos(&c.mm.text), err);
+    if (st == HD_OK && hd_gguf_set_u32(w, "general.quantization_version", 2) != HD_OK)
+        st = hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", path);
+    if (st == HD_OK) st = hd_rm_write_gguf(&plan, p, w, path, err);
+    hd_gguf_writer_free(w);
+    hd_tokenizer_free(tok);
+    hd_rm_plan_free(&plan);
+    return st;
+}
+
+const hd_rm_arch hd_rm_arch_video = {"video", video_preset_names, video_write};

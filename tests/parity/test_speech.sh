@@ -10,6 +10,8 @@
 # logits.  Tolerance max|herd − ref| / max|ref| per output:
 #   F32 weights, scalar / AVX2 / AVX-512, 1 and 2 threads        ≤ 1e-4  (measured ≤ 7e-7)
 #   F16 weights vs the reference on the same F16 values          ≤ 1e-4
+#   BF16 weights (same values; BF16 kernels round activations)   ≤ 2e-2  (measured ≤ 4e-3)
+#   Q8_0 weights (same dequantized values; Q8_0 activations)     ≤ 5e-2  (measured ≤ 1.7e-2)
 # (For scale: halving the audio rows moves the logits by 9e-3, reversing
 # their order by 0.5, so a wrong splice cannot pass.)
 set -euo pipefail
@@ -25,7 +27,7 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail=0
 
-for ty in f32 f16; do
+for ty in f32 f16 bf16 q8_0; do
   "$HERD" random-model --arch speech --preset tiny --type $ty --seed 11 --tokenizer "$TOK" -o "$T/$ty.gguf" --quiet >/dev/null
 done
 
@@ -44,6 +46,8 @@ for cpu in scalar avx2 avx512; do
 done
 run "F32, 2 threads" f32 HERD_THREADS=2
 run "F16 weights, 2 threads" f16 HERD_THREADS=2
+run "BF16 weights, 2 threads" bf16 HERD_THREADS=2 SPEECH_TOL=2e-2
+run "Q8_0 weights, 2 threads" q8_0 HERD_THREADS=2 SPEECH_TOL=5e-2
 
 if [ $fail = 0 ]; then echo "parity speech: all cases within tolerance"; else echo "parity speech: FAILED" >&2; fi
 exit $fail

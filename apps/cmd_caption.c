@@ -2,7 +2,17 @@
  * answer a question about it, or caption consecutive segments of it) with a
  * Llama 3.2 Vision model.
  *
- * Image mode (a model without video layers, SPEC §3 is not in it): the
+ * Video mode (a video model: `herd random-model --arch video`, the paper's
+ * video path of SPEC §3): the frames' image states are merged G at a time by
+ * the temporal aggregator into effective frames that the video
+ * cross-attention layers attend to (lm/llama.h "video cross-attention"):
+ *
+ *   video:VIDEO ─ vit ─ vagg group=G ─ llama task=ask video=true group=E frame-times=true ─ sinks
+ *
+ * (K frames per caption, default 2·G as the paper's SFT: 64 frames, 32 per
+ * effective frame; E = K/G effective frames per caption.)
+ *
+ * Image mode (a model without video layers, or --image-mode): the
  * sampled frames go in as several images, with their times in the prompt.
  * The command only builds a processing graph and runs it:
  *
@@ -35,6 +45,7 @@
 #include "graph/node_hooks.h"
 #include "graph/registry.h"
 #include "graph/video_prompt.h"
+#include "core/gguf.h"
 #include "lm/chat.h"
 #include "media/video.h"
 
@@ -47,11 +58,13 @@
 #include <time.h>
 
 #define EXIT_INTERRUPTED 130
-#define MAX_FRAMES_PER_CAPTION 16   /* the llama node's images per answer */
-#define DEFAULT_FRAMES 8
+#define MAX_FRAMES_PER_CAPTION 16   /* image mode: the llama node's images per answer */
+#define MAX_EFFECTIVE_FRAMES 16     /* video mode: effective frames per answer */
+#define DEFAULT_FRAMES 8            /* image mode */
 #define MAX_SEGMENTS 10000
 
 extern const hd_command hd_cmd_caption;
+extern const hd_node_type hd_node_vagg;   /* graph/nodes_video.c */
 
 static const char k_default_question[] = "Describe what happens in this video.";
 
@@ -62,7 +75,7 @@ typedef struct cap_opts {
     long long frames, segments;
     bool frames_set, segments_set;
     double fps;
-    bool fps_set, bad;
+    bool fps_set, image_mode, bad;
 } cap_opts;
 
 static int flag(void *vctx, const char *f, const char *v) {
@@ -82,8 +95,9 @@ static int flag(void *vctx, const char *f, const char *v) {
         }
         return 1;
     }
+    if (!strcmp(f, "--image-mode")) { o->image_mode = true; return 0; }
     if (!strcmp(f, "--frames")) {
-        if (v && !hd_cli_int(o->cli, f, v, 1, MAX_FRAMES_PER_CAPTION, &n)) o->bad = true;
+        if (v && !hd_cli_int(o->cli, f, v, 1, 100000, &n)) o->bad = true;
         o->frames = n;
         o->frames_set = true;
         return 1;
@@ -364,9 +378,18 @@ static hd_status transcribe(const hd_registry *reg, const cap_opts *o, hd_thread
 }
 
 /* The caption graph (image mode). */
+/* What the model can do with a video. */
+typedef struct plan {
+    bool video;         /* video mode */
+    int k_frames;       /* frames per caption */
+    int agg_group;      /* video: frames per effective frame */
+    int n_eff;          /* video: effective frames per caption */
+} plan;
+
 static hd_status build(hd_graph *g, const hd_registry *reg, const cap_opts *o, const hd_cli *cli, const char *video,
-                       const char *question, int k_frames, const char *format, hd_error *err) {
-    char n_buf[32], temp_buf[32], seed_buf[32], k_buf[16], total_buf[32], fps_buf[32];
+                       const char *question, const plan *pl, const char *format, hd_error *err) {
+    char n_buf[32], temp_buf[32], seed_buf[32], k_buf[16], total_buf[32], fps_buf[32], ag_buf[16];
+    const int k_frames = pl->k_frames;
     hd_kv kv[20];
     int n = 0;
     /* the language model first: its create reports a model that cannot see
@@ -374,11 +397,12 @@ static hd_status build(hd_graph *g, const hd_registry *reg, const cap_opts *o, c
     snprintf(n_buf, sizeof n_buf, "%d", cli->n_predict >= 0 ? cli->n_predict : 256);
     snprintf(temp_buf, sizeof temp_buf, "%g", cli->temp_set ? cli->temp : 0.6);
     snprintf(seed_buf, sizeof seed_buf, "%llu", (unsigned long long)(cli->seed & INT64_MAX));
-    snprintf(k_buf, sizeof k_buf, "%d", k_frames);
+    snprintf(k_buf, sizeof k_buf, "%d", pl->video ? pl->n_eff : k_frames);
     kv[n++] = (hd_kv){"model", cli->model};
     kv[n++] = (hd_kv){"task", "ask"};
     kv[n++] = (hd_kv){"prompt", question};
     kv[n++] = (hd_kv){"group", k_buf};
+    if (pl->video) kv[n++] = (hd_kv){"video", "true"};
     kv[n++] = (hd_kv){"frame-times", "true"};
     kv[n++] = (hd_kv){"n", n_buf};
     kv[n++] = (hd_kv){"temp", temp_buf};
@@ -408,8 +432,16 @@ static hd_status build(hd_graph *g, const hd_registry *reg, const cap_opts *o, c
     if (src < 0) return err->code;
     int sink = hd_graph_add(g, &k_sink, "captions", NULL, 0, NULL, err);
     if (sink < 0) return err->code;
+    int into_lm = vit;
+    if (pl->video) {   /* the temporal aggregator between the encoder and the LM */
+        snprintf(ag_buf, sizeof ag_buf, "%d", pl->agg_group);
+        hd_kv ak[2] = {{"model", cli->model}, {"group", ag_buf}};
+        if ((into_lm = add_node(g, reg, "vagg", "vagg", ak, 2, err)) < 0) return err->code;
+        hd_status st = hd_graph_link(g, vit, NULL, into_lm, NULL, err);
+        if (st) return st;
+    }
     hd_status st;
-    if ((st = hd_graph_link(g, src, NULL, vit, NULL, err)) || (st = hd_graph_link(g, vit, NULL, lm, "embed", err)) ||
+    if ((st = hd_graph_link(g, src, NULL, vit, NULL, err)) || (st = hd_graph_link(g, into_lm, NULL, lm, "embed", err)) ||
         (st = hd_graph_link(g, vit, NULL, sink, "frames", err)) || (st = hd_graph_link(g, lm, "out", sink, "text", err)) ||
         (st = hd_graph_link(g, lm, "tokens", sink, "tokens", err)))
         return st;
@@ -459,6 +491,22 @@ static int print_json(const collect *c, const char *mode, const char *transcript
     return out ? HD_EXIT_OK : HD_EXIT_INPUT;
 }
 
+/* A video model (lm/llama.h "video cross-attention"): an mllama GGUF with
+ * video layers and the temporal aggregator.  *group = the aggregator's G. */
+static bool is_video_model(const char *path, int *group) {
+    size_t n = strlen(path);
+    if (n < 5 || strcmp(path + n - 5, ".gguf")) return false;
+    hd_error e = {0};
+    hd_gguf *g = hd_gguf_open(path, &e);
+    if (!g) return false;   /* the llama node reports what is wrong with it */
+    uint32_t G = 0;
+    bool video = hd_gguf_find_key(g, "mllama.video.cross_attention_layers") >= 0 &&
+                 hd_gguf_get_u32(g, "video_aggregator.group_frames", &G) && G > 0;
+    hd_gguf_close(g);
+    *group = (int)G;
+    return video;
+}
+
 static int run(int argc, char **argv) {
     hd_cli cli;
     cap_opts o = {.cli = &cli, .frames = DEFAULT_FRAMES, .segments = 1};
@@ -485,7 +533,25 @@ static int run(int argc, char **argv) {
     const char *format = cli.json ? NULL : o.format ? o.format : (o.segments_set || o.fps_set || o.out) ? "txt" : NULL;
     if (cli.ids && format && strcmp(format, "txt"))
         return hd_cli_usage_error(&cli, "--ids needs --format txt or --json (%s has no place for token ids)", format);
-    const int k_frames = (int)o.frames;
+    plan pl = {.k_frames = (int)o.frames};
+    int G = 0;
+    pl.video = !o.image_mode && is_video_model(cli.model, &G);
+    if (pl.video) {
+        /* the paper's SFT: 64 frames, 32 to an effective frame (2 per video) */
+        if (!o.frames_set) pl.k_frames = 2 * G;
+        pl.agg_group = pl.k_frames < G ? pl.k_frames : G;
+        if (pl.k_frames > G && pl.k_frames % G)
+            return hd_cli_usage_error(&cli, "--frames %d: in video mode a caption's frames fill whole groups of the "
+                                            "aggregator's %d (or fewer than %d)", pl.k_frames, G, G);
+        pl.n_eff = pl.k_frames / pl.agg_group;
+        if (pl.n_eff > MAX_EFFECTIVE_FRAMES)
+            return hd_cli_usage_error(&cli, "--frames %d: at most %d effective frames (%d frames) per caption",
+                                      pl.k_frames, MAX_EFFECTIVE_FRAMES, MAX_EFFECTIVE_FRAMES * G);
+    } else if (pl.k_frames > MAX_FRAMES_PER_CAPTION) {
+        return hd_cli_usage_error(&cli, "--frames %d: at most %d frames per caption in image mode", pl.k_frames,
+                                  MAX_FRAMES_PER_CAPTION);
+    }
+    const int k_frames = pl.k_frames;
 
     hd_error err = {0};
     collect c = {.cli = &cli, .cmd = "caption", .live = !cli.json && !format};
@@ -518,6 +584,7 @@ static int run(int argc, char **argv) {
         }
     }
     if (!(reg = hd_registry_create(&err)) || hd_registry_add_builtins(reg, &err)) goto fail;
+    if (!hd_registry_find(reg, "vagg") && hd_registry_add(reg, &hd_node_vagg, &err)) goto fail;
     if (!(pool = hd_threadpool_create(cli.threads, &err))) goto fail;
 
     const char *q = o.question ? o.question : k_default_question;
@@ -540,15 +607,21 @@ static int run(int argc, char **argv) {
         }
     }
 
-    const char *mode = "image";
-    size_t pl = strlen(pending);
-    snprintf(pending + pl, sizeof pending - pl,
-             "herd caption: image mode (a Llama 3.2 Vision model without video layers): %d frame%s per caption as "
-             "images, their times in the prompt\n",
-             k_frames, k_frames == 1 ? "" : "s");
+    const char *mode = pl.video ? "video" : "image";
+    size_t plen = strlen(pending);
+    if (pl.video)
+        snprintf(pending + plen, sizeof pending - plen,
+                 "herd caption: video mode (the model's temporal aggregator and video cross-attention layers): %d "
+                 "frame%s per caption, merged %d at a time into %d effective frame%s\n",
+                 k_frames, k_frames == 1 ? "" : "s", pl.agg_group, pl.n_eff, pl.n_eff == 1 ? "" : "s");
+    else
+        snprintf(pending + plen, sizeof pending - plen,
+                 "herd caption: image mode (%s): %d frame%s per caption as images, their times in the prompt\n",
+                 o.image_mode ? "--image-mode" : "a Llama 3.2 Vision model without video layers", k_frames,
+                 k_frames == 1 ? "" : "s");
     hd_graph_params gp = hd_graph_default_params();
     gp.user = &hooks;
-    if (!(g = hd_graph_create(&gp, &err)) || build(g, reg, &o, &cli, video, q, k_frames, format, &err)) goto fail;
+    if (!(g = hd_graph_create(&gp, &err)) || build(g, reg, &o, &cli, video, q, &pl, format, &err)) goto fail;
     hd_status st = run_graph(g, pool, &cli, pending, &interrupted, &err);
     if (c.printed_any) fputc('\n', stdout);
     if (interrupted && st == HD_ERR_CANCELLED) {
@@ -597,15 +670,23 @@ const hd_command hd_cmd_caption = {
     "Samples frames of VIDEO (anything FFmpeg decodes: mp4, webm, mkv, avi, mov, ...;\n"
     "rotation metadata applied), encodes each with the model's vision encoder and\n"
     "streams a caption to stdout; progress and the mode used go to stderr.\n"
+    "Video mode (a video model: herd random-model --arch video): the temporal\n"
+    "aggregator merges every G frames into an effective frame that the video\n"
+    "cross-attention layers attend to:\n"
+    "  video:VIDEO frames=K ! vit model=MODEL ! vagg model=MODEL !\n"
+    "    llama model=MODEL task=ask video=true group=K/G frame-times=true prompt=QUESTION\n"
     "Image mode (a Llama 3.2 Vision model, no video layers): the frames go in as\n"
-    "images with their times in the prompt.  Runs the processing graph\n"
+    "images with their times in the prompt:\n"
     "  video:VIDEO frames=K ! vit model=MODEL ! llama model=MODEL task=ask group=K\n"
     "    frame-times=true prompt=QUESTION\n"
+    "The mode used is said on stderr (and in --json).\n"
     "\n"
-    "  -m MODEL            Llama 3.2 Vision GGUF or Hugging Face folder\n"
+    "  -m MODEL            Llama 3.2 Vision or video GGUF, or Hugging Face folder\n"
     "  --question Q        ask this instead of \"Describe what happens in this video.\"\n"
     "  --frames K          frames per caption, spread evenly over the clip or segment\n"
-    "                      (default 8, at most 16)\n"
+    "                      (image mode: default 8, at most 16; video mode: default 2 x G,\n"
+    "                      the paper's 64 for G = 32; a multiple of G or fewer than G)\n"
+    "  --image-mode        frames as images even with a video model\n"
     "  --segments S        caption S consecutive equal parts of the clip (S x K frames)\n"
     "  --fps R             sample R frames a second instead; a caption every K frames\n"
     "  -f, --format F      txt (one caption a line), srt, vtt, json ({\"segments\": [...]}),\n"

@@ -38,3 +38,18 @@ char *hd_video_frames_text(const int64_t *pts_us, int n, const char *question, h
     if (ql) snprintf(out + len, cap - len, " %s", question);
     return out;
 }
+
+char *hd_video_span_text(int64_t start_us, int64_t end_us, const char *question, hd_error *err) {
+    const size_t ql = question ? strlen(question) : 0;
+    const size_t cap = 128 + ql;
+    char *out = malloc(cap);
+    if (!out) return hd_error_set(err, HD_ERR_NOMEM, "out of memory"), NULL;
+    char a[32], b[32];
+    hd_video_time_text(start_us, a, sizeof a);
+    hd_video_time_text(end_us, b, sizeof b);
+    size_t len;
+    if (start_us >= 0 && end_us > start_us) len = (size_t)snprintf(out, cap, "The video runs from %s to %s.", a, b);
+    else len = (size_t)snprintf(out, cap, "The video starts at %s.", a);
+    if (ql) snprintf(out + len, cap - len, " %s", question);
+    return out;
+}

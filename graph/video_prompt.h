@@ -8,6 +8,9 @@
  *   hd_video_frames_text   "The images are 3 frames of a video, taken at
  *                          0.5 s, 1.5 s and 2.5 s."  (one frame: "The image is
  *                          a frame of a video, taken at 0.5 s.")
+ *   hd_video_span_text     video mode (the video cross-attention layers see the
+ *                          clip through one placeholder): "The video runs from
+ *                          0.5 s to 9.6 s."
  * The sentence goes before the question, after the <|image|> tokens (the
  * user turn of graph/vision_lm.h), so every image is visible to it.
  */
@@ -30,6 +33,10 @@ void hd_video_time_text(int64_t us, char *buf, size_t size);
  * " " and `question` when it is non-NULL and non-empty.  Returns a malloc'd
  * string the caller frees, or NULL (err set) on n < 1 or out of memory. */
 char *hd_video_frames_text(const int64_t *pts_us, int n, const char *question, hd_error *err);
+
+/* The same for a clip from start_us to end_us (end < start or unknown:
+ * "The video starts at 0.5 s."). */
+char *hd_video_span_text(int64_t start_us, int64_t end_us, const char *question, hd_error *err);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,12 @@
  *               answer's pts/duration span the run's pictures.  frame-times:
  *               the question begins with the images' times (graph/
  *               video_prompt.h), from the packets' pts.
+ *               video=true (a video model, lm/llama.h "video cross-attention"):
+ *               the `embed` packets are effective frames from a vagg node
+ *               (n_latent rows of LM width each); the frames of one answer
+ *               (all, or a run of `group`) are one video for the video
+ *               cross-attention layers, behind a single <|image|>
+ *               placeholder; frame-times then says the clip's time span.
  *   generate    plain completion: <|begin_of_text|> prompt [+ text segment],
  *               one answer per text segment (or `prompt` alone).
  *   transcribe  one answer per speech segment (an embedding packet of LM
@@ -92,6 +98,7 @@ typedef struct llama_state {
     int n_images, max_images;
     int group;                /* ask: answer every `group` images (0 = all) */
     bool frame_times;         /* ask: the images' times start the question */
+    bool video;               /* ask: `images` are effective frames of a video */
 
     /* the text segment being gathered */
     char *seg;
@@ -175,6 +182,8 @@ static hd_status llama_create(hd_node *node, const hd_node_opts *o, void **state
     s->max_images = (int)hd_opt_int(o, "max-images");
     s->group = (int)hd_opt_int(o, "group");
     s->frame_times = hd_opt_bool(o, "frame-times");
+    s->video = hd_opt_bool(o, "video");
+    if (s->video && s->task != T_ASK) return hd_error_set(err, HD_ERR_ARG, "video=true is for task=ask");
     if (s->group > 0 && s->task != T_ASK)
         return hd_error_set(err, HD_ERR_ARG, "group= is for task=ask (images answered in runs)");
     if (s->group > 0 && hd_node_input_linked(node, 1))
@@ -203,6 +212,11 @@ static hd_status llama_create(hd_node *node, const hd_node_opts *o, void **state
         return hd_error_set(err, HD_ERR_FORMAT, "%s: the tokenizer has %d ids but the model only %lld embedding rows",
                             s->lm->source, (int)hd_tokenizer_n_vocab(s->tok), (long long)s->lm->tok_embd.ne[1]);
     s->image_token = hd_vlm_image_token(s->tok, s->lm);
+    if (s->video && !hd_llama_has_video_layers(s->lm))
+        return hd_error_set(err, HD_ERR_UNSUPPORTED,
+                            "%s has no video cross-attention layers (a video model comes from herd random-model --arch "
+                            "video; give the frames as images instead)",
+                            s->lm->source);
     /* images are coming: say now, before any encoder runs, if the model cannot see them */
     if (s->task == T_ASK && hd_node_input_linked(node, 0) && !hd_llama_has_cross_attention(s->lm))
         return hd_error_set(err, HD_ERR_UNSUPPORTED,
@@ -329,6 +343,40 @@ static hd_node_ret answer(llama_state *s, const float *embd, int64_t pts, int64_
     return HD_NODE_OK;
 }
 
+/* ask, video=true: the question q behind one <|image|> placeholder, the
+ * effective frames held as one video for the video cross-attention layers
+ * (seen from the placeholder on), no images. */
+static hd_node_ret answer_video(llama_state *s, const char *q, int64_t pts, int64_t dur, hd_error *err) {
+    if (hd_vlm_user_turn(s->tok, true, s->system, s->image_token, 1, q, &s->prompt_ids, err)) return HD_NODE_ERROR;
+    int64_t p0 = -1;
+    for (size_t i = 0; i < s->prompt_ids.n && p0 < 0; i++)
+        if (s->prompt_ids.ids[i] == s->image_token) p0 = (int64_t)i;
+    if (p0 < 0) return hd_error_set(err, HD_ERR_INTERNAL, "no video placeholder in the prompt"), HD_NODE_ERROR;
+    const int64_t D = s->lm->cfg.n_embd;
+    int64_t T = 0;
+    for (int i = 0; i < s->n_images; i++) T += s->images[i]->u.embed.rows;
+    float *rows = malloc((size_t)(T * D) * sizeof *rows);   /* [T][D]: the effective frames in order */
+    if (!rows) return hd_error_set(err, HD_ERR_NOMEM, "out of memory for %lld video tokens", (long long)T), HD_NODE_ERROR;
+    int64_t off = 0;
+    for (int i = 0; i < s->n_images; i++) {
+        const hd_packet *p = s->images[i];
+        memcpy(rows + off * D, p->u.embed.data, (size_t)(p->u.embed.rows * D) * sizeof *rows);
+        off += p->u.embed.rows;
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    hd_llama_clear_images(s->ctx);
+    const hd_llama_video v = {.states = rows, .n_tokens = T, .pos_begin = p0, .pos_end = -1};
+    hd_status st = hd_llama_set_video(s->ctx, &v, err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    free(rows);
+    if (st) return HD_NODE_ERROR;
+    hd_node_progressf(s->node, "video keys/values of %d effective frame%s (%lld tokens) in %.0f ms", s->n_images,
+                      s->n_images == 1 ? "" : "s", (long long)T,
+                      (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+    return answer(s, NULL, pts, dur, err);
+}
+
 /* ask / generate: one question (prompt option + text). */
 static hd_node_ret answer_text(llama_state *s, const char *text, int64_t pts, int64_t dur, hd_error *err) {
     size_t lp = strlen(s->prompt), lt = text ? strlen(text) : 0;
@@ -339,7 +387,13 @@ static hd_node_ret answer_text(llama_state *s, const char *text, int64_t pts, in
     if (lp && lt) q[n++] = s->task == T_GENERATE ? '\n' : ' ';
     if (lt) memcpy(q + n, text, lt);
     q[n + lt] = 0;
-    if (s->frame_times && s->task == T_ASK && s->n_images > 0) {
+    if (s->frame_times && s->video && s->n_images > 0) {
+        const hd_packet *a = s->images[0], *b = s->images[s->n_images - 1];
+        char *tq = hd_video_span_text(a->pts, b->pts == HD_PTS_NONE ? -1 : b->pts + b->duration, q, err);
+        free(q);
+        if (!tq) return HD_NODE_ERROR;
+        q = tq;
+    } else if (s->frame_times && s->task == T_ASK && s->n_images > 0) {
         int64_t pts[MAX_IMAGES];
         for (int i = 0; i < s->n_images; i++) pts[i] = s->images[i]->pts;
         char *tq = hd_video_frames_text(pts, s->n_images, q, err);
@@ -371,6 +425,11 @@ static hd_node_ret answer_text(llama_state *s, const char *text, int64_t pts, in
             free(q);
             return hd_error_set(err, HD_ERR_ARG, "task=ask: no question and no image (give prompt= or a text input)"),
                    HD_NODE_ERROR;
+        }
+        if (s->video && s->n_images > 0) {
+            hd_node_ret r = answer_video(s, q, pts, dur, err);
+            free(q);
+            return r;
         }
         st = hd_vlm_user_turn(s->tok, true, s->system, s->image_token, s->n_images, q, &s->prompt_ids, err);
         struct timespec t0, t1;
@@ -452,7 +511,15 @@ static hd_node_ret llama_process(hd_node *node, void *state, int port, hd_packet
             return hd_error_set(err, HD_ERR_ARG,
                                 "task=generate takes no embeddings (task=ask for images, transcribe/translate for speech)"),
                    HD_NODE_ERROR;
-        if (in->u.embed.what != HD_EMBED_IMAGE)
+        if (s->video) {
+            if (in->u.embed.what == HD_EMBED_IMAGE || in->u.embed.dim != s->lm->cfg.n_embd || in->u.embed.rows <= 0)
+                return hd_error_set(err, HD_ERR_ARG,
+                                    "video=true takes effective frames from a vagg node (rows of width %d), got %s "
+                                    "embeddings (%lld x %lld)",
+                                    s->lm->cfg.n_embd, hd_embed_kind_name(in->u.embed.what),
+                                    (long long)in->u.embed.rows, (long long)in->u.embed.dim),
+                       HD_NODE_ERROR;
+        } else if (in->u.embed.what != HD_EMBED_IMAGE)
             return hd_error_set(err, HD_ERR_ARG,
                                 "task=ask takes image states from a vit node, got %s embeddings (%lld x %lld)",
                                 hd_embed_kind_name(in->u.embed.what), (long long)in->u.embed.rows,
@@ -464,8 +531,8 @@ static hd_node_ret llama_process(hd_node *node, void *state, int port, hd_packet
                                 s->lm->source),
                    HD_NODE_ERROR;
         if (s->n_images == s->max_images)
-            return hd_error_set(err, HD_ERR_ARG, "more than %d images: raise max-images (up to %d)", s->max_images,
-                                MAX_IMAGES),
+            return hd_error_set(err, HD_ERR_ARG, "more than %d %s: raise max-images (up to %d)", s->max_images,
+                                s->video ? "effective frames" : "images", MAX_IMAGES),
                    HD_NODE_ERROR;
         s->images[s->n_images++] = hd_packet_ref(in);
         if (s->group > 0 && s->n_images == s->group) return answer_group(s, err);
@@ -535,6 +602,8 @@ static const hd_option_def llama_opts[] = {
     {"group", HD_OPT_INT, "0", "ask: answer every K images on their own, as they arrive (video segments; 0 = all "
                                "images, one answer per question)", 0, MAX_IMAGES, NULL},
     {"frame-times", HD_OPT_BOOL, "false", "ask: the question starts with the images' times (video frames)", 0, 0, NULL},
+    {"video", HD_OPT_BOOL, "false", "ask: embed packets are a video's effective frames (vagg) for the video "
+                                    "cross-attention layers", 0, 0, NULL},
     {"hf-mask", HD_OPT_BOOL, "false", "ask: Hugging Face's cross-attention row mask instead of Meta's", 0, 0, NULL},
 };
 

@@ -11,7 +11,13 @@
  * QUESTION <|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n), the
  * image ranges of SPEC §2.7 for K adjacent images (Meta: all seen from their
  * own position to the end of the prompt), hd_llama_set_images and
- * hd_generate.  Also: the frame times and cue times of --json. */
+ * hd_generate.  Also: the frame times and cue times of --json.
+ *
+ * Video mode (a tiny `random-model --arch video`): the direct path merges
+ * each group of G frames' states with hd_vagg_merge, puts one <|image|>
+ * placeholder and "The video runs from A to B." before the question, and
+ * hands the effective frames to hd_llama_set_video (seen from the
+ * placeholder on). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +34,7 @@
 #include "lm/tokenizer.h"
 #include "media/video.h"
 #include "vision/preprocess.h"
+#include "vision/video_aggregator.h"
 #include "vision/vit.h"
 
 #include <cjson/cJSON.h>
@@ -41,7 +48,7 @@
 #define MAX_CAPS 8
 static const char *k_question = "What happens in this video?";
 
-static char g_model[512];
+static char g_model[512], g_video[512];
 
 static int setup(void **state) {
     (void)state;
@@ -55,6 +62,9 @@ static int setup(void **state) {
     snprintf(g_model, sizeof g_model, "%s/mllama.gguf", tu_tmpdir());
     hd_error err = {0};
     if (hd_random_model_write(&rp, g_model, &err)) return fprintf(stderr, "%s\n", err.msg), -1;
+    rp.arch = "video";
+    snprintf(g_video, sizeof g_video, "%s/video.gguf", tu_tmpdir());
+    if (hd_random_model_write(&rp, g_video, &err)) return fprintf(stderr, "%s\n", err.msg), -1;
     return 0;
 }
 
@@ -84,16 +94,16 @@ typedef struct caps {
 } caps;
 
 /* `herd caption --json` for `video` with K frames per caption and S segments. */
-static void herd_caps(const char *video, int k, int s, caps *out) {
+static void herd_caps_model(const char *model, const char *mode, const char *video, int k, int s, caps *out) {
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "'%s' caption -m '%s' --frames %d --segments %d --temp 0 -n %d --json --quiet -t 2 --question '%s' '%s'",
-             HERD_BINARY, g_model, k, s, N_PREDICT, k_question, video);
+             HERD_BINARY, model, k, s, N_PREDICT, k_question, video);
     int status;
     char *txt = run_cmd(cmd, &status);
     if (status != 0) fail_msg("%s -> exit %d: %s", cmd, status, txt);
     cJSON *j = cJSON_Parse(txt);
     assert_non_null(j);
-    assert_string_equal(cJSON_GetObjectItem(j, "mode")->valuestring, "image");
+    assert_string_equal(cJSON_GetObjectItem(j, "mode")->valuestring, mode);
     cJSON *segs = cJSON_GetObjectItem(j, "segments"), *fr = cJSON_GetObjectItem(j, "frames");
     assert_true(cJSON_IsArray(segs) && cJSON_IsArray(fr));
     out->n = cJSON_GetArraySize(segs);
@@ -112,6 +122,8 @@ static void herd_caps(const char *video, int k, int s, caps *out) {
     cJSON_Delete(j);
     free(txt);
 }
+
+static void herd_caps(const char *video, int k, int s, caps *out) { herd_caps_model(g_model, "image", video, k, s, out); }
 
 static void push(int32_t *ids, int *n, int32_t id) { ids[(*n)++] = id; }
 
@@ -232,6 +244,108 @@ static void direct_caps(const char *video, int k, int s, caps *out) {
     hd_llama_free(m);
 }
 
+/* Video mode, directly: S runs of K frames, G at a time through the aggregator. */
+static void direct_video_caps(const char *video, int k, int s, caps *out) {
+    hd_error err = {0};
+    hd_llama_model *m = hd_llama_load(g_video, &err);
+    if (!m) fail_msg("%s", err.msg);
+    assert_true(hd_llama_has_video_layers(m));
+    hd_tokenizer *tok = hd_tokenizer_load(g_video, &err);
+    hd_vit *v = hd_vit_load(g_video, &err);
+    hd_vagg *agg = hd_vagg_load(g_video, &err);
+    assert_true(tok && v && agg);
+    const hd_vit_config *vc = hd_vit_get_config(v);
+    const hd_vagg_config *ac = hd_vagg_config_of(agg);
+    const int G = ac->n_group;
+    assert_true(k % G == 0 && s == 1);
+    const int64_t rows = (int64_t)vc->max_tiles * vc->n_pos, D = m->cfg.n_embd;
+    hd_video_params vp = hd_video_default_params();
+    vp.n_frames = k * s;
+    hd_video_reader *r = hd_video_open(video, &vp, &err);
+    if (!r) fail_msg("%s", err.msg);
+    hd_llama_context_params cp = hd_llama_context_default_params();
+    cp.n_threads = 2;
+    hd_llama_context *ctx = hd_llama_context_create(m, &cp, &err);
+    assert_non_null(ctx);
+    float *frames = malloc((size_t)(G * rows * vc->proj_dim) * sizeof *frames);
+    float *eff = malloc((size_t)((k / G) * ac->n_latent * D) * sizeof *eff);
+    int64_t n_valid[64];
+    out->n = 0;
+    out->n_frames = 0;
+    for (int seg = 0; seg < s; seg++) {
+        double first = 0, last = 0, prev = 0;
+        for (int e = 0; e < k / G; e++) {
+            for (int f = 0; f < G; f++) {
+                const hd_video_frame *fr;
+                assert_int_equal(hd_video_next(r, &fr, &err), HD_OK);
+                assert_non_null(fr);
+                if (e == 0 && f == 0) first = fr->pts;
+                prev = last;
+                last = fr->pts;
+                out->frames[out->n_frames++] = fr->pts;
+                hd_mllama_preproc_params pp = hd_mllama_preproc_default(vc->image_size);
+                pp.max_tiles = vc->max_tiles;
+                hd_mllama_tiles t;
+                assert_int_equal(hd_mllama_preprocess(&fr->image, &pp, &t, &err), HD_OK);
+                hd_exec ex = {.backend = HD_BACKEND_CPU};
+                assert_int_equal(hd_vit_encode(v, &ex, t.pixels, t.aspect_ratio_id, t.n_tiles, NULL,
+                                               frames + (size_t)(f * rows * vc->proj_dim), &err), HD_OK);
+                n_valid[f] = (int64_t)t.n_tiles * vc->n_pos;
+                hd_mllama_tiles_free(&t);
+            }
+            hd_exec ex = {.backend = HD_BACKEND_CPU};
+            assert_int_equal(hd_vagg_merge(agg, &ex, frames, G, rows, n_valid, eff + (size_t)(e * ac->n_latent * D), &err),
+                             HD_OK);
+        }
+        /* the clip's last frame shows for one more frame spacing (one segment: s == 1) */
+        double end = last + (last - prev);
+        char text[512];
+        snprintf(text, sizeof text, "The video runs from %.1f s to %.1f s. %s", floor(first * 10 + 0.5) / 10,
+                 floor(end * 10 + 0.5) / 10, k_question);
+        int32_t ids[512];
+        int n = 0;
+        push(ids, &n, 128000);
+        push(ids, &n, 128006);
+        push(ids, &n, 882);
+        push(ids, &n, 128007);
+        push(ids, &n, 271);
+        const int p0 = n;
+        push(ids, &n, 128256);   /* the video's placeholder */
+        size_t got = 0;
+        assert_int_equal(hd_tokenizer_encode(tok, text, strlen(text), 0, ids + n, 400, &got, &err), HD_OK);
+        n += (int)got;
+        push(ids, &n, 128009);
+        push(ids, &n, 128006);
+        push(ids, &n, 78191);
+        push(ids, &n, 128007);
+        push(ids, &n, 271);
+        assert_int_equal(hd_llama_rewind(ctx, 0, &err), HD_OK);
+        const hd_llama_video lv = {.states = eff, .n_tokens = (int64_t)(k / G) * ac->n_latent, .pos_begin = p0, .pos_end = -1};
+        assert_int_equal(hd_llama_set_video(ctx, &lv, &err), HD_OK);
+        hd_generate_params gp = hd_generate_default_params();
+        gp.n_predict = N_PREDICT;
+        gp.sampling.temp = 0;
+        collector col = {.n = 0};
+        gp.on_token = on_token;
+        gp.user = &col;
+        hd_generate_result res;
+        if (hd_generate(ctx, tok, ids, n, &gp, &res, &err)) fail_msg("%s", err.msg);
+        out->n_ids[out->n] = col.n;
+        memcpy(out->ids[out->n], col.ids, (size_t)col.n * sizeof(int32_t));
+        out->start[out->n] = first;
+        out->end[out->n] = end;
+        out->n++;
+    }
+    free(frames);
+    free(eff);
+    hd_video_close(r);
+    hd_llama_context_free(ctx);
+    hd_vagg_free(agg);
+    hd_vit_free(v);
+    hd_tokenizer_free(tok);
+    hd_llama_free(m);
+}
+
 static void expect_same(const caps *a, const caps *b) {
     assert_int_equal(a->n, b->n);
     assert_int_equal(a->n_frames, b->n_frames);
@@ -275,6 +389,26 @@ static void test_segments_equal_direct(void **state) {
     for (int i = 0; i < 6; i++) assert_true(fabs(a.frames[i] - 4.0 * (i + 0.5) / 6) <= 0.041);
 }
 
+static void test_video_mode_equals_direct(void **state) {
+    (void)state;
+    char video[512];
+    tu_fixture(video, sizeof video, "video/chaplin.mp4");
+    caps a, b;
+    /* 8 frames = 2 effective frames of the tiny aggregator's 4 */
+    herd_caps_model(g_video, "video", video, 8, 1, &a);
+    direct_video_caps(video, 8, 1, &b);
+    assert_int_equal(a.n, 1);
+    assert_true(a.n_ids[0] > 0);
+    expect_same(&a, &b);
+    assert_true(fabs(a.end[0] - b.end[0]) < 1e-3);
+    /* one effective frame */
+    caps c;
+    herd_caps_model(g_video, "video", video, 4, 1, &c);
+    caps d;
+    direct_video_caps(video, 4, 1, &d);
+    expect_same(&c, &d);
+}
+
 static void test_frames_text(void **state) {
     (void)state;
     hd_error err = {0};
@@ -310,6 +444,7 @@ int main(void) {
         cmocka_unit_test(test_frames_text),
         cmocka_unit_test(test_one_caption_equals_direct),
         cmocka_unit_test(test_segments_equal_direct),
+        cmocka_unit_test(test_video_mode_equals_direct),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -198,13 +198,13 @@ static hd_status speech_write(const hd_random_model_params *p, const char *path,
         if (!(lm_path = lm_path_of(path))) st = hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", path);
         else lm_file = strrchr(lm_path, '/') ? strrchr(lm_path, '/') + 1 : lm_path;
     }
+    /* the LM's plan is checked before anything is written: no half-written pair */
+    hd_rm_plan lm_plan = {0};
+    if (st == HD_OK && s.has_lm && (st = hd_rm_llama_plan(&s.lm, &lm_plan, err)) == HD_OK)
+        st = hd_rm_check_type(&lm_plan, p, err);
     if (st == HD_OK) st = write_speech_file(&s, p, path, lm_file, err);
-    if (st == HD_OK && s.has_lm) {
-        hd_rm_plan plan = {0};
-        st = hd_rm_llama_plan(&s.lm, &plan, err);
-        if (st == HD_OK) st = hd_rm_llama_write_gguf(&s.lm, &plan, tok, p, lm_path, err);
-        hd_rm_plan_free(&plan);
-    }
+    if (st == HD_OK && s.has_lm) st = hd_rm_llama_write_gguf(&s.lm, &lm_plan, tok, p, lm_path, err);
+    hd_rm_plan_free(&lm_plan);
     free(lm_path);
     hd_tokenizer_free(tok);
     return st;

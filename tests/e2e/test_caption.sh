@@ -161,6 +161,30 @@ EOF
 ffmpeg -v error -y -i "$V" -t 2 -an -c:v copy "$T/silent.mp4"
 expect_error "--with-audio on a file without audio" 1 "no audio track" -- "${C[@]}" --with-audio "$SP" "$T/silent.mp4"
 
+# ---- video mode: a video model (aggregator + video cross-attention layers) --------------------------
+VM="$T/video.gguf"
+"$HERD" random-model --arch video --preset tiny --tokenizer "$TOK" -o "$VM" --quiet >/dev/null || bad "random-model --arch video"
+"$HERD" caption -m "$VM" --temp 0 -n 8 -t 2 --json "$V" >"$T/vm.json" 2>"$T/vm.err" || bad "video mode runs: $(cat "$T/vm.err")"
+"$PY" - "$T/vm.json" "$T/vm.err" <<'EOF' && ok "video mode: said on stderr and in --json, 8 frames -> 2 effective frames of 8 tokens" || bad "video mode"
+import json, sys
+j, err = json.load(open(sys.argv[1])), open(sys.argv[2]).read()
+assert j["mode"] == "video" and len(j["frames"]) == 8 and len(j["segments"]) == 1 and j["segments"][0]["ids"]
+assert "video mode (the model's temporal aggregator and video cross-attention layers): 8 frames per caption, merged 4 at a time into 2 effective frames" in err, err
+assert err.count("4 frames merged into 8 tokens") == 2 and "video keys/values of 2 effective frames (16 tokens)" in err
+EOF
+"$HERD" caption -m "$VM" --temp 0 -n 8 -t 2 --segments 2 --format vtt --quiet "$V" >"$T/vm.vtt" &&
+  ffprobe -v error -show_entries packet=pts_time -of csv=p=0 "$T/vm.vtt" >"$T/vm.csv" && [ "$(wc -l <"$T/vm.csv")" = 2 ] &&
+  ok "video mode: --segments 2 --format vtt, read by ffmpeg" || bad "video mode segments: $(cat "$T/vm.vtt")"
+"$HERD" caption -m "$VM" --image-mode --frames 2 --temp 0 -n 4 -t 2 "$V" >/dev/null 2>"$T/im.err" && grep -q "image mode (--image-mode)" "$T/im.err" &&
+  ok "--image-mode on a video model: frames as images" || bad "--image-mode: $(cat "$T/im.err")"
+expect_error "video mode: --frames not in whole groups" 2 "whole groups" -- "$HERD" caption -m "$VM" --frames 6 "$V"
+expect_error "video mode: too many effective frames" 2 "effective frames" -- "$HERD" caption -m "$VM" --frames 68 "$V"
+# the paper-shaped video model: ~0.6 B parameters on top of the 11B image model (SPEC §3), counted by a dry run
+vb=$("$HERD" random-model --arch video --preset paper-8b --dry-run -o "$T/p.gguf" 2>&1 | tail -1 | awk '{print $4}')
+ib=$("$HERD" random-model --arch mllama --preset llama-3.2-11b-vision --dry-run -o "$T/q.gguf" 2>&1 | tail -1 | awk '{print $4}')
+"$PY" -c "import sys; p = (int(sys.argv[1]) - int(sys.argv[2])) / 4e9; print(f'{p:.3f}'); assert 0.5 < p < 0.7" "$vb" "$ib" >"$T/pp" &&
+  ok "random-model --arch video --preset paper-8b: $(cat "$T/pp") B video parameters (paper: 0.6 B)" || bad "paper-8b size: $vb vs $ib"
+
 # ---- errors: one line, non-zero exit ----------------------------------------------------------------
 expect_error "truncated mp4 without moov" 1 "truncated_no_moov_chaplin.mp4" -- "${C[@]}" "$FIX/corrupt/truncated_no_moov_chaplin.mp4"
 expect_error "empty file" 1 "empty.mp4" -- "${C[@]}" "$FIX/corrupt/empty.mp4"

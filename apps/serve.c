@@ -22,18 +22,19 @@
  * Routes: GET /health (no key needed), GET /v1/models, GET /v1/models/ID,
  * POST /v1/chat/completions.
  */
-#include "cli.h"
-#include "serve_api.h"
+#include "serve_internal.h"
 
 #include "core/threadpool.h"
 #include "graph/models.h"
 #include "graph/packet.h"
+#include "graph/registry.h"
 #include "graph/vision_lm.h"
 #include "lm/chat.h"
 #include "lm/generate.h"
 #include "lm/llama.h"
 #include "lm/tokenizer.h"
 #include "media/image.h"
+#include "speech/speech_file.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -58,8 +59,12 @@ static const char k_usage[] =
     "usage: herd serve -m MODEL [--host ADDR] [--port N] [--api-key KEY] [--parallel N] [--queue N]\n"
     "                  [-c N_CTX] [--alias NAME] [--allow-local-files] [--max-body MB] [-t THREADS]\n"
     "An OpenAI-compatible HTTP server for MODEL (GGUF file or Hugging Face folder).\n"
+    "MODEL: a Llama 3 GGUF/HF folder, a Llama 3.2 Vision checkpoint, or a speech file (herd's\n"
+    "encoder + adapter GGUF naming its LM) for the audio routes.\n"
     "Routes: GET /health, GET /v1/models, POST /v1/chat/completions (text, and image_url parts for a\n"
-    "Llama 3.2 Vision model: base64 data: URLs, or paths with --allow-local-files; SSE with \"stream\": true).\n"
+    "Llama 3.2 Vision model: base64 data: URLs, or paths with --allow-local-files; SSE with \"stream\": true),\n"
+    "POST /v1/audio/transcriptions and /v1/audio/translations (multipart: file, response_format json|text|\n"
+    "srt|vtt|verbose_json, language, temperature, stream), POST /v1/audio/speech (input, voice, wav|pcm).\n"
     "  --host ADDR          IPv4 address to bind (default 127.0.0.1: this machine only)\n"
     "  --port N             TCP port (default 8080; 0 picks a free one, printed on stderr)\n"
     "  --api-key KEY        require \"Authorization: Bearer KEY\" on every route but /health\n"
@@ -78,45 +83,13 @@ static const char k_usage[] =
 
 /* ---- server state ---------------------------------------------------------- */
 
-typedef struct slot {
-    hd_llama_context *ctx;
-    bool busy;
-} slot;
-
-typedef struct hd_server {
-    const hd_cli *cli;
-    hd_llama_model *model;
-    hd_tokenizer *tok;
-    /* Llama 3.2 Vision: the encoder (shared cache entry), its pool, <|image|> */
-    hd_model *vit;
-    hd_threadpool *vision_pool;
-    int32_t image_token;
-    hd_xattn_mask_mode xattn_mask;
-    char model_id[256];
-    const char *api_key;
-    bool allow_local_files;
-    hd_api_limits limits;
-    float default_temp;
-    bool default_temp_set;
-    uint64_t default_seed;
-    slot *slots;
-    int n_slots;
-    int max_waiting;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int n_waiting;
-    int n_workers;          /* streaming workers alive */
-    atomic_bool stopping;
-    atomic_llong request_counter;
-} hd_server;
-
 static volatile sig_atomic_t g_signal;
 static void on_signal(int sig) { g_signal = sig; }
 
 static int64_t unix_now(void) { return (int64_t)time(NULL); }
 
 /* Takes a free slot; waits while the queue has room.  NULL + 503 error when full or stopping. */
-static slot *slot_acquire(hd_server *s, hd_api_error *e) {
+slot *hd_serve_slot_acquire(hd_server *s, hd_api_error *e) {
     pthread_mutex_lock(&s->mu);
     slot *got = NULL;
     for (;;) {
@@ -140,7 +113,20 @@ static slot *slot_acquire(hd_server *s, hd_api_error *e) {
     return got;
 }
 
-static void slot_release(hd_server *s, slot *sl) {
+void hd_serve_worker_begin(hd_server *s) {
+    pthread_mutex_lock(&s->mu);
+    s->n_workers++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void hd_serve_worker_end(hd_server *s) {
+    pthread_mutex_lock(&s->mu);
+    s->n_workers--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void hd_serve_slot_release(hd_server *s, slot *sl) {
     pthread_mutex_lock(&s->mu);
     sl->busy = false;
     pthread_cond_broadcast(&s->cv);
@@ -149,13 +135,7 @@ static void slot_release(hd_server *s, slot *sl) {
 
 /* ---- HTTP helpers ---------------------------------------------------------- */
 
-typedef struct request {
-    char *body;
-    size_t len, cap;
-    bool too_large;
-} request;
-
-static enum MHD_Result send_json(struct MHD_Connection *c, int status, char *json /* taken */) {
+enum MHD_Result hd_serve_send_json(struct MHD_Connection *c, int status, char *json /* taken */) {
     if (!json) {
         static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,\"code\":null}}";
         struct MHD_Response *r = MHD_create_response_from_buffer(sizeof oom - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
@@ -171,7 +151,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, int status, char *jso
     return ret;
 }
 
-static enum MHD_Result hd_serve_send_error(struct MHD_Connection *c, const hd_api_error *e) {
+enum MHD_Result hd_serve_send_error(struct MHD_Connection *c, const hd_api_error *e) {
     char *j = hd_api_error_json(e);
     if (j && e->status == 401) {
         struct MHD_Response *r = MHD_create_response_from_buffer(strlen(j), j, MHD_RESPMEM_MUST_FREE);
@@ -181,11 +161,11 @@ static enum MHD_Result hd_serve_send_error(struct MHD_Connection *c, const hd_ap
         MHD_destroy_response(r);
         return ret;
     }
-    return send_json(c, e->status, j);
+    return hd_serve_send_json(c, e->status, j);
 }
 
 /* True when the peer of a connection has closed it (checked between tokens). */
-static bool hd_serve_client_gone(struct MHD_Connection *c) {
+bool hd_serve_client_gone(struct MHD_Connection *c) {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci) return false;
     struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
@@ -323,12 +303,9 @@ static void *stream_worker(void *arg) {
         sse_send(j, ej);
     }
     close(j->fd);
-    slot_release(s, j->sl);
+    hd_serve_slot_release(s, j->sl);
     chat_job_free(j);
-    pthread_mutex_lock(&s->mu);
-    s->n_workers--;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    hd_serve_worker_end(s);
     return NULL;
 }
 
@@ -452,7 +429,7 @@ static void fill_sampling(hd_server *s, chat_job *j) {
 static enum MHD_Result handle_chat(hd_server *s, struct MHD_Connection *conn, const request *rq) {
     hd_api_error e = {0};
     chat_job *j = calloc(1, sizeof *j);
-    if (!j) return send_json(conn, 500, NULL);
+    if (!j) return hd_serve_send_json(conn, 500, NULL);
     j->srv = s;
     j->fd = -1;
     if (!hd_api_parse_chat(rq->body, rq->len, &s->limits, &j->req, &e)) goto fail;
@@ -471,14 +448,14 @@ static enum MHD_Result handle_chat(hd_server *s, struct MHD_Connection *conn, co
     snprintf(j->id, sizeof j->id, "chatcmpl-herd-%lld-%lld", (long long)unix_now(),
              (long long)atomic_fetch_add(&s->request_counter, 1));
     j->created = unix_now();
-    if (!(j->sl = slot_acquire(s, &e))) goto fail;
+    if (!(j->sl = hd_serve_slot_acquire(s, &e))) goto fail;
 
     if (!j->req.stream) {
         j->conn = conn;
         hd_generate_result res = {0};
         hd_error err = {0};
         hd_status st = run_generation(j, &res, &err);
-        slot_release(s, j->sl);
+        hd_serve_slot_release(s, j->sl);
         if (st) {
             hd_api_fail(&e, 500, "server_error", NULL, "%s", err.msg);
             goto fail;
@@ -487,19 +464,19 @@ static enum MHD_Result handle_chat(hd_server *s, struct MHD_Connection *conn, co
         char *json = hd_api_chat_completion_json(j->id, j->created, s->model_id, j->text ? j->text : "", j->len,
                                                  finish_reason(&res), &u);
         chat_job_free(j);
-        return send_json(conn, 200, json);
+        return hd_serve_send_json(conn, 200, json);
     }
 
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
-        slot_release(s, j->sl);
+        hd_serve_slot_release(s, j->sl);
         hd_api_fail(&e, 500, "server_error", NULL, "cannot create a pipe: %s", strerror(errno));
         goto fail;
     }
     struct MHD_Response *r = MHD_create_response_from_pipe(fds[0]);
     if (!r) {
         close(fds[0]), close(fds[1]);
-        slot_release(s, j->sl);
+        hd_serve_slot_release(s, j->sl);
         hd_api_fail(&e, 500, "server_error", NULL, "out of memory");
         goto fail;
     }
@@ -507,21 +484,17 @@ static enum MHD_Result handle_chat(hd_server *s, struct MHD_Connection *conn, co
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     j->stream = true;
     j->fd = fds[1];
-    pthread_mutex_lock(&s->mu);
-    s->n_workers++;
-    pthread_mutex_unlock(&s->mu);
+    hd_serve_worker_begin(s);
     pthread_t th;
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&th, &at, stream_worker, j) != 0) {
         pthread_attr_destroy(&at);
-        pthread_mutex_lock(&s->mu);
-        s->n_workers--;
-        pthread_mutex_unlock(&s->mu);
+        hd_serve_worker_end(s);
         close(fds[1]);
         MHD_destroy_response(r);   /* closes fds[0] */
-        slot_release(s, j->sl);
+        hd_serve_slot_release(s, j->sl);
         hd_api_fail(&e, 500, "server_error", NULL, "cannot start a worker thread");
         goto fail;
     }
@@ -556,7 +529,7 @@ static enum MHD_Result route(hd_server *s, struct MHD_Connection *c, const char 
     if (strcmp(url, "/health") == 0) {
         if (!get) return hd_api_fail(&e, 405, "invalid_request_error", NULL, "use GET /health"), hd_serve_send_error(c, &e);
         char *j = strdup("{\"status\":\"ok\"}");
-        return send_json(c, 200, j);
+        return hd_serve_send_json(c, 200, j);
     }
     if (!authorized(s, c)) {
         hd_api_fail(&e, 401, "authentication_error", NULL, "missing or wrong API key (Authorization: Bearer KEY)");
@@ -566,7 +539,7 @@ static enum MHD_Result route(hd_server *s, struct MHD_Connection *c, const char 
     if (strcmp(url, "/v1/models") == 0) {
         if (!get) return hd_api_fail(&e, 405, "invalid_request_error", NULL, "use GET /v1/models"), hd_serve_send_error(c, &e);
         const char *ids[1] = {s->model_id};
-        return send_json(c, 200, hd_api_models_json(ids, 1, unix_now()));
+        return hd_serve_send_json(c, 200, hd_api_models_json(ids, 1, unix_now()));
     }
     if (strncmp(url, "/v1/models/", 11) == 0 && get) {
         if (strcmp(url + 11, s->model_id) != 0) {
@@ -574,7 +547,14 @@ static enum MHD_Result route(hd_server *s, struct MHD_Connection *c, const char 
             snprintf(e.code, sizeof e.code, "model_not_found");
             return hd_serve_send_error(c, &e);
         }
-        return send_json(c, 200, hd_api_model_json(s->model_id, unix_now()));
+        return hd_serve_send_json(c, 200, hd_api_model_json(s->model_id, unix_now()));
+    }
+    const bool transcriptions = strcmp(url, "/v1/audio/transcriptions") == 0,
+               translations = strcmp(url, "/v1/audio/translations") == 0;
+    if (transcriptions || translations || strcmp(url, "/v1/audio/speech") == 0) {
+        if (!post) return hd_api_fail(&e, 405, "invalid_request_error", NULL, "use POST %s", url), hd_serve_send_error(c, &e);
+        if (transcriptions || translations) return hd_serve_audio_text(s, c, rq, translations);
+        return hd_serve_audio_speech(s, c, rq);
     }
     if (strcmp(url, "/v1/chat/completions") == 0) {
         if (!post)
@@ -711,7 +691,12 @@ static int run(int argc, char **argv) {
 
     hd_error err = {0};
     struct MHD_Daemon *d = NULL;
-    if (!(s->model = hd_llama_load(cli.model, &err))) goto fail;
+    char *lm_path = NULL;
+    bool is_speech = false;
+    if (hd_speech_file_lm_path(cli.model, &lm_path, &is_speech, &err)) goto fail;
+    if (is_speech) s->speech_path = cli.model;   /* transcriptions run on it; chat on the LM it names */
+    if (!(s->registry = hd_registry_create(&err)) || hd_registry_add_builtins(s->registry, &err)) goto fail;
+    if (!(s->model = hd_llama_load(lm_path, &err))) goto fail;
     if (!(s->tok = hd_tokenizer_load(s->model->source, &err))) goto fail;
     if (hd_llama_has_cross_attention(s->model)) {
         /* Llama 3.2 Vision: the encoder of the same checkpoint (or --vision FILE) */
@@ -778,6 +763,8 @@ done:
     if (d) MHD_stop_daemon(d);
     for (int i = 0; s->slots && i < s->n_slots; i++) hd_llama_context_free(s->slots[i].ctx);
     free(s->slots);
+    free(lm_path);
+    hd_registry_free(s->registry);
     hd_model_release(s->vit);
     hd_threadpool_free(s->vision_pool);
     hd_tokenizer_free(s->tok);

@@ -59,6 +59,7 @@
 #include "lm/generate.h"
 #include "lm/llama.h"
 #include "lm/tokenizer.h"
+#include "speech/speech_file.h"
 #include "speech/speech_model.h"
 #include "speech/speech_prompt.h"
 
@@ -130,41 +131,6 @@ static bool grow(char **buf, size_t *cap, size_t need) {
 
 /* ---- model ----------------------------------------------------------------------- */
 
-/* A speech file (general.architecture "conformer") names its LM in
- * speech.lm_file; anything else is the LM itself.  *out is malloc'd. */
-static hd_status resolve_lm(const char *path, char **out, hd_error *err) {
-    size_t n = strlen(path);
-    *out = NULL;
-    if (n > 5 && !strcmp(path + n - 5, ".gguf")) {
-        hd_gguf *g = hd_gguf_open(path, err);
-        if (!g) return err ? err->code : HD_ERR_IO;
-        const char *arch, *lm;
-        size_t al, ll;
-        bool speech = hd_gguf_get_str(g, "general.architecture", &arch, &al) && al == 9 && !memcmp(arch, "conformer", 9);
-        if (speech) {
-            if (!hd_gguf_get_str(g, "speech.lm_file", &lm, &ll) || ll == 0 || memchr(lm, '/', ll)) {
-                hd_gguf_close(g);
-                return hd_error_set(err, HD_ERR_ARG,
-                                    "%s is a speech encoder file without a speech.lm_file key: give the language "
-                                    "model file as model=",
-                                    path);
-            }
-            const char *slash = strrchr(path, '/');
-            size_t dl = slash ? (size_t)(slash - path + 1) : 0;
-            *out = malloc(dl + ll + 1);
-            if (*out) {
-                memcpy(*out, path, dl);
-                memcpy(*out + dl, lm, ll);
-                (*out)[dl + ll] = 0;
-            }
-        }
-        hd_gguf_close(g);
-        if (speech) return *out ? HD_OK : hd_error_set(err, HD_ERR_NOMEM, "out of memory");
-    }
-    *out = strdup(path);
-    return *out ? HD_OK : hd_error_set(err, HD_ERR_NOMEM, "out of memory");
-}
-
 static hd_status llama_create(hd_node *node, const hd_node_opts *o, void **state, hd_error *err) {
     llama_state *s = calloc(1, sizeof *s);
     if (!s) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
@@ -199,7 +165,7 @@ static hd_status llama_create(hd_node *node, const hd_node_opts *o, void **state
         return err ? err->code : HD_ERR_ARG;
 
     char *lm_path = NULL;
-    hd_status st = resolve_lm(hd_opt_str(o, "model"), &lm_path, err);
+    hd_status st = hd_speech_file_lm_path(hd_opt_str(o, "model"), &lm_path, NULL, err);
     if (st) return st;
     s->lm_entry = hd_model_acquire(HD_MODEL_LLAMA, lm_path, err);
     free(lm_path);

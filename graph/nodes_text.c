@@ -152,33 +152,6 @@ static void format_time(char *buf, size_t size, int64_t us, char sep) {
              sep, (int)(ms % 1000));
 }
 
-/* Trim, drop CRs and blank lines, in place; returns the new length. */
-static size_t clean_text(char *t, size_t n) {
-    size_t o = 0;
-    bool line_empty = true;   /* nothing but whitespace on the current output line */
-    size_t line_start = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = t[i];
-        if (c == '\r') continue;
-        if (c == '\n') {
-            if (line_empty) {
-                o = line_start;   /* drop the blank line */
-                continue;
-            }
-            t[o++] = '\n';
-            line_start = o;
-            line_empty = true;
-            continue;
-        }
-        if (line_empty && (c == ' ' || c == '\t')) continue;   /* leading whitespace of a line */
-        t[o++] = c;
-        line_empty = false;
-    }
-    while (o > 0 && (t[o - 1] == ' ' || t[o - 1] == '\t' || t[o - 1] == '\n')) o--;
-    t[o] = 0;
-    return o;
-}
-
 static int write_ids(FILE *f, const hd_packet *tok) {
     for (int64_t i = 0; i < tok->u.tokens.n; i++)
         if (fprintf(f, "%s%" PRId32, i ? " " : "", tok->u.tokens.ids[i]) < 0) return -1;
@@ -196,7 +169,7 @@ static bool add_ids(cJSON *o, const hd_packet *tok) {
  * it), times, and its token ids when the tokens input is linked. */
 static hd_status write_text(text_state *s, char *text, size_t len, int64_t start, int64_t end, bool timed,
                             const hd_packet *tok, hd_error *err) {
-    size_t n = clean_text(text, len);
+    size_t n = hd_text_clean(text, len);
     if (n == 0) return HD_OK;
     if ((s->f == F_SRT || s->f == F_VTT || s->f == F_JSON || s->f == F_VJSON) && !timed)
         return hd_error_set(err, HD_ERR_ARG, "%s: text segment without a timestamp: \"%.40s\"", s->path, text);

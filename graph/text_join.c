@@ -104,3 +104,29 @@ size_t hd_text_join_skip(const char *prev, size_t prev_len, const char *next, si
     while (off < next_len && is_space((unsigned char)next[off])) off++;
     return off;
 }
+
+size_t hd_text_clean(char *t, size_t n) {
+    size_t o = 0;
+    bool line_empty = true;   /* nothing but whitespace on the current output line */
+    size_t line_start = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (c == '\r') continue;
+        if (c == '\n') {
+            if (line_empty) {
+                o = line_start;   /* drop the blank line */
+                continue;
+            }
+            t[o++] = '\n';
+            line_start = o;
+            line_empty = true;
+            continue;
+        }
+        if (line_empty && (c == ' ' || c == '\t')) continue;   /* leading whitespace of a line */
+        t[o++] = c;
+        line_empty = false;
+    }
+    while (o > 0 && (t[o - 1] == ' ' || t[o - 1] == '\t' || t[o - 1] == '\n')) o--;
+    t[o] = 0;
+    return o;
+}

@@ -37,6 +37,14 @@ size_t hd_text_join_skip(const char *prev, size_t prev_len, const char *next, si
 /* Number of words in text (as counted by the join). */
 int hd_text_word_count(const char *text, size_t len);
 
+/* A segment's text as the sinks write it, in place: carriage returns dropped,
+ * blank lines removed, each line's leading whitespace and the text's
+ * trailing whitespace trimmed; NUL-terminated, returns the new length.  The
+ * result for a prefix of a text is a prefix of the result for the whole
+ * (only trailing whitespace is ever taken back), so a streamer can send the
+ * growth of hd_text_clean(prefix) as the text arrives. */
+size_t hd_text_clean(char *t, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,8 +4,11 @@
 //   node serve_client.mjs BASE_URL API_KEY MODEL load N C   N requests from C concurrent clients
 //   node serve_client.mjs BASE_URL API_KEY MODEL image FILE QUESTION N   prints the greedy answer
 //                                               about the picture (sent as a base64 data: URL)
+//   node serve_client.mjs BASE_URL API_KEY MODEL transcribe FILE FORMAT   prints the transcription
+//   node serve_client.mjs BASE_URL API_KEY MODEL translate FILE           prints the translation (json)
+//   node serve_client.mjs BASE_URL API_KEY MODEL speech TEXT OUT.wav      writes the synthesised speech
 import OpenAI from 'openai';
-import { readFileSync } from 'node:fs';
+import { readFileSync, createReadStream } from 'node:fs';
 
 const [, , baseURL, apiKey, model, mode, ...rest] = process.argv;
 const client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 120000 });
@@ -114,7 +117,26 @@ async function image(file, question, n) {
   process.stdout.write(r.choices[0].message.content);
 }
 
+async function transcribe(file, format) {
+  const r = await client.audio.transcriptions.create({ file: createReadStream(file), model, response_format: format });
+  process.stdout.write(typeof r === 'string' ? r : JSON.stringify(r));
+}
+
+async function translate(file) {
+  const r = await client.audio.translations.create({ file: createReadStream(file), model });
+  process.stdout.write(JSON.stringify(r));
+}
+
+async function speech(text, out) {
+  const r = await client.audio.speech.create({ model, input: text, voice: 'alloy', response_format: 'wav' });
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(out, Buffer.from(await r.arrayBuffer()));
+}
+
 if (mode === 'check') await checks();
+else if (mode === 'transcribe') await transcribe(rest[0], rest[1]);
+else if (mode === 'translate') await translate(rest[0]);
+else if (mode === 'speech') await speech(rest[0], rest[1]);
 else if (mode === 'image') await image(rest[0], rest[1], rest[2]);
 else if (mode === 'load') await load(Number(rest[0]), Number(rest[1]));
 else throw new Error('mode: check | load N C');

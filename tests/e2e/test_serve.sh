@@ -118,6 +118,51 @@ expect "a corrupt image" 400 "$(code "${J[@]}" -d '{"messages":[{"role":"user","
 expect "a local path without --allow-local-files" 400 "$(code "${J[@]}" -d "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"$IMG\"}}]}]}" "http://127.0.0.1:$PORT/v1/chat/completions")"
 expect "an image to the text model" 400 "$(code "${AUTH[@]}" "${J[@]}" -d '{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,aGVsbG8="}}]}]}' "$URL/v1/chat/completions")"
 
+echo "== speech: audio routes on a tiny random speech model"
+TOK="$HERD_FIXTURES/tokenizer/llama3_tokenizer.model"
+"$HERD" random-model --arch speech --preset tiny --seed 5 --tokenizer "$TOK" -o "$T/speech.gguf" --quiet >/dev/null
+MODEL="$T/speech.gguf" start speech
+SURL="http://127.0.0.1:$PORT"
+AUD="$HERD_FIXTURES/audio/jfk.mp3"
+"$HERD" transcribe -m "$T/speech.gguf" "$AUD" --format srt --quiet > "$T/want.srt"
+"$HERD" transcribe -m "$T/speech.gguf" "$AUD" --format verbose_json --quiet > "$T/want.json"
+node "$NPM_DIR/serve_client.mjs" "$SURL/v1" none speech.gguf transcribe "$AUD" srt > "$T/got.srt" || bad "openai client transcription"
+cmp -s "$T/want.srt" "$T/got.srt" && ok "openai client transcription as srt = herd transcribe --format srt" ||
+  bad "srt differs: $(diff "$T/want.srt" "$T/got.srt" | head -5)"
+ffmpeg -v error -i "$T/got.srt" -c:s copy -f null - && ok "the srt parses with ffmpeg" || bad "ffmpeg cannot read the srt"
+want_text=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["text"])' "$T/want.json")
+got_text=$(curl -s "$SURL/v1/audio/transcriptions" -F file=@"$AUD" -F response_format=json |
+  /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["text"])')
+[ "$got_text" = "$want_text" ] && ok "json text = herd transcribe's" || bad "json text '$got_text' vs '$want_text'"
+curl -sN "$SURL/v1/audio/transcriptions" -F file=@"$AUD" -F stream=true > "$T/events"
+done_text=$(/usr/bin/python3 - "$T/events" <<'PY'
+import json, sys
+deltas, done = "", None
+for line in open(sys.argv[1]):
+    if line.startswith("data: "):
+        e = json.loads(line[6:])
+        if e["type"] == "transcript.text.delta": deltas += e["delta"]
+        elif e["type"] == "transcript.text.done": done = e["text"]
+assert done is not None and deltas == done, (deltas, done)
+print(done)
+PY
+) && [ "$done_text" = "$want_text" ] && ok "stream: deltas add up to transcript.text.done = the json text" ||
+  bad "stream events: $(head -c 300 "$T/events")"
+node "$NPM_DIR/serve_client.mjs" "$SURL/v1" none speech.gguf translate "$AUD" > "$T/tr.json" &&
+  grep -q '"text"' "$T/tr.json" && ok "openai client translation" || bad "translation: $(head -c 200 "$T/tr.json")"
+expect "a corrupt wav" 400 "$(code "$SURL/v1/audio/transcriptions" -F file=@"$HERD_FIXTURES/corrupt/pocketsphinx_bad.wav")"
+expect "a PNG as audio" 400 "$(code "$SURL/v1/audio/transcriptions" -F file=@"$HERD_FIXTURES/corrupt/pillow_broken.png")"
+expect "no file" 400 "$(code "$SURL/v1/audio/transcriptions" -F model=speech.gguf)"
+expect "response_format=docx" 400 "$(code "$SURL/v1/audio/transcriptions" -F file=@"$AUD" -F response_format=docx)"
+expect "JSON instead of multipart" 415 "$(code "${J[@]}" -d '{}' "$SURL/v1/audio/transcriptions")"
+expect "transcription on a text model" 400 "$(code "${AUTH[@]}" "$URL/v1/audio/transcriptions" -F file=@"$AUD")"
+node "$NPM_DIR/serve_client.mjs" "$SURL/v1" none speech.gguf speech "It is 5 pm." "$T/say.wav" &&
+  [ "$(head -c 4 "$T/say.wav")" = RIFF ] && [ "$(stat -c %s "$T/say.wav")" -gt 10000 ] &&
+  ok "openai client speech: a WAV of $(stat -c %s "$T/say.wav") bytes" || bad "speech"
+expect "speech as pcm" 200 "$(code "${J[@]}" -d '{"input":"Hello","response_format":"pcm"}' "$SURL/v1/audio/speech")"
+expect "speech as mp3 (not offered)" 400 "$(code "${J[@]}" -d '{"input":"Hello","response_format":"mp3"}' "$SURL/v1/audio/speech")"
+expect "speech without input" 400 "$(code "${J[@]}" -d '{"voice":"alloy"}' "$SURL/v1/audio/speech")"
+
 kill -TERM "$MAIN_PID"
 st=0
 wait "$MAIN_PID" || st=$?

@@ -46,6 +46,8 @@ typedef enum hd_act {
     HD_ACT_Q8K = 3,   /* hd_block_q8_k per 256 values (ggml's Q8_K rounding)  */
     HD_ACT_Q8X2 = 4,  /* hd_block_q8x2 per 64 values (AVX-512 layout of Q8)    */
     HD_ACT_Q8X4H = 5, /* hd_block_q8x4h per 128 values (AVX-512, for Q4_0)     */
+    HD_ACT_Q8KH = 6,  /* hd_block_q8_k per 256 values, quants in nibble order:
+                         per 128-half the 32-runs 0, 2, 1, 3 (AVX-512, Q4_K/Q5_K) */
     HD_ACT_COUNT
 } hd_act;
 

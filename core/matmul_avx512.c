@@ -547,82 +547,8 @@ HD_INLINE void dot_q40q_n(int64_t k, const hd_block_q4_0 *b, const void *x, size
 HD_DOT_DISPATCH(a5_dot_q4_0, dot_q40q_n, hd_block_q4_0)
 HD_DOT_DISPATCH(a5_dot_q8_0, dot_q80z_n, hd_block_q8_0)
 
+/* ---- K-quants on zmm: 64 weights per register ----------------------------------------------- */
 
-/* ---- K-quants on zmm: one 64-weight pair of sub-blocks per register ---------------------- */
-
-/* Word lanes 0-15 = scale of sub-block 2jj, lanes 16-31 = scale of sub-block 2jj+1. */
-HD_INLINE __m512i pair_scales(__m512i sc16, int jj) {
-    const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)(2 * jj))),
-                                           _mm256_set1_epi16((short)(2 * jj + 1)), 1);
-    return _mm512_permutexvar_epi16(idx, sc16);
-}
-
-/* 32 bytes of nibbles -> 64 quants: low nibbles (sub-block 2jj) then high (2jj+1). */
-HD_INLINE __m512i split_nibbles(const uint8_t *p) {
-    const __m256i q = _mm256_loadu_si256((const __m256i *)p);
-    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
-    return _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
-}
-
-/* Adds the fifth bits for pair jj: bit 2jj of qh[l] to weight l, bit 2jj+1 to weight 32+l. */
-HD_INLINE __m512i add_high_bits(__m512i q, __m256i qh, int jj) {
-    const __m256i one = _mm256_set1_epi8(1);
-    const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * jj), one);
-    const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * jj + 1), one);
-    const __m512i h = _mm512_inserti64x4(_mm512_castsi256_si512(h0), h1, 1);
-    return _mm512_or_si512(q, _mm512_slli_epi16(h, 4));
-}
-
-HD_INLINE void dot_qk_z(int64_t k, const void *w, size_t bsize, bool five, const void *x, size_t xs, const int nc,
-                        float *y, size_t ys) {
-    __m512 acc[HD_DOT_MAX_NC];
-    __m256 accm[HD_DOT_MAX_NC];
-    for (int c = 0; c < nc; c++) {
-        acc[c] = _mm512_setzero_ps();
-        accm[c] = _mm256_setzero_ps();
-    }
-    for (int64_t i = 0; i < k / HD_QK_K; i++) {
-        const char *blk = (const char *)w + (size_t)i * bsize;
-        /* both block types start with d, dmin, scales[12]; Q5_K has qh[32] before qs */
-        const hd_f16 *dd = (const hd_f16 *)blk;
-        const uint8_t *scales = (const uint8_t *)blk + 4;
-        const uint8_t *qs = five ? ((const hd_block_q5_k *)blk)->qs : ((const hd_block_q4_k *)blk)->qs;
-        uint8_t sc[8], m[8];
-        k_scales(scales, sc, m);
-        const float d = f16f(dd[0]), dmin = f16f(dd[1]);
-        const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
-        __m256i qh = _mm256_setzero_si256();
-        if (five) qh = _mm256_loadu_si256((const __m256i *)((const hd_block_q5_k *)blk)->qh);
-        __m512i isum[HD_DOT_MAX_NC];
-        for (int c = 0; c < nc; c++) isum[c] = _mm512_setzero_si512();
-        for (int jj = 0; jj < 4; jj++) {
-            __m512i q = split_nibbles(qs + 32 * jj);
-            if (five) q = add_high_bits(q, qh, jj);
-            const __m512i scv = pair_scales(sc16, jj);
-            for (int c = 0; c < nc; c++) {
-                const int8_t *aq = XC(hd_block_q8_k, c)[i].qs + 64 * jj;
-                const __m512i p16 = _mm512_maddubs_epi16(q, _mm512_loadu_si512(aq));
-                isum[c] = _mm512_dpwssd_epi32(isum[c], p16, scv);
-            }
-        }
-        for (int c = 0; c < nc; c++) {
-            const hd_block_q8_k *a = XC(hd_block_q8_k, c) + i;
-            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_set1_ps(d * a->d), acc[c]);
-            const __m256 pm = _mm256_cvtepi32_ps(k_minsum(m, a->bsums));
-            accm[c] = _mm256_fmadd_ps(pm, _mm256_set1_ps(dmin * a->d), accm[c]);
-        }
-    }
-    for (int c = 0; c < nc; c++) y[c * ys] = _mm512_reduce_add_ps(acc[c]) - hsum8(accm[c]);
-}
-
-HD_INLINE void dot_q4_k_z(int64_t k, const hd_block_q4_k *w, const void *x, size_t xs, const int nc, float *y,
-                          size_t ys) {
-    dot_qk_z(k, w, sizeof(hd_block_q4_k), false, x, xs, nc, y, ys);
-}
-HD_INLINE void dot_q5_k_z(int64_t k, const hd_block_q5_k *w, const void *x, size_t xs, const int nc, float *y,
-                          size_t ys) {
-    dot_qk_z(k, w, sizeof(hd_block_q5_k), true, x, xs, nc, y, ys);
-}
 /* Q6_K on zmm: 64 weights per register (two 32-groups that share one scale pattern). */
 HD_INLINE void dot_q6_k_z(int64_t k, const hd_block_q6_k *b, const void *x, size_t xs, const int nc, float *y,
                           size_t ys) {
@@ -672,8 +598,92 @@ HD_INLINE void dot_q6_k_z(int64_t k, const hd_block_q6_k *b, const void *x, size
 }
 
 HD_DOT_DISPATCH(a5_dot_q6_k, dot_q6_k_z, hd_block_q6_k)
-HD_DOT_DISPATCH(a5_dot_q4_k, dot_q4_k_z, hd_block_q4_k)
-HD_DOT_DISPATCH(a5_dot_q5_k, dot_q5_k_z, hd_block_q5_k)
+
+/* Q8_K with each 128-half's 32-runs in the order 0, 2, 1, 3: one zmm load of 64 bytes
+ * of Q4_K/Q5_K qs then splits into the low nibbles (runs 0 and 2 of the half) and
+ * the high nibbles (runs 1 and 3) without a lane shuffle. */
+static void act_q8kh(const float *x, void *dst, int64_t k) {
+    x86_act_q8k(x, dst, k);
+    hd_block_q8_k *y = dst;
+    for (int64_t i = 0; i < k / HD_QK_K; i++)
+        for (int h = 0; h < 2; h++) {
+            int8_t *q = y[i].qs + 128 * h;
+            const __m256i r1 = _mm256_loadu_si256((const __m256i *)(q + 32));
+            _mm256_storeu_si256((__m256i *)(q + 32), _mm256_loadu_si256((const __m256i *)(q + 64)));
+            _mm256_storeu_si256((__m256i *)(q + 64), r1);
+        }
+}
+
+/* Q4_K/Q5_K against hd_block_q8_k in nibble order: per 128-half one 64-byte load of qs;
+ * low nibbles = sub-blocks 4h and 4h+2, high = 4h+1 and 4h+3; u8×s8 pairs then
+ * vpdpwssd with the 16-bit scales.  Q5_K's fifth bits: bit s of qh[l] belongs to
+ * weight 32s + l, shifted per 64-bit lane (s = 4h, 4h+2 for the low nibbles). */
+HD_INLINE void dot_qkh_z(int64_t k, const void *w, size_t bsize, bool five, const void *x, size_t xs, const int nc,
+                         float *y, size_t ys) {
+    __m512 acc[HD_DOT_MAX_NC];
+    __m256 accm[HD_DOT_MAX_NC];
+    for (int c = 0; c < nc; c++) {
+        acc[c] = _mm512_setzero_ps();
+        accm[c] = _mm256_setzero_ps();
+    }
+    const __m512i low = _mm512_set1_epi8(0x0F), one = _mm512_set1_epi8(1);
+    /* word lanes 0-15 / 16-31: scale of sub-block a / b */
+    const __m512i ilo0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(0)), _mm256_set1_epi16(2), 1);
+    const __m512i ihi0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(1)), _mm256_set1_epi16(3), 1);
+    const __m512i four = _mm512_set1_epi16(4);
+    for (int64_t i = 0; i < k / HD_QK_K; i++) {
+        const char *blk = (const char *)w + (size_t)i * bsize;
+        const hd_f16 *dd = (const hd_f16 *)blk;
+        const uint8_t *scales = (const uint8_t *)blk + 4;
+        const uint8_t *qs = five ? ((const hd_block_q5_k *)blk)->qs : ((const hd_block_q4_k *)blk)->qs;
+        uint8_t sc[8], m[8];
+        k_scales(scales, sc, m);
+        const float d = f16f(dd[0]), dmin = f16f(dd[1]);
+        const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
+        __m512i qh = _mm512_setzero_si512();
+        if (five)
+            qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)((const hd_block_q5_k *)blk)->qh));
+        __m512i isum[HD_DOT_MAX_NC];
+        for (int c = 0; c < nc; c++) isum[c] = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            const __m512i v = _mm512_loadu_si512(qs + 64 * h);
+            __m512i lo = _mm512_and_si512(v, low), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+            if (five) {
+                const __m512i slo = _mm512_setr_epi64(4 * h, 4 * h, 4 * h, 4 * h, 4 * h + 2, 4 * h + 2, 4 * h + 2, 4 * h + 2);
+                const __m512i bl = _mm512_and_si512(_mm512_srlv_epi64(qh, slo), one);
+                const __m512i bh = _mm512_and_si512(_mm512_srlv_epi64(qh, _mm512_add_epi64(slo, _mm512_set1_epi64(1))), one);
+                lo = _mm512_or_si512(lo, _mm512_slli_epi16(bl, 4));
+                hi = _mm512_or_si512(hi, _mm512_slli_epi16(bh, 4));
+            }
+            const __m512i off = h ? four : _mm512_setzero_si512();
+            const __m512i slo16 = _mm512_permutexvar_epi16(_mm512_add_epi16(ilo0, off), sc16);
+            const __m512i shi16 = _mm512_permutexvar_epi16(_mm512_add_epi16(ihi0, off), sc16);
+            for (int c = 0; c < nc; c++) {
+                const int8_t *aq = XC(hd_block_q8_k, c)[i].qs + 128 * h;
+                isum[c] = _mm512_dpwssd_epi32(isum[c], _mm512_maddubs_epi16(lo, _mm512_loadu_si512(aq)), slo16);
+                isum[c] = _mm512_dpwssd_epi32(isum[c], _mm512_maddubs_epi16(hi, _mm512_loadu_si512(aq + 64)), shi16);
+            }
+        }
+        for (int c = 0; c < nc; c++) {
+            const hd_block_q8_k *a = XC(hd_block_q8_k, c) + i;
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_set1_ps(d * a->d), acc[c]);
+            const __m256 pm = _mm256_cvtepi32_ps(k_minsum(m, a->bsums));
+            accm[c] = _mm256_fmadd_ps(pm, _mm256_set1_ps(dmin * a->d), accm[c]);
+        }
+    }
+    for (int c = 0; c < nc; c++) y[c * ys] = _mm512_reduce_add_ps(acc[c]) - hsum8(accm[c]);
+}
+
+HD_INLINE void dot_q4_kh_z(int64_t k, const hd_block_q4_k *w, const void *x, size_t xs, const int nc, float *y,
+                           size_t ys) {
+    dot_qkh_z(k, w, sizeof(hd_block_q4_k), false, x, xs, nc, y, ys);
+}
+HD_INLINE void dot_q5_kh_z(int64_t k, const hd_block_q5_k *w, const void *x, size_t xs, const int nc, float *y,
+                           size_t ys) {
+    dot_qkh_z(k, w, sizeof(hd_block_q5_k), true, x, xs, nc, y, ys);
+}
+HD_DOT_DISPATCH(a5_dot_q4_k, dot_q4_kh_z, hd_block_q4_k)
+HD_DOT_DISPATCH(a5_dot_q5_k, dot_q5_kh_z, hd_block_q5_k)
 
 /* 12 independent zmm chains hide the FMA latency on both FMA pipes. */
 static double peak_f32(int64_t iters) {
@@ -724,10 +734,10 @@ static double peak_int8(int64_t iters) {
 const hd_kernels hd_kernels_avx512 = {
     .level = HD_CPU_AVX512,
     .act_of = {[HD_TYPE_F32] = HD_ACT_F32, [HD_TYPE_F16] = HD_ACT_F32, [HD_TYPE_BF16] = HD_ACT_BF16,
-               [HD_TYPE_Q8_0] = HD_ACT_Q8X2, [HD_TYPE_Q4_0] = HD_ACT_Q8X4H, [HD_TYPE_Q4_K] = HD_ACT_Q8K,
-               [HD_TYPE_Q5_K] = HD_ACT_Q8K, [HD_TYPE_Q6_K] = HD_ACT_Q8K},
+               [HD_TYPE_Q8_0] = HD_ACT_Q8X2, [HD_TYPE_Q4_0] = HD_ACT_Q8X4H, [HD_TYPE_Q4_K] = HD_ACT_Q8KH,
+               [HD_TYPE_Q5_K] = HD_ACT_Q8KH, [HD_TYPE_Q6_K] = HD_ACT_Q8K},
     .act = {[HD_ACT_F32] = NULL, [HD_ACT_BF16] = act_bf16, [HD_ACT_Q8] = x86_act_q8x, [HD_ACT_Q8K] = x86_act_q8k,
-            [HD_ACT_Q8X2] = act_q8x2, [HD_ACT_Q8X4H] = act_q8x4h},
+            [HD_ACT_Q8X2] = act_q8x2, [HD_ACT_Q8X4H] = act_q8x4h, [HD_ACT_Q8KH] = act_q8kh},
     .dot = {[HD_TYPE_F32] = a5_dot_f32, [HD_TYPE_F16] = a5_dot_f16, [HD_TYPE_BF16] = a5_dot_bf16,
             [HD_TYPE_Q8_0] = a5_dot_q8_0, [HD_TYPE_Q4_0] = a5_dot_q4_0, [HD_TYPE_Q4_K] = a5_dot_q4_k,
             [HD_TYPE_Q5_K] = a5_dot_q5_k, [HD_TYPE_Q6_K] = a5_dot_q6_k},

@@ -16,7 +16,8 @@ size_t hd_act_row_size(hd_act a, int64_t k) {
     case HD_ACT_F32: return (size_t)k * sizeof(float);
     case HD_ACT_BF16: return (size_t)k * sizeof(hd_bf16);
     case HD_ACT_Q8: return (size_t)(k / 32) * sizeof(hd_block_q8x);
-    case HD_ACT_Q8K: return (size_t)(k / HD_QK_K) * sizeof(hd_block_q8_k);
+    case HD_ACT_Q8K:
+    case HD_ACT_Q8KH: return (size_t)(k / HD_QK_K) * sizeof(hd_block_q8_k);
     case HD_ACT_Q8X2: return (size_t)((k / 32 + 1) / 2) * sizeof(hd_block_q8x2);
     case HD_ACT_Q8X4H: return (size_t)((k / 32 + 3) / 4) * sizeof(hd_block_q8x4h);
     default: return 0;

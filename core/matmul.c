@@ -125,9 +125,12 @@ static void dot_rows(void *vctx, int64_t n0, int64_t n1, int tid) {
     (void)tid;
     const dot_ctx *c = vctx;
     const int64_t NB = 16; /* weight rows kept hot while the tokens pass over them */
-    /* only when a token row outgrows a share of L1 (measured: F32 rows of 8192 gain 20%,
-     * the 24 KiB paired-Q8 row of 8192 loses 20% to the extra passes) */
-    const int64_t kch = c->M > 1 && hd_act_row_size(c->act, c->K) > (24u << 10) && c->K > 2 * HD_DOT_KCH ? HD_DOT_KCH : c->K;
+    /* several tokens whose rows outgrow a share of L1 (measured: F32 rows of 8192 gain 20%;
+     * a paired-Q8 row of 8192 lost 20% to the extra passes).  One token never: the
+     * weights would stream in 4 KiB runs from 16 rows at once, which the hardware
+     * prefetcher follows badly (F16 2048x8192: 12 GB/s chunked, 25 not). */
+    const int64_t kch =
+        c->M > 1 && hd_act_row_size(c->act, c->K) > (24u << 10) && c->K > 2 * HD_DOT_KCH ? HD_DOT_KCH : c->K;
     /* one token whose activation row outgrows a third of L1 (measured on Zen 5: one F16 row
      * at a time streams ~36 GB/s at 2048 inputs but ~25 at 8192, where several rows sharing
      * each activation load keep ~30; at 2048 the single stream wins) */
@@ -507,7 +510,7 @@ static void pack_w(const gemm_ctx *c, int64_t p, int64_t k0, int64_t kc, void *w
 typedef struct pf_cursor {
     const char *w;
     size_t stride, off, len; /* bytes: between rows, to the K block, of the block      */
-    int64_t n, n_end;
+    int64_t n, n_end;        /* next row, end of the rows                             */
     size_t b;                /* next byte of row n's block (clamped to its last byte) */
     int64_t lines;           /* prefetches in all                                     */
 } pf_cursor;
@@ -658,9 +661,9 @@ hd_status hd_op_linear(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const hd_t
     const bool use_qk_gemm = ((w->type == HD_TYPE_Q4_K || w->type == HD_TYPE_Q5_K) && k->gemm_qk) ||
                              (w->type == HD_TYPE_Q6_K && k->gemm_q6k);
     if (M < hd_linear_gemm_min_m(k, w->type)) {
-        dot_ctx c = {.k = k, .dot = k->dot[w->type], .dotr = k->dot_rows[w->type], .K = K, .N = N, .M = M, .wtype = w->type, .w = w->data,
-                     .w_stride = w->nb[1], .x = x->data, .act = k->act_of[w->type], .y = y->data,
-                     .b = b ? b->data : NULL};
+        dot_ctx c = {.k = k, .dot = k->dot[w->type], .dotr = k->dot_rows[w->type], .K = K, .N = N, .M = M,
+                     .wtype = w->type, .w = w->data, .w_stride = w->nb[1], .x = x->data, .act = k->act_of[w->type],
+                     .y = y->data, .b = b ? b->data : NULL};
         return linear_dot(ex, &c, err);
     }
     gemm_ctx c = {.k = k,

@@ -649,9 +649,11 @@ HD_INLINE void dot_qkh_z(int64_t k, const void *w, size_t bsize, bool five, cons
             const __m512i v = _mm512_loadu_si512(qs + 64 * h);
             __m512i lo = _mm512_and_si512(v, low), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
             if (five) {
-                const __m512i slo = _mm512_setr_epi64(4 * h, 4 * h, 4 * h, 4 * h, 4 * h + 2, 4 * h + 2, 4 * h + 2, 4 * h + 2);
+                const int s0 = 4 * h, s2 = 4 * h + 2;
+                const __m512i slo = _mm512_setr_epi64(s0, s0, s0, s0, s2, s2, s2, s2);
+                const __m512i shi = _mm512_add_epi64(slo, _mm512_set1_epi64(1));
                 const __m512i bl = _mm512_and_si512(_mm512_srlv_epi64(qh, slo), one);
-                const __m512i bh = _mm512_and_si512(_mm512_srlv_epi64(qh, _mm512_add_epi64(slo, _mm512_set1_epi64(1))), one);
+                const __m512i bh = _mm512_and_si512(_mm512_srlv_epi64(qh, shi), one);
                 lo = _mm512_or_si512(lo, _mm512_slli_epi16(bl, 4));
                 hi = _mm512_or_si512(hi, _mm512_slli_epi16(bh, 4));
             }

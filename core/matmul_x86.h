@@ -216,7 +216,8 @@ HD_DOTR_F8(dotr_bf16f_n, hd_bf16, bf16x8, hd_bf16_to_f32)
 
 /* Instantiates the row-count variants behind one hd_dotr_fn. */
 #define HD_DOTR_DISPATCH(NAME, IMPL, XT)                                                            \
-    __attribute__((unused)) static void NAME(int64_t k, const void *w, size_t ws, const void *x, int nr, float *y) { \
+    __attribute__((unused))                                                                        \
+    static void NAME(int64_t k, const void *w, size_t ws, const void *x, int nr, float *y) {        \
         switch (nr) {                                                                              \
         case 1: IMPL(k, (const char *)w, ws, (const XT *)x, 1, y); break;                          \
         case 2: IMPL(k, (const char *)w, ws, (const XT *)x, 2, y); break;                          \

@@ -34,7 +34,11 @@
 #include "lm/llama.h"
 #include "lm/tokenizer.h"
 #include "media/image.h"
+#include "media/audio.h"
+#include "speech/mel.h"
 #include "speech/speech_file.h"
+#include "speech/speech_model.h"
+#include "speech/speech_prompt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -181,6 +185,8 @@ typedef struct chat_job {
     hd_tokens prompt;
     hd_packet *images[16];           /* encoded images, in prompt order      */
     int n_images;
+    float *embd;                     /* speech rows for the prompt's HD_LLAMA_TOKEN_EMBD entries */
+    int64_t n_embd_rows;
     hd_generate_params gp;
     char id[48];
     int64_t created;
@@ -261,6 +267,7 @@ static const char *finish_reason(const hd_generate_result *r) {
 static void chat_job_free(chat_job *j) {
     if (!j) return;
     for (int i = 0; i < j->n_images; i++) hd_packet_unref(j->images[i]);
+    free(j->embd);
     hd_api_chat_free(&j->req);
     hd_tokens_free(&j->prompt);
     free(j->text);
@@ -277,6 +284,7 @@ static hd_status run_generation(chat_job *j, hd_generate_result *res, hd_error *
         (st = hd_vlm_set_images(ctx, j->prompt.ids, (int64_t)j->prompt.n, j->srv->image_token, j->images, j->n_images,
                                 j->srv->xattn_mask, err)))
         return st;
+    j->gp.prompt_embd = j->embd;
     return hd_generate(ctx, j->srv->tok, j->prompt.ids, (int64_t)j->prompt.n, &j->gp, res, err);
 }
 
@@ -330,6 +338,76 @@ static hd_packet *encode_image(hd_server *s, const hd_api_part *p, const char *p
     return pk;
 }
 
+/* An input_audio part → the speech adapter's LM rows, appended to j->embd
+ * (the paper's spoken dialogue: the rows go into the user turn between the
+ * speech file's two tokens, SPEC §4).  At most 60 s, the paper's longest
+ * training segment. */
+static bool encode_audio(hd_server *s, chat_job *j, const hd_api_part *p, const char *param, int64_t *n_rows,
+                         hd_api_error *e) {
+    hd_error err = {0};
+    hd_audio_params ap = hd_audio_default_params();
+    hd_audio_reader *r = hd_audio_open_memory(p->data, p->size, param, &ap, &err);
+    float *pcm = NULL, *mel = NULL, *rows = NULL;
+    size_t n = 0, cap = 0;
+    bool ok = false;
+    const size_t max_samples = (size_t)60 * 16000;
+    while (r) {
+        if (n + 16000 > cap) {
+            cap = cap ? cap * 2 : 16000 * 8;
+            float *t = realloc(pcm, cap * sizeof *t);
+            if (!t) {
+                hd_error_set(&err, HD_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            pcm = t;
+        }
+        size_t got = 0;
+        if (hd_audio_read(r, pcm + n, cap - n, &got, &err)) goto out;
+        if (got == 0) break;
+        n += got;
+        if (n > max_samples) {
+            hd_api_fail(e, 400, "invalid_request_error", param, "'%s': audio longer than 60 s (use /v1/audio/transcriptions)",
+                        param);
+            goto done;
+        }
+    }
+    if (!r) goto out;
+    if (n == 0) {
+        hd_error_set(&err, HD_ERR_FORMAT, "%s: no audio samples", param);
+        goto out;
+    }
+    const hd_mel_params mp = hd_speech_model_mel_params(s->speech);
+    int64_t n_frames = 0;
+    if (hd_mel_compute(&mp, pcm, n, &mel, &n_frames, &err)) goto out;
+    hd_exec ex = {.backend = HD_BACKEND_CPU, .pool = s->vision_pool, .scratch = NULL};
+    pthread_mutex_lock(&s->speech_mu);
+    hd_status st = hd_speech_model_embed(s->speech, &ex, mel, n_frames, &rows, n_rows, &err);
+    pthread_mutex_unlock(&s->speech_mu);
+    if (st) goto out;
+    if (*n_rows == 0) {
+        hd_error_set(&err, HD_ERR_FORMAT, "%s: too short for the speech encoder", param);
+        goto out;
+    }
+    const int64_t D = s->model->cfg.n_embd;
+    float *t = realloc(j->embd, (size_t)(j->n_embd_rows + *n_rows) * (size_t)D * sizeof *t);
+    if (!t) {
+        hd_error_set(&err, HD_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    j->embd = t;
+    memcpy(j->embd + j->n_embd_rows * D, rows, (size_t)(*n_rows * D) * sizeof *rows);
+    j->n_embd_rows += *n_rows;
+    ok = true;
+    goto done;
+out:
+    hd_api_fail(e, err.code == HD_ERR_NOMEM ? 500 : 400, err.code == HD_ERR_NOMEM ? "server_error" : "invalid_request_error",
+                param, "%s", err.msg);
+done:
+    hd_audio_close(r);
+    free(pcm), free(mel), free(rows);
+    return ok;
+}
+
 /* Builds the prompt tokens of a chat request (and encodes its images);
  * false + e on a problem.  Llama 3 chat layout; a user message with images
  * is <|image|>… then its text, as Llama 3.2 Vision's template puts them. */
@@ -344,15 +422,29 @@ static bool build_prompt(hd_server *s, chat_job *j, hd_api_error *e) {
         goto tok_fail;
     for (int i = 0; i < r->n_messages; i++) {
         const hd_api_message *m = &r->messages[i];
-        int n_img = 0;
+        int n_img = 0, n_audio = 0;
+        int64_t audio_rows = 0;
         for (int k = 0; k < m->n_parts; k++) {
             const hd_api_part *p = &m->parts[k];
             if (p->kind == HD_API_TEXT) continue;
             char param[64];
             snprintf(param, sizeof param, "messages[%d].content[%d]", i, k);
+            if (p->kind == HD_API_AUDIO) {
+                if (!s->speech) {
+                    hd_api_fail(e, 400, "invalid_request_error", param,
+                                "model '%s' has no speech encoder: it cannot read audio", s->model_id);
+                    goto out;
+                }
+                if (m->role != HD_CHAT_USER || n_audio) {
+                    hd_api_fail(e, 400, "invalid_request_error", param, "one input_audio part per user message");
+                    goto out;
+                }
+                if (!encode_audio(s, j, p, param, &audio_rows, e)) goto out;
+                n_audio++;
+                continue;
+            }
             if (p->kind != HD_API_IMAGE) {
-                hd_api_fail(e, 400, "invalid_request_error", param, "model '%s' cannot read %s parts", s->model_id,
-                            p->kind == HD_API_AUDIO ? "audio" : "video");
+                hd_api_fail(e, 400, "invalid_request_error", param, "model '%s' cannot read video parts", s->model_id);
                 goto out;
             }
             if (!s->vit) {
@@ -372,7 +464,21 @@ static bool build_prompt(hd_server *s, chat_job *j, hd_api_error *e) {
             j->n_images++, n_img++;
         }
         if (!(text = hd_api_message_text(m))) goto oom;
-        if (n_img) {
+        if (n_audio && n_img) {
+            hd_api_fail(e, 400, "invalid_request_error", "messages", "a message with both audio and images");
+            goto out;
+        }
+        if (n_audio) {
+            /* the paper's spoken dialogue: BEGIN, the speech rows, END, then the text of the turn */
+            hd_speech_prompt sp = {.task = HD_SPEECH_DIALOG, .begin_id = hd_speech_model_begin_token(s->speech),
+                                   .end_id = hd_speech_model_end_token(s->speech), .n_audio = audio_rows,
+                                   .text = text[0] ? text : NULL};
+            tmp.n = 0;
+            if (hd_speech_prompt_encode(s->tok, &sp, &tmp, NULL, &err)) goto tok_fail;
+            /* the helper writes a whole dialog (BOS … assistant header): keep the user turn */
+            size_t from = tmp.n && tmp.ids[0] == bos ? 1 : 0;
+            if (hd_tokens_push(&j->prompt, tmp.ids + from, tmp.n - from - hdr.n, &err)) goto tok_fail;
+        } else if (n_img) {
             /* the helper ends with the assistant header: keep the user turn only */
             tmp.n = 0;
             if (hd_vlm_user_turn(s->tok, false, NULL, s->image_token, n_img, text, &tmp, &err)) goto tok_fail;
@@ -685,6 +791,7 @@ static int run(int argc, char **argv) {
     s->default_seed = cli.seed;
     s->max_waiting = (int)queue;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->speech_mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     model_basename(o.alias ? o.alias : cli.model, s->model_id, sizeof s->model_id);
     if (o.alias) snprintf(s->model_id, sizeof s->model_id, "%s", o.alias);
@@ -694,14 +801,20 @@ static int run(int argc, char **argv) {
     char *lm_path = NULL;
     bool is_speech = false;
     if (hd_speech_file_lm_path(cli.model, &lm_path, &is_speech, &err)) goto fail;
-    if (is_speech) s->speech_path = cli.model;   /* transcriptions run on it; chat on the LM it names */
+    if (is_speech) {
+        s->speech_path = cli.model;   /* transcriptions run on it; chat on the LM it names */
+        hd_speech_model_params spp = hd_speech_model_default_params();
+        spp.no_lm = true;             /* the LM is loaded once, below */
+        if (!(s->speech = hd_speech_model_load(cli.model, &spp, &err))) goto fail;
+        if (!(s->vision_pool = hd_threadpool_create(cli.threads, &err))) goto fail;
+    }
     if (!(s->registry = hd_registry_create(&err)) || hd_registry_add_builtins(s->registry, &err)) goto fail;
     if (!(s->model = hd_llama_load(lm_path, &err))) goto fail;
     if (!(s->tok = hd_tokenizer_load(s->model->source, &err))) goto fail;
     if (hd_llama_has_cross_attention(s->model)) {
         /* Llama 3.2 Vision: the encoder of the same checkpoint (or --vision FILE) */
         if (!(s->vit = hd_model_acquire(HD_MODEL_VIT, o.vision ? o.vision : cli.model, &err))) goto fail;
-        if (!(s->vision_pool = hd_threadpool_create(cli.threads, &err))) goto fail;
+        if (!s->vision_pool && !(s->vision_pool = hd_threadpool_create(cli.threads, &err))) goto fail;
         s->image_token = hd_vlm_image_token(s->tok, s->model);
         if (s->image_token < 0) {
             hd_error_set(&err, HD_ERR_FORMAT, "%s: no <|image|> token in the tokenizer or the embedding table", cli.model);
@@ -764,6 +877,8 @@ done:
     for (int i = 0; s->slots && i < s->n_slots; i++) hd_llama_context_free(s->slots[i].ctx);
     free(s->slots);
     free(lm_path);
+    hd_speech_model_free(s->speech);
+    pthread_mutex_destroy(&s->speech_mu);
     hd_registry_free(s->registry);
     hd_model_release(s->vit);
     hd_threadpool_free(s->vision_pool);

@@ -33,6 +33,8 @@ typedef struct hd_server {
     hd_xattn_mask_mode xattn_mask;
     /* the speech path: -m names a speech file (encoder + adapter naming its LM) */
     const char *speech_path;
+    struct hd_speech_model *speech;   /* its encoder + adapter (chat input_audio parts) */
+    pthread_mutex_t speech_mu;        /* the encoder and adapter keep one arena each */
     hd_registry *registry;   /* node types for the audio graphs (read-only once built) */
     char model_id[256];
     const char *api_key;

@@ -9,7 +9,8 @@ BUILD_PKGS=(build-essential cmake pkg-config git
   libcjson-dev libutf8proc-dev
   libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev
   libpng-dev libjpeg62-turbo-dev libespeak-ng-dev libmicrohttpd-dev)
-TEST_PKGS=(libcmocka-dev python3 python3-numpy python3-torch python3-torchaudio python3-regex python3-pil clang libclang-rt-14-dev pocketsphinx pocketsphinx-en-us ffmpeg)
+TEST_PKGS=(libcmocka-dev python3 python3-numpy python3-torch python3-torchaudio python3-regex python3-pil clang libclang-rt-14-dev pocketsphinx pocketsphinx-en-us ffmpeg
+  libopenblas0-openmp)  # a fast BLAS for the PyTorch references and benchmarks
 
 pkgs=("${BUILD_PKGS[@]}")
 [ "${1:-}" = "--build" ] || pkgs+=("${TEST_PKGS[@]}")

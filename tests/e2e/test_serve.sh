@@ -12,6 +12,7 @@
 #   * SIGTERM stops the server with exit code 0.
 set -euo pipefail
 HERD=${HERD:?path to the herd binary}
+HERD_FIXTURES=${HERD_FIXTURES:?the shared fixtures}
 SRC=${HERD_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${HERD_BUILD_DIR:?build directory}
 T=$(mktemp -d)
@@ -31,7 +32,7 @@ if [ ! -d "$NPM_DIR/node_modules/openai" ]; then
 fi
 cp "$SRC/tests/e2e/serve_client.mjs" "$NPM_DIR/serve_client.mjs"
 
-"$HERD" random-model --arch llama --preset tiny --seed 11 -o "$T/tiny.gguf" --quiet >/dev/null
+"$HERD" random-model --arch llama --preset tiny --seed 11 --tokenizer "$HERD_FIXTURES/tokenizer/llama3_tokenizer.model" -o "$T/tiny.gguf" --quiet >/dev/null
 
 start() { # name extra-args... ; sets PORT and PID (model: $MODEL, default the tiny Llama)
   local name=$1
@@ -108,7 +109,7 @@ else
 fi
 
 echo "== Llama 3.2 Vision: an image through the openai client = herd ask"
-"$HERD" random-model --arch mllama --preset tiny --seed 4 -o "$T/mllama.gguf" --quiet >/dev/null
+"$HERD" random-model --arch mllama --preset tiny --seed 4 --tokenizer "$HERD_FIXTURES/tokenizer/llama3_tokenizer.model" -o "$T/mllama.gguf" --quiet >/dev/null
 IMG="${HERD_FIXTURES:?fixtures}/images/$(ls "$HERD_FIXTURES/images" | grep -m1 -i '\.jpe\?g$')"
 MODEL="$T/mllama.gguf" start vision
 want=$("$HERD" ask -m "$T/mllama.gguf" -i "$IMG" "What is in this picture?" -n 8 --temp 0 --quiet)
@@ -159,6 +160,13 @@ expect "transcription on a text model" 400 "$(code "${AUTH[@]}" "$URL/v1/audio/t
 node "$NPM_DIR/serve_client.mjs" "$SURL/v1" none speech.gguf speech "It is 5 pm." "$T/say.wav" &&
   [ "$(head -c 4 "$T/say.wav")" = RIFF ] && [ "$(stat -c %s "$T/say.wav")" -gt 10000 ] &&
   ok "openai client speech: a WAV of $(stat -c %s "$T/say.wav") bytes" || bad "speech"
+B64=$(base64 -w0 "$HERD_FIXTURES/audio/jfk.wav")
+printf '{"messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"%s","format":"wav"}}]}],"max_tokens":4,"temperature":0}' "$B64" > "$T/areq.json"
+expect "chat with input_audio (spoken dialogue)" 200 "$(code "${J[@]}" --data-binary @"$T/areq.json" "$SURL/v1/chat/completions")"
+# 11 s of speech: 137 adapter rows (80 ms each) between the two speech tokens in the user turn
+rows=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["usage"]["prompt_tokens"])' "$T/body")
+[ "$rows" -gt 137 ] && ok "the audio takes $rows prompt positions" || bad "prompt_tokens $rows"
+expect "input_audio to a text model" 400 "$(code "${AUTH[@]}" "${J[@]}" --data-binary @"$T/areq.json" "$URL/v1/chat/completions")"
 expect "speech as pcm" 200 "$(code "${J[@]}" -d '{"input":"Hello","response_format":"pcm"}' "$SURL/v1/audio/speech")"
 expect "speech as mp3 (not offered)" 400 "$(code "${J[@]}" -d '{"input":"Hello","response_format":"mp3"}' "$SURL/v1/audio/speech")"
 expect "speech without input" 400 "$(code "${J[@]}" -d '{"voice":"alloy"}' "$SURL/v1/audio/speech")"

@@ -175,6 +175,11 @@ EOF
 "$HERD" caption -m "$VM" --temp 0 -n 8 -t 2 --segments 2 --format vtt --quiet "$V" >"$T/vm.vtt" &&
   ffprobe -v error -show_entries packet=pts_time -of csv=p=0 "$T/vm.vtt" >"$T/vm.csv" && [ "$(wc -l <"$T/vm.csv")" = 2 ] &&
   ok "video mode: --segments 2 --format vtt, read by ffmpeg" || bad "video mode segments: $(cat "$T/vm.vtt")"
+# a shorter last run: --fps 1 on 9.64 s = 10 frames, 8 per caption -> 4+4 | 2 (one effective frame of 2)
+"$HERD" caption -m "$VM" --fps 1 --frames 8 --temp 0 -n 4 -t 2 --json "$V" >"$T/vf.json" 2>"$T/vf.err" &&
+  "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); assert len(j["frames"])==10 and len(j["segments"])==2' "$T/vf.json" &&
+  grep -q "effective frame 3: 2 frames merged into 8 tokens" "$T/vf.err" && grep -q "video keys/values of 1 effective frame (8 tokens)" "$T/vf.err" &&
+  ok "video mode --fps: the last, shorter group is merged on its own" || bad "video mode --fps: $(cat "$T/vf.err")"
 "$HERD" caption -m "$VM" --image-mode --frames 2 --temp 0 -n 4 -t 2 "$V" >/dev/null 2>"$T/im.err" && grep -q "image mode (--image-mode)" "$T/im.err" &&
   ok "--image-mode on a video model: frames as images" || bad "--image-mode: $(cat "$T/im.err")"
 expect_error "video mode: --frames not in whole groups" 2 "whole groups" -- "$HERD" caption -m "$VM" --frames 6 "$V"

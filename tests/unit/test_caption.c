@@ -409,6 +409,60 @@ static void test_video_mode_equals_direct(void **state) {
     expect_same(&c, &d);
 }
 
+static void test_set_video_checks(void **state) {
+    (void)state;
+    hd_error err = {0};
+    hd_llama_model *vm = hd_llama_load(g_video, &err), *mm = hd_llama_load(g_model, &err);
+    assert_true(vm && mm);
+    assert_true(hd_llama_has_video_layers(vm));
+    assert_false(hd_llama_has_video_layers(mm));
+    assert_int_equal(vm->n_video, 2);   /* tiny: before each image cross layer */
+    assert_int_equal(vm->video_before[0], 3);
+    assert_int_equal(vm->video_before[1], 8);
+    hd_llama_context_params cp = hd_llama_context_default_params();
+    cp.n_threads = 1;
+    hd_llama_context *vc = hd_llama_context_create(vm, &cp, &err), *mc = hd_llama_context_create(mm, &cp, &err);
+    assert_true(vc && mc);
+    float states[16 * 64] = {0};
+    hd_llama_video v = {.states = states, .n_tokens = 16, .pos_begin = 5, .pos_end = -1};
+    assert_int_equal(hd_llama_set_video(mc, &v, &err), HD_ERR_ARG);   /* an image model */
+    assert_non_null(strstr(err.msg, "no video cross-attention layers"));
+    assert_int_equal(hd_llama_set_video(vc, &v, &err), HD_OK);
+    v.n_tokens = 0;
+    assert_int_equal(hd_llama_set_video(vc, &v, &err), HD_ERR_ARG);
+    v.n_tokens = 16;
+    v.pos_end = 5;
+    assert_int_equal(hd_llama_set_video(vc, &v, &err), HD_ERR_ARG);   /* empty range */
+    v.states = NULL;
+    v.pos_end = -1;
+    assert_int_equal(hd_llama_set_video(vc, &v, &err), HD_ERR_ARG);
+    assert_int_equal(hd_llama_set_video(vc, NULL, &err), HD_OK);      /* clears */
+
+    /* the video changes the logits of the rows that see it, and only those (Meta mode) */
+    for (int i = 0; i < 16 * 64; i++) states[i] = (float)((i * 7919) % 101) / 50.0f - 1.0f;
+    const int32_t ids[8] = {128000, 128006, 882, 128007, 271, 128256, 40, 1234};
+    const int64_t V = vm->cfg.n_vocab;
+    cp.logits_all = true;
+    hd_llama_context *a = hd_llama_context_create(vm, &cp, &err), *b = hd_llama_context_create(vm, &cp, &err);
+    v = (hd_llama_video){.states = states, .n_tokens = 16, .pos_begin = 5, .pos_end = -1};
+    assert_int_equal(hd_llama_set_video(a, &v, &err), HD_OK);
+    assert_int_equal(hd_llama_decode(a, ids, 8, &err), HD_OK);
+    assert_int_equal(hd_llama_decode(b, ids, 8, &err), HD_OK);
+    const float *la = hd_llama_logits(a), *lb = hd_llama_logits(b);
+    for (int r = 0; r < 8; r++) {
+        float d = 0;
+        for (int64_t t = 0; t < V; t++) d = fmaxf(d, fabsf(la[r * V + t] - lb[r * V + t]));
+        if (r < 5) assert_true(d == 0.0f);
+        else assert_true(d > 1e-3f);
+    }
+    hd_llama_context_free(a);
+    hd_llama_context_free(b);
+    hd_llama_context_free(vc);
+    hd_llama_context_free(mc);
+    hd_llama_free(vm);
+    hd_llama_free(mm);
+}
+
 static void test_frames_text(void **state) {
     (void)state;
     hd_error err = {0};
@@ -445,6 +499,7 @@ int main(void) {
         cmocka_unit_test(test_one_caption_equals_direct),
         cmocka_unit_test(test_segments_equal_direct),
         cmocka_unit_test(test_video_mode_equals_direct),
+        cmocka_unit_test(test_set_video_checks),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -142,6 +142,20 @@ assert len(j["segments"]) == 3
 assert [round(s["start"]) for s in j["segments"]] == [0, 4, 8]
 EOF
 
+# ---- streaming: memory does not grow with the length of the video -------------------------------------
+ffmpeg -v error -y -f lavfi -i testsrc=size=160x90:rate=10 -t 15 -c:v libx264 -preset ultrafast "$T/short.mp4" &&
+  ffmpeg -v error -y -f lavfi -i testsrc=size=160x90:rate=10 -t 120 -c:v libx264 -preset ultrafast "$T/long.mp4" || bad "ffmpeg testsrc"
+rss() { /usr/bin/time -f "%M" "${C[@]}" --fps 1 --frames 3 -n 2 --quiet --format txt "$1" 2>&1 >/dev/null | tail -1; }
+r_short=$(rss "$T/short.mp4")
+r_long=$(rss "$T/long.mp4")
+if ldd "$HERD" 2>/dev/null | grep -q libasan; then
+  echo "note: AddressSanitizer build: its quarantine keeps freed memory, growth not judged ($r_short / $r_long KB)"
+elif [ -n "$r_short" ] && [ -n "$r_long" ] && [ "$r_long" -lt $((r_short + 16384)) ]; then
+  ok "streaming: peak RSS $r_short KB for 15 s (15 frames), $r_long KB for 120 s (120 frames, 40 captions)"
+else
+  bad "streaming: peak RSS $r_short KB for 15 s, $r_long KB for 120 s"
+fi
+
 # ---- --with-audio: the transcript of the audio track in the question ---------------------------------
 # (chaplin's own soundtrack is music: the clip gets JFK's speech as its audio track)
 ffmpeg -v error -y -i "$V" -i "$FIX/audio/jfk.wav" -t 4 -map 0:v -map 1:a -c:v copy -c:a aac "$T/talk.mp4" || bad "ffmpeg talk.mp4"

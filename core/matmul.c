@@ -6,6 +6,7 @@
  * return; when ex->scratch is NULL they are malloc'd and freed per call
  * (fine for tests and tools, not for a token loop).
  */
+#include "backend.h"
 #include "kernels.h"
 #include "ops.h"
 #include "quant.h"
@@ -655,6 +656,11 @@ hd_status hd_op_linear(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const hd_t
             return hd_error_set(err, HD_ERR_SHAPE, "linear: bias %s must be F32 with %lld elements", tname(b),
                                 (long long)N);
     }
+
+    hd_status st;
+    const hd_backend_ops *bk = hd_backend_of(ex, "linear", &st, err);
+    if (st) return st;
+    if (bk) return bk->linear(ex, y, w, x, b, err);
 
     const bool use_bf16_gemm = w->type == HD_TYPE_BF16 && k->gemm_bf16 && K % 2 == 0;
     const bool use_q8_gemm = (w->type == HD_TYPE_Q8_0 || w->type == HD_TYPE_Q4_0) && k->gemm_q8;

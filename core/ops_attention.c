@@ -18,6 +18,8 @@
 #include "ops.h"
 #include "ops_internal.h"
 
+#include "backend.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -191,6 +193,8 @@ hd_status hd_op_attention(hd_exec *ex, hd_tensor *out, const hd_tensor *q, const
     if (hd_ops_overlap(out, q) || hd_ops_overlap(out, k) || hd_ops_overlap(out, v))
         return hd_error_set(err, HD_ERR_ARG, "attention: out must not overlap q, k or v");
     if (d == 0 || H == 0 || S == 0) return HD_OK;
+    const hd_backend_ops *bk = hd_backend_of(ex, op, &st, err);
+    if (bk) return bk->attention(ex, out, q, k, v, p, err);
 
     attn_ctx c = {.k = hd_ops_kern_get(), .out = out, .q = q, .kt = k, .vt = v, .mask = p->mask,
                   .scale = p->scale, .causal = p->causal, .q_offset = p->q_offset,
@@ -238,6 +242,8 @@ hd_status hd_op_softmax(hd_exec *ex, hd_tensor *x, float scale, hd_error *err) {
     if ((st = hd_ops_check("softmax", "x", x, HD_TYPE_F32, err))) return st;
     if (!isfinite(scale)) return hd_error_set(err, HD_ERR_ARG, "softmax: scale %g is not finite", (double)scale);
     if (x->ne[0] == 0) return HD_OK;
+    const hd_backend_ops *bk = hd_backend_of(ex, "softmax", &st, err);
+    if (bk) return bk->softmax(ex, x, scale, err);
     sm_ctx c = {hd_ops_kern_get(), x, scale};
     hd_parallel_for(hd_ops_pool(ex), hd_tensor_nrows(x), hd_ops_row_grain(x->ne[0]), sm_rows, &c);
     return HD_OK;

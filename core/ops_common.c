@@ -1,6 +1,8 @@
 /* core/ops_common.c — operand checks and kernel-table choice shared by core/ops_*.c. */
 #include "ops_internal.h"
 
+#include "backend.h"
+
 #include <stdio.h>
 
 const hd_ops_kern *hd_ops_kern_get(void) {
@@ -12,10 +14,9 @@ const hd_ops_kern *hd_ops_kern_get(void) {
 }
 
 hd_status hd_ops_check_backend(const char *op, const hd_exec *ex, hd_error *err) {
-    if (ex && ex->backend != HD_BACKEND_CPU)
-        return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: backend %d is not available in this build", op,
-                            (int)ex->backend);
-    return HD_OK;
+    hd_status st;
+    hd_backend_of(ex, op, &st, err);
+    return st;
 }
 
 static const char *tname(const hd_tensor *t, const char *what) {

@@ -15,6 +15,7 @@
 #include "ops_internal.h"
 
 #include "arena.h"
+#include "backend.h"
 
 #include <string.h>
 
@@ -147,6 +148,8 @@ hd_status hd_op_conv1d(hd_exec *ex, hd_tensor *y, const hd_tensor *x, const hd_t
     if (b && (st = hd_ops_check_vec(op, "b", b, C_out, err))) return st;
     if (hd_ops_overlap(y, x)) return hd_error_set(err, HD_ERR_ARG, "conv1d: y must not overlap x");
     if (T_out == 0 || C_out == 0) return HD_OK;
+    const hd_backend_ops *bk = hd_backend_of(ex, op, &st, err);
+    if (bk) return bk->conv1d(ex, y, x, w, b, stride, pad, groups, err);
 
     c1_ctx c = {y, x, w, b ? (const float *)b->data : NULL, T, T_out, K, C_in / groups, C_out / groups,
                 stride, pad};
@@ -225,6 +228,8 @@ hd_status hd_op_patch_embed(hd_exec *ex, hd_tensor *y, const hd_tensor *img, con
     if (b && (st = hd_ops_check_vec(op, "b", b, D, err))) return st;
     if (hd_ops_overlap(y, img)) return hd_error_set(err, HD_ERR_ARG, "patch_embed: y must not overlap img");
     if (n == 0 || D == 0) return HD_OK;
+    const hd_backend_ops *bk = hd_backend_of(ex, op, &st, err);
+    if (bk) return bk->patch_embed(ex, y, img, w, b, patch, err);
 
     pe_ctx c = {y, img, w, b ? (const float *)b->data : NULL, P, C, D, gw, NULL};
     const int64_t KC = C * P * P;

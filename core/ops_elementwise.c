@@ -7,10 +7,27 @@
 #include "ops.h"
 #include "ops_internal.h"
 
+#include "backend.h"
+
 #include <math.h>
+#include <string.h>
 
 typedef void (*unary_fn)(float *y, const float *x, int64_t n);
 typedef void (*binary_fn)(float *y, const float *a, const float *b, int64_t n);
+
+/* The backend table's entry for an element-wise op (ops of another backend, core/backend.h). */
+typedef hd_status (*bk_unary_fn)(hd_exec *, hd_tensor *, const hd_tensor *, hd_error *);
+typedef hd_status (*bk_binary_fn)(hd_exec *, hd_tensor *, const hd_tensor *, const hd_tensor *, hd_error *);
+static bk_unary_fn bk_unary(const hd_backend_ops *bk, const char *op) {
+    return !strcmp(op, "silu")       ? bk->silu
+           : !strcmp(op, "gelu")     ? bk->gelu
+           : !strcmp(op, "gelu_erf") ? bk->gelu_erf
+           : !strcmp(op, "tanh")     ? bk->tanh
+                                     : bk->sigmoid;
+}
+static bk_binary_fn bk_binary(const hd_backend_ops *bk, const char *op) {
+    return !strcmp(op, "swiglu") ? bk->swiglu : !strcmp(op, "add") ? bk->add : bk->mul;
+}
 
 /* One driver for unary and binary kernels: b NULL = unary; b_bcast = b is a row vector. */
 typedef struct {
@@ -56,6 +73,8 @@ static hd_status unary(const char *op, hd_exec *ex, hd_tensor *y, const hd_tenso
     if ((st = hd_ops_check(op, "x", x, HD_TYPE_F32, err))) return st;
     if ((st = hd_ops_check(op, "y", y, HD_TYPE_F32, err))) return st;
     if ((st = hd_ops_check_same(op, "y", y, "x", x, err))) return st;
+    const hd_backend_ops *bk = hd_backend_of(ex, op, &st, err);
+    if (bk) return bk_unary(bk, op)(ex, y, x, err);
     ew_ctx c = {.un = fn, .y = y, .a = x};
     ew_dispatch(ex, &c);
     return HD_OK;
@@ -81,6 +100,8 @@ static hd_status binary(const char *op, hd_exec *ex, hd_tensor *y, const hd_tens
                             hd_tensor_shape_str(b, sb, sizeof sb), hd_tensor_shape_str(a, sa, sizeof sa),
                             (long long)a->ne[0]);
     }
+    const hd_backend_ops *bk = hd_backend_of(ex, op, &st, err);
+    if (bk) return bk_binary(bk, op)(ex, y, a, b, err);
     ew_ctx c = {.bin = fn, .y = y, .a = a, .b = b, .b_bcast = bcast};
     ew_dispatch(ex, &c);
     return HD_OK;
@@ -158,6 +179,8 @@ hd_status hd_op_scale(hd_exec *ex, hd_tensor *y, const hd_tensor *x, float s, hd
     if ((st = hd_ops_check("scale", "y", y, HD_TYPE_F32, err))) return st;
     if ((st = hd_ops_check_same("scale", "y", y, "x", x, err))) return st;
     if (x->ne[0] == 0 || hd_tensor_nrows(x) == 0) return HD_OK;
+    const hd_backend_ops *bk = hd_backend_of(ex, "scale", &st, err);
+    if (bk) return bk->scale(ex, y, x, s, err);
     scale_ctx c = {hd_ops_kern_get(), y, x, s, hd_ops_packed(x) && hd_ops_packed(y)};
     if (c.flat)
         hd_parallel_for(hd_ops_pool(ex), hd_tensor_nelements(x), HD_OPS_GRAIN_ELEMS, scale_run, &c);
@@ -199,6 +222,8 @@ hd_status hd_op_glu(hd_exec *ex, hd_tensor *y, const hd_tensor *x, hd_error *err
     }
     if (hd_ops_overlap(x, y)) return hd_error_set(err, HD_ERR_ARG, "glu: y must not overlap x");
     if (y->ne[0] == 0) return HD_OK;
+    const hd_backend_ops *bk = hd_backend_of(ex, "glu", &st, err);
+    if (bk) return bk->glu(ex, y, x, err);
     glu_ctx c = {hd_ops_kern_get(), y, x};
     hd_parallel_for(hd_ops_pool(ex), hd_tensor_nrows(x), hd_ops_row_grain(x->ne[0]), glu_rows, &c);
     return HD_OK;

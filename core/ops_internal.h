@@ -100,7 +100,7 @@ static inline int64_t hd_ops_row_grain(int64_t row_len) {
 
 static inline hd_threadpool *hd_ops_pool(const hd_exec *ex) { return ex ? ex->pool : NULL; }
 
-/* Rejects backends this build cannot run (everything but the CPU today). */
+/* Rejects backends this build cannot run (core/backend.h: hd_backend_of). */
 hd_status hd_ops_check_backend(const char *op, const hd_exec *ex, hd_error *err);
 
 #ifdef __cplusplus

@@ -8,6 +8,8 @@
 #include "ops.h"
 #include "ops_internal.h"
 
+#include "backend.h"
+
 #include <string.h>
 
 static hd_status check_plain(const char *op, const char *what, const hd_tensor *t, hd_error *err) {
@@ -72,6 +74,8 @@ hd_status hd_op_concat(hd_exec *ex, hd_tensor *y, const hd_tensor *a, const hd_t
     if (hd_ops_overlap(y, a) || hd_ops_overlap(y, b))
         return hd_error_set(err, HD_ERR_ARG, "concat: y must not overlap a or b");
     if (hd_tensor_nelements(y) == 0) return HD_OK;
+    const hd_backend_ops *bk = hd_backend_of(ex, "concat", &st, err);
+    if (bk) return bk->concat(ex, y, a, b, dim, err);
     cat_ctx c = {y, a, b, dim, hd_type_get(y->type)->type_size};
     hd_parallel_for(hd_ops_pool(ex), hd_tensor_nrows(y), hd_ops_row_grain(y->ne[0]), cat_rows, &c);
     return HD_OK;
@@ -129,6 +133,8 @@ hd_status hd_op_transpose(hd_exec *ex, hd_tensor *y, const hd_tensor *x, hd_erro
     }
     if (hd_ops_overlap(y, x)) return hd_error_set(err, HD_ERR_ARG, "transpose: y must not overlap x");
     if (hd_tensor_nelements(x) == 0) return HD_OK;
+    const hd_backend_ops *bk = hd_backend_of(ex, "transpose", &st, err);
+    if (bk) return bk->transpose(ex, y, x, err);
     tr_ctx c = {y, x, hd_type_get(x->type)->type_size, (x->ne[0] + TILE - 1) / TILE, (x->ne[1] + TILE - 1) / TILE};
     int64_t n = c.tiles0 * c.tiles1 * x->ne[2] * x->ne[3];
     hd_parallel_for(hd_ops_pool(ex), n, HD_OPS_GRAIN_ELEMS / (TILE * TILE), tr_tiles, &c);

@@ -6,6 +6,8 @@
 #include "ops.h"
 #include "ops_internal.h"
 
+#include "backend.h"
+
 #include <math.h>
 
 /* ---- rms_norm: y = x / sqrt(mean(x²) + eps) ⊙ w ---------------------------- */
@@ -39,6 +41,8 @@ hd_status hd_op_rms_norm(hd_exec *ex, hd_tensor *y, const hd_tensor *x, const hd
     if (w && (st = hd_ops_check_vec("rms_norm", "w", w, x->ne[0], err))) return st;
     if (!(eps >= 0.0f)) return hd_error_set(err, HD_ERR_ARG, "rms_norm: eps %g must be >= 0", (double)eps);
     if (x->ne[0] == 0) return HD_OK;
+    const hd_backend_ops *bk = hd_backend_of(ex, "rms_norm", &st, err);
+    if (bk) return bk->rms_norm(ex, y, x, w, eps, err);
     rms_ctx c = {hd_ops_kern_get(), x, y, w ? (const float *)w->data : NULL, eps};
     hd_parallel_for(hd_ops_pool(ex), hd_tensor_nrows(x), hd_ops_row_grain(x->ne[0]), rms_rows, &c);
     return HD_OK;
@@ -84,6 +88,8 @@ hd_status hd_op_layer_norm(hd_exec *ex, hd_tensor *y, const hd_tensor *x, const 
     if (b && (st = hd_ops_check_vec("layer_norm", "b", b, x->ne[0], err))) return st;
     if (!(eps >= 0.0f)) return hd_error_set(err, HD_ERR_ARG, "layer_norm: eps %g must be >= 0", (double)eps);
     if (x->ne[0] == 0) return HD_OK;
+    const hd_backend_ops *bk = hd_backend_of(ex, "layer_norm", &st, err);
+    if (bk) return bk->layer_norm(ex, y, x, w, b, eps, err);
     ln_ctx c = {hd_ops_kern_get(), x, y, w ? (const float *)w->data : NULL, b ? (const float *)b->data : NULL, eps};
     hd_parallel_for(hd_ops_pool(ex), hd_tensor_nrows(x), hd_ops_row_grain(x->ne[0]), ln_rows, &c);
     return HD_OK;
@@ -132,6 +138,8 @@ hd_status hd_op_batch_norm(hd_exec *ex, hd_tensor *y, const hd_tensor *x, const 
             return hd_error_set(err, HD_ERR_ARG, "batch_norm: %s[%lld] + eps = %g is not positive",
                                 var->name ? var->name : "var", (long long)i, (double)(vv[i] + eps));
     if (x->ne[0] == 0) return HD_OK;
+    const hd_backend_ops *bk = hd_backend_of(ex, "batch_norm", &st, err);
+    if (bk) return bk->batch_norm(ex, y, x, mean, var, gamma, beta, eps, err);
     bn_ctx c = {hd_ops_kern_get(), x, y, mean->data, var->data, gamma ? gamma->data : NULL,
                 beta ? beta->data : NULL, eps};
     hd_parallel_for(hd_ops_pool(ex), hd_tensor_nrows(x), hd_ops_row_grain(x->ne[0]), bn_rows, &c);

@@ -10,6 +10,8 @@
 #include "ops.h"
 #include "ops_internal.h"
 
+#include "backend.h"
+
 #include <math.h>
 
 #define ROPE_PAIRS_PER_PASS 128 /* cos/sin table on the stack: 2 × 128 floats */
@@ -74,6 +76,8 @@ hd_status hd_op_rope(hd_exec *ex, hd_tensor *x, const int32_t *pos, const float 
     const int64_t T = x->ne[2];
     if (n_rot == 0 || T == 0 || x->ne[1] == 0) return HD_OK;
     if (!pos || !inv_freq) return hd_error_set(err, HD_ERR_ARG, "rope: positions or frequencies missing");
+    const hd_backend_ops *bk = hd_backend_of(ex, "rope", &st, err);
+    if (bk) return bk->rope(ex, x, pos, inv_freq, n_rot, mode, err);
     rope_ctx c = {x, pos, inv_freq, n_rot, mode};
     hd_parallel_for(hd_ops_pool(ex), T, hd_ops_row_grain(x->ne[0] * x->ne[1]), rope_tokens, &c);
     return HD_OK;

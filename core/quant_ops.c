@@ -1,6 +1,7 @@
 /* core/quant_ops.c — hd_op_get_rows and hd_op_convert on the CPU: rows
  * dequantized with the active SIMD level's row dequantizers (core/kernels.h)
  * or quantized with core/quant.c's reference quantizers. */
+#include "backend.h"
 #include "kernels.h"
 #include "ops.h"
 #include "quant.h"
@@ -24,7 +25,6 @@ static bool overlaps(const hd_tensor *a, const hd_tensor *b) {
 
 hd_status hd_op_get_rows(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const int32_t *ids, int64_t n,
                          hd_error *err) {
-    (void)ex;
     if (!y || !w || !y->data || !w->data || (n > 0 && !ids))
         return hd_error_set(err, HD_ERR_ARG, "get_rows: missing tensor, data or ids");
     const hd_type_traits *tt = hd_type_get(w->type);
@@ -43,6 +43,10 @@ hd_status hd_op_get_rows(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const in
         if (ids[i] < 0 || ids[i] >= V)
             return hd_error_set(err, HD_ERR_ARG, "get_rows: id %d at position %lld is outside [0, %lld)", ids[i],
                                 (long long)i, (long long)V);
+    hd_status st;
+    const hd_backend_ops *bk = hd_backend_of(ex, "get_rows", &st, err);
+    if (st) return st;
+    if (bk) return bk->get_rows(ex, y, w, ids, n, err);
     float *yd = y->data;
     for (int64_t i = 0; i < n; i++) {
         const char *src = (const char *)w->data + (size_t)ids[i] * w->nb[1];
@@ -107,6 +111,10 @@ hd_status hd_op_convert(hd_exec *ex, hd_tensor *y, const hd_tensor *x, hd_error 
         return hd_error_set(err, HD_ERR_ARG, "convert: cannot convert %s to %s in place", hd_type_name(x->type),
                             hd_type_name(y->type));
     if (x->data == y->data) return HD_OK; /* F32 -> F32 in place */
+    hd_status st;
+    const hd_backend_ops *bk = hd_backend_of(ex, "convert", &st, err);
+    if (st) return st;
+    if (bk) return bk->convert(ex, y, x, err);
     convert_ctx c = {.k = k, .x = x, .y = y, .n0 = x->ne[0]};
     const int64_t rows = hd_tensor_nrows(x);
     hd_parallel_for(ex ? ex->pool : NULL, rows, 1, convert_rows_fn, &c);

@@ -3,6 +3,7 @@
 #include "llama_internal.h"
 
 #include "core/arena.h"
+#include "core/backend.h"
 #include "core/exec.h"
 #include "core/ops.h"
 #include "core/quant.h"
@@ -399,7 +400,8 @@ hd_llama_context *hd_llama_context_create(const hd_llama_model *m, const hd_llam
         }
     }
     if (hd_llama_video_context_init(ctx, err)) goto fail;
-    ctx->ex = (hd_exec){.backend = HD_BACKEND_CPU, .pool = ctx->pool, .scratch = ctx->scratch};
+    /* the process's device (herd --device; the CPU unless set) */
+    if (hd_exec_init(&ctx->ex, hd_backend_default(), ctx->pool, ctx->scratch, err)) goto fail;
     return ctx;
 fail:
     hd_llama_context_free(ctx);
@@ -408,6 +410,7 @@ fail:
 
 void hd_llama_context_free(hd_llama_context *ctx) {
     if (!ctx) return;
+    hd_exec_release(&ctx->ex);
     hd_kv_cache_free(ctx->kv);
     hd_threadpool_free(ctx->pool);
     hd_arena_free(ctx->act);

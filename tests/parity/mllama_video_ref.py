@@ -21,8 +21,10 @@ Each step recomputes the whole sequence (no cache).
 Commands:
   mllama_video_ref.py write DIR [--seed N]   the text model of mllama_text_ref.py (HF folder)
                                              plus DIR/video.safetensors with the video layers
-  mllama_video_ref.py gguf DIR OUT.gguf      both as one GGUF: Ollama's mllama layout, vblk.V.*
-                                             and mllama.video.cross_attention_layers
+  mllama_video_ref.py gguf DIR OUT.gguf [--video-before I,J] [--drop NAME]
+                                             both as one GGUF: Ollama's mllama layout, vblk.V.*
+                                             and mllama.video.cross_attention_layers (the two
+                                             options write broken files for the loader's errors)
   (as a suite) CASES; VIDEO_REF_MODEL the folder, VIDEO_MODEL the GGUF the runner loads,
   VIDEO_TOL (default 1e-4), VIDEO_NGEN greedy steps (default 4), VIDEO_KV f32|f16.
 """
@@ -80,7 +82,7 @@ def load(folder):
 
 # ---- GGUF: the text model in Ollama's mllama layout + the video layers --------------------------
 
-def write_gguf(folder, out):
+def write_gguf(folder, out, video_before=None, drop=None):
     cfg, w, vw = load(folder)
     tc = cfg["text_config"]
     L, XL, V = tc["num_hidden_layers"], tc["cross_attention_layers"], tc["vocab_size"]
@@ -114,7 +116,8 @@ def write_gguf(folder, out):
             tensors.append((f"blk.{i}.{gg}", t))
     for v in range(len(VL)):
         for nm in VIDEO_NAMES:   # no RoPE in a cross layer: rows as they are
-            tensors.append((f"vblk.{v}.{nm}", vw[f"vblk.{v}.{nm}"]))
+            if f"vblk.{v}.{nm}" != drop:
+                tensors.append((f"vblk.{v}.{nm}", vw[f"vblk.{v}.{nm}"]))
     arr = lambda xs: struct.pack("<IQ", 5, len(xs)) + b"".join(struct.pack("<i", x) for x in xs)
     kv = [("general.architecture", 8, T._gguf_str("mllama")),
           ("mllama.block_count", 4, struct.pack("<I", L)),
@@ -128,7 +131,7 @@ def write_gguf(folder, out):
           ("mllama.vocab_size", 4, struct.pack("<I", V)),
           ("mllama.rope.dimension_count", 4, struct.pack("<I", HD)),
           ("mllama.attention.cross_attention_layers", 9, arr(XL)),
-          ("mllama.video.cross_attention_layers", 9, arr(VL))]
+          ("mllama.video.cross_attention_layers", 9, arr(video_before or VL))]
     head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kv))
     for k, ty, val in kv:
         head += T._gguf_str(k) + struct.pack("<I", ty) + val
@@ -265,8 +268,10 @@ def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "write":
         seed = int(sys.argv[sys.argv.index("--seed") + 1]) if "--seed" in sys.argv else 1
         write_model(sys.argv[2], seed)
-    elif len(sys.argv) == 4 and sys.argv[1] == "gguf":
-        write_gguf(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) >= 4 and sys.argv[1] == "gguf":
+        vb = sys.argv[sys.argv.index("--video-before") + 1] if "--video-before" in sys.argv else None
+        drop = sys.argv[sys.argv.index("--drop") + 1] if "--drop" in sys.argv else None
+        write_gguf(sys.argv[2], sys.argv[3], [int(x) for x in vb.split(",")] if vb else None, drop)
     else:
         raise SystemExit(__doc__)
 

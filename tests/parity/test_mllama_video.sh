@@ -51,4 +51,23 @@ done
 harness "video layers F32, F16 KV cache" VIDEO_REF_MODEL="$T/hf" VIDEO_MODEL="$T/video.gguf" VIDEO_KV=f16 \
   VIDEO_TOL=3e-3 VIDEO_NGEN=0 HERD_THREADS=2
 
+# broken video layers: the loader names the file and the problem in one line
+if [ -n "${HERD:-}" ]; then
+  bad_file() { # label needle gguf-options...
+    local label=$1 needle=$2
+    shift 2
+    "$PY" "$REF" gguf "$T/hf" "$T/bad.gguf" "$@"
+    if "$HERD" generate -m "$T/bad.gguf" -p hi -n 1 >"$T/out" 2>"$T/err"; then
+      echo "FAIL $label: loaded"; fail=1
+    elif [ "$(wc -l <"$T/err")" = 1 ] && grep -qF -- "$needle" "$T/err" && grep -qF bad.gguf "$T/err"; then
+      echo "ok   $label: $(cat "$T/err")"
+    else
+      echo "FAIL $label: $(cat "$T/err")"; fail=1
+    fi
+  }
+  bad_file "video layer before a self-attention layer" "is not an image cross-attention layer index" --video-before 2
+  bad_file "video layers out of order" "is not an image cross-attention layer index" --video-before 4,1
+  bad_file "a video tensor missing" "vblk.1.ffn_down.weight" --drop vblk.1.ffn_down.weight
+fi
+
 exit $fail

@@ -75,7 +75,7 @@ typedef struct cap_opts {
     long long frames, segments;
     bool frames_set, segments_set;
     double fps;
-    bool fps_set, image_mode, bad;
+    bool fps_set, image_mode, hf_mask, bad;
 } cap_opts;
 
 static int flag(void *vctx, const char *f, const char *v) {
@@ -96,6 +96,7 @@ static int flag(void *vctx, const char *f, const char *v) {
         return 1;
     }
     if (!strcmp(f, "--image-mode")) { o->image_mode = true; return 0; }
+    if (!strcmp(f, "--hf-mask")) { o->hf_mask = true; return 0; }
     if (!strcmp(f, "--frames")) {
         if (v && !hd_cli_int(o->cli, f, v, 1, 100000, &n)) o->bad = true;
         o->frames = n;
@@ -412,6 +413,7 @@ static hd_status build(hd_graph *g, const hd_registry *reg, const cap_opts *o, c
     if (o->top_p) kv[n++] = (hd_kv){"top-p", o->top_p};
     if (o->min_p) kv[n++] = (hd_kv){"min-p", o->min_p};
     if (o->ctx) kv[n++] = (hd_kv){"ctx", o->ctx};
+    if (o->hf_mask) kv[n++] = (hd_kv){"hf-mask", "true"};
     int lm = add_node(g, reg, "llama", "llama", kv, n, err);
     if (lm < 0) return err->code;
     hd_kv vk = {"model", o->vision ? o->vision : cli->model};
@@ -701,6 +703,9 @@ const hd_command hd_cmd_caption = {
     "  --temp T            temperature, 0 = greedy (default 0.6)\n"
     "  --top-k K, --top-p P, --min-p P, --seed N   sampling (as herd ask)\n"
     "  -c, --ctx N         context length (default: the model's, at most 4096)\n"
+    "  --hf-mask           Hugging Face's cross-attention row masks: the generated tokens keep\n"
+    "                      seeing the frames (Meta's reference, the default, hides several\n"
+    "                      images from them; a video stays visible either way)\n"
     "  -t N                threads (default: all cores)\n"
     "  --ids               also print the token ids (a last line; with txt, a line per caption)\n"
     "  --json              one JSON object {mode, frames: [s], segments: [{start, end,\n"

@@ -94,10 +94,11 @@ typedef struct caps {
 } caps;
 
 /* `herd caption --json` for `video` with K frames per caption and S segments. */
-static void herd_caps_model(const char *model, const char *mode, const char *video, int k, int s, caps *out) {
+static void herd_caps_extra(const char *model, const char *mode, const char *extra, const char *video, int k, int s,
+                            caps *out) {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' caption -m '%s' --frames %d --segments %d --temp 0 -n %d --json --quiet -t 2 --question '%s' '%s'",
-             HERD_BINARY, model, k, s, N_PREDICT, k_question, video);
+    snprintf(cmd, sizeof cmd, "'%s' caption -m '%s' --frames %d --segments %d --temp 0 -n %d --json --quiet -t 2 %s --question '%s' '%s'",
+             HERD_BINARY, model, k, s, N_PREDICT, extra, k_question, video);
     int status;
     char *txt = run_cmd(cmd, &status);
     if (status != 0) fail_msg("%s -> exit %d: %s", cmd, status, txt);
@@ -123,6 +124,10 @@ static void herd_caps_model(const char *model, const char *mode, const char *vid
     free(txt);
 }
 
+static void herd_caps_model(const char *model, const char *mode, const char *video, int k, int s, caps *out) {
+    herd_caps_extra(model, mode, "", video, k, s, out);
+}
+
 static void herd_caps(const char *video, int k, int s, caps *out) { herd_caps_model(g_model, "image", video, k, s, out); }
 
 static void push(int32_t *ids, int *n, int32_t id) { ids[(*n)++] = id; }
@@ -139,8 +144,8 @@ static bool on_token(void *u, int32_t tk, const char *t, size_t l) {
     return true;
 }
 
-/* The direct path: S runs of K frames, one greedy answer each. */
-static void direct_caps(const char *video, int k, int s, caps *out) {
+/* The direct path: S runs of K frames, one greedy answer each, with the row-mask mode. */
+static void direct_caps_mode(const char *video, int k, int s, hd_xattn_mask_mode mode, caps *out) {
     hd_error err = {0};
     hd_llama_model *m = hd_llama_load(g_model, &err);
     if (!m) fail_msg("%s", err.msg);
@@ -160,6 +165,7 @@ static void direct_caps(const char *video, int k, int s, caps *out) {
     hd_llama_context_params cp = hd_llama_context_default_params();
     cp.n_threads = 2;
     cp.max_images = k;
+    cp.xattn_mask = mode;
     hd_llama_context *ctx = hd_llama_context_create(m, &cp, &err);
     assert_non_null(ctx);
     float **states = calloc((size_t)k, sizeof *states);
@@ -213,9 +219,10 @@ static void direct_caps(const char *video, int k, int s, caps *out) {
         hd_llama_image li[16];
         for (int f = 0; f < k; f++)
             li[f] = (hd_llama_image){.states = states[f], .n_tokens = rows, .n_valid = n_valid[f], .pos_begin = img_pos[f],
-                                     /* SPEC 2.7 (Meta): one image is open-ended; adjacent images are
-                                      * all seen by the text after them, up to the end of the prompt */
-                                     .pos_end = k == 1 ? -1 : n};
+                                     /* SPEC 2.7: one image is open-ended; adjacent images are all seen
+                                      * by the text after them, up to the end of the prompt (Meta) or
+                                      * on into the generated tokens (HF) */
+                                     .pos_end = k == 1 || mode == HD_XATTN_MASK_HF ? -1 : n};
         assert_int_equal(hd_llama_rewind(ctx, 0, &err), HD_OK);
         assert_int_equal(hd_llama_set_images(ctx, li, k, &err), HD_OK);
         hd_generate_params gp = hd_generate_default_params();
@@ -346,6 +353,8 @@ static void direct_video_caps(const char *video, int k, int s, caps *out) {
     hd_llama_free(m);
 }
 
+static void direct_caps(const char *video, int k, int s, caps *out) { direct_caps_mode(video, k, s, HD_XATTN_MASK_META, out); }
+
 static void expect_same(const caps *a, const caps *b) {
     assert_int_equal(a->n, b->n);
     assert_int_equal(a->n_frames, b->n_frames);
@@ -371,6 +380,16 @@ static void test_one_caption_equals_direct(void **state) {
     /* the caption spans its frames: from the first to one frame spacing past the last */
     assert_true(fabs(a.start[0] - a.frames[0]) < 1e-5);
     assert_true(fabs(a.end[0] - (a.frames[3] + (a.frames[3] - a.frames[2]))) < 1e-3);
+}
+
+static void test_hf_mask_equals_direct(void **state) {
+    (void)state;
+    char video[512];
+    tu_fixture(video, sizeof video, "video/dog_and_stove.mp4");
+    caps a, b;
+    herd_caps_extra(g_model, "image", "--hf-mask", video, 3, 1, &a);
+    direct_caps_mode(video, 3, 1, HD_XATTN_MASK_HF, &b);
+    expect_same(&a, &b);
 }
 
 static void test_segments_equal_direct(void **state) {
@@ -498,6 +517,7 @@ int main(void) {
         cmocka_unit_test(test_frames_text),
         cmocka_unit_test(test_one_caption_equals_direct),
         cmocka_unit_test(test_segments_equal_direct),
+        cmocka_unit_test(test_hf_mask_equals_direct),
         cmocka_unit_test(test_video_mode_equals_direct),
         cmocka_unit_test(test_set_video_checks),
     };

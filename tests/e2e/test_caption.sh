@@ -80,6 +80,12 @@ p_q=$(sed -n 's/.*answer 1: prompt \([0-9]*\) tokens.*/\1/p' "$T/q.err")
 [ -n "$p_default" ] && [ -n "$p_q" ] && [ $((p_q - p_default)) = 5 ] && [ -s "$T/q.out" ] &&
   ok "--question: the prompt holds the question ($p_default -> $p_q tokens)" || bad "--question: prompts $p_default / $p_q tokens"
 
+# the same model as a Hugging Face folder gives the same caption
+"$HERD" random-model --arch mllama --preset tiny --format hf --tokenizer "$TOK" -o "$T/mmhf" --quiet >/dev/null &&
+  gg_ids=$("${C[@]}" --frames 2 --ids --quiet "$V" | tail -1) &&
+  [ -n "$gg_ids" ] && [ "$("$HERD" caption -m "$T/mmhf" --temp 0 -n 8 -t 2 --frames 2 --ids --quiet "$V" | tail -1)" = "$gg_ids" ] &&
+  ok "a Hugging Face folder captions as its GGUF does" || bad "HF folder caption"
+
 # ---- containers and codecs ------------------------------------------------------------------------------
 ffmpeg -v error -y -i "$V" -t 3 -an -c:v mjpeg -q:v 5 "$T/clip.avi" && ffmpeg -v error -y -i "$V" -t 3 -an -c:v mpeg4 "$T/clip.mov" &&
   ffmpeg -v error -y -i "$V" -t 3 -an -c:v copy -metadata:s:v:0 rotate=90 "$T/rot.mp4" || bad "ffmpeg could not make the test clips"

@@ -1,8 +1,13 @@
 /* core/matmul_avx512.c — AVX-512 (F/BW/VL/DQ + VNNI + BF16) kernels.
  *
- * The byte dot products are the shared 256-bit ones with vpdpbusd; the gemm
- * micro-kernels use zmm: 12 tokens × 32 outputs (24 accumulators) with FMA
- * for F32 and vdpbf16ps for BF16 weights.  BF16 weights take BF16
+ * Matrix-vector (dot path): zmm kernels for every weight type (Zen 5 runs
+ * 512-bit ops at full width), with activation layouts that match each
+ * type's register layout (hd_block_q8x2 for Q8_0, q8x4h for Q4_0, Q8_K in
+ * nibble order for Q4_K/Q5_K), several independent accumulator chains, and
+ * for one token against long F32/F16 rows a several-rows kernel (dot_rows).
+ * gemm: 12 tokens × 32 outputs (24 accumulators) with FMA for F32/F16 and
+ * vdpbf16ps for BF16 weights, panels packed by 16×16 transposes; int8 gemms
+ * (vpdpbusd) for Q8_0/Q4_0 and the K-quants.  BF16 weights take BF16
  * activations on this level (as llama.cpp does).
  */
 #define HD_X86_VNNI 1

@@ -2,8 +2,9 @@
  * matmul_avx512.c.  Included once by each, so it is compiled with that file's
  * instruction-set flags; HD_X86_VNNI selects vpdpbusd (AVX512-VNNI on ymm)
  * over the AVX2 maddubs+madd pair for unsigned×signed byte dot products.
- * On Zen 4 a 512-bit op costs two 256-bit ones, so the memory-bound dot
- * kernels gain nothing from zmm; the gemm micro-kernels live in each file.
+ * These are the AVX2 level's kernels; the AVX-512 level takes only the
+ * activation quantizers and the row dequantizers from here (its dots are zmm
+ * kernels of its own).  The gemm micro-kernels live in each file.
  */
 #ifndef HD_MATMUL_X86_H
 #define HD_MATMUL_X86_H

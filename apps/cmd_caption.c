@@ -31,7 +31,8 @@
  *
  * --with-audio SPEECH first transcribes the file's audio track with the
  * speech model (the graph of `herd transcribe`) and puts the transcript in
- * every question.
+ * every question, each speech segment after its times ("[0.3 s to 3.8 s]
+ * ...", so a segment's caption can be matched to what was said then).
  *
  * Output: the caption streams to stdout as it is generated (one caption);
  * with --format txt|srt|vtt|json (or --segments) the text sinks of
@@ -307,12 +308,13 @@ static void strip_source_prefix(hd_error *err) {
     }
 }
 
-/* --with-audio: the transcript of the file's audio track (segments joined by
- * spaces) in *out (malloc'd; "" when nothing was said). */
+/* --with-audio: the transcript of the file's audio track in *out (speech
+ * segments joined by spaces) and in *timed (each segment after its times,
+ * "[0.3 s to 3.8 s] words"), both malloc'd, "" when nothing was said. */
 static hd_status transcribe(const hd_registry *reg, const cap_opts *o, hd_threadpool *pool, const char *video,
-                            hd_node_hooks *hooks, char *pending, char **out, hd_error *err) {
+                            hd_node_hooks *hooks, char *pending, char **out, char **timed, hd_error *err) {
     collect *c = hooks->ctx;
-    *out = NULL;
+    *out = *timed = NULL;
     hd_graph_params gp = hd_graph_default_params();
     gp.user = hooks;
     hd_graph *g = hd_graph_create(&gp, err);
@@ -355,30 +357,43 @@ static hd_status transcribe(const hd_registry *reg, const cap_opts *o, hd_thread
         return st;
     }
     size_t len = 0;
-    for (int i = 0; i < c->n_caps; i++) len += c->caps[i].len + 1;
-    char *t = malloc(len + 1);
-    if (!t) {
+    for (int i = 0; i < c->n_caps; i++) len += c->caps[i].len + 80;
+    char *t = malloc(len + 1), *tt = malloc(len + 1);
+    if (!t || !tt) {
+        free(t);
+        free(tt);
         collect_free(c);
         return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
     }
-    size_t n = 0;
+    size_t n = 0, nt = 0;
     for (int i = 0; i < c->n_caps; i++) {
-        const char *s = c->caps[i].text ? c->caps[i].text : "";
-        size_t l = c->caps[i].len;
+        const caption *k = &c->caps[i];
+        const char *s = k->text ? k->text : "";
+        size_t l = k->len;
         while (l && (*s == ' ' || *s == '\n')) s++, l--;
         while (l && (s[l - 1] == ' ' || s[l - 1] == '\n')) l--;
         if (!l) continue;
         if (n) t[n++] = ' ';
         memcpy(t + n, s, l);
         n += l;
+        if (nt) tt[nt++] = ' ';
+        if (k->pts != HD_PTS_NONE) {
+            char a[32], b[32];
+            hd_video_time_text(k->pts, a, sizeof a);
+            hd_video_time_text(k->pts + k->dur, b, sizeof b);
+            nt += (size_t)snprintf(tt + nt, len + 1 - nt, "[%s to %s] ", a, b);
+        }
+        memcpy(tt + nt, s, l);
+        nt += l;
     }
     t[n] = 0;
+    tt[nt] = 0;
     collect_free(c);
     *out = t;
+    *timed = tt;
     return HD_OK;
 }
 
-/* The caption graph (image mode). */
 /* What the model can do with a video. */
 typedef struct plan {
     bool video;         /* video mode */
@@ -565,7 +580,7 @@ static int run(int argc, char **argv) {
     hd_registry *reg = NULL;
     hd_graph *g = NULL;
     hd_threadpool *pool = NULL;
-    char *transcript = NULL, *question = NULL;
+    char *transcript = NULL, *timed = NULL, *question = NULL;
     char pending[1024] = "";   /* progress lines shown once the first graph runs */
     bool interrupted = false;
     rc = HD_EXIT_OK;
@@ -591,7 +606,7 @@ static int run(int argc, char **argv) {
 
     const char *q = o.question ? o.question : k_default_question;
     if (o.with_audio) {
-        hd_status ts = transcribe(reg, &o, pool, video, &hooks, pending, &transcript, &err);
+        hd_status ts = transcribe(reg, &o, pool, video, &hooks, pending, &transcript, &timed, &err);
         if (ts == HD_ERR_CANCELLED) {
             rc = EXIT_INTERRUPTED;
             goto out;
@@ -599,12 +614,12 @@ static int run(int argc, char **argv) {
         if (ts) goto fail;
         hd_cli_progress(&cli, "herd caption: audio transcript: %s\n", transcript[0] ? transcript : "(nothing said)");
         if (transcript[0]) {
-            size_t len = strlen(transcript) + strlen(q) + 64;
+            size_t len = strlen(timed) + strlen(q) + 64;
             if (!(question = malloc(len))) {
                 hd_error_set(&err, HD_ERR_NOMEM, "out of memory");
                 goto fail;
             }
-            snprintf(question, len, "The video's audio track says: \"%s\". %s", transcript, q);
+            snprintf(question, len, "The video's audio track says: \"%s\". %s", timed, q);
             q = question;
         }
     }
@@ -659,6 +674,7 @@ out:
     hd_registry_free(reg);
     collect_free(&c);
     free(transcript);
+    free(timed);
     free(question);
     pthread_mutex_destroy(&c.mu);
     return rc;

@@ -16,7 +16,7 @@
  *
  * Frames stream through: the node holds only the states of the group being
  * gathered (G · max_tiles·P · D_in floats, as hd_vagg_merge reads them in
- * one array), never the whole video.  That is 8 MB for the tiny preset but
+ * one array), never the whole video.  That is kilobytes for the tiny preset but
  * G = 32 frames of 4 × 1601 rows × 4096 = 3.4 GB at the paper's shapes
  * (2.1 GB with its 448-pixel tiles); fewer frames per group (group=) or
  * fewer tiles shrink it proportionally.

@@ -153,35 +153,22 @@ struct hd_speech_adapter {
     int64_t arena_frames;
 };
 
-typedef struct loader {
-    const hd_weights *w;
-    hd_error *err;
-    hd_status st;
-} loader;
+typedef hd_weights_loader loader;
 
 #define T_VEC (1ull << HD_TYPE_F32)
-
-/* tensor `fmt` (with the layer index) of PyTorch shape [d0] or [d0, d1] */
-static void get(loader *L, hd_tensor *out, uint64_t types, int64_t d0, int64_t d1, const char *fmt, int l) {
-    if (L->st) return;
-    char name[96];
-    snprintf(name, sizeof name, fmt, l);
-    const int64_t ne2[2] = {d1, d0}, ne1[1] = {d0};
-    L->st = d1 ? hd_weights_get(L->w, name, 2, ne2, types, out, L->err) : hd_weights_get(L->w, name, 1, ne1, types, out, L->err);
-}
 
 static void get_layer(loader *L, layer_w *y, const hd_speech_adapter_config *c, int l) {
     const int64_t D = c->n_embd, F = c->n_ff;
     const int64_t Hd = (int64_t)c->n_head * c->head_dim, Gd = (int64_t)c->n_head_kv * c->head_dim;
-    get(L, &y->attn_norm, T_VEC, D, 0, "adp.blk.%d.attn_norm.weight", l);
-    get(L, &y->wq, HD_TYPES_ANY, Hd, D, "adp.blk.%d.attn_q.weight", l);         /* [H·d, D_a] */
-    get(L, &y->wk, HD_TYPES_ANY, Gd, D, "adp.blk.%d.attn_k.weight", l);         /* [G·d, D_a] */
-    get(L, &y->wv, HD_TYPES_ANY, Gd, D, "adp.blk.%d.attn_v.weight", l);         /* [G·d, D_a] */
-    get(L, &y->wo, HD_TYPES_ANY, D, Hd, "adp.blk.%d.attn_output.weight", l);    /* [D_a, H·d] */
-    get(L, &y->ffn_norm, T_VEC, D, 0, "adp.blk.%d.ffn_norm.weight", l);
-    get(L, &y->gate, HD_TYPES_ANY, F, D, "adp.blk.%d.ffn_gate.weight", l);      /* [F, D_a]   */
-    get(L, &y->up, HD_TYPES_ANY, F, D, "adp.blk.%d.ffn_up.weight", l);          /* [F, D_a]   */
-    get(L, &y->down, HD_TYPES_ANY, D, F, "adp.blk.%d.ffn_down.weight", l);      /* [D_a, F]   */
+    hd_weights_load(L, &y->attn_norm, T_VEC, D, 0, "adp.blk.%d.attn_norm.weight", l);
+    hd_weights_load(L, &y->wq, HD_TYPES_ANY, Hd, D, "adp.blk.%d.attn_q.weight", l);         /* [H·d, D_a] */
+    hd_weights_load(L, &y->wk, HD_TYPES_ANY, Gd, D, "adp.blk.%d.attn_k.weight", l);         /* [G·d, D_a] */
+    hd_weights_load(L, &y->wv, HD_TYPES_ANY, Gd, D, "adp.blk.%d.attn_v.weight", l);         /* [G·d, D_a] */
+    hd_weights_load(L, &y->wo, HD_TYPES_ANY, D, Hd, "adp.blk.%d.attn_output.weight", l);    /* [D_a, H·d] */
+    hd_weights_load(L, &y->ffn_norm, T_VEC, D, 0, "adp.blk.%d.ffn_norm.weight", l);
+    hd_weights_load(L, &y->gate, HD_TYPES_ANY, F, D, "adp.blk.%d.ffn_gate.weight", l);      /* [F, D_a]   */
+    hd_weights_load(L, &y->up, HD_TYPES_ANY, F, D, "adp.blk.%d.ffn_up.weight", l);          /* [F, D_a]   */
+    hd_weights_load(L, &y->down, HD_TYPES_ANY, D, F, "adp.blk.%d.ffn_down.weight", l);      /* [D_a, F]   */
     y->nn = (hd_nn_layer_w){
         .attn_norm = {.kind = HD_NN_NORM_RMS, .w = &y->attn_norm, .eps = c->norm_eps},
         .attn = {.wq = &y->wq, .wk = &y->wk, .wv = &y->wv, .wo = &y->wo, .n_head = c->n_head,
@@ -220,11 +207,11 @@ hd_speech_adapter *hd_speech_adapter_from_weights(const hd_weights *w, const hd_
     for (int i = 0; i < c.head_dim / 2; i++)
         a->inv_freq[i] = (float)pow((double)c.rope_theta, -2.0 * i / c.head_dim);
     loader L = {.w = w, .err = err, .st = HD_OK};
-    get(&L, &a->conv_w, HD_TYPES_ANY, c.n_embd, (int64_t)c.conv_kernel * c.n_in, "adp.conv.weight", 0);
-    get(&L, &a->conv_b, T_VEC, c.n_embd, 0, "adp.conv.bias", 0);
+    hd_weights_load(&L, &a->conv_w, HD_TYPES_ANY, c.n_embd, (int64_t)c.conv_kernel * c.n_in, "adp.conv.weight", 0);
+    hd_weights_load(&L, &a->conv_b, T_VEC, c.n_embd, 0, "adp.conv.bias", 0);
     for (int l = 0; l < c.n_layer && L.st == HD_OK; l++) get_layer(&L, &a->layers[l], &c, l);
-    get(&L, &a->out_w, HD_TYPES_ANY, c.n_out, c.n_embd, "adp.out.weight", 0);   /* [D_lm, D_a] */
-    get(&L, &a->out_b, T_VEC, c.n_out, 0, "adp.out.bias", 0);
+    hd_weights_load(&L, &a->out_w, HD_TYPES_ANY, c.n_out, c.n_embd, "adp.out.weight", 0);   /* [D_lm, D_a] */
+    hd_weights_load(&L, &a->out_b, T_VEC, c.n_out, 0, "adp.out.bias", 0);
     if (L.st) {
         hd_speech_adapter_free(a);
         return NULL;

@@ -165,3 +165,25 @@ hd_status hd_weights_get(const hd_weights *w, const char *name, int n_dims, cons
     }
     return HD_OK;
 }
+
+/* ---- loading a model's tensors one after another ------------------------- */
+
+void hd_weights_load3(hd_weights_loader *L, hd_tensor *out, uint64_t types, int n, int64_t d0, int64_t d1, int64_t d2,
+                      const char *fmt, int index) {
+    if (L->st) return;
+    if (n < 1 || n > 3) {
+        L->st = hd_error_set(L->err, HD_ERR_ARG, "weights: %d dimensions requested for '%s'", n, fmt);
+        return;
+    }
+    char name[128];
+    snprintf(name, sizeof name, fmt, index);
+    const int64_t dims[3] = {d0, d1, d2};
+    int64_t ne[3];
+    for (int i = 0; i < n; i++) ne[i] = dims[n - 1 - i];   /* ggml order: innermost first */
+    L->st = hd_weights_get(L->w, name, n, ne, types, out, L->err);
+}
+
+void hd_weights_load(hd_weights_loader *L, hd_tensor *out, uint64_t types, int64_t d0, int64_t d1, const char *fmt,
+                     int index) {
+    hd_weights_load3(L, out, types, d1 > 0 ? 2 : 1, d0, d1, 0, fmt, index);
+}

@@ -45,6 +45,25 @@ hd_status hd_weights_get(const hd_weights *w, const char *name, int n_dims, cons
 #define HD_TYPES_FLOAT ((1ull << HD_TYPE_F32) | (1ull << HD_TYPE_F16) | (1ull << HD_TYPE_BF16))
 #define HD_TYPES_ANY 0ull
 
+/* ---- loading a model's tensors one after another ------------------------- */
+
+/* Model loaders fetch dozens of tensors by formatted name.  The loader keeps
+ * the first failure and every later call does nothing, so a model's loader
+ * reads as its list of tensors and checks `st` once at the end. */
+typedef struct hd_weights_loader {
+    const hd_weights *w;
+    hd_error *err;
+    hd_status st;   /* HD_OK, or the first failure */
+} hd_weights_loader;
+
+/* The tensor named printf(fmt, index) whose PyTorch shape is {d0} (d1 == 0)
+ * or {d0, d1} (outermost first), of a type in `types` (see hd_weights_get). */
+void hd_weights_load(hd_weights_loader *L, hd_tensor *out, uint64_t types, int64_t d0, int64_t d1, const char *fmt,
+                     int index);
+/* The same for n ≤ 3 dimensions {d0, d1, d2} (outermost first). */
+void hd_weights_load3(hd_weights_loader *L, hd_tensor *out, uint64_t types, int n, int64_t d0, int64_t d1, int64_t d2,
+                      const char *fmt, int index);
+
 #ifdef __cplusplus
 }
 #endif

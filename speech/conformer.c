@@ -168,23 +168,7 @@ struct hd_conformer {
     int64_t arena_tokens;
 };
 
-typedef struct loader {
-    const hd_weights *w;
-    hd_error *err;
-    hd_status st;
-} loader;
-
-/* tensor `name` (printf format with the block index) of PyTorch shape dims[] (outermost first) */
-static void get(loader *L, hd_tensor *out, uint64_t types, int n, int64_t d0, int64_t d1, int64_t d2,
-                const char *fmt, int blk) {
-    if (L->st) return;
-    char name[96];
-    snprintf(name, sizeof name, fmt, blk);
-    const int64_t dims[3] = {d0, d1, d2};
-    int64_t ne[3];
-    for (int i = 0; i < n; i++) ne[i] = dims[n - 1 - i];
-    L->st = hd_weights_get(L->w, name, n, ne, types, out, L->err);
-}
+typedef hd_weights_loader loader;
 
 #define T_VEC (1ull << HD_TYPE_F32)
 #define T_CONV ((1ull << HD_TYPE_F32) | (1ull << HD_TYPE_F16))
@@ -193,9 +177,9 @@ static void get_norm(loader *L, hd_tensor *wt, hd_tensor *bt, hd_nn_norm_w *n, f
                      const char *prefix, int blk) {
     char f[128];   /* prefixes are short fixed names ("ff1.norm", ...) */
     snprintf(f, sizeof f, "%s.weight", prefix);
-    get(L, wt, T_VEC, 1, D, 0, 0, f, blk);
+    hd_weights_load3(L, wt, T_VEC, 1, D, 0, 0, f, blk);
     snprintf(f, sizeof f, "%s.bias", prefix);
-    get(L, bt, T_VEC, 1, D, 0, 0, f, blk);
+    hd_weights_load3(L, bt, T_VEC, 1, D, 0, 0, f, blk);
     *n = (hd_nn_norm_w){.kind = HD_NN_NORM_LAYER, .w = wt, .b = bt, .eps = eps};
 }
 
@@ -207,13 +191,13 @@ static void get_ff(loader *L, block_w *b, int slot, ff_w *ff, const hd_conformer
     snprintf(f, sizeof f, "enc.blk.%%d.%s.norm", which);
     get_norm(L, &t[0], &t[1], &ff->norm, c->norm_eps, D, f, blk);
     snprintf(f, sizeof f, "enc.blk.%%d.%s.up.weight", which);
-    get(L, &t[2], HD_TYPES_ANY, 2, F, D, 0, f, blk);
+    hd_weights_load3(L, &t[2], HD_TYPES_ANY, 2, F, D, 0, f, blk);
     snprintf(f, sizeof f, "enc.blk.%%d.%s.up.bias", which);
-    get(L, &t[3], T_VEC, 1, F, 0, 0, f, blk);
+    hd_weights_load3(L, &t[3], T_VEC, 1, F, 0, 0, f, blk);
     snprintf(f, sizeof f, "enc.blk.%%d.%s.down.weight", which);
-    get(L, &t[4], HD_TYPES_ANY, 2, D, F, 0, f, blk);
+    hd_weights_load3(L, &t[4], HD_TYPES_ANY, 2, D, F, 0, f, blk);
     snprintf(f, sizeof f, "enc.blk.%%d.%s.down.bias", which);
-    get(L, &t[5], T_VEC, 1, D, 0, 0, f, blk);
+    hd_weights_load3(L, &t[5], T_VEC, 1, D, 0, 0, f, blk);
     ff->mlp = (hd_nn_mlp_w){.gate = NULL, .up = &t[2], .down = &t[4], .b_up = &t[3], .b_down = &t[5],
                             .act = HD_NN_ACT_SILU};
 }
@@ -224,29 +208,29 @@ static void get_block(loader *L, block_w *b, const hd_conformer_config *c, int l
     get_ff(L, b, 6, &b->ff2, c, "ff2", l);
     hd_tensor *t = &b->t[12];   /* attention: 10 tensors */
     get_norm(L, &t[0], &t[1], &b->attn_norm, c->norm_eps, D, "enc.blk.%d.attn.norm", l);
-    get(L, &t[2], HD_TYPES_ANY, 2, A, D, 0, "enc.blk.%d.attn.q.weight", l);
-    get(L, &t[3], T_VEC, 1, A, 0, 0, "enc.blk.%d.attn.q.bias", l);
-    get(L, &t[4], HD_TYPES_ANY, 2, A, D, 0, "enc.blk.%d.attn.k.weight", l);
-    get(L, &t[5], T_VEC, 1, A, 0, 0, "enc.blk.%d.attn.k.bias", l);
-    get(L, &t[6], HD_TYPES_ANY, 2, A, D, 0, "enc.blk.%d.attn.v.weight", l);
-    get(L, &t[7], T_VEC, 1, A, 0, 0, "enc.blk.%d.attn.v.bias", l);
-    get(L, &t[8], HD_TYPES_ANY, 2, D, A, 0, "enc.blk.%d.attn.out.weight", l);
-    get(L, &t[9], T_VEC, 1, D, 0, 0, "enc.blk.%d.attn.out.bias", l);
+    hd_weights_load3(L, &t[2], HD_TYPES_ANY, 2, A, D, 0, "enc.blk.%d.attn.q.weight", l);
+    hd_weights_load3(L, &t[3], T_VEC, 1, A, 0, 0, "enc.blk.%d.attn.q.bias", l);
+    hd_weights_load3(L, &t[4], HD_TYPES_ANY, 2, A, D, 0, "enc.blk.%d.attn.k.weight", l);
+    hd_weights_load3(L, &t[5], T_VEC, 1, A, 0, 0, "enc.blk.%d.attn.k.bias", l);
+    hd_weights_load3(L, &t[6], HD_TYPES_ANY, 2, A, D, 0, "enc.blk.%d.attn.v.weight", l);
+    hd_weights_load3(L, &t[7], T_VEC, 1, A, 0, 0, "enc.blk.%d.attn.v.bias", l);
+    hd_weights_load3(L, &t[8], HD_TYPES_ANY, 2, D, A, 0, "enc.blk.%d.attn.out.weight", l);
+    hd_weights_load3(L, &t[9], T_VEC, 1, D, 0, 0, "enc.blk.%d.attn.out.bias", l);
     b->attn = (hd_nn_attn_w){.wq = &t[2], .wk = &t[4], .wv = &t[6], .wo = &t[8], .bq = &t[3], .bk = &t[5],
                              .bv = &t[7], .bo = &t[9], .n_head = c->n_head, .n_kv_head = c->n_head,
                              .head_dim = c->head_dim};
     conv_w *cv = &b->conv;
     get_norm(L, &b->t[22], &b->t[23], &cv->norm, c->norm_eps, D, "enc.blk.%d.conv.norm", l);
-    get(L, &cv->pw1, HD_TYPES_ANY, 2, 2 * D, D, 0, "enc.blk.%d.conv.pw1.weight", l);
-    get(L, &cv->pw1_b, T_VEC, 1, 2 * D, 0, 0, "enc.blk.%d.conv.pw1.bias", l);
-    get(L, &cv->dw, T_CONV, 3, D, 1, K, "enc.blk.%d.conv.dw.weight", l);
-    get(L, &cv->dw_b, T_VEC, 1, D, 0, 0, "enc.blk.%d.conv.dw.bias", l);
-    get(L, &cv->bn_w, T_VEC, 1, D, 0, 0, "enc.blk.%d.conv.bn.weight", l);
-    get(L, &cv->bn_b, T_VEC, 1, D, 0, 0, "enc.blk.%d.conv.bn.bias", l);
-    get(L, &cv->bn_mean, T_VEC, 1, D, 0, 0, "enc.blk.%d.conv.bn.mean", l);
-    get(L, &cv->bn_var, T_VEC, 1, D, 0, 0, "enc.blk.%d.conv.bn.var", l);
-    get(L, &cv->pw2, HD_TYPES_ANY, 2, D, D, 0, "enc.blk.%d.conv.pw2.weight", l);
-    get(L, &cv->pw2_b, T_VEC, 1, D, 0, 0, "enc.blk.%d.conv.pw2.bias", l);
+    hd_weights_load3(L, &cv->pw1, HD_TYPES_ANY, 2, 2 * D, D, 0, "enc.blk.%d.conv.pw1.weight", l);
+    hd_weights_load3(L, &cv->pw1_b, T_VEC, 1, 2 * D, 0, 0, "enc.blk.%d.conv.pw1.bias", l);
+    hd_weights_load3(L, &cv->dw, T_CONV, 3, D, 1, K, "enc.blk.%d.conv.dw.weight", l);
+    hd_weights_load3(L, &cv->dw_b, T_VEC, 1, D, 0, 0, "enc.blk.%d.conv.dw.bias", l);
+    hd_weights_load3(L, &cv->bn_w, T_VEC, 1, D, 0, 0, "enc.blk.%d.conv.bn.weight", l);
+    hd_weights_load3(L, &cv->bn_b, T_VEC, 1, D, 0, 0, "enc.blk.%d.conv.bn.bias", l);
+    hd_weights_load3(L, &cv->bn_mean, T_VEC, 1, D, 0, 0, "enc.blk.%d.conv.bn.mean", l);
+    hd_weights_load3(L, &cv->bn_var, T_VEC, 1, D, 0, 0, "enc.blk.%d.conv.bn.var", l);
+    hd_weights_load3(L, &cv->pw2, HD_TYPES_ANY, 2, D, D, 0, "enc.blk.%d.conv.pw2.weight", l);
+    hd_weights_load3(L, &cv->pw2_b, T_VEC, 1, D, 0, 0, "enc.blk.%d.conv.pw2.bias", l);
     get_norm(L, &b->t[24], &b->t[25], &b->final_norm, c->norm_eps, D, "enc.blk.%d.norm", l);
     if (L->st == HD_OK) {
         /* running variances must be ≥ 0 (BatchNorm divides by sqrt(var + eps)) */
@@ -287,8 +271,8 @@ hd_conformer *hd_conformer_from_weights(const hd_weights *w, const hd_conformer_
     for (int i = 0; i < c.head_dim / 2; i++)
         m->inv_freq[i] = (float)pow((double)c.rope_theta, -2.0 * i / c.head_dim);
     loader L = {.w = w, .err = err, .st = HD_OK};
-    get(&L, &m->in_w, HD_TYPES_ANY, 2, c.n_embd, (int64_t)c.stack * c.n_mel, 0, "enc.in.weight", 0);
-    get(&L, &m->in_b, T_VEC, 1, c.n_embd, 0, 0, "enc.in.bias", 0);
+    hd_weights_load3(&L, &m->in_w, HD_TYPES_ANY, 2, c.n_embd, (int64_t)c.stack * c.n_mel, 0, "enc.in.weight", 0);
+    hd_weights_load3(&L, &m->in_b, T_VEC, 1, c.n_embd, 0, 0, "enc.in.bias", 0);
     for (int l = 0; l < c.n_layer && L.st == HD_OK; l++) get_block(&L, &m->blocks[l], &c, l);
     if (L.st) {
         hd_conformer_free(m);

@@ -125,30 +125,16 @@ struct hd_prosody_model {
     hd_tensor out_w, out_b;   /* ne {D, 3}, {3}                         */
 };
 
-typedef struct loader {
-    const hd_weights *w;
-    hd_error *err;
-    hd_status st;
-} loader;
+typedef hd_weights_loader loader;
 
 #define T_VEC (1ull << HD_TYPE_F32)
-
-/* tensor of PyTorch shape {d0[, d1]} (outermost first); name printf(fmt, layer) */
-static void get(loader *L, hd_tensor *out, uint64_t types, int64_t d0, int64_t d1, const char *fmt, int l) {
-    if (L->st) return;
-    char name[96];
-    snprintf(name, sizeof name, fmt, l);
-    const int64_t ne2[2] = {d1, d0}, ne1[1] = {d0};
-    L->st = d1 > 0 ? hd_weights_get(L->w, name, 2, ne2, types, out, L->err)
-                   : hd_weights_get(L->w, name, 1, ne1, types, out, L->err);
-}
 
 static void get_norm(loader *L, hd_tensor *t, hd_nn_norm_w *n, float eps, int64_t D, const char *what, int l) {
     char fw[64], fb[64];
     snprintf(fw, sizeof fw, "blk.%%d.%s.weight", what);
     snprintf(fb, sizeof fb, "blk.%%d.%s.bias", what);
-    get(L, &t[0], T_VEC, D, 0, fw, l);
-    get(L, &t[1], T_VEC, D, 0, fb, l);
+    hd_weights_load(L, &t[0], T_VEC, D, 0, fw, l);
+    hd_weights_load(L, &t[1], T_VEC, D, 0, fb, l);
     *n = (hd_nn_norm_w){.kind = HD_NN_NORM_LAYER, .w = &t[0], .b = &t[1], .eps = eps};
 }
 
@@ -160,8 +146,8 @@ static void get_attn(loader *L, hd_tensor *t, hd_nn_attn_w *a, const hd_prosody_
         char fw[64], fb[64];
         snprintf(fw, sizeof fw, "blk.%%d.%s_%s.weight", what, part[i]);
         snprintf(fb, sizeof fb, "blk.%%d.%s_%s.bias", what, part[i]);
-        get(L, &t[2 * i], HD_TYPES_ANY, D, D, fw, l);   /* [D, D] */
-        get(L, &t[2 * i + 1], T_VEC, D, 0, fb, l);      /* [D] */
+        hd_weights_load(L, &t[2 * i], HD_TYPES_ANY, D, D, fw, l);   /* [D, D] */
+        hd_weights_load(L, &t[2 * i + 1], T_VEC, D, 0, fb, l);      /* [D] */
     }
     *a = (hd_nn_attn_w){.wq = &t[0], .bq = &t[1], .wk = &t[2], .bk = &t[3], .wv = &t[4], .bv = &t[5], .wo = &t[6],
                         .bo = &t[7], .n_head = c->n_head, .n_kv_head = c->n_head, .head_dim = c->n_embd / c->n_head};
@@ -177,10 +163,10 @@ static void get_block(loader *L, block_w *b, const hd_prosody_config *c, int l) 
     get_norm(L, &t[20], &b->tok_norm, c->norm_eps, D, "tok_norm", l);
     get_attn(L, &t[22], &b->tok, c, "tok", l);
     get_norm(L, &t[30], &b->ffn_norm, c->norm_eps, D, "ffn_norm", l);
-    get(L, &t[32], HD_TYPES_ANY, F, D, "blk.%d.ffn_up.weight", l);     /* [F, D] */
-    get(L, &t[33], T_VEC, F, 0, "blk.%d.ffn_up.bias", l);
-    get(L, &t[34], HD_TYPES_ANY, D, F, "blk.%d.ffn_down.weight", l);   /* [D, F] */
-    get(L, &t[35], T_VEC, D, 0, "blk.%d.ffn_down.bias", l);
+    hd_weights_load(L, &t[32], HD_TYPES_ANY, F, D, "blk.%d.ffn_up.weight", l);     /* [F, D] */
+    hd_weights_load(L, &t[33], T_VEC, F, 0, "blk.%d.ffn_up.bias", l);
+    hd_weights_load(L, &t[34], HD_TYPES_ANY, D, F, "blk.%d.ffn_down.weight", l);   /* [D, F] */
+    hd_weights_load(L, &t[35], T_VEC, D, 0, "blk.%d.ffn_down.bias", l);
     b->ffn = (hd_nn_mlp_w){.up = &t[32], .b_up = &t[33], .down = &t[34], .b_down = &t[35], .act = HD_NN_ACT_GELU_ERF};
 }
 
@@ -229,18 +215,18 @@ hd_prosody_model *hd_prosody_from_weights(const hd_weights *w, hd_error *err) {
     }
     const int64_t D = c.n_embd;
     loader L = {.w = w, .err = err, .st = HD_OK};
-    get(&L, &m->phone_embd, HD_TYPES_ANY, m->n_phones, D, "phone_embd.weight", 0);   /* [V, D] */
-    get(&L, &m->feat_w, HD_TYPES_ANY, D, HD_PROSODY_N_FEAT, "feat_proj.weight", 0);  /* [D, 4] */
-    get(&L, &m->feat_b, T_VEC, D, 0, "feat_proj.bias", 0);
-    get(&L, &m->prev_w, HD_TYPES_ANY, D, HD_PROSODY_N_OUT, "prev_proj.weight", 0);   /* [D, 3] */
-    get(&L, &m->prev_b, T_VEC, D, 0, "prev_proj.bias", 0);
-    get(&L, &m->tok_w, HD_TYPES_ANY, D, c.n_llm, "tok_proj.weight", 0);              /* [D, D_llm] */
-    get(&L, &m->tok_b, T_VEC, D, 0, "tok_proj.bias", 0);
+    hd_weights_load(&L, &m->phone_embd, HD_TYPES_ANY, m->n_phones, D, "phone_embd.weight", 0);   /* [V, D] */
+    hd_weights_load(&L, &m->feat_w, HD_TYPES_ANY, D, HD_PROSODY_N_FEAT, "feat_proj.weight", 0);  /* [D, 4] */
+    hd_weights_load(&L, &m->feat_b, T_VEC, D, 0, "feat_proj.bias", 0);
+    hd_weights_load(&L, &m->prev_w, HD_TYPES_ANY, D, HD_PROSODY_N_OUT, "prev_proj.weight", 0);   /* [D, 3] */
+    hd_weights_load(&L, &m->prev_b, T_VEC, D, 0, "prev_proj.bias", 0);
+    hd_weights_load(&L, &m->tok_w, HD_TYPES_ANY, D, c.n_llm, "tok_proj.weight", 0);              /* [D, D_llm] */
+    hd_weights_load(&L, &m->tok_b, T_VEC, D, 0, "tok_proj.bias", 0);
     for (int l = 0; l < c.n_layer && !L.st; l++) get_block(&L, &m->blocks[l], &c, l);
-    get(&L, &m->out_norm_w, T_VEC, D, 0, "output_norm.weight", 0);
-    get(&L, &m->out_norm_b, T_VEC, D, 0, "output_norm.bias", 0);
-    get(&L, &m->out_w, HD_TYPES_ANY, HD_PROSODY_N_OUT, D, "output.weight", 0);       /* [3, D] */
-    get(&L, &m->out_b, T_VEC, HD_PROSODY_N_OUT, 0, "output.bias", 0);
+    hd_weights_load(&L, &m->out_norm_w, T_VEC, D, 0, "output_norm.weight", 0);
+    hd_weights_load(&L, &m->out_norm_b, T_VEC, D, 0, "output_norm.bias", 0);
+    hd_weights_load(&L, &m->out_w, HD_TYPES_ANY, HD_PROSODY_N_OUT, D, "output.weight", 0);       /* [3, D] */
+    hd_weights_load(&L, &m->out_b, T_VEC, HD_PROSODY_N_OUT, 0, "output.bias", 0);
     m->out_norm = (hd_nn_norm_w){.kind = HD_NN_NORM_LAYER, .w = &m->out_norm_w, .b = &m->out_norm_b, .eps = c.norm_eps};
     if (L.st) {
         hd_prosody_free(m);

@@ -231,20 +231,7 @@ struct hd_tn_model {
 
 #define T_VEC (1ull << HD_TYPE_F32)
 
-typedef struct loader {
-    const hd_weights *w;
-    hd_error *err;
-    hd_status st;
-} loader;
-
-static void get(loader *L, hd_tensor *out, uint64_t types, int64_t d0, int64_t d1, const char *fmt, int l) {
-    if (L->st) return;
-    char name[96];
-    snprintf(name, sizeof name, fmt, l);
-    const int64_t ne2[2] = {d1, d0}, ne1[1] = {d0};
-    L->st = d1 > 0 ? hd_weights_get(L->w, name, 2, ne2, types, out, L->err)
-                   : hd_weights_get(L->w, name, 1, ne1, types, out, L->err);
-}
+typedef hd_weights_loader loader;
 
 hd_tn_model *hd_tn_model_from_weights(const hd_weights *w, hd_error *err) {
     const hd_gguf *g = hd_weights_gguf(w);
@@ -272,14 +259,14 @@ hd_tn_model *hd_tn_model_from_weights(const hd_weights *w, hd_error *err) {
     m->c = c;
     const int64_t H = c.n_hidden;
     loader L = {.w = w, .err = err, .st = HD_OK};
-    get(&L, &m->tok_embd, HD_TYPES_ANY, c.n_bucket, c.n_embd, "tok_embd.weight", 0);   /* [B, E] */
-    get(&L, &m->cat_embd, HD_TYPES_ANY, 4, c.n_embd, "cat_embd.weight", 0);            /* [4, E] */
+    hd_weights_load(&L, &m->tok_embd, HD_TYPES_ANY, c.n_bucket, c.n_embd, "tok_embd.weight", 0);   /* [B, E] */
+    hd_weights_load(&L, &m->cat_embd, HD_TYPES_ANY, 4, c.n_embd, "cat_embd.weight", 0);            /* [4, E] */
     for (int l = 0; l < c.n_layer; l++) {
         int64_t in = l ? H : c.n_embd;
-        get(&L, &m->lstm[l].w_ih, HD_TYPES_ANY, 4 * H, in, "lstm.%d.weight_ih", l);   /* [4H, in] */
-        get(&L, &m->lstm[l].w_hh, HD_TYPES_ANY, 4 * H, H, "lstm.%d.weight_hh", l);    /* [4H, H] */
-        get(&L, &m->lstm[l].b_ih, T_VEC, 4 * H, 0, "lstm.%d.bias_ih", l);
-        get(&L, &m->lstm[l].b_hh, T_VEC, 4 * H, 0, "lstm.%d.bias_hh", l);
+        hd_weights_load(&L, &m->lstm[l].w_ih, HD_TYPES_ANY, 4 * H, in, "lstm.%d.weight_ih", l);   /* [4H, in] */
+        hd_weights_load(&L, &m->lstm[l].w_hh, HD_TYPES_ANY, 4 * H, H, "lstm.%d.weight_hh", l);    /* [4H, H] */
+        hd_weights_load(&L, &m->lstm[l].b_ih, T_VEC, 4 * H, 0, "lstm.%d.bias_ih", l);
+        hd_weights_load(&L, &m->lstm[l].b_hh, T_VEC, 4 * H, 0, "lstm.%d.bias_hh", l);
     }
     static const char *const part[4] = {"q", "k", "v", "o"};
     for (int i = 0; i < 4; i++) {
@@ -287,11 +274,11 @@ hd_tn_model *hd_tn_model_from_weights(const hd_weights *w, hd_error *err) {
         snprintf(fw, sizeof fw, "attn_%s.weight", part[i]);
         snprintf(fb, sizeof fb, "attn_%s.bias", part[i]);
         int64_t in = (i == 1 || i == 2) ? c.n_llm : H;
-        get(&L, &m->t_attn[2 * i], HD_TYPES_ANY, H, in, fw, 0);   /* [H, in] */
-        get(&L, &m->t_attn[2 * i + 1], T_VEC, H, 0, fb, 0);
+        hd_weights_load(&L, &m->t_attn[2 * i], HD_TYPES_ANY, H, in, fw, 0);   /* [H, in] */
+        hd_weights_load(&L, &m->t_attn[2 * i + 1], T_VEC, H, 0, fb, 0);
     }
-    get(&L, &m->out_w, HD_TYPES_ANY, c.n_tags, H, "output.weight", 0);   /* [n_tags, H] */
-    get(&L, &m->out_b, T_VEC, c.n_tags, 0, "output.bias", 0);
+    hd_weights_load(&L, &m->out_w, HD_TYPES_ANY, c.n_tags, H, "output.weight", 0);   /* [n_tags, H] */
+    hd_weights_load(&L, &m->out_b, T_VEC, c.n_tags, 0, "output.bias", 0);
     if (L.st) {
         hd_tn_model_free(m);
         return NULL;

@@ -6,11 +6,16 @@
  * Text comes from the arguments or, without any (or with "-"), from stdin,
  * spoken sentence by sentence as it arrives.  Audio goes to a WAV file, or
  * with -o - as raw 16-bit little-endian mono PCM to stdout, chunk by chunk.
+ * The command builds and runs the graph  text ! tts ! wav|pcm  (the same
+ * nodes `herd run`, `herd ask --speak` and the server's /v1/audio/speech use);
+ * --normalize-only and --phones print diagnostics without synthesising.
  */
 #include "cli.h"
 
 #include "core/threadpool.h"
-#include "media/wav.h"
+#include "graph/graph.h"
+#include "graph/node_hooks.h"
+#include "graph/registry.h"
 #include "speech/phonemes.h"
 #include "speech/prosody.h"
 #include "speech/tn.h"
@@ -18,6 +23,7 @@
 #include "speech/tts.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,48 +74,22 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-typedef struct sink {
-    hd_wav_writer *wav;     /* WAV file, or NULL for raw PCM on stdout */
-    double t_text;          /* when the first text arrived              */
-    double t_first;         /* when the first audio was written, 0 = not yet */
-    int16_t buf[4096];
-} sink;
+/* Audio timing from the tts node's hook (its worker thread). */
+typedef struct speak_timing {
+    pthread_mutex_t mu;
+    double t_text;    /* when the text was available (graph running)        */
+    double t_first;   /* when the first audio was produced, 0 = not yet      */
+    int64_t frames;
+    int rate;
+} speak_timing;
 
-/* Writes all of b to stdout (raw PCM). */
-static hd_status write_all(const void *b, size_t n, hd_error *err) {
-    const char *p = b;
-    while (n) {
-        ssize_t w = write(STDOUT_FILENO, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return hd_error_set(err, HD_ERR_IO, "stdout: %s", w < 0 ? strerror(errno) : "closed");
-        p += w, n -= (size_t)w;
-    }
-    return HD_OK;
-}
-
-static hd_status on_audio(void *user, const float *pcm, int64_t n, hd_error *err) {
-    sink *s = user;
-    hd_status st = HD_OK;
-    if (s->wav) {
-        st = hd_wav_writer_write(s->wav, pcm, (size_t)n, err);
-    } else {
-        for (int64_t i = 0; i < n && !st;) {
-            int64_t k = n - i < 4096 ? n - i : 4096;
-            for (int64_t j = 0; j < k; j++) {
-                float v = pcm[i + j];
-                v = v > 1.0f ? 1.0f : v < -1.0f ? -1.0f : v;
-                int16_t q = (int16_t)lrintf(v * 32767.0f);
-                /* little-endian on the wire whatever the host order */
-                unsigned char *b = (unsigned char *)&s->buf[j];
-                b[0] = (unsigned char)(q & 0xff);
-                b[1] = (unsigned char)((uint16_t)q >> 8);
-            }
-            st = write_all(s->buf, (size_t)k * 2, err);
-            i += k;
-        }
-    }
-    if (!st && !s->t_first) s->t_first = now_s();
-    return st;
+static void on_audio(void *ctx, const char *node, int64_t n, int rate) {
+    speak_timing *t = ctx;
+    pthread_mutex_lock(&t->mu);
+    if (!t->t_first) t->t_first = now_s();
+    t->frames += n;
+    t->rate = rate;
+    pthread_mutex_unlock(&t->mu);
 }
 
 /* --phones: the alignment of each sentence as espeak-ng renders it. */
@@ -203,87 +183,71 @@ static int run(int argc, char **argv) {
         return hd_cli_usage_error(&cli, "no output (-o FILE.wav, or -o - for raw 16-bit PCM on stdout)");
     }
 
+    /* text ! tts ! wav|pcm: the graph `herd run "text:... ! tts ! wav:out.wav"` runs */
     hd_error err = {0};
-    hd_prosody_model *pm = NULL;
-    hd_tn_model *tnm = NULL;
+    hd_registry *reg = NULL;
+    hd_graph *g = NULL;
     hd_threadpool *pool = NULL;
-    hd_tts *tts = NULL;
-    sink s = {0};
-    hd_exec ex = {.backend = HD_BACKEND_CPU};
-    hd_tts_params tp = hd_tts_default_params();
-    tp.voice = o.voice;
-    tp.rate_wpm = (int)o.rate;
-    tp.pitch = (int)o.pitch;
-    tp.sample_rate = (int)o.sample_rate;
-    tp.no_normalize = o.no_normalize;
-    if (o.prosody || o.tn) {
-        if (!(pool = hd_threadpool_create(cli.threads, &err))) goto fail;
-        ex.pool = pool;
-        tp.ex = &ex;
-    }
-    if (o.tn) {
-        if (!(tnm = hd_tn_model_load(o.tn, &err))) goto fail;
-        tp.tn = tnm;
-        hd_cli_progress(&cli, "speak: TN tagger %s (LSTM %d x %d, right context %d tokens)\n", o.tn,
-                        hd_tn_model_config(tnm)->n_layer, hd_tn_model_config(tnm)->n_hidden,
-                        hd_tn_model_config(tnm)->lookahead);
-    }
-    if (o.prosody) {
-        if (!(pm = hd_prosody_load(o.prosody, &err))) goto fail;
-        tp.prosody = pm;
-        hd_cli_progress(&cli, "speak: prosody model %s (%d layers, lookahead %d phones)\n", o.prosody,
-                        hd_prosody_config_of(pm)->n_layer, hd_prosody_config_of(pm)->lookahead);
-    }
-    if (strcmp(o.out, "-") != 0 && !(s.wav = hd_wav_writer_open(o.out, tp.sample_rate, 1, HD_WAV_PCM16, &err)))
+    speak_timing tm = {0};
+    pthread_mutex_init(&tm.mu, NULL);
+    hd_node_hooks hooks = hd_node_hooks_init();
+    hooks.audio = on_audio;
+    hooks.ctx = &tm;
+    char wpm[16], pitch[16], rate[16];
+    snprintf(wpm, sizeof wpm, "%lld", o.rate);
+    snprintf(pitch, sizeof pitch, "%lld", o.pitch);
+    snprintf(rate, sizeof rate, "%lld", o.sample_rate);
+    hd_kv src = from_stdin ? (hd_kv){"path", "-"} : (hd_kv){"text", text};
+    hd_kv tkv[8];
+    int nt = 0;
+    tkv[nt++] = (hd_kv){"voice", o.voice};
+    tkv[nt++] = (hd_kv){"wpm", wpm};
+    tkv[nt++] = (hd_kv){"rate", rate};
+    if (o.pitch >= 0) tkv[nt++] = (hd_kv){"pitch", pitch};
+    if (o.no_normalize) tkv[nt++] = (hd_kv){"normalize", "false"};
+    if (o.prosody) tkv[nt++] = (hd_kv){"prosody", o.prosody};
+    if (o.tn) tkv[nt++] = (hd_kv){"tn", o.tn};
+    hd_kv okv = {"path", o.out};
+    const bool raw = strcmp(o.out, "-") == 0;
+    hd_graph_params gp = hd_graph_default_params();
+    gp.user = &hooks;
+    int a, t, w;
+    if (!(reg = hd_registry_create(&err)) || hd_registry_add_builtins(reg, &err) || !(g = hd_graph_create(&gp, &err)) ||
+        (a = hd_graph_add(g, hd_registry_find(reg, "text"), "text", &src, 1, NULL, &err)) < 0 ||
+        (t = hd_graph_add(g, hd_registry_find(reg, "tts"), "tts", tkv, nt, NULL, &err)) < 0 ||
+        (w = hd_graph_add(g, hd_registry_find(reg, raw ? "pcm" : "wav"), "out", &okv, 1, NULL, &err)) < 0 ||
+        hd_graph_link(g, a, NULL, t, NULL, &err) || hd_graph_link(g, t, NULL, w, NULL, &err))
         goto fail;
-    if (!(tts = hd_tts_create(&tp, on_audio, &s, &err))) goto fail;
-
-    if (!from_stdin) {
-        s.t_text = now_s();
-        if (hd_tts_push(tts, text, strlen(text), &err) || hd_tts_finish(tts, &err)) goto fail;
-    } else {
-        char buf[4096];
-        for (;;) {
-            ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) {
-                hd_error_set(&err, HD_ERR_IO, "stdin: %s", strerror(errno));
-                goto fail;
-            }
-            if (n == 0) break;
-            if (!s.t_text) s.t_text = now_s();
-            if (hd_tts_push(tts, buf, (size_t)n, &err)) goto fail;
-        }
-        if (hd_tts_finish(tts, &err)) goto fail;
-    }
-    if (s.wav) {
-        hd_wav_writer *w = s.wav;
-        s.wav = NULL;
-        if (hd_wav_writer_close(w, &err)) goto fail;
-    }
-    hd_tts_stats st = hd_tts_get_stats(tts);
-    double secs = (double)st.samples / tp.sample_rate, total = now_s() - s.t_text;
-    if (s.t_first)
-        hd_cli_progress(&cli,
-                        "speak: %lld sentences, %lld phones, %.2f s of audio at %d Hz; first audio after %.1f ms, "
-                        "real-time factor %.3f\n",
-                        (long long)st.sentences, (long long)st.phones, secs, tp.sample_rate,
-                        (s.t_first - s.t_text) * 1e3, secs > 0 ? total / secs : 0.0);
+    if (!(pool = hd_threadpool_create(cli.threads, &err))) goto fail;
+    hd_graph_set_pool(g, pool);
+    /* time to first audio counts from here: loading the voice and models included */
+    tm.t_text = now_s();
+    if (hd_graph_start(g, &err)) goto fail;
+    if (o.prosody) hd_cli_progress(&cli, "speak: prosody model %s\n", o.prosody);
+    if (o.tn) hd_cli_progress(&cli, "speak: TN tagger %s\n", o.tn);
+    if (hd_graph_wait(g, &err)) goto fail;
+    double secs = tm.rate ? (double)tm.frames / tm.rate : 0, total = now_s() - tm.t_text;
+    if (tm.t_first)
+        hd_cli_progress(&cli, "speak: %.2f s of audio at %d Hz; first audio after %.1f ms, real-time factor %.3f\n",
+                        secs, tm.rate, (tm.t_first - tm.t_text) * 1e3, secs > 0 ? total / secs : 0.0);
     else
         hd_cli_progress(&cli, "speak: nothing to say\n");
-    hd_tts_free(tts);
-    hd_prosody_free(pm);
-    hd_tn_model_free(tnm);
-    hd_threadpool_free(pool);
-    free(text);
-    return HD_EXIT_OK;
+    rc = HD_EXIT_OK;
+    goto out;
 fail:
+    {
+        /* the nodes' own messages name the voice or file already */
+        static const char *const k_prefix[] = {"node 'tts': ", "node 'out': ", "node 'text': "};
+        for (size_t i = 0; i < sizeof k_prefix / sizeof k_prefix[0]; i++)
+            if (!strncmp(err.msg, k_prefix[i], strlen(k_prefix[i])))
+                memmove(err.msg, err.msg + strlen(k_prefix[i]), strlen(err.msg) - strlen(k_prefix[i]) + 1);
+    }
     rc = hd_cli_fail(&cli, &err);
-    if (s.wav) hd_wav_writer_close(s.wav, NULL);
-    hd_tts_free(tts);
-    hd_prosody_free(pm);
-    hd_tn_model_free(tnm);
+out:
+    hd_graph_free(g);
+    hd_registry_free(reg);
     hd_threadpool_free(pool);
+    pthread_mutex_destroy(&tm.mu);
     free(text);
     return rc;
 }

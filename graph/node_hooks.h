@@ -38,6 +38,8 @@ typedef struct hd_node_hooks {
     /* generated text as it is produced (whole UTF-8 characters); end = the
      * answer (segment) is complete, then len may be 0 */
     void (*text)(void *ctx, const char *node, const char *piece, size_t len, bool end);
+    /* generated audio as it is produced (the tts node): n_frames at rate Hz */
+    void (*audio)(void *ctx, const char *node, int64_t n_frames, int rate);
     void *ctx;
 } hd_node_hooks;
 

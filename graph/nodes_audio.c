@@ -516,3 +516,96 @@ const hd_node_type hd_node_wav = {
     .flush = wav_flush,
     .destroy = wav_destroy,
 };
+
+/* ---- pcm: raw PCM sink ------------------------------------------------------------------ */
+
+/* Interleaved samples with no header, 16-bit or float little-endian, to a
+ * file or stdout ("-"), written as they arrive (a player can start at once). */
+typedef struct pcm_state {
+    char *path;
+    FILE *f;
+    bool own;          /* f was opened here (not stdout) */
+    bool f32;
+    int rate, channels;
+    uint8_t buf[2 * 4096];
+} pcm_state;
+
+static hd_status pcm_create(hd_node *node, const hd_node_opts *o, void **state, hd_error *err) {
+    pcm_state *s = calloc(1, sizeof *s);
+    if (!s) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+    *state = s;
+    s->f32 = strcmp(hd_opt_str(o, "format"), "f32") == 0;
+    s->path = strdup(hd_opt_str(o, "path"));
+    if (!s->path) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+    if (strcmp(s->path, "-") == 0) {
+        s->f = stdout;
+    } else {
+        if (!(s->f = fopen(s->path, "wb"))) return hd_error_set(err, HD_ERR_IO, "%s: %s", s->path, strerror(errno));
+        s->own = true;
+    }
+    return HD_OK;
+}
+
+static hd_node_ret pcm_process(hd_node *node, void *state, int port, hd_packet *in, hd_error *err) {
+    pcm_state *s = state;
+    if (!s->rate) {
+        s->rate = in->u.audio.rate;
+        s->channels = in->u.audio.channels;
+    } else if (in->u.audio.rate != s->rate || in->u.audio.channels != s->channels) {
+        hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: audio changed from %d Hz x%d to %d Hz x%d mid-stream", s->path,
+                     s->rate, s->channels, in->u.audio.rate, in->u.audio.channels);
+        return HD_NODE_ERROR;
+    }
+    const float *x = in->u.audio.data;
+    size_t n = (size_t)in->u.audio.n_frames * (size_t)in->u.audio.channels;
+    bool ok = true;
+    if (s->f32) {
+        ok = fwrite(x, sizeof *x, n, s->f) == n;
+    } else {
+        for (size_t i = 0; ok && i < n;) {
+            size_t k = n - i < 4096 ? n - i : 4096;
+            hd_pcm_to_s16le(x + i, k, s->buf);   /* the WAV writer's samples, without the header */
+            ok = fwrite(s->buf, 2, k, s->f) == k;
+            i += k;
+        }
+    }
+    if (ok) ok = fflush(s->f) == 0;
+    if (!ok) return hd_error_set(err, HD_ERR_IO, "%s: cannot write: %s", s->path, strerror(errno)), HD_NODE_ERROR;
+    return HD_NODE_OK;
+}
+
+static hd_status pcm_flush(hd_node *node, void *state, hd_error *err) {
+    pcm_state *s = state;
+    FILE *f = s->f;
+    s->f = NULL;
+    if (f && s->own && fclose(f) != 0) return hd_error_set(err, HD_ERR_IO, "%s: %s", s->path, strerror(errno));
+    if (f && !s->own && fflush(f) != 0) return hd_error_set(err, HD_ERR_IO, "stdout: %s", strerror(errno));
+    return HD_OK;
+}
+
+static void pcm_destroy(void *state) {
+    pcm_state *s = state;
+    if (!s) return;
+    if (s->f && s->own) fclose(s->f);
+    free(s->path);
+    free(s);
+}
+
+static const hd_option_def pcm_opts[] = {
+    {"path", HD_OPT_STRING, NULL, "file to write, '-' for stdout", 0, 0, NULL},
+    {"format", HD_OPT_STRING, "s16", "sample format (little-endian, no header)", 0, 0, "s16|f32"},
+};
+
+const hd_node_type hd_node_pcm = {
+    .name = "pcm",
+    .summary = "writes raw interleaved PCM (no header) to a file or stdout as it arrives",
+    .inputs = audio_in,
+    .n_inputs = 1,
+    .options = pcm_opts,
+    .n_options = HD_COUNTOF(pcm_opts),
+    .arg_option = "path",
+    .create = pcm_create,
+    .process = pcm_process,
+    .flush = pcm_flush,
+    .destroy = pcm_destroy,
+};

@@ -14,8 +14,11 @@
 
 #include "lm/tokenizer.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const hd_port_def text_out[] = {{"out", HD_KIND_BIT(HD_PKT_TEXT), 0}};
 static const hd_port_def text_in[] = {{"in", HD_KIND_BIT(HD_PKT_TEXT), 0}};
@@ -24,42 +27,79 @@ static const hd_port_def tokens_in[] = {{"in", HD_KIND_BIT(HD_PKT_TOKENS), 0}};
 
 /* ---- text ------------------------------------------------------------------------- */
 
+/* text=STRING: one packet.  path=FILE or path=- (stdin): a packet per read, as
+ * the text arrives (a writer piping sentences in is heard sentence by
+ * sentence downstream). */
 typedef struct textsrc {
     char *text;
     bool sent;
+    int fd;            /* path: the file, or 0; -1 for text= */
+    bool own_fd;
+    char *name;
 } textsrc;
 
 static hd_status textsrc_create(hd_node *node, const hd_node_opts *o, void **state, hd_error *err) {
     textsrc *t = calloc(1, sizeof *t);
     if (!t) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
     *state = t;
-    t->text = strdup(hd_opt_str(o, "text"));
-    return t->text ? HD_OK : hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+    t->fd = -1;
+    const bool has_text = hd_opt_is_set(o, "text"), has_path = hd_opt_is_set(o, "path");
+    if (has_text == has_path) return hd_error_set(err, HD_ERR_ARG, "give text=STRING or path=FILE|- (one of them)");
+    if (has_text) {
+        t->text = strdup(hd_opt_str(o, "text"));
+        return t->text ? HD_OK : hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+    }
+    const char *path = hd_opt_str(o, "path");
+    t->name = strdup(strcmp(path, "-") ? path : "stdin");
+    if (!t->name) return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+    if (strcmp(path, "-") == 0) {
+        t->fd = STDIN_FILENO;
+    } else {
+        if ((t->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) return hd_error_set(err, HD_ERR_IO, "%s: %s", path, strerror(errno));
+        t->own_fd = true;
+    }
+    return HD_OK;
 }
 
 static hd_node_ret textsrc_process(hd_node *node, void *state, int port, hd_packet *in, hd_error *err) {
     textsrc *t = state;
-    if (t->sent) return HD_NODE_EOS;
-    t->sent = true;
-    hd_packet *p = hd_packet_text_new(t->text, strlen(t->text), err);
+    if (t->fd < 0) {
+        if (t->sent) return HD_NODE_EOS;
+        t->sent = true;
+        hd_packet *p = hd_packet_text_new(t->text, strlen(t->text), err);
+        if (!p) return HD_NODE_ERROR;
+        return hd_node_send(node, 0, p, err) ? HD_NODE_ERROR : HD_NODE_EOS;
+    }
+    char buf[4096];
+    ssize_t n;
+    do n = read(t->fd, buf, sizeof buf);
+    while (n < 0 && errno == EINTR && !hd_node_cancelled(node));
+    if (n < 0) return hd_error_set(err, HD_ERR_IO, "%s: %s", t->name, strerror(errno)), HD_NODE_ERROR;
+    if (n == 0) return HD_NODE_EOS;
+    hd_packet *p = hd_packet_text_new(buf, (size_t)n, err);
     if (!p) return HD_NODE_ERROR;
-    return hd_node_send(node, 0, p, err) ? HD_NODE_ERROR : HD_NODE_EOS;
+    p->flags = HD_PKT_FLAG_PARTIAL;   /* pieces of one text; the end of the stream closes it */
+    return hd_node_send(node, 0, p, err) ? HD_NODE_ERROR : HD_NODE_OK;
 }
 
 static void textsrc_destroy(void *state) {
     textsrc *t = state;
     if (!t) return;
+    if (t->own_fd) close(t->fd);
     free(t->text);
+    free(t->name);
     free(t);
 }
 
 static const hd_option_def textsrc_opts[] = {
-    {"text", HD_OPT_STRING, NULL, "the text to send (UTF-8)", 0, 0, NULL},
+    {"text", HD_OPT_STRING, "", "the text to send (UTF-8)", 0, 0, NULL},
+    {"path", HD_OPT_STRING, "", "or: read the text from this file, '-' for stdin, piece by piece as it arrives", 0, 0,
+     NULL},
 };
 
 const hd_node_type hd_node_text = {
     .name = "text",
-    .summary = "sends one text packet",
+    .summary = "sends a text: one packet (text=), or a file / stdin piece by piece as it arrives (path=)",
     .outputs = text_out,
     .n_outputs = 1,
     .options = textsrc_opts,

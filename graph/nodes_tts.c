@@ -4,6 +4,7 @@
  * count; each sentence's audio is sent in packets of `chunk` frames as soon
  * as the sentence is complete. */
 #include "node.h"
+#include "node_hooks.h"
 
 #include "speech/prosody.h"
 #include "speech/tn_model.h"
@@ -39,6 +40,10 @@ static hd_status tts_audio(void *user, const float *pcm, int64_t n, hd_error *er
         s->index += k;
         i += k;
     }
+    /* a sentence's audio goes out now, not when the text packet is done */
+    hd_node_deliver_now(s->node);
+    const hd_node_hooks *h = hd_node_hooks_of(s->node);
+    if (h && h->audio) h->audio(h->ctx, hd_node_name(s->node), n, s->rate);
     return HD_OK;
 }
 

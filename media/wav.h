@@ -42,6 +42,11 @@ hd_status hd_wav_writer_close(hd_wav_writer *w, hd_error *err);
 hd_status hd_wav_write(const char *path, const float *samples, size_t frames, int rate, int channels,
                        hd_wav_format format, hd_error *err);
 
+/* Samples in [-1, 1] to 16-bit little-endian PCM exactly as the WAV writer
+ * stores them: clamped (NaN → -1), rounded to nearest (x · 32767).  out holds
+ * 2·n bytes. */
+void hd_pcm_to_s16le(const float *x, size_t n, uint8_t *out);
+
 #ifdef __cplusplus
 }
 #endif

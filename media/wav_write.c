@@ -134,9 +134,7 @@ hd_status hd_wav_writer_write(hd_wav_writer *w, const float *x, size_t frames, h
                 memcpy(&u, &v, 4);
                 put32(w->buf + 4 * i, u);
             } else {
-                if (!(v > -1.0f)) v = -1.0f; /* also maps NaN to -1 */
-                if (v > 1.0f) v = 1.0f;
-                put16(w->buf + 2 * i, (unsigned)(uint16_t)(int16_t)lrintf(v * 32767.0f));
+                hd_pcm_to_s16le(&v, 1, w->buf + 2 * i);
             }
         }
         if (write_all(w, w->buf, k * bytes, err) != HD_OK) return HD_ERR_IO;
@@ -181,4 +179,15 @@ hd_status hd_wav_write(const char *path, const float *samples, size_t frames, in
         st = cst;
     }
     return st;
+}
+
+void hd_pcm_to_s16le(const float *x, size_t n, uint8_t *out) {
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        if (!(v > -1.0f)) v = -1.0f; /* also maps NaN to -1 */
+        if (v > 1.0f) v = 1.0f;
+        const uint16_t u = (uint16_t)(int16_t)lrintf(v * 32767.0f);
+        out[2 * i] = (uint8_t)(u & 0xff);
+        out[2 * i + 1] = (uint8_t)(u >> 8);
+    }
 }

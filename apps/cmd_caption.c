@@ -65,7 +65,6 @@
 #define MAX_SEGMENTS 10000
 
 extern const hd_command hd_cmd_caption;
-extern const hd_node_type hd_node_vagg;   /* graph/nodes_video.c */
 
 static const char k_default_question[] = "Describe what happens in this video.";
 
@@ -601,7 +600,6 @@ static int run(int argc, char **argv) {
         }
     }
     if (!(reg = hd_registry_create(&err)) || hd_registry_add_builtins(reg, &err)) goto fail;
-    if (!hd_registry_find(reg, "vagg") && hd_registry_add(reg, &hd_node_vagg, &err)) goto fail;
     if (!(pool = hd_threadpool_create(cli.threads, &err))) goto fail;
 
     const char *q = o.question ? o.question : k_default_question;

@@ -34,7 +34,9 @@
 #include "lm/llama.h"
 #include "lm/tokenizer.h"
 #include "media/image.h"
+#include "graph/video_prompt.h"
 #include "media/audio.h"
+#include "media/video.h"
 #include "speech/mel.h"
 #include "speech/speech_file.h"
 #include "speech/speech_model.h"
@@ -338,6 +340,46 @@ static hd_packet *encode_image(hd_server *s, const hd_api_part *p, const char *p
     return pk;
 }
 
+/* A video_url part on an image model: 8 frames sampled uniformly, each
+ * encoded as an image (the image-only captioning of `herd caption`); their
+ * times go to *pts_us. */
+#define SERVE_VIDEO_FRAMES 8
+static int encode_video(hd_server *s, chat_job *j, const hd_api_part *p, const char *param, int64_t *pts_us,
+                        hd_api_error *e) {
+    hd_error err = {0};
+    if (p->path && !s->allow_local_files) {
+        hd_api_fail(e, 400, "invalid_request_error", param,
+                    "'%s': local files are not accepted (start the server with --allow-local-files, or send a base64 "
+                    "data: URL)", param);
+        return -1;
+    }
+    const int room = (int)(sizeof j->images / sizeof j->images[0]) - j->n_images;
+    hd_video_params vp = hd_video_default_params();
+    vp.n_frames = SERVE_VIDEO_FRAMES < room ? SERVE_VIDEO_FRAMES : room;
+    if (vp.n_frames < 1) {
+        hd_api_fail(e, 400, "invalid_request_error", param, "too many images in one request");
+        return -1;
+    }
+    hd_video_reader *r = p->path ? hd_video_open(p->path, &vp, &err) : hd_video_open_memory(p->data, p->size, param, &vp, &err);
+    int n = 0;
+    while (r && n < vp.n_frames) {
+        const hd_video_frame *f = NULL;
+        if (hd_video_next(r, &f, &err)) break;
+        if (!f) break;
+        hd_packet *pk = hd_vlm_encode_image(s->vit, s->vision_pool, &f->image, &err);
+        if (!pk) break;
+        j->images[j->n_images++] = pk;
+        pts_us[n++] = (int64_t)(f->pts * 1e6 + 0.5);
+    }
+    hd_video_close(r);
+    if (err.code || n == 0) {
+        if (!err.code) hd_error_set(&err, HD_ERR_FORMAT, "%s: no video frames", param);
+        hd_api_fail(e, 400, "invalid_request_error", param, "%s", err.msg);
+        return -1;
+    }
+    return n;
+}
+
 /* An input_audio part → the speech adapter's LM rows, appended to j->embd
  * (the paper's spoken dialogue: the rows go into the user turn between the
  * speech file's two tokens, SPEC §4).  At most 60 s, the paper's longest
@@ -422,8 +464,8 @@ static bool build_prompt(hd_server *s, chat_job *j, hd_api_error *e) {
         goto tok_fail;
     for (int i = 0; i < r->n_messages; i++) {
         const hd_api_message *m = &r->messages[i];
-        int n_img = 0, n_audio = 0;
-        int64_t audio_rows = 0;
+        int n_img = 0, n_audio = 0, n_video = 0;
+        int64_t audio_rows = 0, video_pts[SERVE_VIDEO_FRAMES];
         for (int k = 0; k < m->n_parts; k++) {
             const hd_api_part *p = &m->parts[k];
             if (p->kind == HD_API_TEXT) continue;
@@ -443,17 +485,30 @@ static bool build_prompt(hd_server *s, chat_job *j, hd_api_error *e) {
                 n_audio++;
                 continue;
             }
-            if (p->kind != HD_API_IMAGE) {
-                hd_api_fail(e, 400, "invalid_request_error", param, "model '%s' cannot read video parts", s->model_id);
-                goto out;
+            if (p->kind == HD_API_VIDEO) {
+                if (!s->vit) {
+                    hd_api_fail(e, 400, "invalid_request_error", param,
+                                "model '%s' is a text model: it cannot read video", s->model_id);
+                    goto out;
+                }
+                if (m->role != HD_CHAT_USER || n_video || n_img) {
+                    hd_api_fail(e, 400, "invalid_request_error", param,
+                                "one video_url part per user message, without other images");
+                    goto out;
+                }
+                int k = encode_video(s, j, p, param, video_pts, e);
+                if (k < 0) goto out;
+                n_img += k, n_video = k;
+                continue;
             }
             if (!s->vit) {
                 hd_api_fail(e, 400, "invalid_request_error", param,
                             "model '%s' is a text model: it cannot read images", s->model_id);
                 goto out;
             }
-            if (m->role != HD_CHAT_USER) {
-                hd_api_fail(e, 400, "invalid_request_error", param, "images belong in user messages");
+            if (m->role != HD_CHAT_USER || n_video) {
+                hd_api_fail(e, 400, "invalid_request_error", param,
+                            n_video ? "a message with a video takes no other images" : "images belong in user messages");
                 goto out;
             }
             if (j->n_images == (int)(sizeof j->images / sizeof j->images[0])) {
@@ -464,6 +519,12 @@ static bool build_prompt(hd_server *s, chat_job *j, hd_api_error *e) {
             j->n_images++, n_img++;
         }
         if (!(text = hd_api_message_text(m))) goto oom;
+        if (n_video) {   /* the frames' times before the question, as herd caption's image mode */
+            char *t = hd_video_frames_text(video_pts, n_video, text, &err);
+            if (!t) goto tok_fail;
+            free(text);
+            text = t;
+        }
         if (n_audio && n_img) {
             hd_api_fail(e, 400, "invalid_request_error", "messages", "a message with both audio and images");
             goto out;
@@ -832,6 +893,7 @@ static int run(int argc, char **argv) {
     for (int i = 0; i < s->n_slots; i++) {
         hd_llama_context_params cp = hd_llama_context_default_params();
         cp.n_ctx = n_ctx;
+        cp.max_images = 16;   /* a request's images (a video_url part brings 8 frames) */
         cp.n_threads = cli.threads > 0 ? cli.threads : 0;
         if (!(s->slots[i].ctx = hd_llama_context_create(s->model, &cp, &err))) goto fail;
     }

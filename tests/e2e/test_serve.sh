@@ -115,6 +115,13 @@ MODEL="$T/mllama.gguf" start vision
 want=$("$HERD" ask -m "$T/mllama.gguf" -i "$IMG" "What is in this picture?" -n 8 --temp 0 --quiet)
 got=$(node "$NPM_DIR/serve_client.mjs" "http://127.0.0.1:$PORT/v1" none mllama.gguf image "$IMG" "What is in this picture?" 8) || got="(client failed)"
 [ -n "$want" ] && [ "$got" = "$want" ] && ok "image answer equals herd ask: '$got'" || bad "image answer '$got', herd ask '$want'"
+VID="$HERD_FIXTURES/video/chaplin.mp4"
+printf '{"messages":[{"role":"user","content":[{"type":"video_url","video_url":{"url":"data:video/mp4;base64,%s"}},{"type":"text","text":"What happens?"}]}],"max_tokens":6,"temperature":0}' "$(base64 -w0 "$VID")" > "$T/vreq.json"
+want=$("$HERD" caption -m "$T/mllama.gguf" "$VID" --question "What happens?" -n 6 --temp 0 --frames 8 --quiet)
+got=$(curl -s -H 'Content-Type: application/json' --data-binary @"$T/vreq.json" "http://127.0.0.1:$PORT/v1/chat/completions" |
+  /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["choices"][0]["message"]["content"])') || got="(failed)"
+[ -n "$want" ] && [ "$got" = "$want" ] && ok "video_url answer equals herd caption (8 frames, image mode): '$got'" ||
+  bad "video_url answer '$got', herd caption '$want'"
 expect "a corrupt image" 400 "$(code "${J[@]}" -d '{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,aGVsbG8gd29ybGQ="}},{"type":"text","text":"?"}]}]}' "http://127.0.0.1:$PORT/v1/chat/completions")"
 expect "a local path without --allow-local-files" 400 "$(code "${J[@]}" -d "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"$IMG\"}}]}]}" "http://127.0.0.1:$PORT/v1/chat/completions")"
 expect "an image to the text model" 400 "$(code "${AUTH[@]}" "${J[@]}" -d '{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,aGVsbG8="}}]}]}' "$URL/v1/chat/completions")"

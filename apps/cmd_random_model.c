@@ -24,7 +24,11 @@ static const char k_usage[] =
     "                     layers; HF MllamaForConditionalGeneration layout, or one GGUF\n"
     "                     with the text in Ollama's mllama names and the vision tower in\n"
     "                     herd's v.*/mm.* names); mllama-vision (the vision tower and\n"
-    "                     projector only); conformer\n"
+    "                     projector only); conformer (the paper's speech encoder);\n"
+    "                     speech (encoder + speech adapter file, and its Llama file for\n"
+    "                     presets with an LM: tiny, paper-1b+llama-3.2-1b, ...); video\n"
+    "                     (mllama + temporal aggregator + video cross-attention layers);\n"
+    "                     video-aggregator; prosody (TTS prosody model); tn (TTS tagger)\n"
     "  --preset PRESET    llama: tiny (default; 2 layers, dim 64, vocab 128256),\n"
     "                     tiny-vocab (the same with vocab 512, untied LM head),\n"
     "                     small (dim 256, for Q4_K), llama-3.2-1b, llama-3.2-3b,\n"
@@ -46,7 +50,8 @@ static const char k_usage[] =
     "                     store with the model: GGUF tokenizer.ggml.* keys, or HF tokenizer.json +\n"
     "                     tokenizer_config.json; special tokens get the Llama 3.1/3.2 HF names.\n"
     "                     mllama gets <|image|> = 128256 added (as the HF Vision files).\n"
-    "                     Default for llama and mllama presets with the real 128,256-row vocabulary:\n"
+    "                     Default for llama, mllama, video and speech (with an LM) presets with the\n"
+    "                     real 128,256-row vocabulary:\n"
     "                     $HERD_TOKENIZER, else ../shared/fixtures/tokenizer/llama3_tokenizer.model\n"
     "                     beside the working directory or beside the herd source tree, when present\n"
     "  --no-tokenizer     store no tokenizer\n"
@@ -203,7 +208,8 @@ static int run(int argc, char **argv) {
     p.seed = cli.seed_set ? cli.seed : 0;
     char found[PATH_MAX];
     p.tokenizer = o.tokenizer;
-    if (!p.tokenizer && !o.no_tokenizer && !o.vocab && (strcmp(p.arch, "llama") == 0 || strcmp(p.arch, "mllama") == 0) &&
+    if (!p.tokenizer && !o.no_tokenizer && !o.vocab && (strcmp(p.arch, "llama") == 0 || strcmp(p.arch, "mllama") == 0 || strcmp(p.arch, "video") == 0 ||
+         (strcmp(p.arch, "speech") == 0 && (strcmp(p.preset, "tiny") == 0 || strchr(p.preset, '+')))) &&
         strcmp(p.preset, "tiny-vocab") != 0 && default_tokenizer(found, sizeof found)) {
         p.tokenizer = found;
         hd_cli_progress(&cli, "tokenizer: %s (--no-tokenizer to leave it out)\n", found);

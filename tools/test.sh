@@ -3,7 +3,8 @@
 # end-to-end tests (ctest) on a Release build, again on a Release build with the CUDA
 # backend (HERD_CUDA=ON, nvcc from /usr/local/cuda, sm_80 + sm_90: same ctest list; without
 # a GPU the GPU-vs-CPU comparisons report SKIPPED), again under AddressSanitizer +
-# UndefinedBehaviorSanitizer (without CUDA), then smoke-runs every fuzz harness.
+# UndefinedBehaviorSanitizer (without CUDA), runs the graph tests under ThreadSanitizer,
+# then smoke-runs every fuzz harness.
 #   FUZZ_SECONDS=60 (per harness; 0 skips)   BUILD_ROOT=build (where the build trees go)
 #   HERD_TEST_CUDA=0 skips the CUDA build (e.g. on a machine without the CUDA toolkit)
 set -euo pipefail
@@ -36,6 +37,17 @@ if [ "${HERD_TEST_CUDA:-1}" != 0 ]; then
 fi
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERD_SANITIZE=address,undefined
+
+# the processing graph's concurrency (queues, scheduler, model cache, cancellation) under
+# ThreadSanitizer: the graph unit tests and the herd binary they drive
+echo "=== thread (graph) build ===" >&2
+graph_tests=$(cd tests/unit && ls test_graph*.c | sed 's/\.c$//' | tr '\n' ' ')
+cmake -S . -B "$BUILD_ROOT/thread" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERD_SANITIZE=thread >/dev/null
+# shellcheck disable=SC2086
+cmake --build "$BUILD_ROOT/thread" -j"$JOBS" --target herd $graph_tests >/dev/null
+echo "=== thread (graph) tests ===" >&2
+(cd "$BUILD_ROOT/thread" && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --output-on-failure -j"$JOBS" -R '^test_graph') || status=1
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 if [ "$FUZZ_SECONDS" != 0 ] && [ -f tools/fuzz-smoke.sh ]; then

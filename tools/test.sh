@@ -5,7 +5,7 @@
 # a GPU the GPU-vs-CPU comparisons report SKIPPED), again under AddressSanitizer +
 # UndefinedBehaviorSanitizer (without CUDA), runs the graph tests under ThreadSanitizer,
 # then smoke-runs every fuzz harness.
-#   FUZZ_SECONDS=60 (per harness; 0 skips)   BUILD_ROOT=build (where the build trees go)
+#   FUZZ_SECONDS=20 (per harness; 0 skips)   BUILD_ROOT=build (where the build trees go)
 #   HERD_TEST_CUDA=0 skips the CUDA build (e.g. on a machine without the CUDA toolkit)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,7 +49,7 @@ echo "=== thread (graph) tests ===" >&2
 (cd "$BUILD_ROOT/thread" && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --output-on-failure -j"$JOBS" -R '^test_graph') || status=1
 
-FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 if [ "$FUZZ_SECONDS" != 0 ] && [ -f tools/fuzz-smoke.sh ]; then
   echo "=== fuzz smoke ($FUZZ_SECONDS s each) ===" >&2
   case "$BUILD_ROOT" in /*) fuzz_root=$BUILD_ROOT ;; *) fuzz_root=$PWD/$BUILD_ROOT ;; esac

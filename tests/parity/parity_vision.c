@@ -1,6 +1,7 @@
 /* tests/parity/parity_vision.c — runner for tests/parity/preprocess_ref.py
  * (cases "pre_*": vision/preprocess.h on RGB pixels) and tests/parity/vit_ref.py
- * (cases "vit_*": vision/vit.h on a checkpoint named in the metadata). */
+ * (cases "vit_*": vision/vit.h on a checkpoint named in the metadata), and the
+ * timed case "bench_vit" of tools/bench/vision_vs_torch.py. */
 #include "runner_io.h"
 
 #include "core/safetensors.h"
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The image of a case: meta "path" decoded by media/image.h, else the input
  * rgb I32 [h, w, 3] with meta w, h. */
@@ -94,6 +96,46 @@ done:
     return st;
 }
 
+/* "bench_vit" (not a parity case: tools/bench/vision_vs_torch.sh): the inputs
+ * of run_vit plus meta repeat (timed runs, 1..1000) and warmup (untimed runs
+ * before them, 0..10, default 1); model load excluded.  Outputs "projected"
+ * [T*P, D] of the last run and "seconds" [repeat], the wall time of each
+ * hd_vit_encode call. */
+static hd_status run_vit_timed(pr_io *io, hd_error *err) {
+    const char *model = pr_meta_str(io, "model", NULL);
+    if (!model) return hd_error_set(err, HD_ERR_ARG, "no \"model\" in the metadata");
+    int64_t ar_id, n_tiles, repeat, warmup;
+    hd_status st;
+    if ((st = pr_meta_i64(io, "ar_id", 1, &ar_id, err)) || (st = pr_meta_i64(io, "n_tiles", 1, &n_tiles, err)) ||
+        (st = pr_meta_i64(io, "repeat", 3, &repeat, err)) || (st = pr_meta_i64(io, "warmup", 1, &warmup, err)))
+        return st;
+    if (repeat < 1 || repeat > 1000) return hd_error_set(err, HD_ERR_ARG, "repeat %lld out of 1..1000", (long long)repeat);
+    if (warmup < 0 || warmup > 10) return hd_error_set(err, HD_ERR_ARG, "warmup %lld out of 0..10", (long long)warmup);
+    hd_vit *v = hd_vit_load(model, err);
+    if (!v) return err->code;
+    const hd_vit_config *c = hd_vit_get_config(v);
+    hd_tensor pv;
+    if ((st = pr_input(io, "pixel_values", HD_TYPE_F32, &pv, err))) goto done;
+    if (pv.ne[0] != c->image_size || pv.ne[1] != c->image_size || pv.ne[2] != 3 || pv.ne[3] != c->max_tiles) {
+        st = hd_error_set(err, HD_ERR_SHAPE, "pixel_values do not match the model's tiles");
+        goto done;
+    }
+    const int64_t ne_p[2] = {c->proj_dim, c->max_tiles * c->n_pos}, ne_s[1] = {repeat};
+    hd_tensor p = pr_output(io, "projected", 2, ne_p), secs = pr_output(io, "seconds", 1, ne_s);
+    if (!p.data || !secs.data) goto done;   /* pr_main reports the failed allocation */
+    for (int64_t r = -warmup; st == HD_OK && r < repeat; r++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        st = hd_vit_encode(v, pr_exec(io), pv.data, (int)ar_id, (int)n_tiles, NULL, p.data, err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (r >= 0)
+            ((float *)secs.data)[r] = (float)((double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+    }
+done:
+    hd_vit_free(v);
+    return st;
+}
+
 /* The case name from the input file picks the function (names are generated
  * per fixture by the suites). */
 int main(int argc, char **argv) {
@@ -108,7 +150,9 @@ int main(int argc, char **argv) {
         hd_safetensors_close(st);
     }
     const pr_case cases[] = {
-        {name, strncmp(name, "vit_", 4) == 0 ? run_vit : run_preprocess},
+        {name, strcmp(name, "bench_vit") == 0     ? run_vit_timed
+               : strncmp(name, "vit_", 4) == 0 ? run_vit
+                                               : run_preprocess},
         {NULL, NULL},
     };
     return pr_main(argc, argv, cases);

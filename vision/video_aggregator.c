@@ -129,28 +129,14 @@ struct hd_vagg {
     int64_t arena_media;
 };
 
-typedef struct loader {
-    const hd_weights *w;
-    hd_error *err;
-    hd_status st;
-} loader;
+typedef hd_weights_loader loader;
 
 #define T_VEC (1ull << HD_TYPE_F32)
 
-/* tensor `fmt` (with the layer index) of PyTorch shape {d0[, d1]} (outermost first) */
-static void get(loader *L, hd_tensor *out, uint64_t types, int64_t d0, int64_t d1, const char *fmt, int l) {
-    if (L->st) return;
-    char name[96];
-    snprintf(name, sizeof name, fmt, l);
-    const int64_t ne2[2] = {d1, d0}, ne1[1] = {d0};
-    L->st = d1 > 0 ? hd_weights_get(L->w, name, 2, ne2, types, out, L->err)
-                   : hd_weights_get(L->w, name, 1, ne1, types, out, L->err);
-}
-
 static void get_norm(loader *L, hd_tensor *wt, hd_tensor *bt, hd_nn_norm_w *n, float eps, int64_t W, const char *fmt_w,
                      const char *fmt_b, int l) {
-    get(L, wt, T_VEC, W, 0, fmt_w, l);
-    get(L, bt, T_VEC, W, 0, fmt_b, l);
+    hd_weights_load(L, wt, T_VEC, W, 0, fmt_w, l);
+    hd_weights_load(L, bt, T_VEC, W, 0, fmt_b, l);
     *n = (hd_nn_norm_w){.kind = HD_NN_NORM_LAYER, .w = wt, .b = bt, .eps = eps};
 }
 
@@ -161,14 +147,14 @@ static void get_layer(loader *L, layer_w *b, const hd_vagg_config *c, int l) {
              "vagg.blk.%d.media_norm.bias", l);
     get_norm(L, &t[2], &t[3], &b->latent_norm, c->norm_eps, W, "vagg.blk.%d.latent_norm.weight",
              "vagg.blk.%d.latent_norm.bias", l);
-    get(L, &t[4], HD_TYPES_ANY, A, W, "vagg.blk.%d.attn_q.weight", l);     /* [H·d, W] */
-    get(L, &t[5], HD_TYPES_ANY, A, W, "vagg.blk.%d.attn_k.weight", l);
-    get(L, &t[6], HD_TYPES_ANY, A, W, "vagg.blk.%d.attn_v.weight", l);
-    get(L, &t[7], HD_TYPES_ANY, W, A, "vagg.blk.%d.attn_out.weight", l);   /* [W, H·d] */
+    hd_weights_load(L, &t[4], HD_TYPES_ANY, A, W, "vagg.blk.%d.attn_q.weight", l);     /* [H·d, W] */
+    hd_weights_load(L, &t[5], HD_TYPES_ANY, A, W, "vagg.blk.%d.attn_k.weight", l);
+    hd_weights_load(L, &t[6], HD_TYPES_ANY, A, W, "vagg.blk.%d.attn_v.weight", l);
+    hd_weights_load(L, &t[7], HD_TYPES_ANY, W, A, "vagg.blk.%d.attn_out.weight", l);   /* [W, H·d] */
     get_norm(L, &t[8], &t[9], &b->ffn_norm, c->norm_eps, W, "vagg.blk.%d.ffn_norm.weight", "vagg.blk.%d.ffn_norm.bias",
              l);
-    get(L, &t[10], HD_TYPES_ANY, F, W, "vagg.blk.%d.ffn_up.weight", l);    /* [F, W] */
-    get(L, &t[11], HD_TYPES_ANY, W, F, "vagg.blk.%d.ffn_down.weight", l);  /* [W, F] */
+    hd_weights_load(L, &t[10], HD_TYPES_ANY, F, W, "vagg.blk.%d.ffn_up.weight", l);    /* [F, W] */
+    hd_weights_load(L, &t[11], HD_TYPES_ANY, W, F, "vagg.blk.%d.ffn_down.weight", l);  /* [W, F] */
     b->attn = (hd_nn_attn_w){.wq = &t[4], .wk = &t[5], .wv = &t[6], .wo = &t[7], .n_head = c->n_head,
                              .n_kv_head = c->n_head, .head_dim = c->head_dim};
     b->ffn = (hd_nn_mlp_w){.up = &t[10], .down = &t[11], .act = HD_NN_ACT_GELU_ERF};
@@ -193,12 +179,12 @@ hd_vagg *hd_vagg_from_weights(const hd_weights *w, hd_error *err) {
     a->c = c;
     const int64_t W = c.n_embd;
     loader L = {.w = w, .err = err, .st = HD_OK};
-    get(&L, &a->in_w, HD_TYPES_ANY, W, c.n_in, "vagg.in.weight", 0);
-    get(&L, &a->in_b, T_VEC, W, 0, "vagg.in.bias", 0);
+    hd_weights_load(&L, &a->in_w, HD_TYPES_ANY, W, c.n_in, "vagg.in.weight", 0);
+    hd_weights_load(&L, &a->in_b, T_VEC, W, 0, "vagg.in.bias", 0);
     /* time embeddings and latents are read as rows of values: any stored type, kept as F32 */
     hd_tensor te, lat;
-    get(&L, &te, HD_TYPES_ANY, c.n_group, W, "vagg.time_embd", 0);
-    get(&L, &lat, HD_TYPES_ANY, c.n_latent, W, "vagg.latents", 0);
+    hd_weights_load(&L, &te, HD_TYPES_ANY, c.n_group, W, "vagg.time_embd", 0);
+    hd_weights_load(&L, &lat, HD_TYPES_ANY, c.n_latent, W, "vagg.latents", 0);
     if (L.st == HD_OK) {
         a->tables = malloc((size_t)(c.n_group + c.n_latent) * (size_t)W * sizeof(float));
         if (!a->tables) {
@@ -214,8 +200,8 @@ hd_vagg *hd_vagg_from_weights(const hd_weights *w, hd_error *err) {
     for (int l = 0; l < c.n_layer && L.st == HD_OK; l++) get_layer(&L, &a->layers[l], &c, l);
     get_norm(&L, &a->out_norm_w, &a->out_norm_b, &a->out_norm, c.norm_eps, W, "vagg.out_norm.weight",
              "vagg.out_norm.bias", 0);
-    get(&L, &a->out_w, HD_TYPES_ANY, c.n_out, W, "vagg.out.weight", 0);
-    get(&L, &a->out_b, T_VEC, c.n_out, 0, "vagg.out.bias", 0);
+    hd_weights_load(&L, &a->out_w, HD_TYPES_ANY, c.n_out, W, "vagg.out.weight", 0);
+    hd_weights_load(&L, &a->out_b, T_VEC, c.n_out, 0, "vagg.out.bias", 0);
     if (L.st) {
         hd_vagg_free(a);
         return NULL;

@@ -15,7 +15,7 @@
 
 /* Software prefetch distance of the matrix-vector kernels: weight streams are also
  * prefetched this far ahead of the hardware prefetcher (measured on Zen 5: +10-15%
- * with four interleaved F16 rows at 8192 inputs; 512 B or 4 KiB: less). */
+ * with four interleaved F16 rows at 8192 inputs; 512 B or 4 KiB: no better). */
 #define HD_PF_DIST 2048
 
 #define A5_MR 12

@@ -211,7 +211,7 @@ static hd_status build(hd_graph *g, const hd_registry *reg, const ask_opts *o, c
         int vit = cat < 0 ? -1 : add_node(g, reg, "vit", "vit", &vk, 1, err);
         if (vit < 0) return err->code;
         for (int i = 0; i < o->n_images; i++) {
-            char name[32], port[8];
+            char name[32], port[16];
             snprintf(name, sizeof name, "image%d", i + 1);
             snprintf(port, sizeof port, "in%d", i);
             hd_kv ik = {"path", o->images[i]};

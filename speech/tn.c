@@ -14,32 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/strbuf.h"
+
 /* ---- output buffer --------------------------------------------------------- */
 
-typedef struct obuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} obuf;
+typedef hd_strbuf obuf;
 
-static void put_n(obuf *o, const char *s, size_t n) {
-    if (o->oom) return;
-    if (o->n + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 64;
-        while (cap < o->n + n + 1) cap *= 2;
-        char *p = realloc(o->p, cap);
-        if (!p) {
-            o->oom = true;
-            return;
-        }
-        o->p = p, o->cap = cap;
-    }
-    memcpy(o->p + o->n, s, n);
-    o->n += n;
-    o->p[o->n] = 0;
-}
-
-static void put(obuf *o, const char *s) { put_n(o, s, strlen(s)); }
+static void put_n(obuf *o, const char *s, size_t n) { hd_strbuf_put(o, s, n); }
+static void put(obuf *o, const char *s) { hd_strbuf_puts(o, s); }
 
 /* Appends a word, preceded by a space unless the buffer ends in one (or is empty
  * since `from`). */

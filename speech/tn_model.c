@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/strbuf.h"
+
 /* ---- tokens ---------------------------------------------------------------- */
 
 static hd_tn_cat cat_of(unsigned char c) {
@@ -54,31 +56,10 @@ const char *hd_tn_tag_name(hd_tn_tag t) {
 
 /* ---- tag-driven normalisation ---------------------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
+typedef hd_strbuf sbuf;
 
-static void sput(sbuf *o, const char *s, size_t n) {
-    if (o->oom) return;
-    if (o->n + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 64;
-        while (cap < o->n + n + 1) cap *= 2;
-        char *p = realloc(o->p, cap);
-        if (!p) {
-            o->oom = true;
-            return;
-        }
-        o->p = p, o->cap = cap;
-    }
-    memcpy(o->p + o->n, s, n);
-    o->n += n;
-    o->p[o->n] = 0;
-}
+static void sput(sbuf *o, const char *s, size_t n) { hd_strbuf_put(o, s, n); }
 
-/* The expansion of a forced tag for one token, or false when the tag does not
- * fit the token (the caller treats it as SELF). */
 static bool apply_tag(sbuf *o, const char *s, size_t len, hd_tn_cat cat, hd_tn_tag tag) {
     char w[512];
     if (tag == HD_TN_VERBATIM) {

@@ -284,7 +284,7 @@ static void build_signal(const double *gaps, float noise) {
         if (c < N_CLIPS) {
             g_sig.clip_a[c] = g_sig.n;
             memcpy(g_sig.x + g_sig.n, clip, nc * sizeof(float));
-            int64_t a, b;
+            int64_t a = 0, b = 0;
             g_sig.peak[c] = active_range(clip, (int64_t)nc, &a, &b);
             g_sig.act_a[c] = g_sig.n + a;
             g_sig.act_b[c] = g_sig.n + b;

@@ -1,0 +1,26 @@
+/* core/strbuf.h — a growable NUL-terminated byte string with a sticky
+ * out-of-memory flag, for code that builds text piece by piece (the TTS
+ * normalisers) and checks for failure once at the end.
+ *
+ *   hd_strbuf b = {0};
+ *   hd_strbuf_put(&b, "five", 4); hd_strbuf_puts(&b, " dollars");
+ *   if (b.oom) ... else use b.p (b.n bytes, NUL-terminated); free(b.p);
+ */
+#ifndef HD_CORE_STRBUF_H
+#define HD_CORE_STRBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct hd_strbuf {
+    char *p;        /* owned by the caller once built: free(b.p)       */
+    size_t n, cap;  /* bytes used (before the NUL) and allocated        */
+    bool oom;       /* an append failed; later appends do nothing       */
+} hd_strbuf;
+
+/* Appends s[0..n) and keeps the string NUL-terminated. */
+void hd_strbuf_put(hd_strbuf *b, const char *s, size_t n);
+/* Appends a NUL-terminated string. */
+void hd_strbuf_puts(hd_strbuf *b, const char *s);
+
+#endif

@@ -37,7 +37,16 @@
  *  lm/generate.h       prefill + decode loop with a token callback
  *  lm/chat.h           the Llama 3 chat format
  *  lm/random_model.h   random-weight checkpoints in the published layouts
+ *  vision/preprocess.h Llama 3.2 Vision tiling, resize, normalisation
+ *  vision/vit.h        the mllama vision encoder + projector
+ *  vision/video_aggregator.h  the temporal aggregator (perceiver resampler)
+ *  speech/mel.h        80-bin log-mel front end (streaming)
+ *  speech/conformer.h  the paper's Conformer speech encoder
+ *  adapters/speech_adapter.h  strided conv + rotary layer + projection into the LM
+ *  speech/speech_model.h  encoder + adapter + LM bundle, speech/speech_prompt.h its prompts
+ *  speech/tts.h        streaming text-to-speech (speech/tn.h, phonemes.h, prosody.h, vocoder.h)
  *  graph/graph.h       the processing graph: packets, nodes, scheduler
+ *  graph/registry.h    the built-in node types; graph/models.h the shared model cache
  *  graph/parse.h       pipeline descriptions ("file:a.wav ! resample ! wav:b.wav")
  */
 #ifndef HERD_H
@@ -72,7 +81,22 @@
 #include "lm/generate.h"
 #include "lm/chat.h"
 #include "lm/random_model.h"
+#include "vision/preprocess.h"
+#include "vision/vit.h"
+#include "vision/video_aggregator.h"
+#include "speech/mel.h"
+#include "speech/conformer.h"
+#include "adapters/speech_adapter.h"
+#include "speech/speech_model.h"
+#include "speech/speech_prompt.h"
+#include "speech/tn.h"
+#include "speech/phonemes.h"
+#include "speech/prosody.h"
+#include "speech/vocoder.h"
+#include "speech/tts.h"
 #include "graph/graph.h"
+#include "graph/registry.h"
+#include "graph/models.h"
 #include "graph/parse.h"
 
 #ifdef __cplusplus

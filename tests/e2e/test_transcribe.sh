@@ -197,7 +197,11 @@ EOF
 }
 read -r r2 l2 < <(rss "$T/m2.s16")
 read -r r10 l10 < <(rss "$T/m10.s16")
-if [ -n "$r2" ] && [ -n "$r10" ] && [ "$l10" -gt $((4 * l2)) ] && [ $((r10 - r2)) -lt 8192 ]; then
+if ldd "$HERD" 2>/dev/null | grep -q libasan; then
+  # AddressSanitizer's quarantine keeps freed memory: peak RSS says nothing there (leaks are checked at exit)
+  [ "$l10" -gt $((4 * l2)) ] && ok "2 and 10 min through stdin ($l2 and $l10 lines; RSS not judged under ASan)" ||
+    fail "10 min gave $l10 lines, 2 min $l2"
+elif [ -n "$r2" ] && [ -n "$r10" ] && [ "$l10" -gt $((4 * l2)) ] && [ $((r10 - r2)) -lt 8192 ]; then
   ok "2 min: $r2 KB peak, 10 min: $r10 KB peak ($l2 and $l10 lines)"
 else
   fail "memory grows with the stream: 2 min ${r2:-?} KB ($l2 lines), 10 min ${r10:-?} KB ($l10 lines)"

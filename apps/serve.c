@@ -901,6 +901,9 @@ static int run(int argc, char **argv) {
     /* a thread per connection: without a bound, glibc gives threads up to 8 malloc
      * arenas per core and resident memory creeps up with the connection count */
     mallopt(M_ARENA_MAX, 2);
+    /* per-request buffers (sampler tables, prompts) of 128 KiB and more are mapped and
+     * given back when freed, instead of glibc's sliding threshold keeping them on the heap */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);

@@ -204,8 +204,7 @@ hd_speech_adapter *hd_speech_adapter_from_weights(const hd_weights *w, const hd_
         hd_error_set(err, HD_ERR_NOMEM, "speech adapter: out of memory");
         return NULL;
     }
-    for (int i = 0; i < c.head_dim / 2; i++)
-        a->inv_freq[i] = (float)pow((double)c.rope_theta, -2.0 * i / c.head_dim);
+    hd_nn_rope_freqs(c.rope_theta, c.head_dim, a->inv_freq);
     loader L = {.w = w, .err = err, .st = HD_OK};
     hd_weights_load(&L, &a->conv_w, HD_TYPES_ANY, c.n_embd, (int64_t)c.conv_kernel * c.n_in, "adp.conv.weight", 0);
     hd_weights_load(&L, &a->conv_b, T_VEC, c.n_embd, 0, "adp.conv.bias", 0);
@@ -253,13 +252,8 @@ static size_t arena_bytes(const hd_speech_adapter *a, int64_t T) {
 }
 
 static hd_status reserve(hd_speech_adapter *a, int64_t T, hd_error *err) {
-    if (T > a->pos_cap) {
-        int32_t *p = realloc(a->pos, (size_t)T * sizeof *p);
-        if (!p) return hd_error_set(err, HD_ERR_NOMEM, "speech adapter: out of memory for %lld positions", (long long)T);
-        a->pos = p;
-        for (int64_t i = a->pos_cap; i < T; i++) p[i] = (int32_t)i;
-        a->pos_cap = T;
-    }
+    hd_status st = hd_nn_positions(&a->pos, &a->pos_cap, T, "speech adapter", err);
+    if (st) return st;
     if (T > a->arena_frames) {
         hd_arena *n = hd_arena_create(arena_bytes(a, T), err);
         if (!n) return err ? err->code : HD_ERR_NOMEM;

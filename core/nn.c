@@ -1,4 +1,5 @@
 /* core/nn.c — shared transformer blocks on top of core/ops.h (see nn.h). */
+#include <stdlib.h>
 #include "nn.h"
 
 #include "quant.h"
@@ -304,4 +305,19 @@ hd_status hd_nn_layer(hd_exec *ex, hd_arena *arena, hd_tensor *x, const hd_nn_la
 out:
     hd_arena_reset(arena, mark);
     return st;
+}
+
+/* ---- rotary positions ------------------------------------------------------ */
+
+void hd_nn_rope_freqs(float theta, int d, float *inv_freq) {
+    for (int i = 0; i < d / 2; i++) inv_freq[i] = (float)pow((double)theta, -2.0 * i / d);
+}
+
+hd_status hd_nn_positions(int32_t **pos, int64_t *cap, int64_t n, const char *who, hd_error *err) {
+    if (n <= *cap) return HD_OK;
+    int32_t *p = realloc(*pos, (size_t)n * sizeof *p);
+    if (!p) return hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory for %lld positions", who, (long long)n);
+    for (int64_t i = *cap; i < n; i++) p[i] = (int32_t)i;
+    *pos = p, *cap = n;
+    return HD_OK;
 }

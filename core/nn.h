@@ -171,6 +171,14 @@ hd_status hd_nn_layer(hd_exec *ex, hd_arena *arena, hd_tensor *x, const hd_nn_la
                       const hd_nn_attn_ctx *c, hd_error *err);
 size_t hd_nn_layer_scratch_bytes(const hd_nn_layer_w *w, int64_t n_tokens);
 
+/* ---- rotary positions ------------------------------------------------------ */
+
+/* inv_freq[i] = theta^(-2i/d) for i < d/2 (plain RoPE, no scaling). */
+void hd_nn_rope_freqs(float theta, int d, float *inv_freq);
+/* Grows *pos (malloc'd, *cap entries holding 0, 1, 2, ...) to at least n
+ * entries; HD_ERR_NOMEM naming `who` when it cannot. */
+hd_status hd_nn_positions(int32_t **pos, int64_t *cap, int64_t n, const char *who, hd_error *err);
+
 /* Arena bytes of one F32 activation with n elements (rounded to the arena's
  * 64-byte alignment), for sizing arenas. */
 size_t hd_nn_f32_bytes(int64_t n);

@@ -268,8 +268,7 @@ hd_conformer *hd_conformer_from_weights(const hd_weights *w, const hd_conformer_
         hd_error_set(err, HD_ERR_NOMEM, "conformer: out of memory");
         return NULL;
     }
-    for (int i = 0; i < c.head_dim / 2; i++)
-        m->inv_freq[i] = (float)pow((double)c.rope_theta, -2.0 * i / c.head_dim);
+    hd_nn_rope_freqs(c.rope_theta, c.head_dim, m->inv_freq);
     loader L = {.w = w, .err = err, .st = HD_OK};
     hd_weights_load3(&L, &m->in_w, HD_TYPES_ANY, 2, c.n_embd, (int64_t)c.stack * c.n_mel, 0, "enc.in.weight", 0);
     hd_weights_load3(&L, &m->in_b, T_VEC, 1, c.n_embd, 0, 0, "enc.in.bias", 0);
@@ -391,13 +390,8 @@ static size_t arena_bytes(const hd_conformer *m, int64_t T) {
 }
 
 static hd_status reserve(hd_conformer *m, int64_t T, hd_error *err) {
-    if (T > m->pos_cap) {
-        int32_t *p = realloc(m->pos, (size_t)T * sizeof *p);
-        if (!p) return hd_error_set(err, HD_ERR_NOMEM, "conformer: out of memory for %lld positions", (long long)T);
-        m->pos = p;
-        for (int64_t i = m->pos_cap; i < T; i++) p[i] = (int32_t)i;
-        m->pos_cap = T;
-    }
+    hd_status st = hd_nn_positions(&m->pos, &m->pos_cap, T, "conformer", err);
+    if (st) return st;
     if (T > m->arena_tokens) {
         hd_arena *a = hd_arena_create(arena_bytes(m, T), err);
         if (!a) return err ? err->code : HD_ERR_NOMEM;

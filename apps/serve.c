@@ -619,6 +619,13 @@ static enum MHD_Result handle_chat(hd_server *s, struct MHD_Connection *conn, co
 
     if (!j->req.stream) {
         j->conn = conn;
+        /* the answer's buffer before the token loop: ~8 bytes a token, grown only past that */
+        j->cap = (size_t)(j->req.max_tokens > 0 ? j->req.max_tokens : 512) * 8 + 64;
+        if (!(j->text = malloc(j->cap))) {
+            hd_serve_slot_release(s, j->sl);
+            hd_api_fail(&e, 500, "server_error", NULL, "out of memory");
+            goto fail;
+        }
         hd_generate_result res = {0};
         hd_error err = {0};
         hd_status st = run_generation(j, &res, &err);

@@ -15,6 +15,7 @@
  * the sink gathers the delivered packets for --ids / --json.  Encoding and
  * generation progress go to stderr. */
 #include "cli.h"
+#include "llama_opts.h"
 
 #include "core/threadpool.h"
 #include "graph/graph.h"
@@ -42,14 +43,12 @@ typedef struct ask_opts {
     const char *vision;       /* vision encoder file, default: the model */
     const char *system;
     const char *speak;
-    const char *top_k, *top_p, *min_p, *ctx;
+    hd_llama_opts lm;   /* --top-k/--top-p/--min-p/-c for the llama node */
     bool hf_mask, bad;
 } ask_opts;
 
 static int flag(void *vctx, const char *f, const char *v) {
     ask_opts *o = vctx;
-    long long n;
-    double d;
     if (!strcmp(f, "-i") || !strcmp(f, "--image")) {
         if (!v) return 1;   /* hd_cli_parse reports the missing value */
         if (o->n_images == MAX_ASK_IMAGES) {
@@ -64,22 +63,8 @@ static int flag(void *vctx, const char *f, const char *v) {
     if (!strcmp(f, "--system")) { o->system = v; return 1; }
     if (!strcmp(f, "--speak")) { o->speak = v; return 1; }
     if (!strcmp(f, "--hf-mask")) { o->hf_mask = true; return 0; }
-    if (!strcmp(f, "--top-k")) {
-        if (v && !hd_cli_int(o->cli, f, v, 0, 1 << 30, &n)) o->bad = true;
-        o->top_k = v;
-        return 1;
-    }
-    if (!strcmp(f, "-c") || !strcmp(f, "--ctx")) {
-        if (v && !hd_cli_int(o->cli, f, v, 16, 1 << 24, &n)) o->bad = true;
-        o->ctx = v;
-        return 1;
-    }
-    if (!strcmp(f, "--top-p") || !strcmp(f, "--min-p")) {
-        if (v && !hd_cli_float(o->cli, f, v, &d)) o->bad = true;
-        if (!strcmp(f, "--top-p")) o->top_p = v;
-        else o->min_p = v;
-        return 1;
-    }
+    int lr = hd_llama_opts_flag(o->cli, &o->lm, f, v, &o->bad);
+    if (lr >= 0) return lr;
     return -1;
 }
 
@@ -192,10 +177,7 @@ static hd_status build(hd_graph *g, const hd_registry *reg, const ask_opts *o, c
     kv[n++] = (hd_kv){"temp", temp_buf};
     kv[n++] = (hd_kv){"seed", seed_buf};
     if (o->system) kv[n++] = (hd_kv){"system", o->system};
-    if (o->top_k) kv[n++] = (hd_kv){"top-k", o->top_k};
-    if (o->top_p) kv[n++] = (hd_kv){"top-p", o->top_p};
-    if (o->min_p) kv[n++] = (hd_kv){"min-p", o->min_p};
-    if (o->ctx) kv[n++] = (hd_kv){"ctx", o->ctx};
+    n += hd_llama_opts_kv(&o->lm, kv + n);
     if (o->hf_mask) kv[n++] = (hd_kv){"hf-mask", "true"};
     if (o->n_images > 4) {   /* the context holds 4 images unless told */
         snprintf(mi_buf, sizeof mi_buf, "%d", o->n_images);

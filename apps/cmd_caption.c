@@ -40,6 +40,7 @@
  * the first frame of the run to the end of the last one's display interval);
  * --json prints one object with the mode, the frames and every caption. */
 #include "cli.h"
+#include "llama_opts.h"
 
 #include "core/threadpool.h"
 #include "graph/graph.h"
@@ -71,7 +72,7 @@ static const char k_default_question[] = "Describe what happens in this video.";
 typedef struct cap_opts {
     hd_cli *cli;
     const char *question, *system, *vision, *with_audio, *format, *out;
-    const char *top_k, *top_p, *min_p, *ctx;
+    hd_llama_opts lm;   /* --top-k/--top-p/--min-p/-c for the llama node */
     long long frames, segments;
     bool frames_set, segments_set;
     double fps;
@@ -119,22 +120,8 @@ static int flag(void *vctx, const char *f, const char *v) {
         o->fps_set = true;
         return 1;
     }
-    if (!strcmp(f, "--top-k")) {
-        if (v && !hd_cli_int(o->cli, f, v, 0, 1 << 30, &n)) o->bad = true;
-        o->top_k = v;
-        return 1;
-    }
-    if (!strcmp(f, "-c") || !strcmp(f, "--ctx")) {
-        if (v && !hd_cli_int(o->cli, f, v, 16, 1 << 24, &n)) o->bad = true;
-        o->ctx = v;
-        return 1;
-    }
-    if (!strcmp(f, "--top-p") || !strcmp(f, "--min-p")) {
-        if (v && !hd_cli_float(o->cli, f, v, &d)) o->bad = true;
-        if (!strcmp(f, "--top-p")) o->top_p = v;
-        else o->min_p = v;
-        return 1;
-    }
+    int lr = hd_llama_opts_flag(o->cli, &o->lm, f, v, &o->bad);
+    if (lr >= 0) return lr;
     return -1;
 }
 
@@ -423,10 +410,7 @@ static hd_status build(hd_graph *g, const hd_registry *reg, const cap_opts *o, c
     kv[n++] = (hd_kv){"temp", temp_buf};
     kv[n++] = (hd_kv){"seed", seed_buf};
     if (o->system) kv[n++] = (hd_kv){"system", o->system};
-    if (o->top_k) kv[n++] = (hd_kv){"top-k", o->top_k};
-    if (o->top_p) kv[n++] = (hd_kv){"top-p", o->top_p};
-    if (o->min_p) kv[n++] = (hd_kv){"min-p", o->min_p};
-    if (o->ctx) kv[n++] = (hd_kv){"ctx", o->ctx};
+    n += hd_llama_opts_kv(&o->lm, kv + n);
     if (o->hf_mask) kv[n++] = (hd_kv){"hf-mask", "true"};
     int lm = add_node(g, reg, "llama", "llama", kv, n, err);
     if (lm < 0) return err->code;

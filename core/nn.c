@@ -51,12 +51,57 @@ hd_status hd_nn_linear(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_tens
     return hd_op_linear(ex, y, w, x, b, err);
 }
 
+/* ---- low-rank adapters ------------------------------------------------------ */
+
+size_t hd_nn_lora_scratch_bytes(const hd_nn_lora *lora, int64_t n_tokens) {
+    if (!lora) return 0;
+    return hd_nn_f32_bytes(lora->a->ne[1] * n_tokens) + hd_nn_f32_bytes(lora->b->ne[1] * n_tokens);
+}
+
+hd_status hd_nn_lora_add(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_nn_lora *lora, const hd_tensor *x,
+                         hd_error *err) {
+    if (!lora) return HD_OK;
+    if (lora->a->ne[0] != x->ne[0] || lora->b->ne[0] != lora->a->ne[1] || lora->b->ne[1] != y->ne[0] ||
+        y->ne[1] != x->ne[1])
+        return hd_error_set(err, HD_ERR_SHAPE, "LoRA %s: A [%lld, %lld], B [%lld, %lld] do not fit %lld → %lld",
+                            lora->a->name ? lora->a->name : "", (long long)lora->a->ne[0], (long long)lora->a->ne[1],
+                            (long long)lora->b->ne[0], (long long)lora->b->ne[1], (long long)x->ne[0],
+                            (long long)y->ne[0]);
+    size_t mark = hd_arena_mark(arena);
+    hd_tensor t, u;
+    /* t = scale · x·Aᵀ [r, S];  y += t·Bᵀ [N, S] */
+    hd_status st = hd_nn_linear(ex, arena, &t, lora->a, NULL, x, err);
+    if (!st && lora->scale != 1.0f) st = hd_op_scale(ex, &t, &t, lora->scale, err);
+    if (!st) st = hd_nn_linear(ex, arena, &u, lora->b, NULL, &t, err);
+    if (!st) st = hd_op_add(ex, y, y, &u, err);
+    hd_arena_reset(arena, mark);
+    return st;
+}
+
+/* y = x·Wᵀ + b (+ LoRA) with y from the arena. */
+static hd_status linear_lora(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_tensor *w, const hd_tensor *b,
+                             const hd_nn_lora *lora, const hd_tensor *x, hd_error *err) {
+    hd_status st = hd_nn_linear(ex, arena, y, w, b, x, err);
+    if (!st) st = hd_nn_lora_add(ex, arena, y, lora, x, err);
+    return st;
+}
+
+static size_t max_lora_bytes(const hd_nn_lora *const *l, int n, int64_t n_tokens) {
+    size_t m = 0;
+    for (int i = 0; i < n; i++) {
+        size_t b = hd_nn_lora_scratch_bytes(l[i], n_tokens);
+        if (b > m) m = b;
+    }
+    return m;
+}
+
 /* ---- attention ----------------------------------------------------------- */
 
 size_t hd_nn_attention_scratch_bytes(const hd_nn_attn_w *w, int64_t n_tokens) {
     int64_t hd = (int64_t)w->n_head * w->head_dim, gd = (int64_t)w->n_kv_head * w->head_dim;
-    /* q, k, v, attention output */
-    return 2 * hd_nn_f32_bytes(hd * n_tokens) + 2 * hd_nn_f32_bytes(gd * n_tokens);
+    const hd_nn_lora *l[4] = {w->lora_q, w->lora_k, w->lora_v, w->lora_o};
+    /* q, k, v, attention output, one LoRA's temporaries */
+    return 2 * hd_nn_f32_bytes(hd * n_tokens) + 2 * hd_nn_f32_bytes(gd * n_tokens) + max_lora_bytes(l, 4, n_tokens);
 }
 
 static hd_status check_attn(const hd_nn_attn_w *w, const hd_tensor *x, const hd_tensor *y,
@@ -109,8 +154,8 @@ static hd_status project_kv(hd_exec *ex, hd_arena *arena, const hd_nn_attn_w *w,
     const int64_t G = w->n_kv_head, d = w->head_dim, T = src->ne[1];
     hd_tensor k2, v2;
     hd_status st;
-    if ((st = hd_nn_linear(ex, arena, &k2, w->wk, w->bk, src, err))) return st;
-    if ((st = hd_nn_linear(ex, arena, &v2, w->wv, w->bv, src, err))) return st;
+    if ((st = linear_lora(ex, arena, &k2, w->wk, w->bk, w->lora_k, src, err))) return st;
+    if ((st = linear_lora(ex, arena, &v2, w->wv, w->bv, w->lora_v, src, err))) return st;
     if (k2.ne[0] != G * d || v2.ne[0] != G * d)
         return hd_error_set(err, HD_ERR_SHAPE, "attention: key/value widths %lld/%lld, expected %lld",
                             (long long)k2.ne[0], (long long)v2.ne[0], (long long)(G * d));
@@ -160,7 +205,7 @@ hd_status hd_nn_attention(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_n
     hd_tensor q2, o;
 
     /* q = x·W_qᵀ → [d, H, S] */
-    if ((st = hd_nn_linear(ex, arena, &q2, w->wq, w->bq, x, err))) goto out;
+    if ((st = linear_lora(ex, arena, &q2, w->wq, w->bq, w->lora_q, x, err))) goto out;
     if (q2.ne[0] != H * d) {
         st = hd_error_set(err, HD_ERR_SHAPE, "attention: query width %lld, expected %lld", (long long)q2.ne[0],
                           (long long)(H * d));
@@ -192,13 +237,14 @@ hd_status hd_nn_attention(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_n
         }
     }
     if ((st = nn_alloc(arena, &o, 3, d, H, S, "attention output", err))) goto out;
-    hd_attn_params p = {.scale = 1.0f / sqrtf((float)d), .causal = c->causal, .q_offset = q_offset,
-                        .mask = c->mask};
+    const float scale = w->scale != 0.0f ? w->scale : 1.0f / sqrtf((float)d);
+    hd_attn_params p = {.scale = scale, .causal = c->causal, .q_offset = q_offset, .mask = c->mask};
     if ((st = hd_op_attention(ex, &o, &q, &K, &V, &p, err))) goto out;
 
     /* y = o·W_oᵀ (+ b_o) */
     hd_tensor o2 = hd_tensor_2d(HD_TYPE_F32, H * d, S, o.data);
     st = hd_op_linear(ex, y, w->wo, &o2, w->bo, err);
+    if (!st) st = hd_nn_lora_add(ex, arena, y, w->lora_o, &o2, err);
 out:
     hd_arena_reset(arena, mark);
     return st;
@@ -208,7 +254,8 @@ out:
 
 size_t hd_nn_mlp_scratch_bytes(const hd_nn_mlp_w *w, int64_t n_tokens) {
     int64_t F = w->up->ne[1];
-    return (w->gate ? 2 : 1) * hd_nn_f32_bytes(F * n_tokens);
+    const hd_nn_lora *l[3] = {w->lora_gate, w->lora_up, w->lora_down};
+    return (w->gate ? 2 : 1) * hd_nn_f32_bytes(F * n_tokens) + max_lora_bytes(l, 3, n_tokens);
 }
 
 static hd_status nn_act(hd_exec *ex, hd_tensor *y, const hd_tensor *x, hd_nn_act act, hd_error *err) {
@@ -225,10 +272,10 @@ hd_status hd_nn_mlp(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_nn_mlp_
     size_t mark = hd_arena_mark(arena);
     hd_status st;
     hd_tensor u, g;
-    if ((st = hd_nn_linear(ex, arena, &u, w->up, w->gate ? NULL : w->b_up, x, err))) goto out;
+    if ((st = linear_lora(ex, arena, &u, w->up, w->gate ? NULL : w->b_up, w->lora_up, x, err))) goto out;
     if (w->gate) {
         /* SwiGLU: u = act(gate·x) ⊙ (up·x) */
-        if ((st = hd_nn_linear(ex, arena, &g, w->gate, NULL, x, err))) goto out;
+        if ((st = linear_lora(ex, arena, &g, w->gate, NULL, w->lora_gate, x, err))) goto out;
         if (w->act == HD_NN_ACT_SILU) {
             st = hd_op_swiglu(ex, &u, &g, &u, err);
         } else {
@@ -239,6 +286,7 @@ hd_status hd_nn_mlp(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_nn_mlp_
         if ((st = nn_act(ex, &u, &u, w->act, err))) goto out;
     }
     st = hd_op_linear(ex, y, w->down, &u, w->b_down, err);
+    if (!st) st = hd_nn_lora_add(ex, arena, y, w->lora_down, &u, err);
 out:
     hd_arena_reset(arena, mark);
     return st;
@@ -253,8 +301,8 @@ size_t hd_nn_layer_scratch_bytes(const hd_nn_layer_w *w, int64_t n_tokens) {
     return 2 * hd_nn_f32_bytes(D * n_tokens) + (a > m ? a : m);
 }
 
-/* x = x + tanh(gate)·r ⊙ h  (gate NULL: factor 1; r NULL: all ones) */
-static hd_status residual(hd_exec *ex, hd_tensor *x, hd_tensor *h, const hd_tensor *gate, const float *r,
+/* x = x + m·tanh(gate)·r ⊙ h  (m 0: 1; gate NULL: factor 1; r NULL: all ones) */
+static hd_status residual(hd_exec *ex, hd_tensor *x, hd_tensor *h, const hd_tensor *gate, const float *r, float m,
                           hd_error *err) {
     float g = 1.0f;
     if (gate) {
@@ -266,6 +314,7 @@ static hd_status residual(hd_exec *ex, hd_tensor *x, hd_tensor *h, const hd_tens
         hd_dequantize_row(gate->type, gate->data, &gv, 1);
         g = tanhf(gv);
     }
+    if (m != 0.0f) g *= m;
     if (r) {
         /* per token: a factor 0 adds exactly nothing (SPEC §2.8: such rows skip the block) */
         const int64_t D = h->ne[0], S = h->ne[1];
@@ -277,7 +326,7 @@ static hd_status residual(hd_exec *ex, hd_tensor *x, hd_tensor *h, const hd_tens
             else if (f != 1.0f)
                 for (int64_t j = 0; j < D; j++) row[j] *= f;
         }
-    } else if (gate) {
+    } else if (g != 1.0f) {
         hd_status st = hd_op_scale(ex, h, h, g, err);
         if (st) return st;
     }
@@ -296,12 +345,12 @@ hd_status hd_nn_layer(hd_exec *ex, hd_arena *arena, hd_tensor *x, const hd_nn_la
     /* x = x + attention(norm(x)) */
     if ((st = hd_nn_norm(ex, &a, x, &w->attn_norm, err))) goto out;
     if ((st = hd_nn_attention(ex, arena, &h, &w->attn, &a, c, err))) goto out;
-    if ((st = residual(ex, x, &h, w->attn_gate, c->attn_row_scale, err))) goto out;
+    if ((st = residual(ex, x, &h, w->attn_gate, c->attn_row_scale, w->residual_scale, err))) goto out;
 
     /* x = x + mlp(norm(x)) */
     if ((st = hd_nn_norm(ex, &a, x, &w->mlp_norm, err))) goto out;
     if ((st = hd_nn_mlp(ex, arena, &h, &w->mlp, &a, err))) goto out;
-    st = residual(ex, x, &h, w->mlp_gate, c->mlp_row_scale, err);
+    st = residual(ex, x, &h, w->mlp_gate, c->mlp_row_scale, w->residual_scale, err);
 out:
     hd_arena_reset(arena, mark);
     return st;

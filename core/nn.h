@@ -66,6 +66,22 @@ hd_status hd_nn_norm(hd_exec *ex, hd_tensor *y, const hd_tensor *x, const hd_nn_
 hd_status hd_nn_linear(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_tensor *w,
                        const hd_tensor *b, const hd_tensor *x, hd_error *err);
 
+/* ---- low-rank adapters (LoRA) --------------------------------------------- */
+
+/* A runtime LoRA on one linear y = x·Wᵀ (PEFT's LoraLayer, llama.cpp's
+ * adapter): y += scale · (x·Aᵀ)·Bᵀ, scale = alpha / r.  Borrowed weights. */
+typedef struct hd_nn_lora {
+    const hd_tensor *a;    /* [K, r]  PyTorch lora_A [r, K] */
+    const hd_tensor *b;    /* [r, N]  PyTorch lora_B [N, r] */
+    float scale;
+} hd_nn_lora;
+
+/* y += lora(x) for x ne={K, S}, y ne={N, S}; temporaries from the arena
+ * (reset after): (r + N)·S floats.  lora NULL is a no-op. */
+hd_status hd_nn_lora_add(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_nn_lora *lora, const hd_tensor *x,
+                         hd_error *err);
+size_t hd_nn_lora_scratch_bytes(const hd_nn_lora *lora, int64_t n_tokens);
+
 /* ---- attention ----------------------------------------------------------- */
 
 typedef struct hd_nn_attn_w {
@@ -80,6 +96,8 @@ typedef struct hd_nn_attn_w {
     int n_head;            /* H */
     int n_kv_head;         /* G, H % G == 0 (GQA); G == H is plain MHA     */
     int head_dim;          /* d */
+    float scale;           /* softmax scale of q·kᵀ; 0 = 1/sqrt(d) (Granite: attention_multiplier) */
+    const hd_nn_lora *lora_q, *lora_k, *lora_v, *lora_o;   /* runtime LoRA per projection, or NULL */
 } hd_nn_attn_w;
 
 /* How one call attends: positions, rotary embedding, cache, masking. */
@@ -113,7 +131,8 @@ typedef struct hd_nn_attn_ctx {
 } hd_nn_attn_ctx;
 
 /* y = attention(x): x ne={D, S}, y ne={D, S} allocated by the caller (y must
- * not alias x).  scores = q·kᵀ/sqrt(d) (+ mask), softmax, ·v, ·W_oᵀ. */
+ * not alias x).  scores = q·kᵀ·scale (+ mask), softmax, ·v, ·W_oᵀ (each
+ * projection plus its LoRA when given). */
 hd_status hd_nn_attention(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_nn_attn_w *w,
                           const hd_tensor *x, const hd_nn_attn_ctx *c, hd_error *err);
 /* Keys and values of src for a cache that hd_nn_attention later reads with
@@ -143,6 +162,7 @@ typedef struct hd_nn_mlp_w {
     const hd_tensor *b_up;   /* [F] or NULL (plain MLP only) */
     const hd_tensor *b_down; /* [D] or NULL */
     hd_nn_act act;
+    const hd_nn_lora *lora_gate, *lora_up, *lora_down;   /* runtime LoRA, or NULL */
 } hd_nn_mlp_w;
 
 /* y = mlp(x): x, y ne={D, S}; y allocated by the caller, must not alias x.
@@ -160,13 +180,15 @@ typedef struct hd_nn_layer_w {
     hd_nn_mlp_w mlp;
     const hd_tensor *attn_gate;  /* [1] F32: residual scaled by tanh(gate), or NULL */
     const hd_tensor *mlp_gate;   /* [1] F32 or NULL */
+    float residual_scale;        /* m on both branches, x = x + m·branch; 0 = 1
+                                    (Granite: residual_multiplier)               */
 } hd_nn_layer_w;
 
 /* In place on x ne={D, S}:
- *   x = x + g_a · r_a ⊙ attention(attn_norm(x))
- *   x = x + g_f · r_f ⊙ mlp(mlp_norm(x))
+ *   x = x + m · g_a · r_a ⊙ attention(attn_norm(x))
+ *   x = x + m · g_f · r_f ⊙ mlp(mlp_norm(x))
  * g = tanh(gate) (1 without a gate), r = c's per-token row scales (1 when
- * NULL).                                                                  */
+ * NULL), m = residual_scale (1 when 0).                                   */
 hd_status hd_nn_layer(hd_exec *ex, hd_arena *arena, hd_tensor *x, const hd_nn_layer_w *w,
                       const hd_nn_attn_ctx *c, hd_error *err);
 size_t hd_nn_layer_scratch_bytes(const hd_nn_layer_w *w, int64_t n_tokens);

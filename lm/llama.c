@@ -462,6 +462,7 @@ static hd_status llama_forward(hd_llama_context *ctx, const int32_t *tokens, con
     if (!x.data) return hd_error_set(err, HD_ERR_INTERNAL, "llama: activation arena too small");
     if ((st = embed(ctx, &x, tokens, embd, S, err))) return st;
     for (int64_t i = 0; i < S; i++) ctx->pos[i] = (int32_t)(n_past + i);
+    if (ctx->cap_fn && ctx->cap_layer == 0) ctx->cap_fn(ctx->cap_user, n_past, S, D, x.data);
 
     /* images seen by the rows of this batch (mllama): mask and R, or skip the cross layers */
     const bool xattn = c->n_xattn > 0 && hd_llama_xattn_prepare(ctx, S);
@@ -484,6 +485,7 @@ static hd_status llama_forward(hd_llama_context *ctx, const int32_t *tokens, con
                 hd_error_prefix(err, "layer %d (cross-attention)", l);
                 return st;
             }
+            if (ctx->cap_fn && ctx->cap_layer == l + 1) ctx->cap_fn(ctx->cap_user, n_past, S, D, x.data);
             continue;
         }
         hd_nn_attn_ctx ac = {
@@ -495,6 +497,7 @@ static hd_status llama_forward(hd_llama_context *ctx, const int32_t *tokens, con
             hd_error_prefix(err, "layer %d", l);
             return st;
         }
+        if (ctx->cap_fn && ctx->cap_layer == l + 1) ctx->cap_fn(ctx->cap_user, n_past, S, D, x.data);
     }
     if ((st = hd_kv_cache_advance(ctx->kv, S, err))) return st;
     if (!want_logits) return HD_OK;
@@ -562,6 +565,18 @@ int64_t hd_llama_n_ctx(const hd_llama_context *ctx) { return hd_kv_cache_n_ctx(c
 int64_t hd_llama_n_past(const hd_llama_context *ctx) { return hd_kv_cache_used(ctx->kv); }
 hd_kv_cache *hd_llama_kv_cache(hd_llama_context *ctx) { return ctx->kv; }
 size_t hd_llama_arena_used(const hd_llama_context *ctx) { return hd_arena_high_water(ctx->act); }
+
+hd_status hd_llama_set_hidden_capture(hd_llama_context *ctx, int layer, hd_llama_hidden_fn fn, void *user,
+                                      hd_error *err) {
+    if (!ctx) return hd_error_set(err, HD_ERR_ARG, "llama: no context for the hidden-state capture");
+    const int n_layer = ctx->model->cfg.n_layer;
+    if (fn && (layer < 0 || layer > n_layer))
+        return hd_error_set(err, HD_ERR_ARG, "llama: hidden-state layer %d outside 0..%d", layer, n_layer);
+    ctx->cap_fn = fn;
+    ctx->cap_user = fn ? user : NULL;
+    ctx->cap_layer = fn ? layer : 0;
+    return HD_OK;
+}
 
 hd_status hd_llama_rewind(hd_llama_context *ctx, int64_t n, hd_error *err) {
     ctx->n_logits = 0;

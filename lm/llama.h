@@ -135,6 +135,9 @@ typedef struct hd_llama_model {
                                   before (an image cross-attention layer), owned */
     hd_llama_layer *vlayers;   /* [n_video], owned; cross = true, slot = index */
     float *vnorms;             /* owned F32 copies of their norms and gates    */
+    /* a runtime LoRA adapter (hd_llama_lora_attach, lm/llama_lora.c), owned;
+     * NULL without one */
+    struct hd_llama_lora *lora;
 } hd_llama_model;
 
 /* Loads path (a .gguf file or a HF folder / config.json's folder), Llama or
@@ -143,6 +146,51 @@ typedef struct hd_llama_model {
  * and the tensor.  Caller frees with hd_llama_free. */
 hd_llama_model *hd_llama_load(const char *path, hd_error *err);
 void hd_llama_free(hd_llama_model *m);                  /* NULL is a no-op */
+
+/* ---- Granite options and LoRA adapters ----------------------------------- *
+ *
+ * IBM Granite (HF GraniteForCausalLM, model_type "granite"; GGUF
+ * general.architecture "granite" as llama.cpp's convert_hf_to_gguf.py
+ * GraniteModel writes it) is this decoder with four numbers from the config
+ * (hd_llama_config: embedding_multiplier m_e, residual_multiplier m_r,
+ * attention_multiplier m_a, logits_scaling s):
+ *     x = m_e · embed(ids)          (rows given by the caller too: HF scales
+ *                                    inputs_embeds inside GraniteModel)
+ *     x = x + m_r · attention(rms_norm(x)),  scores = q·kᵀ · m_a
+ *     x = x + m_r · mlp(rms_norm(x))
+ *     logits = head(rms_norm(x)) / s
+ * Same tensor names and layouts as Llama.  A HF granite_speech folder holds
+ * the LM as language_model.model.* / language_model.lm_head.weight (tied:
+ * absent); hd_llama_load reads it from there (config text_config).
+ *
+ * LoRA: a runtime adapter on the shared layer path (core/nn.h hd_nn_lora):
+ * W·x + (alpha/r)·B·(A·x) for every adapted projection, not merged, so the
+ * base weights stay mmap'd and shared and a context can run without it
+ * (hd_llama_context_params.no_lora).  Published Granite Speech adapters
+ * adapt q_proj and v_proj with r 64 (about 2 % extra work on those two).
+ * Accepted files:
+ *   - a PEFT adapter folder (or its adapter_config.json): adapter_config.json
+ *     (peft_type "LORA", r, lora_alpha, target_modules; use_rslora, use_dora
+ *     and bias other than "none" are refused) + adapter_model.safetensors with
+ *     names [base_model.model.][language_model.]model.layers.N.{self_attn.
+ *     {q,k,v,o}_proj, mlp.{gate,up,down}_proj}.lora_{A,B}.weight, PyTorch
+ *     shapes A [r, in], B [out, r] — for a HF-layout model (half-split RoPE);
+ *   - a llama.cpp LoRA GGUF (general.type "adapter", adapter.type "lora",
+ *     adapter.lora.alpha; tensors blk.N.<name>.weight.lora_a [in, r] and
+ *     .lora_b [r, out] in ggml order, Q/K lora_b rows permuted like the base
+ *     rows) — for a GGUF model.  general.architecture must match the model's.
+ * Attaching changes the model: do it before creating contexts. */
+
+/* Loads the adapter at path and makes every later context of m use it
+ * (unless no_lora).  Every tensor is shape-checked against m; errors name
+ * the file and the tensor.  Replaces an adapter attached before. */
+hd_status hd_llama_lora_attach(hd_llama_model *m, const char *path, hd_error *err);
+/* Detaches and frees the adapter (no-op without one). */
+void hd_llama_lora_detach(hd_llama_model *m);
+bool hd_llama_has_lora(const hd_llama_model *m);
+/* The adapter's scale alpha/r and rank (0, 0 without one). */
+float hd_llama_lora_scale(const hd_llama_model *m);
+int hd_llama_lora_rank(const hd_llama_model *m);
 
 /* RoPE frequencies for cfg (SPEC §1.4): inv_freq[i] = θ^(−2i/d) / factor[i],
  * i < d/2, with freq_factors (a GGUF rope_freqs tensor) or, when NULL, the
@@ -164,6 +212,7 @@ typedef struct hd_llama_context_params {
     bool logits_all;    /* keep logits of every token of a batch, not just the last */
     hd_xattn_mask_mode xattn_mask;  /* cross-attention row masking (mllama), default META */
     int max_images;     /* images hd_llama_set_images may hold (≤ 0: 4; at most 64; mllama only) */
+    bool no_lora;       /* run without the model's LoRA adapter (Granite Speech: text-only turns) */
 } hd_llama_context_params;
 
 hd_llama_context_params hd_llama_context_default_params(void);
@@ -314,6 +363,24 @@ bool hd_llama_has_video_layers(const hd_llama_model *m);
  * of kv_type plus an F32 R row per batch position. */
 hd_status hd_llama_set_video(hd_llama_context *ctx, const hd_llama_video *v, hd_error *err);
 void hd_llama_clear_video(hd_llama_context *ctx);
+
+/* ---- hidden states of one layer (the TTS front end, SPEC §5) ----------- */
+
+/* The residual stream after the first `layer` decoder layers (HF's
+ * output_hidden_states[layer]: 0 = the input embeddings, n_layer = the last
+ * layer's output before the final RMSNorm) of the positions of one forward
+ * batch: states [n][dim] F32 row-major, row i = position pos0 + i; owned by
+ * the context, valid only during the call.  Called from the decoding thread
+ * once per forward batch (hd_llama_decode runs n tokens in batches of
+ * n_batch).  If a later batch of the same decode fails, the cache is rolled
+ * back (positions are reused) although earlier batches were reported. */
+typedef void (*hd_llama_hidden_fn)(void *user, int64_t pos0, int64_t n, int64_t dim, const float *states);
+
+/* Installs (fn != NULL) or removes (fn == NULL) the capture; layer in
+ * 0..n_layer, else HD_ERR_ARG.  No copy, no allocation: the callback sees the
+ * activations in place; without a capture the forward pass does not change. */
+hd_status hd_llama_set_hidden_capture(hd_llama_context *ctx, int layer, hd_llama_hidden_fn fn, void *user,
+                                      hd_error *err);
 
 /* High-water marks of the arenas (bytes), for tuning and tests. */
 size_t hd_llama_arena_used(const hd_llama_context *ctx);

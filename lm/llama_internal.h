@@ -42,6 +42,11 @@ struct hd_llama_context {
     float *xrow;                   /* [n_batch] R of the current batch (1 = row sees an image) */
     bool xrow_any;                 /* some row of the batch sees an image */
 
+    /* hidden-state capture (hd_llama_set_hidden_capture): after cap_layer layers */
+    hd_llama_hidden_fn cap_fn;     /* NULL: none */
+    void *cap_user;
+    int cap_layer;
+
     /* the video for the video cross-attention layers (lm/llama_video.c) */
     bool has_video;
     int64_t n_vid_tokens;          /* T_v */

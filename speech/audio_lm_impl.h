@@ -4,6 +4,7 @@
 #ifndef HD_AUDIO_LM_IMPL_H
 #define HD_AUDIO_LM_IMPL_H
 
+#include "lm/convert.h"
 #include "speech/audio_lm.h"
 
 typedef struct hd_audio_lm_ops {
@@ -23,6 +24,9 @@ typedef struct hd_audio_lm_ops {
                        hd_error *err);
     hd_status (*prompt)(const void *state, const hd_audio_prompt *p, hd_tokens *out, int64_t *audio_at,
                         hd_error *err);
+    /* `herd convert DIR OUT.gguf`: the HF folder at dir → out_gguf (+ the
+     * family's companion files beside it); p->type is the weight type. */
+    hd_status (*convert)(const char *dir, const char *out_gguf, const hd_convert_params *p, hd_error *err);
 } hd_audio_lm_ops;
 
 extern const hd_audio_lm_ops hd_granite_speech_ops;   /* speech/granite_speech.c */

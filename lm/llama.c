@@ -53,6 +53,8 @@ typedef struct hd_llama_hf_names {
     const char *head;   /* the LM head */
 } hf_layout;   /* struct hd_llama_hf_names: hd_llama_model.hf */
 static const hf_layout k_hf_llama = {"model.", "lm_head.weight"};
+/* the LM inside a speech-LLM folder (granite_speech: language_model = GraniteForCausalLM) */
+static const hf_layout k_hf_wrapped = {"language_model.model.", "language_model.lm_head.weight"};
 static const hf_layout k_hf_mllama[2] = {
     {"language_model.model.", "language_model.lm_head.weight"},
     {"model.language_model.", "lm_head.weight"},
@@ -213,6 +215,9 @@ hd_llama_model *hd_llama_load(const char *path, hd_error *err) {
      * LM head (V rows; tied when absent) */
     if (!gguf) {
         m->hf = &k_hf_llama;
+        if (!mllama && !hd_weights_has(m->file, "model.embed_tokens.weight") &&
+            hd_weights_has(m->file, "language_model.model.embed_tokens.weight"))
+            m->hf = &k_hf_wrapped;
         if (mllama) {   /* the Hub's names, or the ones newer transformers write */
             m->hf = &k_hf_mllama[0];
             if (!hd_weights_has(m->file, "language_model.model.embed_tokens.weight") &&
@@ -273,9 +278,11 @@ hd_llama_model *hd_llama_load(const char *path, hd_error *err) {
         L->nn = (hd_nn_layer_w){
             .attn_norm = {.kind = HD_NN_NORM_RMS, .w = &L->attn_norm, .eps = c->norm_eps},
             .attn = {.wq = &L->wq, .wk = &L->wk, .wv = &L->wv, .wo = &L->wo,
-                     .n_head = c->n_head, .n_kv_head = c->n_head_kv, .head_dim = c->head_dim},
+                     .n_head = c->n_head, .n_kv_head = c->n_head_kv, .head_dim = c->head_dim,
+                     .scale = c->attention_multiplier},   /* Granite; 0 = 1/√d */
             .mlp_norm = {.kind = HD_NN_NORM_RMS, .w = &L->ffn_norm, .eps = c->norm_eps},
             .mlp = {.gate = &L->w_gate, .up = &L->w_up, .down = &L->w_down, .act = HD_NN_ACT_SILU},
+            .residual_scale = c->residual_multiplier,   /* Granite; 0 = 1 */
         };
         if (L->cross) {
             /* q_norm/k_norm per head, no RoPE, tanh gates on both branches */
@@ -321,6 +328,7 @@ void hd_llama_free(hd_llama_model *m) {
     free(m->norms);
     free(m->inv_freq);
     hd_llama_video_unload(m);
+    hd_llama_lora_detach(m);
     free(m);
 }
 
@@ -435,14 +443,17 @@ static hd_status embed(hd_llama_context *ctx, hd_tensor *x, const int32_t *token
         ctx->ids[i] = tokens[i] == HD_LLAMA_TOKEN_EMBD ? 0 : tokens[i];   /* row 0 is overwritten below */
     }
     hd_status st = hd_op_get_rows(&ctx->ex, x, &m->tok_embd, ctx->ids, S, err);
-    if (st || !any) return st;
+    if (st) return st;
     float *xd = x->data;
-    for (int64_t i = 0; i < S; i++)
+    for (int64_t i = 0; any && i < S; i++)
         if (tokens[i] == HD_LLAMA_TOKEN_EMBD) {
             memcpy(xd + i * D, embd, (size_t)D * sizeof *xd);
             embd += D;
         }
-    return HD_OK;
+    /* Granite: GraniteModel scales inputs_embeds, the caller's rows included */
+    const float em = m->cfg.embedding_multiplier;
+    if (em != 0.0f && em != 1.0f) st = hd_op_scale(&ctx->ex, x, x, em, err);
+    return st;
 }
 
 /* One forward pass over S ≤ n_batch tokens at positions n_past … n_past+S-1.
@@ -488,12 +499,20 @@ static hd_status llama_forward(hd_llama_context *ctx, const int32_t *tokens, con
             if (ctx->cap_fn && ctx->cap_layer == l + 1) ctx->cap_fn(ctx->cap_user, n_past, S, D, x.data);
             continue;
         }
+        hd_nn_layer_w nw;   /* the layer without its LoRA (context option) */
+        const hd_nn_layer_w *lw = &L->nn;
+        if (ctx->p.no_lora && m->lora) {
+            nw = L->nn;
+            nw.attn.lora_q = nw.attn.lora_k = nw.attn.lora_v = nw.attn.lora_o = NULL;
+            nw.mlp.lora_gate = nw.mlp.lora_up = nw.mlp.lora_down = NULL;
+            lw = &nw;
+        }
         hd_nn_attn_ctx ac = {
             .pos = ctx->pos, .inv_freq = m->inv_freq, .n_rot = c->head_dim, .rope_mode = m->rope_mode,
             .k_cache = hd_kv_cache_k(ctx->kv, L->slot), .v_cache = hd_kv_cache_v(ctx->kv, L->slot),
             .n_past = n_past, .causal = true,
         };
-        if ((st = hd_nn_layer(ex, ctx->act, &x, &L->nn, &ac, err))) {
+        if ((st = hd_nn_layer(ex, ctx->act, &x, lw, &ac, err))) {
             hd_error_prefix(err, "layer %d", l);
             return st;
         }
@@ -511,6 +530,10 @@ static hd_status llama_forward(hd_llama_context *ctx, const int32_t *tokens, con
     if ((st = hd_op_rms_norm(ex, &h, &xl, &m->output_norm, c->norm_eps, err))) return st;
     hd_tensor logits = hd_tensor_2d(HD_TYPE_F32, V, n_out, ctx->logits);
     if ((st = hd_op_linear(ex, &logits, &m->output, &h, NULL, err))) return st;
+    /* Granite: logits / logits_scaling */
+    if (c->logits_scaling != 0.0f && c->logits_scaling != 1.0f &&
+        (st = hd_op_scale(ex, &logits, &logits, 1.0f / c->logits_scaling, err)))
+        return st;
     ctx->n_logits = n_out;
     return HD_OK;
 }

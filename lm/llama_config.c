@@ -124,6 +124,16 @@ hd_status hd_llama_config_validate(const hd_llama_config *c, const char *file, h
                                 (int)c->xattn_layers[i], i, c->n_layer);
     if (c->n_eos < 0 || c->n_eos > HD_LLAMA_MAX_EOS)
         return hd_error_set(err, HD_ERR_FORMAT, "%s: bad number of eos ids", file);
+    const struct { const char *name; float v; } mult[4] = {
+        {"embedding_multiplier", c->embedding_multiplier}, {"residual_multiplier", c->residual_multiplier},
+        {"attention_multiplier", c->attention_multiplier}, {"logits_scaling", c->logits_scaling},
+    };
+    for (int i = 0; i < 4; i++)
+        if (!(mult[i].v >= 0) || !isfinite(mult[i].v) || mult[i].v > 1e6f)
+            return hd_error_set(err, HD_ERR_FORMAT, "%s: Granite %s = %g must be finite and >= 0 (0 = unused)", file,
+                                mult[i].name, (double)mult[i].v);
+    if (c->granite && c->n_xattn > 0)
+        return hd_error_set(err, HD_ERR_FORMAT, "%s: a Granite model has no cross-attention layers", file);
     return HD_OK;
 }
 
@@ -188,11 +198,12 @@ hd_status hd_llama_config_from_gguf(hd_llama_config *cfg, const hd_gguf *g, hd_e
     if (!hd_gguf_get_str(g, "general.architecture", &s, &n))
         return hd_error_set(err, HD_ERR_FORMAT, "%s: general.architecture is missing", file);
     const bool mllama = n == 6 && memcmp(s, "mllama", 6) == 0;
-    if (!mllama && (n != 5 || memcmp(s, "llama", 5) != 0))
-        return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: architecture \"%.*s\" is neither llama nor mllama", file,
-                            (int)(n > 64 ? 64 : n), s);
-    /* key names: "<arch>.<suffix>" (mllama files use mllama.* for the same keys) */
-    const char *arch = mllama ? "mllama" : "llama";
+    const bool granite = n == 7 && memcmp(s, "granite", 7) == 0;
+    if (!mllama && !granite && (n != 5 || memcmp(s, "llama", 5) != 0))
+        return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: architecture \"%.*s\" is not llama, granite or mllama",
+                            file, (int)(n > 64 ? 64 : n), s);
+    /* key names: "<arch>.<suffix>" (mllama and granite files use their own prefix for the same keys) */
+    const char *arch = mllama ? "mllama" : granite ? "granite" : "llama";
     char kb[128];
 #define KEY(suffix) (snprintf(kb, sizeof kb, "%s.%s", arch, suffix), kb)
     if (hd_gguf_get_str(g, "general.name", &s, &n))
@@ -295,6 +306,17 @@ hd_status hd_llama_config_from_gguf(hd_llama_config *cfg, const hd_gguf *g, hd_e
         c.n_xattn = (int)nl;
         c.image_token_id = c.n_vocab;
     }
+    if (granite) {
+        /* llama.cpp's optional granite keys (absent: 0, Llama's behaviour) */
+        c.granite = true;
+        struct { const char *suffix; float *dst; } gk[4] = {
+            {"embedding_scale", &c.embedding_multiplier}, {"residual_scale", &c.residual_multiplier},
+            {"attention.scale", &c.attention_multiplier}, {"logit_scale", &c.logits_scaling},
+        };
+        for (int i = 0; i < 4; i++)
+            if (hd_gguf_find_key(g, KEY(gk[i].suffix)) >= 0 && !hd_gguf_get_f32(g, kb, gk[i].dst))
+                return hd_error_set(err, HD_ERR_FORMAT, "%s: key %s is not a number", file, kb);
+    }
 #undef KEY
     if ((st = hd_llama_config_validate(&c, file, err))) return st;
     *cfg = c;
@@ -307,7 +329,7 @@ hd_status hd_llama_config_to_gguf(const hd_llama_config *c, uint32_t file_type, 
     char label[32];
     size_label(hd_llama_config_n_params(c), label, sizeof label);
     const uint32_t head_kv = (uint32_t)c->n_head_kv;
-    const char *arch = c->n_xattn > 0 ? "mllama" : "llama";
+    const char *arch = c->n_xattn > 0 ? "mllama" : c->granite ? "granite" : "llama";
     char kb[128];
 #define KEY(suffix) (snprintf(kb, sizeof kb, "%s.%s", arch, suffix), kb)
     bool ok = hd_gguf_set_str(w, "general.architecture", arch) == HD_OK &&
@@ -331,6 +353,11 @@ hd_status hd_llama_config_to_gguf(const hd_llama_config *c, uint32_t file_type, 
     if (ok && c->n_xattn > 0)
         ok = hd_gguf_set_arr_i32(w, KEY("attention.cross_attention_layers"), c->xattn_layers,
                                  (uint64_t)c->n_xattn) == HD_OK;
+    if (ok && c->granite)   /* GraniteModel.set_gguf_parameters, in its order */
+        ok = hd_gguf_set_f32(w, KEY("attention.scale"), c->attention_multiplier) == HD_OK &&
+             hd_gguf_set_f32(w, KEY("embedding_scale"), c->embedding_multiplier) == HD_OK &&
+             hd_gguf_set_f32(w, KEY("residual_scale"), c->residual_multiplier) == HD_OK &&
+             hd_gguf_set_f32(w, KEY("logit_scale"), c->logits_scaling) == HD_OK;
 #undef KEY
     if (!ok) return hd_error_set(err, HD_ERR_NOMEM, "out of memory for GGUF metadata");
     return HD_OK;
@@ -438,7 +465,18 @@ static hd_status parse_hf(hd_llama_config *out, const cJSON *root, const char *f
     const char *mt = json_str(root, "model_type");
     const cJSON *top = root;
     const bool mllama = mt && strcmp(mt, "mllama") == 0;
-    if (mllama) {
+    bool granite = mt && strcmp(mt, "granite") == 0;
+    if (mt && strcmp(mt, "granite_speech") == 0) {
+        /* GraniteSpeechForConditionalGeneration: the LM is text_config (a GraniteConfig) */
+        root = cJSON_GetObjectItemCaseSensitive(top, "text_config");
+        if (!cJSON_IsObject(root))
+            return hd_error_set(err, HD_ERR_FORMAT, "%s: granite_speech config has no text_config object", file);
+        const char *tmt = json_str(root, "model_type");
+        if (tmt && strcmp(tmt, "granite") != 0)
+            return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: text_config.model_type \"%s\" is not granite", file,
+                                tmt);
+        granite = true;
+    } else if (mllama) {
         /* MllamaForConditionalGeneration: the decoder is described by text_config */
         root = cJSON_GetObjectItemCaseSensitive(top, "text_config");
         if (!cJSON_IsObject(root))
@@ -447,13 +485,14 @@ static hd_status parse_hf(hd_llama_config *out, const cJSON *root, const char *f
         if (tmt && strcmp(tmt, "mllama_text_model") != 0)
             return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: text_config.model_type \"%s\" is not mllama_text_model",
                                 file, tmt);
-    } else {
+    } else if (!granite) {
         bool llama_arch = false;
         const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
         const cJSON *a;
         cJSON_ArrayForEach(a, arch) if (cJSON_IsString(a) && strcmp(a->valuestring, "LlamaForCausalLM") == 0) llama_arch = true;
         if (mt ? strcmp(mt, "llama") != 0 : !llama_arch)
-            return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: model_type \"%s\" is neither llama nor mllama", file,
+            return hd_error_set(err, HD_ERR_UNSUPPORTED,
+                                "%s: model_type \"%s\" is not llama, granite, granite_speech or mllama", file,
                                 mt ? mt : "(none)");
     }
 
@@ -552,6 +591,19 @@ static hd_status parse_hf(hd_llama_config *out, const cJSON *root, const char *f
     if (D % H && d <= 0)
         return hd_error_set(err, HD_ERR_FORMAT, "%s: hidden_size %lld is not a multiple of %lld heads", file, D, H);
     if (mllama && (st = parse_mllama(&c, top, root, file, err))) return st;
+    if (granite) {
+        /* GraniteConfig: the four multipliers, 1.0 when absent */
+        c.granite = true;
+        c.embedding_multiplier = c.residual_multiplier = c.attention_multiplier = c.logits_scaling = 1.0f;
+        if ((st = json_float(root, "embedding_multiplier", false, &c.embedding_multiplier, file, err)) ||
+            (st = json_float(root, "residual_multiplier", false, &c.residual_multiplier, file, err)) ||
+            (st = json_float(root, "attention_multiplier", false, &c.attention_multiplier, file, err)) ||
+            (st = json_float(root, "logits_scaling", false, &c.logits_scaling, file, err)))
+            return st;
+        if (!(c.embedding_multiplier > 0) || !(c.residual_multiplier > 0) || !(c.attention_multiplier > 0) ||
+            !(c.logits_scaling > 0))
+            return hd_error_set(err, HD_ERR_FORMAT, "%s: Granite multipliers must be positive", file);
+    }
     if ((st = hd_llama_config_validate(&c, file, err))) return st;
     *out = c;
     return HD_OK;
@@ -706,10 +758,20 @@ char *hd_llama_config_to_hf_json(const hd_llama_config *c, const char *torch_dty
     py_float(c->rope_low_freq_factor, lo, sizeof lo);
     py_float(c->rope_high_freq_factor, hi, sizeof hi);
 
+    char gm[4][40];   /* Granite: attention, embedding, residual multipliers, logits scaling */
+    py_float(c->attention_multiplier, gm[0], sizeof gm[0]);
+    py_float(c->embedding_multiplier, gm[1], sizeof gm[1]);
+    py_float(c->residual_multiplier, gm[2], sizeof gm[2]);
+    py_float(c->logits_scaling, gm[3], sizeof gm[3]);
+    const bool gr = c->granite;
+
     sbuf b = {0};
-    sb_add(&b, "{\n  \"architectures\": [\n    \"LlamaForCausalLM\"\n  ],\n");
-    sb_add(&b, "  \"attention_bias\": false,\n  \"attention_dropout\": 0.0,\n  \"bos_token_id\": ");
+    sb_add(&b, "{\n  \"architectures\": [\n    \"%s\"\n  ],\n", gr ? "GraniteForCausalLM" : "LlamaForCausalLM");
+    sb_add(&b, "  \"attention_bias\": false,\n  \"attention_dropout\": 0.0,\n");
+    if (gr) sb_add(&b, "  \"attention_multiplier\": %s,\n", gm[0]);
+    sb_add(&b, "  \"bos_token_id\": ");
     sb_id(&b, c->bos_token_id);
+    if (gr) sb_add(&b, ",\n  \"embedding_multiplier\": %s", gm[1]);
     sb_add(&b, ",\n  \"eos_token_id\": ");
     if (c->n_eos == 0) sb_add(&b, "null");
     else if (c->n_eos == 1) sb_add(&b, "%d", c->eos_token_ids[0]);
@@ -721,12 +783,16 @@ char *hd_llama_config_to_hf_json(const hd_llama_config *c, const char *torch_dty
     sb_add(&b, ",\n");
     if (c->head_dim_explicit) sb_add(&b, "  \"head_dim\": %d,\n", c->head_dim);
     sb_add(&b, "  \"hidden_act\": \"silu\",\n  \"hidden_size\": %d,\n  \"initializer_range\": 0.02,\n", c->n_embd);
-    sb_add(&b, "  \"intermediate_size\": %d,\n  \"max_position_embeddings\": %lld,\n", c->n_ff,
-           (long long)c->n_ctx_train);
-    sb_add(&b, "  \"mlp_bias\": false,\n  \"model_type\": \"llama\",\n  \"num_attention_heads\": %d,\n", c->n_head);
+    sb_add(&b, "  \"intermediate_size\": %d,\n", c->n_ff);
+    if (gr) sb_add(&b, "  \"logits_scaling\": %s,\n", gm[3]);
+    sb_add(&b, "  \"max_position_embeddings\": %lld,\n", (long long)c->n_ctx_train);
+    sb_add(&b, "  \"mlp_bias\": false,\n  \"model_type\": \"%s\",\n  \"num_attention_heads\": %d,\n",
+           gr ? "granite" : "llama", c->n_head);
     sb_add(&b, "  \"num_hidden_layers\": %d,\n  \"num_key_value_heads\": %d,\n", c->n_layer, c->n_head_kv);
     if (c->pad_token_id >= 0) sb_add(&b, "  \"pad_token_id\": %d,\n", c->pad_token_id);
-    sb_add(&b, "  \"pretraining_tp\": 1,\n  \"rms_norm_eps\": %s,\n  \"rope_scaling\": ", eps);
+    if (gr) sb_add(&b, "  \"residual_multiplier\": %s,\n", gm[2]);
+    else sb_add(&b, "  \"pretraining_tp\": 1,\n");
+    sb_add(&b, "  \"rms_norm_eps\": %s,\n  \"rope_scaling\": ", eps);
     if (c->rope_scaling == HD_ROPE_SCALING_LLAMA3)
         sb_add(&b,
                "{\n    \"factor\": %s,\n    \"high_freq_factor\": %s,\n    \"low_freq_factor\": %s,\n"

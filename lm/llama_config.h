@@ -61,6 +61,15 @@ typedef struct hd_llama_config {
     int n_xattn;                  /*     len(cross_attention_layers)              */
     int32_t xattn_layers[HD_LLAMA_MAX_XATTN]; /* their indices, ascending        */
     int32_t image_token_id;       /*     <|image|> (128256), -1 if none           */
+    /* IBM Granite (HF GraniteForCausalLM, also the text_config of
+     * granite_speech; GGUF general.architecture "granite" with llama.cpp's
+     * granite.* keys).  Options of the one Llama core; a value of 0 means
+     * Llama's behaviour (what every plain Llama config has). */
+    bool granite;                 /*     written as "granite" GGUF / config.json   */
+    float embedding_multiplier;   /*     x = embed(ids)·m, caller rows included    */
+    float residual_multiplier;    /*     x = x + m·branch (attention and MLP)      */
+    float attention_multiplier;   /*     softmax scale, replaces 1/√d              */
+    float logits_scaling;         /*     logits = head(x) / s                      */
 } hd_llama_config;
 
 /* ---- presets ------------------------------------------------------------- */
@@ -83,7 +92,10 @@ int64_t hd_llama_config_n_params(const hd_llama_config *cfg);
 /* ---- GGUF ---------------------------------------------------------------- */
 
 /* Reads llama.* keys (and general.name, tokenizer.ggml.{bos,eos,padding}_token_id
- * when present).  general.architecture must be "llama", or "mllama" (Ollama's
+ * when present).  general.architecture must be "llama", "granite" (the same
+ * keys under granite.* plus granite.embedding_scale, granite.residual_scale,
+ * granite.attention.scale, granite.logit_scale, each optional as in
+ * llama.cpp: absent = 0 = Llama's behaviour), or "mllama" (Ollama's
  * Llama 3.2 Vision layout: the same keys under mllama.* plus the array
  * mllama.attention.cross_attention_layers; image_token_id = n_vocab).  llama.vocab_size
  * missing → the length of tokenizer.ggml.tokens.  Rope scaling: GGUF files
@@ -96,7 +108,9 @@ hd_status hd_llama_config_from_gguf(hd_llama_config *cfg, const hd_gguf *g, hd_e
 /* Writes the keys convert_hf_to_gguf.py writes for a Llama 3.x checkpoint,
  * in its order (with n_xattn > 0: architecture "mllama", every llama.* key
  * as mllama.*, then mllama.attention.cross_attention_layers as an INT32
- * array): general.architecture "llama", general.type, general.name,
+ * array; with granite: architecture "granite", every key as granite.*, then
+ * GraniteModel's granite.attention.scale, embedding_scale, residual_scale,
+ * logit_scale): general.architecture "llama", general.type, general.name,
  * general.size_label, llama.{block_count, context_length, embedding_length,
  * feed_forward_length, attention.head_count, attention.head_count_kv,
  * rope.freq_base, attention.layer_norm_rms_epsilon, [attention.key_length,
@@ -117,7 +131,11 @@ void hd_llama_rope_freq_factors(const hd_llama_config *cfg, float *factors);
 
 /* Parses config.json text (len bytes; need not be NUL-terminated).  Accepts
  * model_type "llama" (and a missing model_type when architectures names
- * LlamaForCausalLM), and model_type "mllama" (MllamaForConditionalGeneration):
+ * LlamaForCausalLM), "granite" (GraniteForCausalLM: GraniteConfig's defaults,
+ * the four multipliers, default 1.0 each), "granite_speech"
+ * (GraniteSpeechForConditionalGeneration: the LM is its text_config, a
+ * granite config; encoder/projector are left to speech/granite_speech.c),
+ * and model_type "mllama" (MllamaForConditionalGeneration):
  * then the text model is read from "text_config" (its cross_attention_layers
  * list included) and image_token_index from the top level; vision_config is
  * left to vision/.  Unknown keys are ignored; missing optional keys get the

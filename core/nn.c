@@ -104,11 +104,63 @@ size_t hd_nn_attention_scratch_bytes(const hd_nn_attn_w *w, int64_t n_tokens) {
     return 2 * hd_nn_f32_bytes(hd * n_tokens) + 2 * hd_nn_f32_bytes(gd * n_tokens) + max_lora_bytes(l, 4, n_tokens);
 }
 
+/* Queries (and keys) per block of a Shaw relative-position call of S tokens. */
+static int64_t rel_block(const hd_nn_attn_ctx *c, int64_t S) {
+    return c->block > 0 && c->block < S ? c->block : S;
+}
+
+size_t hd_nn_attention_ctx_scratch_bytes(const hd_nn_attn_w *w, int64_t n_tokens, const hd_nn_attn_ctx *c) {
+    size_t b = hd_nn_attention_scratch_bytes(w, n_tokens);
+    if (c && c->rel_pos && n_tokens > 0) {
+        const int64_t n = rel_block(c, n_tokens), m = n - 1 < c->rel_clamp ? n - 1 : c->rel_clamp;
+        /* q·E scores of one block, the block's bias matrix */
+        b += hd_nn_f32_bytes((2 * m + 1) * w->n_head * n) + hd_nn_f32_bytes(n * n);
+    }
+    return b;
+}
+
+/* The block and relative-position options of c (see nn.h). */
+static hd_status check_local(const hd_nn_attn_w *w, const hd_tensor *x, const hd_nn_attn_ctx *c, hd_error *err) {
+    if (c->block < 0 || c->kv_block < 0 || (c->kv_block > 0 && c->block <= 0))
+        return hd_error_set(err, HD_ERR_ARG, "attention: bad block sizes %lld/%lld", (long long)c->block,
+                            (long long)c->kv_block);
+    if (c->block <= 0 && !c->rel_pos) return HD_OK;
+    if (c->k_cache || c->kv_cached || c->causal || c->mask)
+        return hd_error_set(err, HD_ERR_ARG,
+                            "attention: block-local or relative-position attention takes no cache, causal or additive mask");
+    const int64_t S = x->ne[1], T = c->kv_input ? c->kv_input->ne[1] : S;
+    if (c->block > 0) {
+        const int64_t bk = c->kv_block > 0 ? c->kv_block : c->block;
+        const int64_t nq = (S + c->block - 1) / c->block, nk = (T + bk - 1) / bk;
+        if (nq != nk)
+            return hd_error_set(err, HD_ERR_SHAPE,
+                                "attention: %lld queries in blocks of %lld and %lld keys in blocks of %lld "
+                                "give different block counts (%lld, %lld)",
+                                (long long)S, (long long)c->block, (long long)T, (long long)bk, (long long)nq,
+                                (long long)nk);
+    }
+    if (c->rel_pos) {
+        const hd_tensor *e = c->rel_pos;
+        if (c->kv_input || (c->kv_block > 0 && c->kv_block != c->block))
+            return hd_error_set(err, HD_ERR_ARG, "attention: relative positions need self-attention");
+        if (c->rel_max < 0 || c->rel_clamp < 0 || c->rel_clamp > c->rel_max)
+            return hd_error_set(err, HD_ERR_ARG, "attention: relative clamp %d outside [0, %d]", c->rel_clamp,
+                                c->rel_max);
+        if (e->ne[0] != w->head_dim || e->ne[1] != 2 * (int64_t)c->rel_max + 1 || e->ne[2] != 1 || e->ne[3] != 1)
+            return hd_error_set(err, HD_ERR_SHAPE, "attention: relative-position table %s is [%lld, %lld], expected [%d, %lld]",
+                                e->name ? e->name : "", (long long)e->ne[0], (long long)e->ne[1], w->head_dim,
+                                2 * (long long)c->rel_max + 1);
+    }
+    return HD_OK;
+}
+
 static hd_status check_attn(const hd_nn_attn_w *w, const hd_tensor *x, const hd_tensor *y,
                             const hd_nn_attn_ctx *c, hd_error *err) {
     if (w->n_head <= 0 || w->n_kv_head <= 0 || w->head_dim <= 0 || w->n_head % w->n_kv_head)
         return hd_error_set(err, HD_ERR_ARG, "attention: bad head counts H=%d G=%d d=%d", w->n_head,
                             w->n_kv_head, w->head_dim);
+    hd_status st = check_local(w, x, c, err);
+    if (st) return st;
     if (x->type != HD_TYPE_F32 || y->type != HD_TYPE_F32 || y->ne[1] != x->ne[1] ||
         y->ne[0] != w->wo->ne[1])
         return hd_error_set(err, HD_ERR_SHAPE, "attention: input/output shapes do not match");
@@ -194,6 +246,74 @@ hd_status hd_nn_attention_kv(hd_exec *ex, hd_arena *arena, const hd_nn_attn_w *w
     return st;
 }
 
+/* One head of t ne={d, H, n} as a strided view ne={d, 1, n}. */
+static hd_tensor head_view(const hd_tensor *t, int64_t h) {
+    hd_tensor v = *t;
+    v.data = (char *)t->data + (size_t)h * t->nb[1];
+    v.ne[1] = 1;
+    return v;
+}
+
+/* Shaw relative-position attention over one block: q ne={d, H, n} (a
+ * contiguous slice), k, v ne={d, G, n}, o ne={d, H, n}.  Per head the bias
+ *     M[i][j] = scale · q_i · E[clamp(i − j, −m, m) + rel_max]
+ * (m = min(n − 1, rel_clamp), which is the configured clamp for |i − j| < n)
+ * goes to hd_op_attention as its additive mask; the products q_i · E[r] of
+ * every head come from one matrix product with the 2m+1 rows of E used. */
+static hd_status shaw_block(hd_exec *ex, hd_arena *arena, hd_tensor *o, const hd_tensor *q, const hd_tensor *k,
+                            const hd_tensor *v, const hd_nn_attn_ctx *c, float scale, hd_error *err) {
+    const int64_t d = q->ne[0], H = q->ne[1], n = q->ne[2], rep = H / k->ne[1];
+    const int64_t m = n - 1 < c->rel_clamp ? n - 1 : c->rel_clamp, nr = 2 * m + 1;
+    const size_t mark = hd_arena_mark(arena);
+    hd_tensor E = *c->rel_pos, R, M;
+    E.data = (char *)E.data + (size_t)(c->rel_max - m) * E.nb[1];
+    E.ne[1] = nr;
+    E.n_dims = 2;
+    hd_tensor qf = hd_tensor_2d(HD_TYPE_F32, d, H * n, q->data);
+    hd_status st = nn_alloc(arena, &R, 2, nr, H * n, 1, "relative-position scores", err);
+    if (!st) st = hd_op_linear(ex, &R, &E, &qf, NULL, err);   /* R[(i·H + h)·nr + r] = q_{i,h} · E[rel_max − m + r] */
+    if (!st) st = nn_alloc(arena, &M, 2, n, n, 1, "relative-position bias", err);
+    const float *r = R.data;
+    float *mk = M.data;
+    for (int64_t h = 0; h < H && !st; h++) {
+        for (int64_t i = 0; i < n; i++) {
+            const float *ri = r + (i * H + h) * nr + m;   /* ri[δ] for δ = i − j in [−m, m] */
+            float *row = mk + i * n;
+            for (int64_t j = 0; j < n; j++) {
+                int64_t dl = i - j;
+                dl = dl < -m ? -m : dl > m ? m : dl;
+                row[j] = scale * ri[dl];
+            }
+        }
+        hd_tensor qh = head_view(q, h), kh = head_view(k, h / rep), vh = head_view(v, h / rep), oh = head_view(o, h);
+        hd_attn_params p = {.scale = scale, .mask = &M};
+        st = hd_op_attention(ex, &oh, &qh, &kh, &vh, &p, err);
+    }
+    hd_arena_reset(arena, mark);
+    return st;
+}
+
+/* Attention with c's block and relative-position options into o ne={d, H, S}. */
+static hd_status attend_local(hd_exec *ex, hd_arena *arena, hd_tensor *o, const hd_tensor *q, const hd_tensor *K,
+                              const hd_tensor *V, const hd_nn_attn_ctx *c, float scale, hd_error *err) {
+    const int64_t S = q->ne[2], T = K->ne[2];
+    const int64_t bq = c->block > 0 ? c->block : S;
+    const int64_t bk = c->block > 0 ? (c->kv_block > 0 ? c->kv_block : c->block) : T;
+    hd_status st = HD_OK;
+    for (int64_t s0 = 0, t0 = 0; s0 < S && !st; s0 += bq, t0 += bk) {
+        const int64_t ns = S - s0 < bq ? S - s0 : bq, nt = T - t0 < bk ? T - t0 : bk;
+        hd_tensor qb = cache_rows(q, s0, ns), kb = cache_rows(K, t0, nt), vb = cache_rows(V, t0, nt),
+                  ob = cache_rows(o, s0, ns);
+        if (c->rel_pos) {
+            st = shaw_block(ex, arena, &ob, &qb, &kb, &vb, c, scale, err);
+        } else {
+            hd_attn_params p = {.scale = scale};
+            st = hd_op_attention(ex, &ob, &qb, &kb, &vb, &p, err);
+        }
+    }
+    return st;
+}
+
 hd_status hd_nn_attention(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_nn_attn_w *w,
                           const hd_tensor *x, const hd_nn_attn_ctx *c, hd_error *err) {
     hd_status st = check_attn(w, x, y, c, err);
@@ -238,8 +358,12 @@ hd_status hd_nn_attention(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_n
     }
     if ((st = nn_alloc(arena, &o, 3, d, H, S, "attention output", err))) goto out;
     const float scale = w->scale != 0.0f ? w->scale : 1.0f / sqrtf((float)d);
-    hd_attn_params p = {.scale = scale, .causal = c->causal, .q_offset = q_offset, .mask = c->mask};
-    if ((st = hd_op_attention(ex, &o, &q, &K, &V, &p, err))) goto out;
+    if (c->block > 0 || c->rel_pos) {
+        if ((st = attend_local(ex, arena, &o, &q, &K, &V, c, scale, err))) goto out;
+    } else {
+        hd_attn_params p = {.scale = scale, .causal = c->causal, .q_offset = q_offset, .mask = c->mask};
+        if ((st = hd_op_attention(ex, &o, &q, &K, &V, &p, err))) goto out;
+    }
 
     /* y = o·W_oᵀ (+ b_o) */
     hd_tensor o2 = hd_tensor_2d(HD_TYPE_F32, H * d, S, o.data);
@@ -287,6 +411,57 @@ hd_status hd_nn_mlp(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_nn_mlp_
     }
     st = hd_op_linear(ex, y, w->down, &u, w->b_down, err);
     if (!st) st = hd_nn_lora_add(ex, arena, y, w->lora_down, &u, err);
+out:
+    hd_arena_reset(arena, mark);
+    return st;
+}
+
+/* ---- Conformer convolution module ---------------------------------------- */
+
+size_t hd_nn_conv_module_scratch_bytes(const hd_nn_conv_w *w, int64_t n_tokens) {
+    const int64_t D = w->pw1->ne[0], C = w->pw2->ne[0], T = n_tokens;
+    const int64_t p = w->pad_left > w->pad_right ? w->pad_left : w->pad_right;
+    /* norm, pw1 output, GLU, transposed, depthwise output (padded), back */
+    return hd_nn_f32_bytes(D * T) + hd_nn_f32_bytes(2 * C * T) + 3 * hd_nn_f32_bytes(C * T) +
+           hd_nn_f32_bytes(C * (T + 2 * p)) + 6 * NN_ALIGN;
+}
+
+hd_status hd_nn_conv_module(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_nn_conv_w *w, const hd_tensor *x,
+                            hd_error *err) {
+    const int64_t D = x->ne[0], T = x->ne[1], C = w->pw2->ne[0];
+    const int64_t K = w->dw->ne[0], pl = w->pad_left, pr = w->pad_right, p = pl > pr ? pl : pr;
+    if (pl < 0 || pr < 0 || pl + pr != K - 1)
+        return hd_error_set(err, HD_ERR_ARG, "conv module: padding %lld + %lld does not keep the length for kernel %lld",
+                            (long long)pl, (long long)pr, (long long)K);
+    if (w->pw1->ne[1] != 2 * C || w->dw->ne[2] != C || w->dw->ne[1] != 1 || w->pw2->ne[1] != D ||
+        w->pw1->ne[0] != D || y->ne[0] != D || y->ne[1] != T)
+        return hd_error_set(err, HD_ERR_SHAPE, "conv module: weights do not fit D=%lld, C=%lld", (long long)D,
+                            (long long)C);
+    if (T == 0) return HD_OK;
+    const size_t mark = hd_arena_mark(arena);
+    hd_tensor h, pw, g, tc, dc, back;
+    hd_status st;
+    if ((st = nn_alloc(arena, &h, 2, D, T, 1, "conv module norm", err)) || (st = hd_nn_norm(ex, &h, x, &w->norm, err)) ||
+        (st = hd_nn_linear(ex, arena, &pw, w->pw1, w->pw1_b, &h, err)) ||                              /* {2C, T} */
+        (st = nn_alloc(arena, &g, 2, C, T, 1, "conv module GLU", err)) || (st = hd_op_glu(ex, &g, &pw, err)) ||
+        (st = nn_alloc(arena, &tc, 2, T, C, 1, "conv module transpose", err)) ||
+        (st = hd_op_transpose(ex, &tc, &g, err)) ||                                                     /* {T, C} */
+        (st = nn_alloc(arena, &dc, 2, T + 2 * p - K + 1, C, 1, "conv module depthwise", err)) ||
+        (st = hd_op_conv1d(ex, &dc, &tc, w->dw, w->dw_b, 1, (int)p, (int)C, err)))
+        goto out;
+    if (pl != pr) {
+        /* symmetric padding p gave T + 2p − K + 1 outputs per channel; output t
+         * with pad_left pl is output t + p − pl of those: keep T of them. */
+        const int64_t To = dc.ne[0], off = p - pl;
+        float *dd = dc.data;
+        for (int64_t ch = 0; ch < C; ch++) memmove(dd + ch * T, dd + ch * To + off, (size_t)T * sizeof *dd);
+        dc = hd_tensor_2d(HD_TYPE_F32, T, C, dd);
+    }
+    if ((st = hd_op_batch_norm(ex, &dc, &dc, w->bn_mean, w->bn_var, w->bn_w, w->bn_b, w->bn_eps, err)) ||
+        (st = hd_op_silu(ex, &dc, &dc, err)) || (st = nn_alloc(arena, &back, 2, C, T, 1, "conv module output", err)) ||
+        (st = hd_op_transpose(ex, &back, &dc, err)))                                                    /* {C, T} */
+        goto out;
+    st = hd_op_linear(ex, y, w->pw2, &back, w->pw2_b, err);
 out:
     hd_arena_reset(arena, mark);
     return st;

@@ -128,6 +128,24 @@ typedef struct hd_nn_attn_ctx {
      * branch add exactly nothing to that token. */
     const float *attn_row_scale;
     const float *mlp_row_scale;
+    /* Block-local attention (no cache, no causal mask, no additive mask):
+     * block > 0 cuts the queries into consecutive blocks of `block` and the
+     * keys into blocks of kv_block (0 = block); query block b attends only
+     * to key block b, the last blocks may be shorter, and there must be as
+     * many key blocks as query blocks.  E.g. the Granite Conformer's
+     * context_size blocks (self), the Q-Former's Q queries per window of W
+     * frames (cross-attention, all windows in one call). */
+    int64_t block;
+    int64_t kv_block;
+    /* Shaw relative positions (Shaw et al. 2018; self-attention only, no
+     * cache): with rel_pos set, the score of query i and key j (positions
+     * inside their block, or inside the call without blocks) gains
+     *     q_i · rel_pos[clamp(i − j, −rel_clamp, rel_clamp) + rel_max] · scale
+     * rel_pos ne={d, 2·rel_max+1} (PyTorch nn.Embedding [2·rel_max+1, d]),
+     * any type hd_op_linear takes; 0 ≤ rel_clamp ≤ rel_max. */
+    const hd_tensor *rel_pos;
+    int rel_max;
+    int rel_clamp;
 } hd_nn_attn_ctx;
 
 /* y = attention(x): x ne={D, S}, y ne={D, S} allocated by the caller (y must
@@ -146,6 +164,8 @@ hd_status hd_nn_attention_kv(hd_exec *ex, hd_arena *arena, const hd_nn_attn_w *w
 
 /* Arena bytes for n_tokens queries and keys (cross-attention: max(S, T)). */
 size_t hd_nn_attention_scratch_bytes(const hd_nn_attn_w *w, int64_t n_tokens);
+/* The same for a call with c's block and relative-position options. */
+size_t hd_nn_attention_ctx_scratch_bytes(const hd_nn_attn_w *w, int64_t n_tokens, const hd_nn_attn_ctx *c);
 
 /* ---- feed-forward -------------------------------------------------------- */
 
@@ -170,6 +190,32 @@ typedef struct hd_nn_mlp_w {
 hd_status hd_nn_mlp(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_nn_mlp_w *w,
                     const hd_tensor *x, hd_error *err);
 size_t hd_nn_mlp_scratch_bytes(const hd_nn_mlp_w *w, int64_t n_tokens);
+
+/* ---- Conformer convolution module ---------------------------------------- */
+
+typedef struct hd_nn_conv_w {
+    hd_nn_norm_w norm;        /* LayerNorm [D]                                        */
+    const hd_tensor *pw1;     /* [D, 2C] (PyTorch Conv1d [2C, D, 1] with the 1 dropped) */
+    const hd_tensor *pw1_b;   /* [2C] or NULL                                         */
+    const hd_tensor *dw;      /* [K, 1, C] F32/F16 depthwise kernel (PyTorch [C, 1, K]) */
+    const hd_tensor *dw_b;    /* [C] or NULL                                          */
+    const hd_tensor *bn_mean, *bn_var, *bn_w, *bn_b;   /* [C] F32: running stats, γ, β */
+    float bn_eps;
+    const hd_tensor *pw2;     /* [C, D] (PyTorch Conv1d [D, C, 1])                    */
+    const hd_tensor *pw2_b;   /* [D] or NULL                                          */
+    int pad_left;             /* zero frames before and after for the depthwise conv, */
+    int pad_right;            /* pad_left + pad_right = K − 1 (same length): (K−1)/2
+                                 each for odd K; Granite K/2 and K/2 − (K+1)%2        */
+} hd_nn_conv_w;
+
+/* The Conformer convolution module (Gulati et al. 2020):
+ *   y = pw2(SiLU(BatchNorm(dw(GLU(pw1(norm(x)))))))
+ * GLU over channels (first half ⊙ σ(second half)); x, y ne={D, T} (time
+ * along ne[1]); y caller-allocated, must not alias x.  The caller adds the
+ * residual.  Temporaries from the arena (reset after). */
+hd_status hd_nn_conv_module(hd_exec *ex, hd_arena *arena, hd_tensor *y, const hd_nn_conv_w *w, const hd_tensor *x,
+                            hd_error *err);
+size_t hd_nn_conv_module_scratch_bytes(const hd_nn_conv_w *w, int64_t n_tokens);
 
 /* ---- the pre-norm transformer layer -------------------------------------- */
 

@@ -91,8 +91,14 @@ typedef struct hd_qformer_config {
 void hd_qformer_config_default(hd_qformer_config *c);   /* the right column, n_out 4096 */
 hd_status hd_qformer_config_check(const hd_qformer_config *c, hd_error *err);
 /* From a granite_speech config.json text: projector_config, window_size,
- * downsample_rate, text_config.hidden_size (missing keys: defaults above,
- * except n_out, which is required).  HD_ERR_FORMAT "FILE: ..." on errors. */
+ * downsample_rate, text_config.hidden_size.  Missing keys take the HF class
+ * defaults as HF fills them: projector_config → Blip2QFormerConfig (hidden
+ * 768, 12 layers, 12 heads, intermediate 3072, encoder_hidden_size 1408,
+ * cross_attention_frequency 2, "gelu", 1e-12), window_size 15,
+ * downsample_rate 5, text_config.hidden_size → GraniteConfig's 4096.
+ * projector_config.model_type must be "blip_2_qformer" (when given) and its
+ * position_embedding_type "absolute" (the only one that means nothing for
+ * query-only input).  HD_ERR_FORMAT "FILE: ..." on errors. */
 hd_status hd_qformer_config_from_hf_json(hd_qformer_config *c, const char *json, size_t len, const char *file,
                                          hd_error *err);
 hd_status hd_qformer_config_from_gguf(const hd_gguf *g, hd_qformer_config *c, hd_error *err);

@@ -333,6 +333,10 @@ static hd_status load_mmproj(hd_ultravox *u, const char *path, const hd_audio_lm
     }
     st = load_lm(u, path, &q, err);
     free(beside);
+    /* the Ultravox folder's chat template, kept by herd convert, wins over the LM's */
+    const char *s;
+    size_t n;
+    if (st == HD_OK && hd_gguf_get_str(g, "tokenizer.chat_template", &s, &n)) hd_ultravox_template_set(u, s, n);
     return st;
 }
 
@@ -455,4 +459,5 @@ const hd_audio_lm_ops hd_ultravox_ops = {
     .n_rows = uv_n_rows,
     .embed = uv_embed,
     .prompt = hd_ultravox_prompt,
+    .convert = hd_ultravox_convert_ops,
 };

@@ -32,4 +32,10 @@ void hd_ultravox_template_set(hd_ultravox *u, const char *tmpl, size_t len);
 hd_status hd_ultravox_prompt(const void *state, const hd_audio_prompt *p, hd_tokens *out, int64_t *audio_at,
                              hd_error *err);
 
+/* llama.cpp's mmproj name of an Ultravox HF tensor into out; false when it
+ * has none (speech/ultravox_convert.c). */
+bool hd_ultravox_gguf_name(const char *hf, char *out, size_t cap);
+/* hd_ultravox_ops.convert: hd_ultravox_convert with the LM found as usual. */
+hd_status hd_ultravox_convert_ops(const char *dir, const char *out_gguf, const hd_convert_params *p, hd_error *err);
+
 #endif

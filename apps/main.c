@@ -14,7 +14,7 @@ static void print_help(FILE *f) {
     for (int i = 0; hd_commands[i]; i++)
         fprintf(f, "  %-14s %s\n", hd_commands[i]->name, hd_commands[i]->summary);
     fprintf(f, "\nshared options: -m MODEL  -t THREADS  -n MAX_TOKENS  --temp T (0 = greedy)  --seed N\n"
-               "                --ids  --json  --quiet  -h/--help\n"
+               "                --ids  --json  --quiet  --device cpu|cuda|auto (default cpu)  -h/--help\n"
                "exit codes: 0 ok, 1 bad input, 2 usage error.  'herd <command> --help' for details.\n");
 }
 

@@ -43,6 +43,7 @@ typedef struct ask_opts {
     const char *vision;       /* vision encoder file, default: the model */
     const char *system;
     const char *speak;
+    const char *speak_prosody, *speak_tn;   /* --speak's prosody model and TN tagger */
     hd_llama_opts lm;   /* --top-k/--top-p/--min-p/-c for the llama node */
     bool hf_mask, bad;
 } ask_opts;
@@ -62,6 +63,8 @@ static int flag(void *vctx, const char *f, const char *v) {
     if (!strcmp(f, "--vision")) { o->vision = v; return 1; }
     if (!strcmp(f, "--system")) { o->system = v; return 1; }
     if (!strcmp(f, "--speak")) { o->speak = v; return 1; }
+    if (!strcmp(f, "--speak-prosody")) { o->speak_prosody = v; return 1; }
+    if (!strcmp(f, "--speak-tn")) { o->speak_tn = v; return 1; }
     if (!strcmp(f, "--hf-mask")) { o->hf_mask = true; return 0; }
     int lr = hd_llama_opts_flag(o->cli, &o->lm, f, v, &o->bad);
     if (lr >= 0) return lr;
@@ -210,7 +213,14 @@ static hd_status build(hd_graph *g, const hd_registry *reg, const ask_opts *o, c
     if ((st = hd_graph_link(g, lm, "out", sink, "text", err)) || (st = hd_graph_link(g, lm, "tokens", sink, "tokens", err)))
         return st;
     if (o->speak) {
-        int tts = add_node(g, reg, "tts", "tts", NULL, 0, err);
+        /* the TTS models cross-attend to this LM's states: the tts node reads
+         * the answer with the same weights (shared by the model cache) */
+        hd_kv tk[3];
+        int nt = 0;
+        if (o->speak_prosody) tk[nt++] = (hd_kv){"prosody", o->speak_prosody};
+        if (o->speak_tn) tk[nt++] = (hd_kv){"tn", o->speak_tn};
+        if (nt) tk[nt++] = (hd_kv){"lm", cli->model};
+        int tts = add_node(g, reg, "tts", "tts", tk, nt, err);
         hd_kv wk = {"path", o->speak};
         int wav = tts < 0 ? -1 : add_node(g, reg, "wav", "speech", &wk, 1, err);
         if (wav < 0) return err->code;
@@ -271,6 +281,10 @@ static int run(int argc, char **argv) {
         goto fail;
     }
     if (!(reg = hd_registry_create(&err)) || hd_registry_add_builtins(reg, &err)) goto fail;
+    if ((o.speak_prosody || o.speak_tn) && !o.speak) {
+        rc = hd_cli_usage_error(&cli, "--speak-prosody and --speak-tn need --speak");
+        goto out;
+    }
     if (o.speak && !hd_registry_find(reg, "tts")) {
         rc = hd_cli_usage_error(&cli, "--speak: this herd has no text-to-speech ('tts') node");
         goto out;
@@ -358,6 +372,9 @@ const hd_command hd_cmd_ask = {
     "  --hf-mask         Hugging Face's cross-attention row mask (text before the first\n"
     "                    image attends to the images) instead of Meta's reference mask\n"
     "  --speak FILE      also speak the answer into a WAV file (needs the tts node)\n"
+    "  --speak-prosody FILE, --speak-tn FILE\n"
+    "                    the prosody model / TN tagger for --speak; they cross-attend to\n"
+    "                    MODEL's hidden states of the answer (width must match MODEL)\n"
     "  -t N              threads (default: all cores)\n"
     "  --ids             also print the answer's token ids on a last line\n"
     "  --json            no streaming: one JSON object {text, ids, n_images, n_generated}\n"

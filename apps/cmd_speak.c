@@ -39,6 +39,8 @@ typedef struct speak_opts {
     const char *voice;
     const char *prosody;
     const char *tn;
+    const char *lm;           /* --lm: the Llama 3 the models cross-attend to */
+    long long lm_layer;       /* --lm-layer, -1 = the models' */
     long long rate, pitch, sample_rate;
     bool no_normalize, normalize_only, phones;
     bool bad;
@@ -50,6 +52,11 @@ static int flag(void *vctx, const char *f, const char *v) {
     if (strcmp(f, "--voice") == 0) return o->voice = v, 1;
     if (strcmp(f, "--prosody") == 0) return o->prosody = v, 1;
     if (strcmp(f, "--tn") == 0) return o->tn = v, 1;
+    if (strcmp(f, "--lm") == 0) return o->lm = v, 1;
+    if (strcmp(f, "--lm-layer") == 0) {
+        if (!hd_cli_int(o->cli, f, v, 0, 1024, &o->lm_layer)) o->bad = true;
+        return 1;
+    }
     if (strcmp(f, "--rate") == 0) {
         if (!hd_cli_int(o->cli, f, v, 80, 450, &o->rate)) o->bad = true;
         return 1;
@@ -118,7 +125,7 @@ static int print_phones(const hd_cli *cli, const speak_opts *o, const char *text
 
 static int run(int argc, char **argv) {
     hd_cli cli;
-    speak_opts o = {.cli = &cli, .rate = 175, .pitch = -1, .sample_rate = 22050, .voice = "en-us+klatt"};
+    speak_opts o = {.cli = &cli, .rate = 175, .pitch = -1, .sample_rate = 22050, .voice = "en-us+klatt", .lm_layer = -1};
     bool help;
     int rc = hd_cli_parse(&cli, argc, argv, flag, &o, &help);
     if (rc) return rc;
@@ -129,6 +136,10 @@ static int run(int argc, char **argv) {
     }
     if (cli.model && o.prosody) return hd_cli_usage_error(&cli, "give -m or --prosody, not both");
     if (cli.model) o.prosody = cli.model;
+    if (o.lm && !o.prosody && !o.tn) return hd_cli_usage_error(&cli, "--lm feeds the --prosody / --tn models: give one");
+    if (o.lm_layer >= 0 && !o.lm) return hd_cli_usage_error(&cli, "--lm-layer needs --lm");
+    if (o.lm && (o.normalize_only || o.phones))
+        return hd_cli_usage_error(&cli, "--normalize-only and --phones do not run the LM (leave out --lm)");
 
     /* text from the arguments, or stdin */
     char *text = NULL;
@@ -193,12 +204,13 @@ static int run(int argc, char **argv) {
     hd_node_hooks hooks = hd_node_hooks_init();
     hooks.audio = on_audio;
     hooks.ctx = &tm;
-    char wpm[16], pitch[16], rate[16];
+    char wpm[16], pitch[16], rate[16], lm_layer[16];
+    snprintf(lm_layer, sizeof lm_layer, "%lld", o.lm_layer);
     snprintf(wpm, sizeof wpm, "%lld", o.rate);
     snprintf(pitch, sizeof pitch, "%lld", o.pitch);
     snprintf(rate, sizeof rate, "%lld", o.sample_rate);
     hd_kv src = from_stdin ? (hd_kv){"path", "-"} : (hd_kv){"text", text};
-    hd_kv tkv[8];
+    hd_kv tkv[10];
     int nt = 0;
     tkv[nt++] = (hd_kv){"voice", o.voice};
     tkv[nt++] = (hd_kv){"wpm", wpm};
@@ -207,6 +219,8 @@ static int run(int argc, char **argv) {
     if (o.no_normalize) tkv[nt++] = (hd_kv){"normalize", "false"};
     if (o.prosody) tkv[nt++] = (hd_kv){"prosody", o.prosody};
     if (o.tn) tkv[nt++] = (hd_kv){"tn", o.tn};
+    if (o.lm) tkv[nt++] = (hd_kv){"lm", o.lm};
+    if (o.lm) tkv[nt++] = (hd_kv){"lm-layer", lm_layer};
     hd_kv okv = {"path", o.out};
     const bool raw = strcmp(o.out, "-") == 0;
     hd_graph_params gp = hd_graph_default_params();
@@ -225,6 +239,7 @@ static int run(int argc, char **argv) {
     if (hd_graph_start(g, &err)) goto fail;
     if (o.prosody) hd_cli_progress(&cli, "speak: prosody model %s\n", o.prosody);
     if (o.tn) hd_cli_progress(&cli, "speak: TN tagger %s\n", o.tn);
+    if (o.lm) hd_cli_progress(&cli, "speak: the models cross-attend to the hidden states of %s\n", o.lm);
     if (hd_graph_wait(g, &err)) goto fail;
     double secs = tm.rate ? (double)tm.frames / tm.rate : 0, total = now_s() - tm.t_text;
     if (tm.t_first)
@@ -272,6 +287,12 @@ const hd_command hd_cmd_speak = {
     "                       F0 and power are imposed on the voice (also -m FILE)\n"
     "  --tn FILE            TN tagger GGUF (speech/tn_model.h): picks the normalisation rule\n"
     "                       of every token (default: the rule-based normaliser alone)\n"
+    "  --lm MODEL           Llama 3 model (GGUF or HF folder) that reads the text: the TN\n"
+    "                       tagger and the prosody model cross-attend to its hidden states\n"
+    "                       of the text's tokens (their width must equal the LM's; without\n"
+    "                       --lm they run with no LM tokens)\n"
+    "  --lm-layer N         states after N layers (default: the models' token_layer, else\n"
+    "                       n_layer/2 — layer 16 of Llama 3 8B, as in the paper)\n"
     "  --no-normalize       speak the text as written\n"
     "  --normalize-only     print the spoken form of TEXT (with --tn: as the tagger chose) and exit\n"
     "  --phones             print each word of TEXT with its phones and times (s) and exit\n"

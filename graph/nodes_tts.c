@@ -2,7 +2,14 @@
  * tokens as they are generated), speech out, sentence by sentence
  * (speech/tts.h).  Audio packets carry exact timestamps from the sample
  * count; each sentence's audio is sent in packets of `chunk` frames as soon
- * as the sentence is complete. */
+ * as the sentence is complete.
+ *
+ * With `lm=MODEL` (and a TN or prosody model) the node reads the text with
+ * that Llama 3 too (shared through graph/models.h with any llama node naming
+ * the same file; its own context of `lm-ctx` positions) and the models
+ * cross-attend to its layer-`lm-layer` states (-1: the models' file, else
+ * n_layer/2).  Without `lm` the models run without LM tokens. */
+#include "models.h"
 #include "node.h"
 #include "node_hooks.h"
 
@@ -22,6 +29,8 @@ typedef struct tts_state {
     hd_prosody_model *pm;
     hd_tn_model *tn;
     hd_exec ex;
+    hd_model *lm_entry, *tok_entry;   /* the LM and its tokenizer (lm=), or NULL */
+    hd_llama_context *lm;             /* owned */
     int rate;
     int64_t chunk, index;   /* frames per packet, frames sent so far */
 } tts_state;
@@ -73,6 +82,20 @@ static hd_status tts_create(hd_node *node, const hd_node_opts *o, void **state, 
         p.tn = s->tn;
         p.ex = &s->ex;
     }
+    const char *lm = hd_opt_str(o, "lm");
+    if (lm[0] && (s->pm || s->tn)) {
+        if (!(s->lm_entry = hd_model_acquire(HD_MODEL_LLAMA, lm, err))) return err ? err->code : HD_ERR_IO;
+        const hd_llama_model *m = hd_model_llama(s->lm_entry);
+        if (!(s->tok_entry = hd_model_acquire(HD_MODEL_TOKENIZER, m->source, err)))
+            return hd_error_prefix(err, "the LM's tokenizer");
+        hd_llama_context_params cp = hd_llama_context_default_params();
+        cp.n_ctx = hd_opt_int(o, "lm-ctx");
+        cp.n_threads = hd_threadpool_size(hd_node_pool(node));
+        if (!(s->lm = hd_llama_context_create(m, &cp, err))) return err ? err->code : HD_ERR_NOMEM;
+        p.lm = s->lm;
+        p.lm_tok = hd_model_tokenizer(s->tok_entry);
+        p.lm_layer = (int)hd_opt_int(o, "lm-layer");
+    }
     if (!(s->tts = hd_tts_create(&p, tts_audio, s, err))) return err ? err->code : HD_ERR_ARG;
     return HD_OK;
 }
@@ -96,6 +119,9 @@ static void tts_destroy(void *state) {
     tts_state *s = state;
     if (!s) return;
     hd_tts_free(s->tts);
+    hd_llama_context_free(s->lm);
+    hd_model_release(s->tok_entry);
+    hd_model_release(s->lm_entry);
     hd_prosody_free(s->pm);
     hd_tn_model_free(s->tn);
     free(s);
@@ -109,6 +135,11 @@ static const hd_option_def tts_opts[] = {
     {"normalize", HD_OPT_BOOL, "true", "read numbers, dates, units, abbreviations out (rule-based TN)", 0, 0, NULL},
     {"prosody", HD_OPT_STRING, "", "prosody model GGUF (speech/prosody.h); empty = espeak-ng's prosody", 0, 0, NULL},
     {"tn", HD_OPT_STRING, "", "TN tagger GGUF (speech/tn_model.h); empty = rule-based normaliser alone", 0, 0, NULL},
+    {"lm", HD_OPT_STRING, "", "Llama 3 model whose hidden states the TN and prosody models cross-attend to; "
+                              "empty = none", 0, 0, NULL},
+    {"lm-layer", HD_OPT_INT, "-1", "LM layer of those states (-1: the models' token_layer, else n_layer/2)", -1, 1024,
+     NULL},
+    {"lm-ctx", HD_OPT_INT, "2048", "positions of the node's LM context (restarted when full)", 512, 1 << 20, NULL},
     {"chunk", HD_OPT_INT, "4096", "frames per audio packet", 1, 1 << 20, NULL},
 };
 

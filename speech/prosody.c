@@ -4,6 +4,7 @@
 #include "core/nn.h"
 #include "core/ops.h"
 #include "core/quant.h"
+#include "lm/llama_config.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -25,9 +26,25 @@ static const struct {
 };
 #define EPS_KEY "prosody.attention.layer_norm_epsilon"
 #define PHONES_KEY "prosody.phones"
+#define LAYER_KEY "prosody.token_layer"
+
+/* "BASE+LLAMA": BASE's sizes, the LM width and middle layer of Llama preset LLAMA. */
+static bool preset_for_lm(const char *name, hd_prosody_config *c) {
+    const char *plus = strchr(name, '+');
+    char base[16];
+    hd_llama_config lc;
+    if ((size_t)(plus - name) >= sizeof base || !hd_llama_config_preset(plus + 1, &lc)) return false;
+    memcpy(base, name, (size_t)(plus - name));
+    base[plus - name] = 0;
+    if (strchr(base, '+') || !hd_prosody_preset(base, c)) return false;
+    c->n_llm = lc.n_embd;
+    c->token_layer = lc.n_layer / 2 > 0 ? lc.n_layer / 2 : 1;
+    return true;
+}
 
 bool hd_prosody_preset(const char *name, hd_prosody_config *c) {
     if (!name || !c) return false;
+    if (strchr(name, '+')) return preset_for_lm(name, c);
     if (strcmp(name, "tiny") == 0) {
         *c = (hd_prosody_config){.n_embd = 48, .n_layer = 2, .n_head = 6, .n_ff = 96, .n_llm = 64, .lookahead = 3,
                                  .norm_eps = 1e-5f};
@@ -54,6 +71,8 @@ hd_status hd_prosody_config_check(const hd_prosody_config *c, hd_error *err) {
     if (c->lookahead < 0 || c->lookahead > 1024)
         return hd_error_set(err, HD_ERR_ARG, "prosody: lookahead_phones %d", c->lookahead);
     if (!(c->norm_eps > 0) || c->norm_eps > 1) return hd_error_set(err, HD_ERR_ARG, "prosody: bad layer_norm_epsilon");
+    if (c->token_layer < 0 || c->token_layer > 1024)
+        return hd_error_set(err, HD_ERR_ARG, "prosody: token_layer %d outside 0..1024", c->token_layer);
     return HD_OK;
 }
 
@@ -68,6 +87,10 @@ static hd_status config_from_gguf(const hd_gguf *g, hd_prosody_config *c, hd_err
     }
     if (hd_gguf_find_key(g, EPS_KEY) >= 0 && !hd_gguf_get_f32(g, EPS_KEY, &r.norm_eps))
         return hd_error_set(err, HD_ERR_FORMAT, "%s: %s is not an f32", hd_gguf_name(g), EPS_KEY);
+    uint32_t tl = 0;
+    if (hd_gguf_find_key(g, LAYER_KEY) >= 0 && (!hd_gguf_get_u32(g, LAYER_KEY, &tl) || tl > 1024))
+        return hd_error_set(err, HD_ERR_FORMAT, "%s: %s is not a u32 in 0..1024", hd_gguf_name(g), LAYER_KEY);
+    r.token_layer = (int)tl;
     hd_status st = hd_prosody_config_check(&r, err);
     if (st) return hd_error_prefix(err, "%s", hd_gguf_name(g)), HD_ERR_FORMAT;
     *c = r;
@@ -80,6 +103,7 @@ hd_status hd_prosody_config_to_gguf(const hd_prosody_config *c, hd_gguf_writer *
         ok = hd_gguf_set_u32(w, k_u32_keys[i].key, (uint32_t) * (const int *)((const char *)c + k_u32_keys[i].off)) ==
              HD_OK;
     if (ok) ok = hd_gguf_set_f32(w, EPS_KEY, c->norm_eps) == HD_OK;
+    if (ok && c->token_layer > 0) ok = hd_gguf_set_u32(w, LAYER_KEY, (uint32_t)c->token_layer) == HD_OK;
     const char *const *ph = hd_prosody_default_phones();
     uint64_t n = 0;
     size_t lens[256];

@@ -43,6 +43,8 @@
  *   prosody.feed_forward_length   u32  F (864 in the paper)
  *   prosody.token_embedding_length u32 D_llm
  *   prosody.lookahead_phones      u32  L
+ *   prosody.token_layer           u32  optional: the LM layer of e_t (absent
+ *                                 or 0: the LM's n_layer/2)
  *   prosody.attention.layer_norm_epsilon f32
  *   prosody.phones                string array: the phone inventory (espeak-ng
  *                                 mnemonics); row 0 is used for unknown phones
@@ -87,10 +89,16 @@ typedef struct hd_prosody_config {
     int n_llm;        /* D_llm (4096 for Llama 3 8B)        */
     int lookahead;    /* L, future phones seen              */
     float norm_eps;
+    int token_layer;  /* the LM layer whose hidden states are e_t (lm/llama.h
+                         hd_llama_set_hidden_capture); 0 = not stored: the
+                         LM's n_layer/2 (16 for Llama 3 8B, the paper's)   */
 } hd_prosody_config;
 
 /* Presets: "tiny" (D 48, 2 layers, 6 heads, F 96, D_llm 64, L 3: tests) and
- * "paper" (D 384, 6 layers, 6 heads, F 864, D_llm 4096, L 3).  false for an
+ * "paper" (D 384, 6 layers, 6 heads, F 864, D_llm 4096, L 3); either
+ * followed by "+LLAMA" with a Llama preset of lm/llama_config.h ("tiny+tiny",
+ * "paper+llama-3.1-8b") takes D_llm = that model's width and token_layer =
+ * its n_layer/2, so the model cross-attends to that LM.  false for an
  * unknown name. */
 bool hd_prosody_preset(const char *name, hd_prosody_config *c);
 hd_status hd_prosody_config_check(const hd_prosody_config *c, hd_error *err);

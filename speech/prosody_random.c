@@ -91,14 +91,16 @@ static hd_status prosody_plan(const hd_prosody_config *c, hd_rm_plan *plan, hd_e
 }
 
 static const char *const *prosody_presets(void) {
-    static const char *const k[] = {"tiny", "paper", NULL};
+    /* any "tiny+LLAMA" / "paper+LLAMA" works (prosody.h); these are listed */
+    static const char *const k[] = {"tiny", "paper", "tiny+tiny", "paper+llama-3.2-1b", "paper+llama-3.2-3b",
+                                    "paper+llama-3.1-8b", NULL};
     return k;
 }
 
 static hd_status prosody_write(const hd_random_model_params *p, const char *path, hd_error *err) {
     hd_prosody_config c;
     if (!p->preset || !hd_prosody_preset(p->preset, &c))
-        return hd_error_set(err, HD_ERR_ARG, "unknown prosody preset \"%s\" (one of: tiny, paper)",
+        return hd_error_set(err, HD_ERR_ARG, "unknown prosody preset \"%s\" (tiny, paper, or either + a Llama preset: tiny+tiny)",
                             p->preset ? p->preset : "");
     if (p->format != HD_RM_GGUF)
         return hd_error_set(err, HD_ERR_ARG, "prosody: only --format gguf (the paper's TTS weights have no published layout)");

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/strbuf.h"
+#include "lm/llama_config.h"
 
 /* ---- tokens ---------------------------------------------------------------- */
 
@@ -160,8 +161,25 @@ static const struct {
     {"tn.tag_count", offsetof(hd_tn_config, n_tags)},
 };
 
+#define LAYER_KEY "tn.token_layer"
+
+/* "BASE+LLAMA": BASE's sizes, the LM width and middle layer of Llama preset LLAMA. */
+static bool preset_for_lm(const char *name, hd_tn_config *c) {
+    const char *plus = strchr(name, '+');
+    char base[16];
+    hd_llama_config lc;
+    if ((size_t)(plus - name) >= sizeof base || !hd_llama_config_preset(plus + 1, &lc)) return false;
+    memcpy(base, name, (size_t)(plus - name));
+    base[plus - name] = 0;
+    if (strchr(base, '+') || !hd_tn_preset(base, c)) return false;
+    c->n_llm = lc.n_embd;
+    c->token_layer = lc.n_layer / 2 > 0 ? lc.n_layer / 2 : 1;
+    return true;
+}
+
 bool hd_tn_preset(const char *name, hd_tn_config *c) {
     if (!name || !c) return false;
+    if (strchr(name, '+')) return preset_for_lm(name, c);
     if (strcmp(name, "tiny") == 0) {
         *c = (hd_tn_config){.n_bucket = 512, .n_embd = 16, .n_hidden = 24, .n_layer = 1, .n_head = 2, .n_llm = 32,
                             .lookahead = 3, .n_tags = HD_TN_N_TAGS};
@@ -191,6 +209,8 @@ hd_status hd_tn_config_to_gguf(const hd_tn_config *c, hd_gguf_writer *w, hd_erro
     for (size_t i = 0; i < sizeof k_keys / sizeof k_keys[0]; i++)
         if (hd_gguf_set_u32(w, k_keys[i].key, (uint32_t) * (const int *)((const char *)c + k_keys[i].off)) != HD_OK)
             return hd_error_set(err, HD_ERR_NOMEM, "tn: out of memory writing metadata");
+    if (c->token_layer > 0 && hd_gguf_set_u32(w, LAYER_KEY, (uint32_t)c->token_layer) != HD_OK)
+        return hd_error_set(err, HD_ERR_NOMEM, "tn: out of memory writing metadata");
     return HD_OK;
 }
 
@@ -229,6 +249,12 @@ hd_tn_model *hd_tn_model_from_weights(const hd_weights *w, hd_error *err) {
         }
         *(int *)((char *)&c + k_keys[i].off) = (int)v;
     }
+    uint32_t tl = 0;
+    if (hd_gguf_find_key(g, LAYER_KEY) >= 0 && (!hd_gguf_get_u32(g, LAYER_KEY, &tl) || tl > 1024)) {
+        hd_error_set(err, HD_ERR_FORMAT, "%s: %s is not a u32 in 0..1024", hd_gguf_name(g), LAYER_KEY);
+        return NULL;
+    }
+    c.token_layer = (int)tl;
     if (config_check(&c, hd_gguf_name(g), err)) return NULL;
     hd_tn_model *m = calloc(1, sizeof *m);
     if (m) m->lstm = calloc((size_t)c.n_layer, sizeof *m->lstm);

@@ -40,7 +40,8 @@
  *   tn.hash_buckets u32 B, tn.embedding_length u32 E_dim, tn.hidden_size u32 H,
  *   tn.block_count u32 (LSTM layers), tn.attention.head_count u32,
  *   tn.token_embedding_length u32 D_llm, tn.lookahead_tokens u32 R,
- *   tn.tag_count u32 (8)
+ *   tn.tag_count u32 (8), tn.token_layer u32 (optional: the LM layer of e_j;
+ *   absent or 0 = the LM's n_layer/2)
  *   tok_embd.weight [B, E_dim]      cat_embd.weight [4, E_dim]
  *   lstm.N.weight_ih [4H, in]  lstm.N.weight_hh [4H, H]  lstm.N.bias_ih [4H]  lstm.N.bias_hh [4H]
  *   attn_q.{weight [H, H], bias [H]}   attn_k.{weight [H, D_llm], bias [H]}
@@ -103,10 +104,16 @@ typedef struct hd_tn_config {
     int n_llm;       /* D_llm             */
     int lookahead;   /* R (3 in the paper) */
     int n_tags;      /* HD_TN_N_TAGS      */
+    int token_layer; /* the LM layer whose hidden states are e_j (lm/llama.h
+                        hd_llama_set_hidden_capture); 0 = not stored: the
+                        LM's n_layer/2 (16 for Llama 3 8B, as the paper)   */
 } hd_tn_config;
 
 /* "tiny" (B 512, E 16, H 24, 1 layer, 2 heads, D_llm 32, R 3: tests) and
- * "base" (B 32768, E 128, H 256, 2 layers, 4 heads, D_llm 4096, R 3). */
+ * "base" (B 32768, E 128, H 256, 2 layers, 4 heads, D_llm 4096, R 3); either
+ * followed by "+LLAMA" with a Llama preset of lm/llama_config.h ("tiny+tiny",
+ * "base+llama-3.1-8b") takes D_llm = that model's width and token_layer =
+ * its n_layer/2. */
 bool hd_tn_preset(const char *name, hd_tn_config *c);
 hd_status hd_tn_config_to_gguf(const hd_tn_config *c, hd_gguf_writer *w, hd_error *err);
 

@@ -54,14 +54,16 @@ static hd_status tn_plan(const hd_tn_config *c, hd_rm_plan *plan, hd_error *err)
 }
 
 static const char *const *tn_presets(void) {
-    static const char *const k[] = {"tiny", "base", NULL};
+    /* any "tiny+LLAMA" / "base+LLAMA" works (tn_model.h); these are listed */
+    static const char *const k[] = {"tiny", "base", "tiny+tiny", "base+llama-3.2-1b", "base+llama-3.2-3b",
+                                    "base+llama-3.1-8b", NULL};
     return k;
 }
 
 static hd_status tn_write(const hd_random_model_params *p, const char *path, hd_error *err) {
     hd_tn_config c;
     if (!p->preset || !hd_tn_preset(p->preset, &c))
-        return hd_error_set(err, HD_ERR_ARG, "unknown tn preset \"%s\" (one of: tiny, base)", p->preset ? p->preset : "");
+        return hd_error_set(err, HD_ERR_ARG, "unknown tn preset \"%s\" (tiny, base, or either + a Llama preset: tiny+tiny)", p->preset ? p->preset : "");
     if (p->format != HD_RM_GGUF) return hd_error_set(err, HD_ERR_ARG, "tn: only --format gguf");
     if (p->tokenizer || p->n_vocab > 0) return hd_error_set(err, HD_ERR_ARG, "tn: takes no tokenizer or vocabulary size");
     hd_rm_plan plan = {0};

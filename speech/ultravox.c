@@ -62,11 +62,6 @@ static char *read_all(const char *path, size_t *len, hd_error *err) {
     return buf;
 }
 
-static bool has_gguf_suffix(const char *p) {
-    size_t n = strlen(p);
-    return n > 5 && strcmp(p + n - 5, ".gguf") == 0;
-}
-
 /* clip.projector_type / clip.audio.projector_type of an open GGUF is "ultravox". */
 static bool gguf_is_ultravox(const hd_gguf *g) {
     static const char *const keys[2] = {"clip.audio.projector_type", "clip.projector_type"};
@@ -216,6 +211,7 @@ static hd_status load_lm(hd_ultravox *u, const char *dir, const hd_audio_lm_para
     }
     if (!u->tok) return hd_error_set(err, HD_ERR_NOTFOUND, "%s: no tokenizer (tokenizer.json) here or beside %s", dir, u->lm_path);
     const hd_llama_config *lc = &u->lm->cfg;
+    if (u->cfg.proj.n_out == 0) u->cfg.proj.n_out = lc->n_embd;   /* no text_config: the LM's width */
     if (u->cfg.proj.n_out != lc->n_embd)
         return hd_error_set(err, HD_ERR_FORMAT, "%s: the projector outputs %d-wide rows but the LM %s is %d wide", dir,
                             u->cfg.proj.n_out, u->lm_path, lc->n_embd);

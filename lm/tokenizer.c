@@ -22,15 +22,18 @@ hd_tokenizer *hd_tok_new(int32_t n_vocab) {
     t->off = malloc((size_t)n_vocab * sizeof *t->off);
     t->len = malloc((size_t)n_vocab * sizeof *t->len);
     t->special = malloc((size_t)n_vocab);
+    t->aflags = calloc((size_t)n_vocab, 1);
     t->blob_cap = (size_t)n_vocab * 8 + 4096;
     t->blob = malloc(t->blob_cap);
-    if (!t->off || !t->len || !t->special || !t->blob) {
+    if (!t->off || !t->len || !t->special || !t->aflags || !t->blob) {
         hd_tokenizer_free(t);
         return NULL;
     }
     for (int32_t i = 0; i < n_vocab; i++) t->off[i] = UINT32_MAX, t->len[i] = 0;
     memset(t->special, 0, (size_t)n_vocab);
-    t->bos = t->eos = t->eot = t->eom = t->file_eos = -1;
+    t->bos = t->eos = t->eot = t->eom = t->file_eos = t->unk = -1;
+    t->require_all_bytes = true;
+    for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
     return t;
 }
 
@@ -39,9 +42,13 @@ void hd_tokenizer_free(hd_tokenizer *t) {
     free(t->off);
     free(t->len);
     free(t->special);
+    free(t->aflags);
     free(t->blob);
     free(t->map);
     free(t->spec_ids);
+    free(t->mtab);
+    free(t->merges);
+    hd_tok_pipeline_free(t->pipe);
     free(t);
 }
 
@@ -63,6 +70,11 @@ static hd_status blob_append(hd_tokenizer *t, const void *p, size_t n, uint32_t 
 
 hd_status hd_tok_set(hd_tokenizer *t, int32_t id, const void *bytes, size_t len, bool special,
                      const char *name, hd_error *err) {
+    return hd_tok_set_kind(t, id, bytes, len, special ? HD_TOK_SPECIAL : HD_TOK_RANKED, name, err);
+}
+
+hd_status hd_tok_set_kind(hd_tokenizer *t, int32_t id, const void *bytes, size_t len, int kind, const char *name,
+                          hd_error *err) {
     if (id < 0 || id >= t->n_vocab)
         return hd_error_set(err, HD_ERR_FORMAT, "%s: token id %d out of range [0, %d)", name, id, t->n_vocab);
     if (t->off[id] != UINT32_MAX)
@@ -75,7 +87,7 @@ hd_status hd_tok_set(hd_tokenizer *t, int32_t id, const void *bytes, size_t len,
         return hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory for token bytes", name);
     t->off[id] = off;
     t->len[id] = (uint32_t)len;
-    t->special[id] = special ? 1 : 0;
+    t->special[id] = (uint8_t)kind;
     return HD_OK;
 }
 
@@ -145,7 +157,7 @@ static hd_status build_specials(hd_tokenizer *t, const char *name, hd_error *err
     t->n_spec = 0;
     memset(t->spec_first, 0, sizeof t->spec_first);
     int32_t n = 0;
-    for (int32_t i = 0; i < t->n_vocab; i++) n += t->special[i];
+    for (int32_t i = 0; i < t->n_vocab; i++) n += t->special[i] != HD_TOK_RANKED;
     if (n) {
         t->spec_ids = malloc((size_t)n * sizeof *t->spec_ids);
         if (!t->spec_ids) return hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", name);
@@ -200,7 +212,8 @@ hd_status hd_tok_finish(hd_tokenizer *t, const char *name, hd_error *err) {
     }
     for (int b = 0; b < 256; b++) {
         uint8_t c = (uint8_t)b;
-        if (hd_tok_rank(t, &c, 1) < 0)
+        t->byte_id[b] = hd_tok_rank(t, &c, 1);
+        if (t->byte_id[b] < 0 && t->require_all_bytes)
             return hd_error_set(err, HD_ERR_FORMAT, "%s: byte 0x%02x has no token (byte-level BPE needs all 256)",
                                 name, b);
     }
@@ -358,7 +371,67 @@ int32_t hd_tokenizer_find_special(const hd_tokenizer *t, const char *name) {
 }
 
 bool hd_tokenizer_is_special(const hd_tokenizer *t, int32_t id) {
-    return id >= 0 && id < t->n_vocab && t->special[id];
+    return id >= 0 && id < t->n_vocab && t->special[id] == HD_TOK_SPECIAL;
+}
+
+bool hd_tokenizer_adds_bos(const hd_tokenizer *t) { return t->adds_bos && t->bos >= 0; }
+
+const char *hd_tokenizer_pre_name(const hd_tokenizer *t) {
+    return t->pipe ? hd_tok_pipeline_pre_name(t->pipe) : "llama-bpe";
+}
+
+/* ---- merges (generic BPE) ------------------------------------------------------ */
+
+static inline uint32_t pair_hash(uint64_t key) { return (uint32_t)(mix64(key) >> 32); }
+
+bool hd_tok_merge_find(const hd_tokenizer *t, int32_t l, int32_t r, int32_t *rank, int32_t *id) {
+    if (!t->mtab) return false;
+    uint64_t key = (uint64_t)(uint32_t)l << 32 | (uint32_t)r;
+    for (uint32_t i = pair_hash(key) & t->mtab_mask;; i = (i + 1) & t->mtab_mask) {
+        const struct hd_tok_merge_slot *e = &t->mtab[i];
+        if (e->key == UINT64_MAX) return false;
+        if (e->key == key) {
+            *rank = e->rank;
+            *id = e->id;
+            return true;
+        }
+    }
+}
+
+static bool mtab_insert(struct hd_tok_merge_slot *tab, uint32_t mask, uint64_t key, int32_t rank, int32_t id) {
+    uint32_t i = pair_hash(key) & mask;
+    while (tab[i].key != UINT64_MAX && tab[i].key != key) i = (i + 1) & mask;
+    bool fresh = tab[i].key == UINT64_MAX;
+    tab[i] = (struct hd_tok_merge_slot){key, rank, id};
+    return fresh;
+}
+
+hd_status hd_tok_add_merge(hd_tokenizer *t, int32_t l, int32_t r, int32_t id) {
+    uint32_t cap = t->mtab ? t->mtab_mask + 1 : 0;
+    if ((uint64_t)(t->n_merges + 1) * 2 > cap) {   /* grow: load factor <= 1/2 */
+        uint32_t nc = cap ? cap * 2 : 1024;
+        struct hd_tok_merge_slot *nt = malloc((size_t)nc * sizeof *nt);
+        int32_t *nm = realloc(t->merges, (size_t)nc * sizeof *nm);
+        if (!nt || !nm) {
+            free(nt);
+            if (nm) t->merges = nm;
+            return HD_ERR_NOMEM;
+        }
+        t->merges = nm;
+        for (uint32_t i = 0; i < nc; i++) nt[i].key = UINT64_MAX;
+        for (uint32_t i = 0; i < cap; i++)
+            if (t->mtab[i].key != UINT64_MAX) mtab_insert(nt, nc - 1, t->mtab[i].key, t->mtab[i].rank, t->mtab[i].id);
+        free(t->mtab);
+        t->mtab = nt;
+        t->mtab_mask = nc - 1;
+    }
+    /* priority = position in the list; a repeated pair takes the later one */
+    int32_t rank = t->n_merges;
+    mtab_insert(t->mtab, t->mtab_mask, (uint64_t)(uint32_t)l << 32 | (uint32_t)r, rank, id);
+    t->merges[2 * rank] = l;
+    t->merges[2 * rank + 1] = r;
+    t->n_merges++;
+    return HD_OK;
 }
 
 const char *hd_tokenizer_token_bytes(const hd_tokenizer *t, int32_t id, size_t *len) {
@@ -443,7 +516,11 @@ hd_status hd_tokenizer_encode(const hd_tokenizer *t, const char *text, size_t le
     hd_status st = HD_OK;
     const uint8_t *s = (const uint8_t *)text;
     if (flags & HD_TOKENIZER_ADD_BOS) sink_push(&k, t->bos);
-    for (size_t w = 0; w < len && !st;) {
+    if (t->pipe) {
+        st = hd_tok_encode_generic(t, s, len, (flags & HD_TOKENIZER_ALLOW_SPECIAL) != 0, sink_push, &k, err);
+        if (st) return st;
+    }
+    for (size_t w = 0; w < len && !st && !t->pipe;) {
         size_t we = hd_tok_window_end(s, len, w);
         for (size_t p = w; p < we && !st;) {
             size_t e = hd_tok_run_split(s, we, p);
@@ -472,7 +549,7 @@ hd_status hd_tokenizer_decode(const hd_tokenizer *t, const int32_t *ids, size_t 
         if (id < 0 || id >= t->n_vocab)
             return hd_error_set(err, HD_ERR_ARG, "tokenizer: id %d at position %zu is out of range [0, %d)", id, i,
                                 t->n_vocab);
-        if ((flags & HD_TOKENIZER_SKIP_SPECIAL) && t->special[id]) continue;
+        if ((flags & HD_TOKENIZER_SKIP_SPECIAL) && t->special[id] == HD_TOK_SPECIAL) continue;
         if (out && need + t->len[id] <= cap) memcpy(out + need, t->blob + t->off[id], t->len[id]);
         need += t->len[id];
     }

@@ -1,24 +1,42 @@
-/* lm/tokenizer.h — the Llama 3 tokenizer (SPEC §1.8): tiktoken-style byte BPE.
+/* lm/tokenizer.h — byte-level BPE tokenizers: Llama 3's (SPEC §1.8,
+ * tiktoken-style) and any Hugging Face byte-level BPE tokenizer.json (GPT-2,
+ * Granite 3.x, ...), each with its own pre-tokenizer.
  *
- * Vocabulary: ranked byte strings (rank = token id, 128 000 for Llama 3) plus
- * special tokens (ids 128000..128255; HF Llama-3.2-Vision adds <|image|> =
- * 128256).  Sources, detected from the file's content:
+ * Sources, detected from the file's content:
  *   - Meta's tokenizer.model (tiktoken: "base64(bytes) rank" per line); the
  *     256 special tokens get Meta llama-models names (HD_TOKENIZER_NAMES_META);
- *   - Hugging Face tokenizer.json (byte-level BPE, GPT-2 byte<->unicode map,
- *     vocab + merges + added_tokens); special names are the file's own; every
- *     added token counts as special (Llama 3 has no other kind) and its
- *     lstrip/rstrip/single_word flags are not applied (all false in Llama 3);
- *   - the vocabulary inside a GGUF (tokenizer.ggml.model "gpt2",
- *     tokenizer.ggml.pre "llama-bpe"): tokens / token_type / merges;
+ *   - Hugging Face tokenizer.json: model BPE (vocab, merges as "a b" or
+ *     [a, b], ignore_merges, unk_token, fuse_unk; byte_fallback, dropout and
+ *     subword prefixes/suffixes are refused), added_tokens (special or not;
+ *     lstrip / rstrip / single_word applied), and the file's own normalizer,
+ *     pre_tokenizer, post_processor and decoder (lm/tokenizer_hf.c lists the
+ *     supported types; regexes run on PCRE2);
+ *     a sibling tokenizer_config.json, when present, names bos_token and
+ *     eos_token (not for the Llama 3 file, whose ids are fixed by name);
+ *   - the vocabulary inside a GGUF (tokenizer.ggml.model "gpt2"; .pre
+ *     "llama-bpe", "gpt-2", "refact" or "starcoder"): tokens / token_type /
+ *     merges / bos / eos / add_bos_token;
  *   - a directory: its tokenizer.json, else tokenizer.model, else
  *     original/tokenizer.model.
- * Merges in tokenizer.json / GGUF are checked for consistency with the ranks
- * (each merge's parts and result exist, results in non-decreasing rank order);
- * encoding always uses the ranks (tiktoken semantics, equal to HF's
- * ignore_merges byte-level BPE for these files).
  *
- * Encoding (Meta's Tokenizer.encode):
+ * Two encoders.  The Llama 3 one (tokenizer.model; a tokenizer.json whose
+ * pipeline is exactly Llama 3's and whose merges are in rank order; GGUF
+ * "llama-bpe") is the hand-written fast path described below.  Every other
+ * tokenizer.json / GGUF goes through the generic pipeline
+ * (lm/tokenizer_generic.c) with Hugging Face tokenizers' semantics: added
+ * tokens, normalizers, pre-tokenizers, then BPE by merge priority (leftmost
+ * on ties; ignore_merges takes a piece that is a token whole).  Its Unicode
+ * classes are PCRE2's / utf8proc's (\s = White_Space as in Oniguruma).
+ * Invalid UTF-8 on the generic path: each invalid byte is a piece of its own
+ * (its byte token) and the valid text around it is encoded as separate texts.
+ * Ids: "special" below means added tokens marked special; non-special added
+ * tokens are always matched in the text and never skipped when decoding.
+ *
+ * Llama 3 merges: checked for consistency with the ranks (each merge's parts
+ * and result exist, results in non-decreasing rank order); encoding uses the
+ * ranks (tiktoken semantics, equal to HF's ignore_merges byte-level BPE).
+ *
+ * Llama 3 encoding (Meta's Tokenizer.encode):
  *   1. the text is cut into chunks of at most 400 000 characters, and no run
  *      of more than 25 000 consecutive whitespace (Python str.isspace) or
  *      non-whitespace characters is kept together;
@@ -111,6 +129,13 @@ bool hd_tokenizer_is_stop(const hd_tokenizer *tok, int32_t id);
 /* Id of the special token with this exact name (e.g. "<|image|>"), or -1. */
 int32_t hd_tokenizer_find_special(const hd_tokenizer *tok, const char *name);
 bool hd_tokenizer_is_special(const hd_tokenizer *tok, int32_t id);
+/* Whether the file's post-processor puts bos first (what HF's encode does with
+ * add_special_tokens=True; Llama 3 tokenizer.json / tokenizer.model: true,
+ * GPT-2 and Granite: false).  Callers pass HD_TOKENIZER_ADD_BOS accordingly. */
+bool hd_tokenizer_adds_bos(const hd_tokenizer *tok);
+/* llama.cpp's tokenizer.ggml.pre name of the pre-tokenizer ("llama-bpe",
+ * "gpt-2", "refact"), or NULL when llama.cpp has none for it. */
+const char *hd_tokenizer_pre_name(const hd_tokenizer *tok);
 
 /* Encodes len bytes of text.  Writes at most cap ids to out and sets *n_out
  * to the number of ids the text needs; if that exceeds cap the result is
@@ -134,16 +159,20 @@ size_t hd_tokenizer_utf8_pending(const char *s, size_t len);
 
 /* ---- export -------------------------------------------------------------- */
 
-/* Sets llama.cpp's Llama 3 tokenizer keys on w: tokenizer.ggml.model "gpt2",
- * .pre "llama-bpe", .tokens (GPT-2 unicode strings; specials by name),
- * .token_type (1 normal, 3 control), .merges ("a b", derived from the ranks as
+/* Sets llama.cpp's tokenizer keys on w: tokenizer.ggml.model "gpt2",
+ * .pre (hd_tokenizer_pre_name; HD_ERR_UNSUPPORTED when it has none), .tokens
+ * (GPT-2 unicode strings; added tokens by content), .token_type (1 normal,
+ * 3 control = special, 4 user-defined = non-special added), .merges ("a b":
+ * the file's merges in priority order; for Llama 3 derived from the ranks as
  * HF's tiktoken converter does: every split of every token into two tokens,
- * in rank order), .bos_token_id, .eos_token_id = eos_id (128009 for instruct
- * models, 128001 for base models). */
+ * in rank order), .bos_token_id (when there is a bos), .add_bos_token,
+ * .eos_token_id = eos_id (Llama 3: 128009 for instruct models, 128001 for
+ * base models). */
 hd_status hd_tokenizer_to_gguf(const hd_tokenizer *tok, hd_gguf_writer *w, int32_t eos_id, hd_error *err);
 
 /* Writes DIR/tokenizer.json and DIR/tokenizer_config.json (HF format, the
- * Llama 3 pre-tokenizer and BOS template; eos_id as above).  DIR must exist. */
+ * Llama 3 pre-tokenizer and BOS template; eos_id as above).  DIR must exist.
+ * Llama 3 tokenizers only (HD_ERR_UNSUPPORTED otherwise). */
 hd_status hd_tokenizer_write_hf(const hd_tokenizer *tok, const char *dir, int32_t eos_id, hd_error *err);
 
 #ifdef __cplusplus

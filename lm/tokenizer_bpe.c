@@ -142,3 +142,92 @@ hd_status hd_tok_bpe_heap(const hd_tokenizer *t, const uint8_t *s, size_t n, hd_
     for (uint32_t a = 0; a < n; a = next[a]) emit(ctx, hd_tok_rank(t, s + a, next[a] - a));
     return HD_OK;
 }
+
+/* ---- merge-priority variant (Hugging Face BPE) -------------------------------- */
+
+typedef struct { int32_t rank; uint32_t pos; int32_t id; } mpair_t;
+
+static inline bool mpair_less(mpair_t a, mpair_t b) {
+    return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos);
+}
+
+static void mheap_push(mpair_t *h, size_t *hn, mpair_t v) {
+    size_t i = (*hn)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!mpair_less(v, h[p])) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = v;
+}
+
+static mpair_t mheap_pop(mpair_t *h, size_t *hn) {
+    mpair_t top = h[0], v = h[--(*hn)];
+    size_t i = 0, n = *hn;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && mpair_less(h[c + 1], h[c])) c++;
+        if (!mpair_less(h[c], v)) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (n) h[i] = v;
+    return top;
+}
+
+hd_status hd_tok_bpe_merges(const hd_tokenizer *t, const uint8_t *s, size_t n, hd_tok_scratch *sc,
+                            hd_tok_emit_fn emit, void *ctx) {
+    /* symbols: c = id, len = bytes covered (0 = merged away), prev / next
+     * (-1 = none).  Each merge pushes at most 2 entries: heap <= 3n. */
+    size_t need = 3 * n * sizeof(mpair_t) + n * 4 * sizeof(int32_t) + 16;
+    if (!hd_tok_scratch_reserve(sc, need)) return HD_ERR_NOMEM;
+    mpair_t *heap = sc->mem;
+    int32_t *c = (int32_t *)(heap + 3 * n), *len = c + n, *prev = len + n, *next = prev + n;
+    size_t m = 0, hn = 0;
+    bool last_unk = false;
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = t->byte_id[s[i]];
+        if (id < 0) {
+            if (t->unk < 0) continue;                     /* dropped, as tokenizers does without unk */
+            if (t->fuse_unk && last_unk) {
+                len[m - 1]++;
+                continue;
+            }
+            id = t->unk;
+            last_unk = true;
+        } else {
+            last_unk = false;
+        }
+        c[m] = id;
+        len[m] = 1;
+        m++;
+    }
+    for (size_t i = 0; i < m; i++) {
+        prev[i] = (int32_t)i - 1;
+        next[i] = i + 1 < m ? (int32_t)i + 1 : -1;
+    }
+    int32_t rank, id;
+    for (size_t i = 0; i + 1 < m; i++)
+        if (hd_tok_merge_find(t, c[i], c[i + 1], &rank, &id)) mheap_push(heap, &hn, (mpair_t){rank, (uint32_t)i, id});
+    while (hn) {
+        mpair_t top = mheap_pop(heap, &hn);
+        uint32_t p = top.pos;
+        if (len[p] == 0 || next[p] < 0) continue;
+        int32_t q = next[p];
+        if (!hd_tok_merge_find(t, c[p], c[q], &rank, &id) || id != top.id) continue;   /* stale */
+        c[p] = top.id;
+        len[p] += len[q];
+        len[q] = 0;
+        next[p] = next[q];
+        if (next[q] >= 0) prev[next[q]] = (int32_t)p;
+        if (prev[p] >= 0 && hd_tok_merge_find(t, c[prev[p]], c[p], &rank, &id))
+            mheap_push(heap, &hn, (mpair_t){rank, (uint32_t)prev[p], id});
+        if (next[p] >= 0 && hd_tok_merge_find(t, c[p], c[next[p]], &rank, &id))
+            mheap_push(heap, &hn, (mpair_t){rank, p, id});
+    }
+    for (size_t i = 0; i < m; i++)
+        if (len[i]) emit(ctx, c[i]);
+    return HD_OK;
+}

@@ -66,11 +66,24 @@ hd_status hd_tokenizer_to_gguf(const hd_tokenizer *t, hd_gguf_writer *w, int32_t
     if (!t || !w) return hd_error_set(err, HD_ERR_ARG, "tokenizer: NULL argument");
     if (eos_id < 0 || eos_id >= t->n_vocab)
         return hd_error_set(err, HD_ERR_ARG, "tokenizer: eos id %d out of range [0, %d)", eos_id, t->n_vocab);
-    if (t->bos < 0) return hd_error_set(err, HD_ERR_ARG, "tokenizer: no <|begin_of_text|> for bos_token_id");
+    const char *pre = hd_tokenizer_pre_name(t);
+    if (!pre)
+        return hd_error_set(err, HD_ERR_UNSUPPORTED,
+                            "tokenizer: llama.cpp has no tokenizer.ggml.pre name for this pre-tokenizer");
+    if (!t->pipe && t->bos < 0)
+        return hd_error_set(err, HD_ERR_ARG, "tokenizer: no <|begin_of_text|> for bos_token_id");
     size_t n = (size_t)t->n_vocab;
-    merge_list ml;
-    hd_status st = derive_merges(t, &ml, err);
-    if (st) return st;
+    merge_list ml = {0};
+    hd_status st = HD_OK;
+    if (t->pipe) {   /* the file's merges, in priority order */
+        ml.n = ml.cap = (size_t)t->n_merges;
+        ml.m = malloc((ml.n ? ml.n : 1) * sizeof *ml.m);
+        if (!ml.m) return hd_error_set(err, HD_ERR_NOMEM, "tokenizer: out of memory for merges");
+        for (size_t i = 0; i < ml.n; i++) ml.m[i] = (merge){t->merges[2 * i], t->merges[2 * i + 1], 0};
+    } else {
+        st = derive_merges(t, &ml, err);
+        if (st) return st;
+    }
     /* all strings in one buffer: GPT-2 text is at most 2 bytes per byte */
     size_t tok_bytes = 0;
     for (size_t i = 0; i < n; i++) tok_bytes += 2 * (size_t)t->len[i];
@@ -98,10 +111,11 @@ hd_status hd_tokenizer_to_gguf(const hd_tokenizer *t, hd_gguf_writer *w, int32_t
             lens[i] = hd_tok_gpt2_encode(s, t->len[i], o);
         }
         o += lens[i];
-        types[i] = t->special[i] ? 3 : 1;
+        types[i] = t->special[i] == HD_TOK_SPECIAL ? 3 : t->special[i] == HD_TOK_ADDED ? 4 : 1;
+        if ((int32_t)i == t->unk && t->special[i]) types[i] = 2;
     }
     if ((st = hd_gguf_set_str(w, "tokenizer.ggml.model", "gpt2")) ||
-        (st = hd_gguf_set_str(w, "tokenizer.ggml.pre", "llama-bpe")) ||
+        (st = hd_gguf_set_str(w, "tokenizer.ggml.pre", pre)) ||
         (st = hd_gguf_set_arr_str(w, "tokenizer.ggml.tokens", ptr, lens, n)) ||
         (st = hd_gguf_set_arr_i32(w, "tokenizer.ggml.token_type", types, n)))
         goto fail;
@@ -115,7 +129,9 @@ hd_status hd_tokenizer_to_gguf(const hd_tokenizer *t, hd_gguf_writer *w, int32_t
         lens[i] = (size_t)(o - ptr[i]);
     }
     if ((st = hd_gguf_set_arr_str(w, "tokenizer.ggml.merges", ptr, lens, ml.n)) ||
-        (st = hd_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)t->bos)) ||
+        (t->bos >= 0 && (st = hd_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)t->bos))) ||
+        (st = hd_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", hd_tokenizer_adds_bos(t))) ||
+        (t->unk >= 0 && (st = hd_gguf_set_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)t->unk))) ||
         (st = hd_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)eos_id)))
         goto fail;
     goto done;
@@ -223,6 +239,8 @@ hd_status hd_tokenizer_write_hf(const hd_tokenizer *t, const char *dir, int32_t 
     if (!t || !dir) return hd_error_set(err, HD_ERR_ARG, "tokenizer: NULL argument");
     if (eos_id < 0 || eos_id >= t->n_vocab || !t->special[eos_id])
         return hd_error_set(err, HD_ERR_ARG, "tokenizer: eos id %d is not a special token", eos_id);
+    if (t->pipe)
+        return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: only a Llama 3 tokenizer can be written as tokenizer.json", dir);
     if (t->bos < 0) return hd_error_set(err, HD_ERR_ARG, "tokenizer: no <|begin_of_text|> to use as BOS");
     merge_list ml;
     hd_status st = derive_merges(t, &ml, err);

@@ -834,7 +834,9 @@ static void test_bad_files(void **state) {
         {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -1}}}", HD_ERR_FORMAT, "no valid id"},
         {"{\"model\": {\"type\": \"Unigram\", \"vocab\": {}}}", HD_ERR_UNSUPPORTED, "BPE"},
         {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"pre_tokenizer\": null}", HD_ERR_UNSUPPORTED,
-         "Llama 3 regex"},
+         "ByteLevel"},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"pre_tokenizer\": {\"type\": \"Metaspace\"}}",
+         HD_ERR_UNSUPPORTED, "Metaspace"},
     };
     for (size_t i = 0; i < sizeof js / sizeof *js; i++) {
         hd_error e = {0};
@@ -960,13 +962,8 @@ static void test_corrupt_inputs(void **state) {
     free(j);
 }
 
-/* merges out of rank order are refused (not a tiktoken-style vocabulary) */
-static void test_bad_merge_order(void **state) {
-    (void)state;
-    /* bytes 0..255 as GPT-2 strings, then "ab" = 256, "cd" = 257; merges in the wrong order */
-    size_t cap = 1 << 16, o = 0;
-    char *j = malloc(cap);
-    o += (size_t)snprintf(j + o, cap - o, "{\"pre_tokenizer\": {\"pattern\": {\"Regex\": ");
+/* Llama 3's pre_tokenizer object as tokenizer.json writes it, into buf. */
+static void llama3_pretok_json(char *buf, size_t cap) {
     char pat[512];
     size_t k = 0;
     pat[k++] = '"';
@@ -976,7 +973,22 @@ static void test_bad_merge_order(void **state) {
     }
     pat[k++] = '"';
     pat[k] = 0;
-    o += (size_t)snprintf(j + o, cap - o, "%s}}, \"model\": {\"type\": \"BPE\", \"vocab\": {", pat);
+    snprintf(buf, cap,
+             "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": %s}, "
+             "\"behavior\": \"Isolated\", \"invert\": false}, {\"type\": \"ByteLevel\", \"add_prefix_space\": false, "
+             "\"trim_offsets\": true, \"use_regex\": false}]}", pat);
+}
+
+/* Llama 3 pipeline with merges out of rank order: not the tiktoken fast path
+ * but Hugging Face's merge-priority BPE (the order decides) */
+static void test_bad_merge_order(void **state) {
+    (void)state;
+    /* bytes 0..255 as GPT-2 strings, then "ab" = 256, "bc" = 257; "b c" has priority */
+    size_t cap = 1 << 16, o = 0;
+    char *j = malloc(cap);
+    char pre[1024];
+    llama3_pretok_json(pre, sizeof pre);
+    o += (size_t)snprintf(j + o, cap - o, "{\"pre_tokenizer\": %s, \"model\": {\"type\": \"BPE\", \"vocab\": {", pre);
     for (int b = 0; b < 256; b++) {
         char u[4];
         size_t l = hd_tok_gpt2_encode((const uint8_t[]){(uint8_t)b}, 1, u);
@@ -985,23 +997,28 @@ static void test_bad_merge_order(void **state) {
         else snprintf(esc, sizeof esc, "%.*s", (int)l, u);
         o += (size_t)snprintf(j + o, cap - o, "\"%s\": %d, ", esc, b);
     }
-    o += (size_t)snprintf(j + o, cap - o, "\"ab\": 256, \"cd\": 257}, \"merges\": [\"c d\", \"a b\"]},"
+    o += (size_t)snprintf(j + o, cap - o, "\"ab\": 256, \"bc\": 257}, \"merges\": [\"b c\", \"a b\"]},"
                                           " \"added_tokens\": []}");
     hd_error e = {0};
-    assert_null(hd_tokenizer_from_hf_json(j, o, "order.json", &e));
-    assert_int_equal(e.code, HD_ERR_UNSUPPORTED);
-    assert_non_null(strstr(e.msg, "rank order"));
-    /* in order it loads and merges */
-    char *m = strstr(j, "[\"c d\", \"a b\"]");
-    memcpy(m, "[\"a b\", \"c d\"]", 14);
     hd_tokenizer *t = hd_tokenizer_from_hf_json(j, o, "order.json", &e);
     assert_non_null(t);
     int32_t ids[8];
     size_t n;
-    assert_int_equal(hd_tokenizer_encode(t, "abcd", 4, 0, ids, 8, &n, &e), HD_OK);
+    assert_int_equal(hd_tokenizer_encode(t, "abc", 3, 0, ids, 8, &n, &e), HD_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(ids[0], 'a');
+    assert_int_equal(ids[1], 257);
+    assert_string_equal(hd_tokenizer_pre_name(t), "llama-bpe");
+    hd_tokenizer_free(t);
+    /* in rank order it is the tiktoken path: lowest rank (ab) first */
+    char *m = strstr(j, "[\"b c\", \"a b\"]");
+    memcpy(m, "[\"a b\", \"b c\"]", 14);
+    t = hd_tokenizer_from_hf_json(j, o, "order.json", &e);
+    assert_non_null(t);
+    assert_int_equal(hd_tokenizer_encode(t, "abc", 3, 0, ids, 8, &n, &e), HD_OK);
     assert_int_equal(n, 2);
     assert_int_equal(ids[0], 256);
-    assert_int_equal(ids[1], 257);
+    assert_int_equal(ids[1], 'c');
     hd_tokenizer_free(t);
     free(j);
 }
@@ -1013,17 +1030,9 @@ static void test_set_names_clash(void **state) {
     (void)state;
     size_t cap = 1 << 16, o = 0;
     char *j = malloc(cap);
-    char pat[512];
-    size_t k = 0;
-    pat[k++] = '"';
-    for (const char *q = hd_tok_llama3_pattern; *q; q++) {
-        if (*q == '\\' || *q == '"') pat[k++] = '\\';
-        pat[k++] = *q;
-    }
-    pat[k++] = '"';
-    pat[k] = 0;
-    o += (size_t)snprintf(j + o, cap - o, "{\"pre_tokenizer\": {\"pattern\": {\"Regex\": %s}}, "
-                                          "\"model\": {\"type\": \"BPE\", \"vocab\": {", pat);
+    char pre[1024];
+    llama3_pretok_json(pre, sizeof pre);
+    o += (size_t)snprintf(j + o, cap - o, "{\"pre_tokenizer\": %s, \"model\": {\"type\": \"BPE\", \"vocab\": {", pre);
     for (int b = 0; b < 256; b++) {
         char u[4];
         size_t l = hd_tok_gpt2_encode((const uint8_t[]){(uint8_t)b}, 1, u);

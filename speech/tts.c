@@ -344,8 +344,9 @@ static hd_status attach_models(hd_tts *t, hd_error *err) {
     if (m->cfg.n_embd != t->dim)
         return hd_error_set(err, HD_ERR_ARG,
                             "tts: the %s cross-attends to LM states of width %d, but the LM (%s) has width %d; "
-                            "write TTS models for it (herd random-model --arch prosody --preset tiny+PRESET)",
-                            pc ? "prosody model" : "TN tagger", t->dim, m->source ? m->source : "?", m->cfg.n_embd);
+                            "write TTS models for it (herd random-model --arch %s --preset tiny+LLAMA_PRESET)",
+                            pc ? "prosody model" : "TN tagger", t->dim, m->source ? m->source : "?", m->cfg.n_embd,
+                            pc ? "prosody" : "tn");
     const int layer = hd_tts_state_layer(t, m->cfg.n_layer);
     if (layer < 0 || layer > m->cfg.n_layer)
         return hd_error_set(err, HD_ERR_ARG, "tts: LM layer %d asked for, the LM (%s) has %d layers", layer,

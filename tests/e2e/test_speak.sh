@@ -8,7 +8,12 @@
 #  * streaming: from a pipe, the first sentence's audio is on stdout before
 #    the writer sends the second sentence;
 #  * -o - raw PCM equals the WAV file's samples; --rate; --prosody changes
-#    the timing; the `tts` graph node; errors exit 1/2 with one line.
+#    the timing; the `tts` graph node; errors exit 1/2 with one line;
+#  * --lm: a prosody model written for a tiny Llama 3 (preset tiny+tiny)
+#    cross-attends to that LM's hidden states: the same LM gives the same
+#    timing, another LM (other seed) another; the same through the tts node
+#    (lm=) and `herd ask --speak --speak-prosody`; a model of another width
+#    is refused with one line naming both widths.
 set -euo pipefail
 HERD=${HERD:?path to the herd binary}
 PY=${PYTHON:-/usr/bin/python3}
@@ -81,6 +86,25 @@ check "--tn: speech with the tagger" test -s "$T/tn.wav"
 "$HERD" run --quiet "text text='A graph speaks. It costs \$5.' ! tts rate=16000 ! wav:$T/graph.wav"
 check "tts node writes 16 kHz audio" "$PY" -c 'import sys, wave; w = wave.open(sys.argv[1]); assert w.getframerate() == 16000 and w.getnframes() > 16000' "$T/graph.wav"
 
+# ---- the models cross-attend to an LM's hidden states
+TOK="${HERD_FIXTURES:?fixtures}/tokenizer/llama3_tokenizer.model"
+for s in 1 2; do
+  "$HERD" random-model --arch llama --preset tiny --tokenizer "$TOK" --seed $s -o "$T/lm$s.gguf" --quiet >/dev/null
+done
+"$HERD" random-model --arch prosody --preset tiny+tiny --seed 3 -o "$T/pl.gguf" --quiet >/dev/null
+S2="The cat sat on three mats. It was happy."
+"$HERD" speak --quiet -t 2 --prosody "$T/pl.gguf" --lm "$T/lm1.gguf" "$S2" -o "$T/l1.wav"
+"$HERD" speak --quiet -t 2 --prosody "$T/pl.gguf" --lm "$T/lm1.gguf" "$S2" -o "$T/l1b.wav"
+"$HERD" speak --quiet -t 2 --prosody "$T/pl.gguf" --lm "$T/lm2.gguf" "$S2" -o "$T/l2.wav"
+"$HERD" speak --quiet -t 2 --prosody "$T/pl.gguf" "$S2" -o "$T/l0.wav"
+check "--lm: the same LM, the same timing" test "$(dur "$T/l1.wav")" = "$(dur "$T/l1b.wav")"
+check "--lm: another LM changes the timing" test "$(dur "$T/l1.wav")" != "$(dur "$T/l2.wav")"
+check "--lm: no LM differs from an LM" test "$(dur "$T/l1.wav")" != "$(dur "$T/l0.wav")"
+"$HERD" run --quiet "text text='$S2' ! tts prosody=$T/pl.gguf lm=$T/lm1.gguf ! wav:$T/lg.wav"
+check "tts node lm=: as herd speak --lm" test "$(dur "$T/lg.wav")" = "$(dur "$T/l1.wav")"
+"$HERD" ask --quiet -m "$T/lm1.gguf" -n 12 --seed 4 --speak "$T/ask.wav" --speak-prosody "$T/pl.gguf" "Hi." > /dev/null
+check "herd ask --speak-prosody speaks the answer" test -s "$T/ask.wav"
+
 # ---- errors: one line, exit 2 for usage, 1 for bad files
 set +e
 "$HERD" speak "x" 2>"$T/e1"; r1=$?
@@ -88,6 +112,8 @@ set +e
 head -c 100 "$T/pm.gguf" > "$T/cut.gguf"
 "$HERD" speak --prosody "$T/cut.gguf" "x" -o "$T/x.wav" 2>"$T/e3"; r3=$?
 "$HERD" speak --rate 10 "x" -o "$T/x.wav" 2>"$T/e4"; r4=$?
+"$HERD" speak --tn "$T/tn.gguf" --lm "$T/lm1.gguf" "x" -o "$T/x.wav" 2>"$T/e5"; r5=$?
+"$HERD" speak --lm "$T/lm1.gguf" "x" -o "$T/x.wav" 2>"$T/e6"; r6=$?
 set -e
 check "no -o: exit 2" test "$r1" = 2
 check "unknown voice: exit 2 naming it" grep -q "no-such" "$T/e2"
@@ -95,7 +121,10 @@ check "unknown voice exit code" test "$r2" = 2
 check "truncated prosody model: exit 1 naming the file" grep -q "cut.gguf" "$T/e3"
 check "truncated prosody exit code" test "$r3" = 1
 check "--rate out of range: exit 2" test "$r4" = 2
-for f in e1 e2 e3 e4; do check "$f is one line" test "$(wc -l < "$T/$f")" = 1; done
+check "--lm of another width: refused naming both widths" grep -q "width 32.*width 64" "$T/e5"
+check "--lm of another width: exit 2" test "$r5" = 2
+check "--lm without a model to feed: exit 2" test "$r6" = 2
+for f in e1 e2 e3 e4 e5 e6; do check "$f is one line" test "$(wc -l < "$T/$f")" = 1; done
 
 if [ $fail = 0 ]; then echo "e2e speak: all checks passed"; else echo "e2e speak: FAILED" >&2; fi
 exit $fail

@@ -113,6 +113,16 @@ hd_status hd_whisper_config_from_json(const char *json, size_t len, const char *
 /* Reads the clip.audio.* keys above (P from a.position_embd.weight). */
 hd_status hd_whisper_config_from_gguf(const hd_gguf *g, hd_whisper_config *c, hd_error *err);
 
+/* Writes the clip.audio.* keys above (u32; epsilon f32), as llama.cpp's
+ * converter does; the file-level keys (general.architecture "clip",
+ * clip.has_audio_encoder, clip.projector_type, ...) are the caller's. */
+hd_status hd_whisper_config_to_gguf(const hd_whisper_config *c, hd_gguf_writer *w, hd_error *err);
+/* The llama.cpp mmproj name of an encoder tensor's HF name (after the
+ * prefix), e.g. "layers.3.fc1.weight" → "a.blk.3.ffn_up.weight",
+ * "conv2.bias" → "a.conv1d.2.bias" (the table above).  false (out untouched)
+ * for a name that is not a Whisper encoder tensor or does not fit in size. */
+bool hd_whisper_mmproj_name(const char *hf, char *out, size_t size);
+
 /* Encoder frames for T mel frames: (T − 1)/2 + 1, 0 for T ≤ 0. */
 int64_t hd_whisper_encoder_n_out(int64_t n_mel_frames);
 /* Largest T the positions allow: 2·P. */

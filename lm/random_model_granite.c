@@ -47,11 +47,9 @@
  * LayerNorm γ 1 + 0.1·N(0,1), biases 0.1·N(0,1), the queries N(0, 1), BatchNorm
  * running variance 1 + 0.1·N(0,1), LoRA A and B N(0, 1/fan_in) (B is not the
  * zeros PEFT starts from, so the adapter changes the output). */
-#include "random_model_impl.h"
+#include "random_model_granite.h"
 
-#include "adapters/qformer.h"
 #include "lm/llama_config.h"
-#include "speech/granite_encoder.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -278,15 +276,21 @@ typedef struct planner {
     hd_status st;
 } planner;
 
-/* One tensor "prefix + printf(fmt, l)" with PyTorch shape d (n dims), the
- * same name in GGUF (G1's layout keeps the HF names). */
+/* One tensor printf(fmt, l) with PyTorch shape d (n dims). */
 static void addt(planner *P, hd_rm_init init, float std, int n, int64_t d0, int64_t d1, int64_t d2, const char *fmt,
                  int l) {
     if (P->st) return;
     char name[256];
     snprintf(name, sizeof name, fmt, l);
     const int64_t shape[3] = {d0, d1, d2};
-    P->st = hd_rm_plan_add(P->plan, name, name, n, shape, init, std, 0, NULL, P->err);
+    /* GGUF: the name without its module prefix (GGUF names hold at most 63
+     * bytes; the Q-Former's reach 62 without "projector.") */
+    const char *gguf = name;
+    if (strncmp(name, "encoder.", 8) == 0) gguf = name + 8;
+    else if (strncmp(name, "projector.", 10) == 0) gguf = name + 10;
+    P->st = hd_rm_plan_add(P->plan, name, gguf, n, shape, init, std, 0, NULL, P->err);
+    /* conv kernels and the queries: rows too short for blocks */
+    if (!P->st && n == 3) P->plan->t[P->plan->n - 1].gguf_f16_if_blocked = true;
 }
 #define MAT(P, out, in, fmt, l) addt(P, HD_RM_INIT_NORMAL, 1.0f / sqrtf((float)(in)), 2, out, in, 0, fmt, l)
 #define VEC(P, n, fmt, l) addt(P, HD_RM_INIT_NORMAL, VEC_STD, 1, n, 0, 0, fmt, l)
@@ -384,12 +388,20 @@ static void projector_plan(planner *P, const hd_qformer_config *q) {
     VEC(P, q->n_out, "projector.linear.bias", 0);
 }
 
+hd_status hd_rm_granite_audio_plan(const hd_granite_encoder_config *e, const hd_qformer_config *q, hd_rm_plan *plan,
+                                   hd_error *err) {
+    planner P = {plan, err, HD_OK};
+    encoder_plan(&P, e);
+    projector_plan(&P, q);
+    return P.st;
+}
+
 /* The LM of lm/random_model_llama.c under language_model. (GGUF names kept). */
-static hd_status lm_plan(const gs_config *c, hd_rm_plan *plan, hd_error *err) {
-    hd_status st = hd_rm_llama_plan(&c->text, plan, err);
+hd_status hd_rm_granite_lm_plan(const hd_llama_config *text, float lm_std, hd_rm_plan *plan, hd_error *err) {
+    hd_status st = hd_rm_llama_plan(text, plan, err);
     for (int i = 0; !st && i < plan->n; i++) {
         hd_rm_tensor *t = &plan->t[i];
-        if (t->init == HD_RM_INIT_NORMAL) t->std = c->lm_std;
+        if (t->init == HD_RM_INIT_NORMAL) t->std = lm_std;
         if (!t->hf_name) continue;
         size_t n = strlen(t->hf_name) + sizeof "language_model.";
         char *s = malloc(n);
@@ -572,15 +584,12 @@ static hd_status granite_write(const hd_random_model_params *p, const char *path
         return hd_error_set(err, HD_ERR_ARG,
                             "granite-speech: --tokenizer is not taken (tiny writes its own Granite-format tokenizer)");
     hd_rm_plan plan = {0};
-    planner P = {&plan, err, HD_OK};
-    encoder_plan(&P, &c.enc);
-    projector_plan(&P, &c.proj);
-    hd_status st = P.st;
+    hd_status st = hd_rm_granite_audio_plan(&c.enc, &c.proj, &plan, err);
     if (!st) {
         /* HF state_dict order: language_model first (the module order of
          * GraniteSpeechForConditionalGeneration), then encoder, projector */
         hd_rm_plan lm = {0};
-        st = lm_plan(&c, &lm, err);
+        st = hd_rm_granite_lm_plan(&c.text, c.lm_std, &lm, err);
         if (!st) {
             hd_rm_plan all = {0};
             for (int i = 0; !st && i < lm.n + plan.n; i++) {
@@ -588,6 +597,7 @@ static hd_status granite_write(const hd_random_model_params *p, const char *path
                 if (!t->hf_name) continue;   /* rope_freqs: GGUF only */
                 st = hd_rm_plan_add(&all, t->hf_name, t->gguf_name, t->n_dims, t->shape, t->init, t->std, t->rope_heads,
                                     t->data, err);
+                if (!st) all.t[all.n - 1].gguf_f16_if_blocked = t->gguf_f16_if_blocked;
             }
             hd_rm_plan_free(&plan);
             plan = all;

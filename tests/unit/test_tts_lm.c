@@ -13,7 +13,10 @@
  *   - streamed = whole utterance with those real states (prosody: autoregressive
  *     streaming vs one masked forward; TN: token stream vs whole run);
  *   - states pushed by a caller that decodes the text itself (hd_tts_push_token,
- *     in one prefill or token by token as in generation) give the engine's result. */
+ *     in one prefill or token by token as in generation) give the engine's result;
+ *   - the engine's LM context restarts with <|begin_of_text|> when full: a
+ *     segment after the restart gets the states of a fresh decode;
+ *   - presets "BASE+LLAMA" take the Llama preset's width and middle layer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -563,12 +566,115 @@ static void test_pushed_states(void **state) {
     hd_prosody_free(mo.pm);
 }
 
+/* Many segments through a context of 512 positions. */
+typedef struct long_rec {
+    lm *ref;              /* a second context on the same LM */
+    int segs, restarts;
+    int64_t used;         /* positions the engine's context holds (mirrored) */
+    int64_t tokens;
+} long_rec;
+
+static hd_status on_long_segment(void *user, const hd_tts_segment *g, hd_error *err) {
+    long_rec *r = user;
+    r->segs++;
+    r->tokens += g->n_tokens;
+    assert_true(g->n_tokens > 0);
+    /* mirror the engine: <|begin_of_text|> + the segment as written; restart when full */
+    int32_t ids[128];
+    size_t n;
+    char seg[160];   /* as written: every segment after the first began with a space */
+    int len = snprintf(seg, sizeof seg, "%s%.*s", r->segs > 1 ? " " : "", (int)g->len, g->text);
+    assert_int_equal(hd_tokenizer_encode(r->ref->tok, seg, (size_t)len, 0, ids + 1, 127, &n, err), HD_OK);
+    assert_int_equal((int)n, g->n_tokens);
+    if (r->used + (int64_t)n > 512) {
+        r->restarts++;
+        assert_int_equal(hd_llama_rewind(r->ref->ctx, 0, err), HD_OK);
+        r->used = 0;
+    }
+    cap c = {.dim = 64, .cap = 512};
+    c.rows = calloc((size_t)(c.cap * c.dim), sizeof *c.rows);
+    assert_int_equal(hd_llama_set_hidden_capture(r->ref->ctx, 1, on_hidden, &c, err), HD_OK);
+    int32_t *p = ids + 1;
+    int64_t k = (int64_t)n;
+    if (r->used == 0) p = ids, ids[0] = hd_tokenizer_bos(r->ref->tok), k++;
+    const int64_t pos0 = r->used;
+    assert_int_equal(hd_llama_decode(r->ref->ctx, p, k, err), HD_OK);
+    r->used += k;
+    assert_true(max_abs_diff(g->tok_emb, c.rows + (pos0 + k - (int64_t)n) * 64, n * 64) <= 1e-6f);
+    free(c.rows);
+    return HD_OK;
+}
+
+static hd_status no_audio(void *user, const float *pcm, int64_t n, hd_error *err) {
+    (void)user, (void)pcm, (void)n, (void)err;
+    return HD_OK;
+}
+
+static void test_context_restart(void **state) {
+    (void)state;
+    write_models();
+    models mo = models_open();
+    lm a, ref;
+    lm_open(&a, g_lm_a);
+    lm_open(&ref, g_lm_a);
+    long_rec r = {.ref = &ref};
+    hd_error err = {0};
+    hd_tts_params p = hd_tts_default_params();
+    p.prosody = mo.pm;
+    p.lm = a.ctx, p.lm_tok = a.tok;
+    p.on_segment = on_long_segment;
+    p.segment_user = &r;
+    hd_tts *t = hd_tts_create(&p, no_audio, NULL, &err);
+    assert_non_null(t);
+    char s[128];
+    for (int i = 0; i < 40; i++) {
+        int n = snprintf(s, sizeof s, "%sThe brown fox number %d jumps over the lazy dog again and again.", i ? " " : "",
+                         i + 1);
+        assert_int_equal(hd_tts_push(t, s, (size_t)n, &err), HD_OK);
+    }
+    assert_int_equal(hd_tts_finish(t, &err), HD_OK);
+    assert_int_equal(r.segs, 40);
+    assert_true(r.restarts >= 1);
+    assert_int_equal(hd_tts_get_stats(t).lm_tokens, r.tokens);
+    assert_int_equal(hd_llama_n_past(a.ctx), r.used);
+    hd_tts_free(t);
+    lm_close(&ref);
+    lm_close(&a);
+    hd_tn_model_free(mo.tn);
+    hd_prosody_free(mo.pm);
+}
+
+static void test_presets_for_lm(void **state) {
+    (void)state;
+    hd_prosody_config pc;
+    hd_tn_config tc;
+    assert_true(hd_prosody_preset("paper+llama-3.1-8b", &pc));
+    assert_int_equal(pc.n_llm, 4096);
+    assert_int_equal(pc.token_layer, 16);   /* the paper's layer 16 of 32 */
+    assert_int_equal(pc.n_embd, 384);
+    assert_true(hd_prosody_preset("tiny+llama-3.2-1b", &pc));
+    assert_int_equal(pc.n_llm, 2048);
+    assert_int_equal(pc.token_layer, 8);
+    assert_true(hd_tn_preset("base+llama-3.2-3b", &tc));
+    assert_int_equal(tc.n_llm, 3072);
+    assert_int_equal(tc.token_layer, 14);
+    assert_true(hd_prosody_preset("tiny", &pc));
+    assert_int_equal(pc.token_layer, 0);
+    assert_false(hd_prosody_preset("tiny+nope", &pc));
+    assert_false(hd_prosody_preset("nope+tiny", &pc));
+    assert_false(hd_prosody_preset("tiny+tiny+tiny", &pc));
+    assert_false(hd_tn_preset("+tiny", &tc));
+    assert_false(hd_tn_preset("averyveryverylongname+tiny", &tc));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_align),
         cmocka_unit_test(test_width_checked),
         cmocka_unit_test(test_states_reach_models),
         cmocka_unit_test(test_pushed_states),
+        cmocka_unit_test(test_context_restart),
+        cmocka_unit_test(test_presets_for_lm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,7 +38,9 @@
  *     last frame dropped; frames stacked in pairs (frame 2t then 2t+1:
  *     160 features per row) → (N/160 + 1) / 2 rows.  No padding of the
  *     samples (one utterance per call; the extractor zero-pads only to batch
- *     several).
+ *     several).  1 .. 256 samples are HD_ERR_ARG: torch.stft's reflect
+ *     padding of 256 needs a longer signal (torch raises as well); 0 samples
+ *     give 0 rows.
  *   hd_hf_mel_granite_n_embeddings gives the projector rows the processor
  *   reserves (audio_embed_sizes).
  *

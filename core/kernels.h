@@ -9,7 +9,9 @@
  *          first converted once per token to the format the weight type wants
  *          (act_of[type]): F32, BF16, Q8 (32-blocks with an f32 scale) or
  *          Q8_K (256-blocks, see core/types.h); the kernels then multiply
- *          integer blocks (vpdpbusd on AVX-512) and scale per block.
+ *          integer blocks (vpdpbusd on AVX-512) and scale per block.  Where the
+ *          level has a dot_tile kernel (F16/F32 on AVX-512), several tokens go
+ *          through it instead: tiles of 4 rows × 4 tokens, no weight packing.
  *  - gemm: many tokens.  Panels of NR weight rows × KC columns are
  *          dequantized into F32 (or kept as BF16 pairs for BF16 weights on
  *          AVX-512, or repacked as bytes for the int8 gemms of Q8_0/Q4_0 and
@@ -76,6 +78,15 @@ typedef void (*hd_dot_fn)(int64_t k, const void *w, const void *x, size_t xs, in
  * load among them, so long activation rows need not stay in L1 (matrix-vector decode). */
 #define HD_DOT_ROWS 4
 typedef void (*hd_dotr_fn)(int64_t k, const void *w, size_t ws, const void *x, int nr, float *y);
+/* A tile of nr (1..HD_DOTM_ROWS) weight rows × nc (1..HD_DOTM_TOKENS) tokens:
+ * y[c·ys + r] = dot(w + r·ws bytes, x + c·xs bytes) for r < nr, c < nc, x in act_of[w type]
+ * format, k any length the type allows.  Few tokens (2..hd_linear_gemm_min_m − 1): every
+ * weight load serves nc tokens and every activation load nr rows, so the weights stream
+ * from memory once for all tokens without being packed for the gemm (short prompts). */
+#define HD_DOTM_ROWS 4
+#define HD_DOTM_TOKENS 4
+typedef void (*hd_dotm_fn)(int64_t k, const void *w, size_t ws, int nr, const void *x, size_t xs, int nc, float *y,
+                           size_t ys);
 /* Packs nr (<= the panel width) weight rows, row r at w + r·ws bytes (already offset to
  * the K block), kc columns into a gemm panel: [kc][nr_panel] floats for the f32 gemm
  * (F32/F16 weights), [kc/2][nr_panel] bf16 pairs for the bf16 gemm; rows past nr zero. */
@@ -97,6 +108,7 @@ typedef struct hd_kernels {
     hd_act_fn act[HD_ACT_COUNT];           /* NULL for formats this level never uses */
     hd_dot_fn dot[HD_TYPE_COUNT];          /* NULL = type not supported           */
     hd_dotr_fn dot_rows[HD_TYPE_COUNT];    /* one token, several rows; NULL = dot[] row by row */
+    hd_dotm_fn dot_tile[HD_TYPE_COUNT];    /* several tokens × several rows; NULL = dot[] */
     hd_deq_fn deq[HD_TYPE_COUNT];          /* row dequantizers (for gemm packing) */
     hd_pack_fn pack[HD_TYPE_COUNT];        /* whole-panel packers (F32/F16/BF16); NULL = deq + scatter */
     int mr, nr;                            /* f32 gemm tile                       */

@@ -15,11 +15,17 @@
 #include <string.h>
 
 /* Tokens at or above which the tiled gemm beats the dot path (measured on Zen 5):
- * F32/F16/BF16 and the Q8_0/Q4_0 int8 gemm win from 8 tokens, the K-quant
+ * F32/F16 (without a dot_tile kernel), BF16 and the Q8_0/Q4_0 int8 gemm win from 8 tokens, the K-quant
  * int8 gemms from about 48; where the gemm has to
  * dequantize weight panels to F32 first, the dot path's int8 kernels win
  * up to about 64 tokens. */
 int hd_linear_gemm_min_m(const hd_kernels *k, hd_type t) {
+    /* where the level has a rows × tokens tile (dot_tile), it streams the weights once
+     * for all tokens without packing them: measured against the gemm on Zen 5 (1 thread,
+     * 2048×2048 and 2048×8192): F16 1.9-2.4× faster at 8 tokens, 1.1-1.7× at 16, equal
+     * from 32 to 48; F32 faster up to 16, slower from 32 */
+    if (t == HD_TYPE_F16 && k->dot_tile[t]) return 32;
+    if (t == HD_TYPE_F32 && k->dot_tile[t]) return 24;
     if (t == HD_TYPE_F32 || t == HD_TYPE_F16 || t == HD_TYPE_BF16) return 8;
     if ((t == HD_TYPE_Q8_0 || t == HD_TYPE_Q4_0) && k->gemm_q8) return 8;
     if ((t == HD_TYPE_Q4_K || t == HD_TYPE_Q5_K) && k->gemm_qk) return 48; /* its packing is costlier */
@@ -98,6 +104,7 @@ typedef struct dot_ctx {
     const hd_kernels *k;
     hd_dot_fn dot;
     hd_dotr_fn dotr;     /* one token, several rows (NULL: dot row by row) */
+    hd_dotm_fn dotm;     /* several tokens × several rows (NULL: dot per row) */
     int64_t K, N, M;
     hd_type wtype;
     const char *w;
@@ -122,6 +129,30 @@ static void convert_rows(void *vctx, int64_t m0, int64_t m1, int tid) {
  * otherwise every row would stream the whole activation row from L2 again. */
 #define HD_DOT_KCH 2048
 
+/* Rows [nb0, nb1) against every token with dot[] (a row at a time, up to
+ * HD_DOT_MAX_NC tokens a call), in K chunks of kch. */
+static void dot_block(const dot_ctx *c, int64_t nb0, int64_t nb1, int64_t kch) {
+    for (int64_t m = 0; m < c->M; m += HD_DOT_MAX_NC) {
+        const int nc = (int)(c->M - m < HD_DOT_MAX_NC ? c->M - m : HD_DOT_MAX_NC);
+        for (int64_t k0 = 0; k0 < c->K; k0 += kch) {
+            const int64_t kc = c->K - k0 < kch ? c->K - k0 : kch;
+            const size_t woff = hd_type_row_size(c->wtype, k0), xoff = hd_act_row_size(c->act, k0);
+            const char *xa = c->xa + (size_t)m * c->xa_stride + xoff;
+            for (int64_t n = nb0; n < nb1; n++) {
+                const char *w = c->w + (size_t)n * c->w_stride + woff;
+                float *y = c->y + m * c->N + n;
+                if (k0 == 0) {
+                    c->dot(kc, w, xa, c->xa_stride, nc, y, (size_t)c->N);
+                } else {
+                    float part[HD_DOT_MAX_NC];
+                    c->dot(kc, w, xa, c->xa_stride, nc, part, 1);
+                    for (int j = 0; j < nc; j++) y[(size_t)j * c->N] += part[j];
+                }
+            }
+        }
+    }
+}
+
 static void dot_rows(void *vctx, int64_t n0, int64_t n1, int tid) {
     (void)tid;
     const dot_ctx *c = vctx;
@@ -138,33 +169,23 @@ static void dot_rows(void *vctx, int64_t n0, int64_t n1, int tid) {
     const bool rows = c->M == 1 && c->dotr && hd_act_row_size(c->act, c->K) > (16u << 10);
     for (int64_t nb0 = n0; nb0 < n1; nb0 += NB) {
         const int64_t nb1 = nb0 + NB < n1 ? nb0 + NB : n1;
-        if (rows) {
+        if (c->M > 1 && c->dotm) {
+            /* tiles of rows × tokens; the block's rows stay in L2 for the later token groups */
+            for (int64_t m = 0; m < c->M; m += HD_DOTM_TOKENS) {
+                const int nc = (int)(c->M - m < HD_DOTM_TOKENS ? c->M - m : HD_DOTM_TOKENS);
+                for (int64_t n = nb0; n < nb1; n += HD_DOTM_ROWS) {
+                    const int nr = (int)(nb1 - n < HD_DOTM_ROWS ? nb1 - n : HD_DOTM_ROWS);
+                    c->dotm(c->K, c->w + (size_t)n * c->w_stride, c->w_stride, nr, c->xa + (size_t)m * c->xa_stride,
+                            c->xa_stride, nc, c->y + m * c->N + n, (size_t)c->N);
+                }
+            }
+        } else if (rows) {
             for (int64_t n = nb0; n < nb1; n += HD_DOT_ROWS) {
                 const int nr = (int)(nb1 - n < HD_DOT_ROWS ? nb1 - n : HD_DOT_ROWS);
                 c->dotr(c->K, c->w + (size_t)n * c->w_stride, c->w_stride, c->xa, nr, c->y + n);
             }
-            if (c->b)
-                for (int64_t n = nb0; n < nb1; n++) c->y[n] += c->b[n];
-            continue;
-        }
-        for (int64_t m = 0; m < c->M; m += HD_DOT_MAX_NC) {
-            const int nc = (int)(c->M - m < HD_DOT_MAX_NC ? c->M - m : HD_DOT_MAX_NC);
-            for (int64_t k0 = 0; k0 < c->K; k0 += kch) {
-                const int64_t kc = c->K - k0 < kch ? c->K - k0 : kch;
-                const size_t woff = hd_type_row_size(c->wtype, k0), xoff = hd_act_row_size(c->act, k0);
-                const char *xa = c->xa + (size_t)m * c->xa_stride + xoff;
-                for (int64_t n = nb0; n < nb1; n++) {
-                    const char *w = c->w + (size_t)n * c->w_stride + woff;
-                    float *y = c->y + m * c->N + n;
-                    if (k0 == 0) {
-                        c->dot(kc, w, xa, c->xa_stride, nc, y, (size_t)c->N);
-                    } else {
-                        float part[HD_DOT_MAX_NC];
-                        c->dot(kc, w, xa, c->xa_stride, nc, part, 1);
-                        for (int j = 0; j < nc; j++) y[(size_t)j * c->N] += part[j];
-                    }
-                }
-            }
+        } else {
+            dot_block(c, nb0, nb1, kch);
         }
         if (c->b)
             for (int64_t m = 0; m < c->M; m++)
@@ -667,7 +688,7 @@ hd_status hd_op_linear(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const hd_t
     const bool use_qk_gemm = ((w->type == HD_TYPE_Q4_K || w->type == HD_TYPE_Q5_K) && k->gemm_qk) ||
                              (w->type == HD_TYPE_Q6_K && k->gemm_q6k);
     if (M < hd_linear_gemm_min_m(k, w->type)) {
-        dot_ctx c = {.k = k, .dot = k->dot[w->type], .dotr = k->dot_rows[w->type], .K = K, .N = N, .M = M,
+        dot_ctx c = {.k = k, .dot = k->dot[w->type], .dotr = k->dot_rows[w->type], .dotm = k->dot_tile[w->type], .K = K, .N = N, .M = M,
                      .wtype = w->type, .w = w->data, .w_stride = w->nb[1], .x = x->data, .act = k->act_of[w->type],
                      .y = y->data, .b = b ? b->data : NULL};
         return linear_dot(ex, &c, err);

@@ -390,6 +390,82 @@ HD_DOTR_FZ(dotr_f32z_n, float, ld16_f32, ld16_f32_m)
 HD_DOTR_DISPATCH(a5_dotr_f16, dotr_f16z_n, float)
 HD_DOTR_DISPATCH(a5_dotr_f32, dotr_f32z_n, float)
 
+/* Sums of four registers' lanes: lane j = Σ of register j (a, b, c, d). */
+HD_INLINE __m128 hsum4x16(__m512 a, __m512 b, __m512 c, __m512 d) {
+    const __m256 a8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+    const __m256 b8 = _mm256_add_ps(_mm512_castps512_ps256(b), _mm512_extractf32x8_ps(b, 1));
+    const __m256 c8 = _mm256_add_ps(_mm512_castps512_ps256(c), _mm512_extractf32x8_ps(c, 1));
+    const __m256 d8 = _mm256_add_ps(_mm512_castps512_ps256(d), _mm512_extractf32x8_ps(d, 1));
+    /* [a01 a23 b01 b23 | a45 a67 b45 b67], then [a b c d | a b c d] partial sums */
+    const __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a8, b8), _mm256_hadd_ps(c8, d8));
+    return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+/* A tile of nr rows × nc tokens (hd_dotm_fn): nr·nc accumulators (one chain each, up
+ * to 16), per 16 inputs nr weight loads (F16 widened once for all tokens), nc
+ * activation loads and nr·nc FMAs.  Each row is prefetched HD_PF_DIST bytes ahead
+ * (the rows are interleaved streams, as in dot_rows).  Masked tail: any k. */
+#define HD_DOTM_FZ(NAME, WT, LD, LDM)                                                                         \
+    HD_INLINE void NAME(int64_t k, const char *w, size_t ws, const int nr, const char *x, size_t xs,          \
+                        const int nc, float *y, size_t ys) {                                                  \
+        __m512 acc[HD_DOTM_ROWS][HD_DOTM_TOKENS];                                                             \
+        for (int r = 0; r < HD_DOTM_ROWS; r++)                                                                \
+            for (int c = 0; c < HD_DOTM_TOKENS; c++) acc[r][c] = _mm512_setzero_ps();                         \
+        int64_t i = 0;                                                                                        \
+        for (; i + 32 <= k; i += 32)                                                                          \
+            for (int h = 0; h < 32; h += 16) {                                                                \
+                __m512 xv[HD_DOTM_TOKENS];                                                                    \
+                for (int c = 0; c < nc; c++) xv[c] = _mm512_loadu_ps((const float *)(x + (size_t)c * xs) + i + h); \
+                for (int r = 0; r < nr; r++) {                                                                \
+                    const WT *wr = (const WT *)(w + (size_t)r * ws);                                          \
+                    if (sizeof(WT) == 4 || h == 0)                                                            \
+                        _mm_prefetch((const char *)(wr + i + h) + HD_PF_DIST, _MM_HINT_T0);                   \
+                    const __m512 wv = LD(wr + i + h);                                                         \
+                    for (int c = 0; c < nc; c++) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);           \
+                }                                                                                             \
+            }                                                                                                 \
+        for (; i < k; i += 16) {                                                                              \
+            const __mmask16 m = k - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - i)) - 1);           \
+            __m512 xv[HD_DOTM_TOKENS];                                                                        \
+            for (int c = 0; c < nc; c++) xv[c] = _mm512_maskz_loadu_ps(m, (const float *)(x + (size_t)c * xs) + i); \
+            for (int r = 0; r < nr; r++) {                                                                    \
+                const __m512 wv = LDM((const WT *)(w + (size_t)r * ws) + i, m);                               \
+                for (int c = 0; c < nc; c++) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);               \
+            }                                                                                                 \
+        }                                                                                                     \
+        const __mmask8 rm = (__mmask8)((1u << nr) - 1);                                                       \
+        for (int c = 0; c < nc; c++)                                                                          \
+            _mm_mask_storeu_ps(y + (size_t)c * ys, rm, hsum4x16(acc[0][c], acc[1][c], acc[2][c], acc[3][c])); \
+    }
+
+HD_DOTM_FZ(dotm_f16z_n, hd_f16, ld16_f16, ld16_f16_m)
+HD_DOTM_FZ(dotm_f32z_n, float, ld16_f32, ld16_f32_m)
+
+/* Instantiates every (rows, tokens) pair behind one hd_dotm_fn. */
+#define HD_DOTM_CASE(IMPL, R)                                                                    \
+    case R:                                                                                      \
+        switch (nc) {                                                                            \
+        case 1: IMPL(k, (const char *)w, ws, R, (const char *)x, xs, 1, y, ys); break;            \
+        case 2: IMPL(k, (const char *)w, ws, R, (const char *)x, xs, 2, y, ys); break;            \
+        case 3: IMPL(k, (const char *)w, ws, R, (const char *)x, xs, 3, y, ys); break;            \
+        default: IMPL(k, (const char *)w, ws, R, (const char *)x, xs, 4, y, ys); break;           \
+        }                                                                                        \
+        break;
+#define HD_DOTM_DISPATCH(NAME, IMPL)                                                                               \
+    static void NAME(int64_t k, const void *w, size_t ws, int nr, const void *x, size_t xs, int nc, float *y,     \
+                     size_t ys) {                                                                                 \
+        switch (nr) {                                                                                             \
+            HD_DOTM_CASE(IMPL, 1)                                                                                 \
+            HD_DOTM_CASE(IMPL, 2)                                                                                 \
+            HD_DOTM_CASE(IMPL, 3)                                                                                 \
+        default:                                                                                                  \
+            HD_DOTM_CASE(IMPL, 4)                                                                                 \
+        }                                                                                                         \
+    }
+
+HD_DOTM_DISPATCH(a5_dotm_f16, dotm_f16z_n)
+HD_DOTM_DISPATCH(a5_dotm_f32, dotm_f32z_n)
+
 /* ---- Q8_0 / Q4_0 on zmm: two 32-blocks per register ----------------------------------------- */
 
 static void act_q8x2(const float *x, void *dst, int64_t k) {
@@ -749,6 +825,7 @@ const hd_kernels hd_kernels_avx512 = {
             [HD_TYPE_Q8_0] = a5_dot_q8_0, [HD_TYPE_Q4_0] = a5_dot_q4_0, [HD_TYPE_Q4_K] = a5_dot_q4_k,
             [HD_TYPE_Q5_K] = a5_dot_q5_k, [HD_TYPE_Q6_K] = a5_dot_q6_k},
     .dot_rows = {[HD_TYPE_F32] = a5_dotr_f32, [HD_TYPE_F16] = a5_dotr_f16},
+    .dot_tile = {[HD_TYPE_F32] = a5_dotm_f32, [HD_TYPE_F16] = a5_dotm_f16},
     .pack = {[HD_TYPE_F32] = pack_f32_panel, [HD_TYPE_F16] = pack_f16_panel, [HD_TYPE_BF16] = pack_bf16_panel},
     .deq = {[HD_TYPE_F32] = x86_deq_f32, [HD_TYPE_F16] = x86_deq_f16, [HD_TYPE_BF16] = x86_deq_bf16,
             [HD_TYPE_Q8_0] = x86_deq_q8_0, [HD_TYPE_Q4_0] = x86_deq_q4_0, [HD_TYPE_Q4_K] = x86_deq_q4_k,

@@ -10,16 +10,24 @@
 #      batches of 3;
 #   2. greedy tokens identical (herd decodes one token at a time);
 #   3. the comparisons can fail: the adapter changes the logits beyond the
-#      tolerance, and so does a changed residual_multiplier in config.json.
+#      tolerance, and so does a changed residual_multiplier in config.json;
+#   4. the whole path of hd_granite_speech_ops (tests/parity/
+#      parity_granite_speech.c) on 1.3 s of audio, HF folder and converted
+#      GGUF set: projector rows and final logits (audio rows spliced at the
+#      prompt's <|audio|> entries, LoRA on) against granite_speech_ref.py
+#      (torchaudio log-mel, Conformer, Q-Former, Granite LM), greedy tokens
+#      identical, both sets give the same prompt.
 # Tolerance: max|herd − ref| / max|ref| ≤ 1e-4 (F32 weights, F32 KV cache)
-# and the same argmax at every position.
+# and the same argmax at every position (measured ~1e-7 LM, ~3e-7 pipeline).
 set -euo pipefail
 HERD=${HERD:?path to the herd binary}
 PY=${PYTHON:-/usr/bin/python3}
 SRC=${HERD_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${HERD_BUILD_DIR:?build directory}
 RUNNER="$BUILD/tests/parity_granite_lm"
+SPEECH="$BUILD/tests/parity_granite_speech"
 REF="$SRC/tests/parity/granite_lm_ref.py"
+SREF="$SRC/tests/parity/granite_speech_ref.py"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail=0
@@ -32,8 +40,8 @@ AUDIO=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["audio_tok
 IDS="0,258,300,301,45,67,89,12,257,280,33"
 IDS_AUDIO="0,301,45,-1,-1,-1,-1,302,67,89"   # -1: the audio rows (<|audio|> = $AUDIO in the prompt)
 
-check() {   # name herd-output ref-output
-  if out=$("$PY" "$REF" compare "$2" "$3" --vocab "$V" --tol 1e-4); then
+check() {   # name herd-output ref-output [row width, default V]
+  if out=$("$PY" "$REF" compare "$2" "$3" --vocab "${4:-$V}" --tol 1e-4); then
     echo "ok   $1: $out"
   else
     echo "FAIL $1: $out"
@@ -69,6 +77,31 @@ if "$HERD" convert "$T/hf" "$T/gs.gguf" --type F32 >"$T/convert.log" 2>&1; then
     "$RUNNER" "$LM" "$IDS_AUDIO" "$T/g2.f32" --lora "$LORA" --embd "$T/rows.f32" --batch 3
     check "GGUF granite, LoRA GGUF + audio rows" "$T/g2.f32" "$T/r2.f32"
   fi
+fi
+
+# 4. the whole speech path: audio → rows → prompt → logits
+"$PY" -c "
+import numpy as np; t = np.arange(int(16000 * 1.3)) / 16000.0; r = np.random.default_rng(1)
+x = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 1250 * t) + 0.05 * r.standard_normal(t.size)
+x.astype('<f4').tofile('$T/pcm.f32')"
+"$SPEECH" "$T/hf" "$T/pcm.f32" "$T/hrows.f32" "$T/hlog.f32" --greedy 6 >"$T/h.txt"
+P_IDS=$(sed -n 's/^ids //p' "$T/h.txt")
+"$PY" "$SREF" run --model "$T/hf" --pcm "$T/pcm.f32" --ids "$P_IDS" --rows "$T/rrows.f32" --logits "$T/rlog.f32"
+P_REF=$("$PY" "$SREF" greedy --model "$T/hf" --pcm "$T/pcm.f32" --ids "$P_IDS" -n 6)
+check "speech HF: projector rows" "$T/hrows.f32" "$T/rrows.f32" "$D"
+check "speech HF: final logits" "$T/hlog.f32" "$T/rlog.f32"
+P_G=$(sed -n 's/^greedy //p' "$T/h.txt")
+if [ "$P_G" = "$P_REF" ]; then echo "ok   speech HF greedy: $P_G"; else echo "FAIL speech HF greedy: herd $P_G, ref $P_REF"; fail=1; fi
+if [ -f "$T/gs.gguf" ]; then
+  "$SPEECH" "$T/gs.gguf" "$T/pcm.f32" "$T/grows.f32" "$T/glog.f32" --greedy 6 >"$T/g.txt"
+  if [ "$(sed -n 1p "$T/g.txt")" != "$(sed -n 1p "$T/h.txt")" ]; then
+    echo "FAIL speech GGUF: the prompt differs from the HF folder's"
+    fail=1
+  fi
+  check "speech GGUF: projector rows" "$T/grows.f32" "$T/rrows.f32" "$D"
+  check "speech GGUF: final logits" "$T/glog.f32" "$T/rlog.f32"
+  G_G=$(sed -n 's/^greedy //p' "$T/g.txt")
+  if [ "$G_G" = "$P_REF" ]; then echo "ok   speech GGUF greedy: $G_G"; else echo "FAIL speech GGUF greedy: herd $G_G, ref $P_REF"; fail=1; fi
 else
   echo "FAIL herd convert: $(cat "$T/convert.log")"
   fail=1

@@ -5,8 +5,9 @@
  *
  * Metadata: "model" (the HF folder), "task" (asr / ast / dialog),
  * "language", "text" ("" = the task's instruction), "n_greedy", "n_last",
- * "convert_to" (non-empty: first `hd_ultravox_convert` the folder with F32
- * weights to this GGUF path — once — and run from its mmproj file instead).
+ * "convert_to" (non-empty: first `hd_ultravox_convert` the folder to this
+ * GGUF path — once — and run from its mmproj file instead), "convert_type"
+ * (the weight type of that conversion, default F32).
  * Input "pcm" [N].  Outputs "rows" [n_rows, D_lm], "ids" [S] (−1 for audio
  * rows), "logits" [n_last, V] (the prompt's last positions), "greedy"
  * [n_greedy] (argmax decoding after the prompt). */
@@ -122,7 +123,12 @@ static hd_status ultravox(pr_io *io, hd_error *err) {
         struct stat sb;
         if (stat(mm, &sb) != 0) {   /* once per test run */
             hd_convert_params cp = hd_convert_default_params();
-            cp.type = HD_TYPE_F32, cp.n_threads = env_threads();
+            const int ty = hd_type_from_name(pr_meta_str(io, "convert_type", "F32"));
+            if (ty < 0) {
+                free(mm);
+                return hd_error_set(err, HD_ERR_ARG, "bad convert_type");
+            }
+            cp.type = (hd_type)ty, cp.n_threads = env_threads();
             hd_status st = hd_ultravox_convert(path, NULL, conv, &cp, err);
             if (st) {
                 free(mm);

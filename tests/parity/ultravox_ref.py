@@ -213,7 +213,8 @@ def make(seconds, task, lang="en", text="", n_greedy=6, n_last=4, samples=None):
         t = torch.arange(n, dtype=torch.float64) / 16000.0
         sig = 0.3 * torch.sin(2 * math.pi * (220.0 + 400.0 * t) * t) + 0.05 * torch.randn(n, generator=gen)
         meta = {"model": env("ULTRAVOX_MODEL"), "task": task, "language": lang, "text": text,
-                "n_greedy": n_greedy, "n_last": n_last, "convert_to": os.environ.get("ULTRAVOX_CONVERT", "")}
+                "n_greedy": n_greedy, "n_last": n_last, "convert_to": os.environ.get("ULTRAVOX_CONVERT", ""),
+                "convert_type": os.environ.get("ULTRAVOX_CONVERT_TYPE", "F32")}
         return {"pcm": sig.float()}, meta
     return mk
 

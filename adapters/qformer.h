@@ -43,7 +43,9 @@
  * core/ops.h multiplies; vectors and the queries F32/F16/BF16 (converted at
  * load).
  *
- * GGUF (written by `herd convert`): the same tensor names and prefix, and
+ * GGUF (written by `herd convert`): the same tensor names without the
+ * "projector." prefix (llama.cpp's 63-byte name limit; load with prefix ""),
+ * and
  *   granite_speech.projector.embedding_length          u32  Dq
  *   granite_speech.projector.block_count               u32  layers
  *   granite_speech.projector.attention.head_count      u32  H

@@ -63,7 +63,9 @@
  * F32/F16/BF16 (converted at load).
  *
  * GGUF (written by `herd convert`, speech/granite_speech_convert.c): the
- * same tensor names with the same prefix, and the config as
+ * same tensor names and shapes (pointwise convs stay [out, in, 1]) without
+ * the "encoder." prefix (llama.cpp's 63-byte name limit; load with prefix
+ * ""), and the config as
  *   granite_speech.encoder.input_dim               u32  (160)
  *   granite_speech.encoder.block_count             u32  L
  *   granite_speech.encoder.embedding_length        u32  D

@@ -151,7 +151,37 @@ static hd_status ultravox(pr_io *io, hd_error *err) {
     return st;
 }
 
+/* "projector_ln_mid" / "projector_ln_post": adapters/ultravox_projector.h
+ * alone.  Metadata "weights" (a safetensors file with the HF names),
+ * "stack_factor", "hidden", "n_out", "ln_mid"; input "x" [F, C]; output "y". */
+static hd_status projector(pr_io *io, hd_error *err) {
+    hd_tensor x;
+    if (pr_input(io, "x", HD_TYPE_F32, &x, err)) return err->code;
+    int64_t s, h, d, mid;
+    if (pr_meta_i64(io, "stack_factor", 8, &s, err) || pr_meta_i64(io, "hidden", 0, &h, err) ||
+        pr_meta_i64(io, "n_out", 0, &d, err) || pr_meta_i64(io, "ln_mid", 1, &mid, err))
+        return err->code;
+    const char *path = pr_meta_str(io, "weights", NULL);
+    if (!path) return hd_error_set(err, HD_ERR_ARG, "metadata \"weights\" missing");
+    const hd_ultravox_projector_config c = {.n_in = (int)x.ne[0], .stack_factor = (int)s, .n_hidden = (int)h,
+                                            .n_out = (int)d, .ln_mid = mid != 0, .norm_eps = 1e-6f};
+    hd_weights *w = hd_weights_open(path, err);
+    if (!w) return err->code;
+    hd_ultravox_projector *p = hd_ultravox_projector_create(w, &c, HD_ULTRAVOX_NAMES_HF, err);
+    hd_status st = p ? HD_OK : err->code;
+    if (st == HD_OK) {
+        const int64_t ne[2] = {d, hd_ultravox_projector_n_out(&c, x.ne[1])};
+        hd_tensor y = pr_output(io, "y", 2, ne);
+        st = y.data ? hd_ultravox_projector_forward(p, pr_exec(io), x.data, x.ne[1], y.data, err)
+                    : hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+    }
+    hd_ultravox_projector_free(p);
+    hd_weights_close(w);
+    return st;
+}
+
 static const pr_case cases[] = {
+    {"projector_ln_mid", projector}, {"projector_ln_post", projector},
     {"asr_short", ultravox}, {"ast_de", ultravox}, {"dialog_text", ultravox},
     {"tiny_audio", ultravox}, {"long_31s", ultravox}, {NULL, NULL},
 };

@@ -236,10 +236,43 @@ def reference(inputs, meta):
     return out
 
 
+# ---- the projector alone (adapters/ultravox_projector.h), both norm placements ---------------
+
+def make_projector(F, C, s, H, D, ln_mid):
+    def mk(gen):
+        import tempfile
+        from harness import write_safetensors
+        p = "multi_modal_projector."
+        W = {p + "ln_pre.weight": 1 + 0.1 * torch.randn(C * s, generator=gen),
+             p + "linear_1.weight": torch.randn(H, C * s, generator=gen) / math.sqrt(C * s),
+             p + "linear_2.weight": torch.randn(D, H // 2, generator=gen) / math.sqrt(H // 2)}
+        W[p + ("ln_mid.weight" if ln_mid else "ln_post.weight")] = 1 + 0.1 * torch.randn(H // 2 if ln_mid else D,
+                                                                                        generator=gen)
+        fd, path = tempfile.mkstemp(suffix=".safetensors", prefix="uvproj-")
+        os.close(fd)
+        write_safetensors(path, {k: v.float() for k, v in W.items()})
+        x = 2.0 * torch.randn(F, C, generator=gen)
+        meta = {"weights": path, "stack_factor": s, "hidden": H, "n_out": D, "ln_mid": int(ln_mid)}
+        return {"x": x.float()}, meta
+    return mk
+
+
+def reference_projector(inputs, meta):
+    W = {}
+    llama_ref._read_safetensors(meta["weights"], W)
+    os.unlink(meta["weights"])
+    cfg = {"stack_factor": int(meta["stack_factor"]), "projector_ln_mid": bool(int(meta["ln_mid"]))}
+    return {"y": projector(inputs["x"], cfg, W)}
+
+
 _TOL = float(os.environ.get("ULTRAVOX_TOL", "1e-4"))
 TOL = {"*": _TOL, "ids": 0.0, "greedy": 0.0}
 
 CASES = [
+    Case("projector_ln_mid", make_projector(37, 24, 8, 20, 16, True), reference_projector, 1e-5,
+         "v0.5 projector: 37 frames of 24 (5 rows, the last zero-padded), H 20, D_lm 16"),
+    Case("projector_ln_post", make_projector(16, 12, 4, 30, 8, False), reference_projector, 1e-5,
+         "v0.4.1 projector: RMSNorm after linear_2, stack 4"),
     Case("asr_short", make(0.37, "asr"), reference, TOL, "ASR, 0.37 s: 37 mel frames, 19 encoder frames, 3 rows"),
     Case("ast_de", make(2.0, "ast", "de"), reference, TOL, "translate into German, 2 s: 200 frames, 13 rows"),
     Case("dialog_text", make(1.13, "dialog", text="What is said here?"), reference, TOL,

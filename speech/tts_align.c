@@ -20,9 +20,12 @@ static int token_at(const hd_tn_token *tk, int n, size_t i) {
 
 int32_t hd_tts_span_chunk(const char *text, const hd_tn_token *tk, int n, size_t start, size_t len) {
     if (n <= 0) return 0;
+    const size_t end_text = tk[n - 1].start + tk[n - 1].len;   /* the tokens tile the text */
+    if (start >= end_text) return tk[n - 1].chunk;
+    const size_t end = len < end_text - start ? start + len : end_text;
     size_t i = start;
-    while (i < start + len && is_space((unsigned char)text[i])) i++;
-    if (i == start + len) i = start;   /* white space only */
+    while (i < end && is_space((unsigned char)text[i])) i++;
+    if (i == end) i = start;   /* white space only */
     int k = token_at(tk, n, i);
     return k < n ? tk[k].chunk : tk[n - 1].chunk;
 }

@@ -26,6 +26,7 @@ hd_status hd_tts_tokens_push(hd_tts_tokens *tt, size_t start, size_t len, const 
 }
 
 void hd_tts_tokens_drop(hd_tts_tokens *tt, int k, size_t bytes) {
+    if (tt->n == 0) return;
     if (k > tt->n) k = tt->n;
     const int rest = tt->n - k;
     memmove(tt->start, tt->start + k, (size_t)rest * sizeof *tt->start);

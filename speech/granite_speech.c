@@ -203,9 +203,17 @@ static hd_status load_folder(granite_speech *s, const char *dir, const hd_audio_
     if (at) s->audio_token = (int32_t)at->valuedouble;
     const cJSON *hl = cJSON_GetObjectItemCaseSensitive(root, "has_lora_adapter");
     const bool has_lora = !hl || cJSON_IsTrue(hl);   /* default True */
-    if ((st = hd_granite_encoder_config_from_hf_json(&s->enc_cfg, txt, len, cfg_path, err)) ||
+    /* the LM's text_config first: the projector's width comes from it */
+    hd_llama_config text;
+    if ((st = hd_llama_config_from_hf_json(&text, txt, len, cfg_path, err)) ||
+        (st = hd_granite_encoder_config_from_hf_json(&s->enc_cfg, txt, len, cfg_path, err)) ||
         (st = hd_qformer_config_from_hf_json(&s->proj_cfg, txt, len, cfg_path, err)))
         goto out;
+    if (s->proj_cfg.n_out != text.n_embd) {
+        st = hd_error_set(err, HD_ERR_FORMAT, "%s: the projector writes %d-wide rows, text_config.hidden_size is %d",
+                          cfg_path, s->proj_cfg.n_out, text.n_embd);
+        goto out;
+    }
     if (s->proj_cfg.enc_hidden != s->enc_cfg.hidden) {
         st = hd_error_set(err, HD_ERR_FORMAT, "%s: projector encoder_hidden_size %d, encoder hidden_dim %d", cfg_path,
                           s->proj_cfg.enc_hidden, s->enc_cfg.hidden);

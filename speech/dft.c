@@ -72,24 +72,37 @@ static void dft_rec(hd_dft *d, const double *xr, const double *xi, size_t stride
     for (size_t r = 0; r < p; r++)
         dft_rec(d, xr + r * stride, xi ? xi + r * stride : NULL, stride * p, yr + r * m, yi + r * m, m, fi + 1,
                 tw * p);
-    /* y[q·m + k] = Σ_r W_len^{r·k} · Y_r[k] · W_p^{r·q}, Y_r = y[r·m ..] */
+    /* y[q·m + k] = Σ_r W_len^{r·k} · Y_r[k] · W_p^{r·q}, Y_r = y[r·m ..];
+     * table indices advance by additions mod n (no division in the loops) */
     const size_t wp = n / p; /* W_p^1 in the table */
     for (size_t k = 0; k < m; k++) {
+        const size_t step = (k * tw) % n; /* W_len^k */
+        size_t j = 0;
         for (size_t r = 0; r < p; r++) {
             const double br = yr[r * m + k], bi = yi[r * m + k];
-            const size_t j = (r * k * tw) % n;
             d->ar[r] = br * d->wr[j] - bi * d->wi[j];
             d->ai[r] = br * d->wi[j] + bi * d->wr[j];
+            j += step;
+            if (j >= n) j -= n;
         }
+        if (p == 2) {
+            yr[k] = d->ar[0] + d->ar[1], yi[k] = d->ai[0] + d->ai[1];
+            yr[m + k] = d->ar[0] - d->ar[1], yi[m + k] = d->ai[0] - d->ai[1];
+            continue;
+        }
+        size_t qstep = 0; /* W_p^q */
         for (size_t q = 0; q < p; q++) {
-            double sr = 0.0, si = 0.0;
-            for (size_t r = 0; r < p; r++) {
-                const size_t j = ((r * q) % p) * wp;
-                sr += d->ar[r] * d->wr[j] - d->ai[r] * d->wi[j];
-                si += d->ar[r] * d->wi[j] + d->ai[r] * d->wr[j];
+            double sr = d->ar[0], si = d->ai[0];
+            size_t jj = qstep;
+            for (size_t r = 1; r < p; r++) {
+                sr += d->ar[r] * d->wr[jj] - d->ai[r] * d->wi[jj];
+                si += d->ar[r] * d->wi[jj] + d->ai[r] * d->wr[jj];
+                jj += qstep;
+                if (jj >= n) jj -= n;
             }
             yr[q * m + k] = sr;
             yi[q * m + k] = si;
+            qstep += wp;
         }
     }
 }

@@ -240,9 +240,9 @@ static hd_status load_folder(hd_ultravox *u, const char *dir, const hd_audio_lm_
         return hd_error_set(err, HD_ERR_FORMAT, "%s: no audio_tower.* tensors (the audio tower%s%s is not saved here)",
                             hd_weights_name(u->w), u->cfg.audio_model_id[0] ? " " : "", u->cfg.audio_model_id);
     if (!(u->enc = hd_whisper_encoder_load(u->w, "audio_tower.", &u->cfg.audio, err))) return err ? err->code : HD_ERR_FORMAT;
-    if (!p->no_lm && (st = load_lm(u, dir, p, err))) return st;
     if (u->cfg.proj.n_out == 0) {
-        /* no text_config and no LM: the width only linear_2 states */
+        /* no text_config (published configs name a text_model_id): the width linear_2 states,
+         * checked against the LM below */
         const hd_safetensors *s = hd_weights_safetensors(u->w);
         const int64_t i = s ? hd_safetensors_find(s, "multi_modal_projector.linear_2.weight") : -1;
         const hd_st_tensor *t = i >= 0 ? hd_safetensors_tensor(s, i) : NULL;
@@ -251,6 +251,7 @@ static hd_status load_folder(hd_ultravox *u, const char *dir, const hd_audio_lm_
                                 hd_weights_name(u->w));
         u->cfg.proj.n_out = (int)t->shape[0];
     }
+    if (!p->no_lm && (st = load_lm(u, dir, p, err))) return st;
     if (!(u->proj = hd_ultravox_projector_create(u->w, &u->cfg.proj, HD_ULTRAVOX_NAMES_HF, err)))
         return err ? err->code : HD_ERR_FORMAT;
     return HD_OK;

@@ -42,6 +42,18 @@ static int setup(void **state) {
     return 0;
 }
 
+/* A whole text file, NUL-terminated (caller frees). */
+static char *read_text(const char *path, size_t *n) {
+    char *raw = tu_read_file(path, n);
+    assert_non_null(raw);
+    char *t = malloc(*n + 1);
+    assert_non_null(t);
+    memcpy(t, raw, *n);
+    t[*n] = 0;
+    free(raw);
+    return t;
+}
+
 static bool one_line(const char *msg) { return msg[0] && !strchr(msg, '\n'); }
 
 /* ---- files, detection, counts -------------------------------------------- */
@@ -60,8 +72,7 @@ static void test_folder_layout(void **state) {
     char p[600];
     snprintf(p, sizeof p, "%s/config.json", g_dir);
     size_t n = 0;
-    char *txt = tu_read_file(p, &n);
-    assert_non_null(txt);
+    char *txt = read_text(p, &n);
     hd_ultravox_config c;
     hd_error err = {0};
     assert_int_equal(hd_ultravox_config_from_json(txt, n, p, &c, &err), HD_OK);
@@ -243,8 +254,7 @@ static void variant(const char *name, const char *from, const char *to, char *ou
     char p[700];
     snprintf(p, sizeof p, "%s/config.json", out);
     size_t n = 0;
-    char *txt = tu_read_file(p, &n);
-    assert_non_null(txt);
+    char *txt = read_text(p, &n);
     char *at = strstr(txt, from);
     assert_non_null(at);
     char *neu = malloc(n + strlen(to) + 1);
@@ -291,7 +301,7 @@ static void test_load_errors(void **state) {
     char cfg[700], *txt;
     size_t n = 0;
     snprintf(cfg, sizeof cfg, "%s/config.json", d);
-    txt = tu_read_file(cfg, &n);
+    txt = read_text(cfg, &n);
     char *ac = strstr(txt, "\"audio_config\"");
     assert_non_null(ac);
     memcpy(ac, "\"audio_cfg_x_\"", 14);   /* same length: the key is gone */

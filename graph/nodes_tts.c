@@ -83,7 +83,9 @@ static hd_status tts_create(hd_node *node, const hd_node_opts *o, void **state, 
         p.ex = &s->ex;
     }
     const char *lm = hd_opt_str(o, "lm");
-    if (lm[0] && (s->pm || s->tn)) {
+    if (lm[0] && !s->pm && !s->tn)
+        return hd_error_set(err, HD_ERR_ARG, "lm=%s feeds the prosody model or the TN tagger: give prosody= or tn=", lm);
+    if (lm[0]) {
         if (!(s->lm_entry = hd_model_acquire(HD_MODEL_LLAMA, lm, err))) return err ? err->code : HD_ERR_IO;
         const hd_llama_model *m = hd_model_llama(s->lm_entry);
         if (!(s->tok_entry = hd_model_acquire(HD_MODEL_TOKENIZER, m->source, err)))

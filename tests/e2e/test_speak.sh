@@ -114,6 +114,7 @@ head -c 100 "$T/pm.gguf" > "$T/cut.gguf"
 "$HERD" speak --rate 10 "x" -o "$T/x.wav" 2>"$T/e4"; r4=$?
 "$HERD" speak --tn "$T/tn.gguf" --lm "$T/lm1.gguf" "x" -o "$T/x.wav" 2>"$T/e5"; r5=$?
 "$HERD" speak --lm "$T/lm1.gguf" "x" -o "$T/x.wav" 2>"$T/e6"; r6=$?
+"$HERD" run "text text=x ! tts lm=$T/lm1.gguf ! wav:$T/x.wav" 2>"$T/e7"; r7=$?
 set -e
 check "no -o: exit 2" test "$r1" = 2
 check "unknown voice: exit 2 naming it" grep -q "no-such" "$T/e2"
@@ -124,7 +125,9 @@ check "--rate out of range: exit 2" test "$r4" = 2
 check "--lm of another width: refused naming both widths" grep -q "width 32.*width 64" "$T/e5"
 check "--lm of another width: exit 2" test "$r5" = 2
 check "--lm without a model to feed: exit 2" test "$r6" = 2
-for f in e1 e2 e3 e4 e5 e6; do check "$f is one line" test "$(wc -l < "$T/$f")" = 1; done
+check "tts node lm= without a model to feed: exit 2 saying so" grep -q "give prosody= or tn=" "$T/e7"
+check "tts node lm= without a model exit code" test "$r7" = 2
+for f in e1 e2 e3 e4 e5 e6 e7; do check "$f is one line" test "$(wc -l < "$T/$f")" = 1; done
 
 if [ $fail = 0 ]; then echo "e2e speak: all checks passed"; else echo "e2e speak: FAILED" >&2; fi
 exit $fail

@@ -36,7 +36,11 @@ static char *join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
     if (a + b + 2 > PATH_MAX) return NULL;
     char *p = malloc(a + b + 2);
-    if (p) snprintf(p, a + b + 2, "%s%s%s", dir, a && dir[a - 1] == '/' ? "" : "/", name);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    size_t k = a;
+    if (a && dir[a - 1] != '/') p[k++] = '/';
+    memcpy(p + k, name, b + 1);
     return p;
 }
 

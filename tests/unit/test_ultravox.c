@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/gguf.h"
 #include "lm/random_model.h"
 #include "speech/audio_lm_impl.h"
 #include "speech/ultravox.h"
@@ -363,7 +364,49 @@ static void test_convert(void **state) {
     hd_exec ex = {0};
     if (hd_ultravox_ops.embed(m, &ex, pcm, 4000, &rows, &n_rows, &err)) fail_msg("%s", err.msg);
     assert_int_equal(n_rows, 2);   /* 25 frames */
-    free(rows);
+    hd_ultravox_ops.free_state(m);
+
+    /* the same tensors with only the keys llama.cpp writes (no speech.lm_file,
+     * no ultravox.*): H from mm.a.mlp.1, ln_mid from mm.a.norm_mid; the LM by lm_path */
+    hd_gguf *g = hd_gguf_open(mm, &err);
+    assert_non_null(g);
+    hd_gguf_writer *w = hd_gguf_writer_create(&err);
+    assert_non_null(w);
+    assert_int_equal(hd_gguf_set_str(w, "general.architecture", "clip"), HD_OK);
+    assert_int_equal(hd_gguf_set_bool(w, "clip.has_audio_encoder", true), HD_OK);
+    assert_int_equal(hd_gguf_set_str(w, "clip.projector_type", "ultravox"), HD_OK);
+    static const char *const u32_keys[] = {"clip.audio.num_mel_bins", "clip.audio.embedding_length",
+                                           "clip.audio.feed_forward_length", "clip.audio.block_count",
+                                           "clip.audio.attention.head_count", "clip.audio.projection_dim",
+                                           "clip.audio.projector.stack_factor"};
+    for (size_t i = 0; i < sizeof u32_keys / sizeof u32_keys[0]; i++) {
+        uint32_t v;
+        assert_true(hd_gguf_get_u32(g, u32_keys[i], &v));
+        assert_int_equal(hd_gguf_set_u32(w, u32_keys[i], v), HD_OK);
+    }
+    for (int64_t i = 0; i < hd_gguf_n_tensors(g); i++) {
+        const hd_gguf_tensor_info *t = hd_gguf_tensor(g, i);
+        const hd_tensor v = hd_gguf_tensor_view(g, i);
+        assert_int_equal(hd_gguf_add_tensor(w, t->name, t->type, t->n_dims, t->ne, v.data, &err), HD_OK);
+    }
+    char lcpp[600];
+    assert_int_equal(hd_gguf_writer_write(w, tmp_path(lcpp, sizeof lcpp, "llamacpp-mmproj.gguf"), &err), HD_OK);
+    hd_gguf_writer_free(w);
+    hd_gguf_close(g);
+    assert_true(hd_ultravox_ops.detect(lcpp));
+    expect_load_error(lcpp, NULL, HD_ERR_ARG, "--lm");
+    hd_audio_lm_params lp = {.lm_path = out};
+    m = hd_ultravox_ops.load(lcpp, &lp, &err);
+    if (!m) fail_msg("%s", err.msg);
+    u = m;
+    assert_int_equal(u->cfg.proj.n_hidden, 128);
+    assert_true(u->cfg.proj.ln_mid);
+    float *rows2 = NULL;
+    int64_t n2 = 0;
+    if (hd_ultravox_ops.embed(m, &ex, pcm, 4000, &rows2, &n2, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(n2, n_rows);
+    assert_memory_equal(rows, rows2, (size_t)(n2 * 64) * sizeof *rows);
+    free(rows), free(rows2);
     hd_ultravox_ops.free_state(m);
     /* the folder is not a converted file: converting an mmproj is refused */
     assert_int_not_equal(hd_ultravox_convert(mm, NULL, out, &cp, &err), HD_OK);

@@ -48,7 +48,13 @@ hd_status hd_granite_encoder_config_from_hf_json(hd_granite_encoder_config *out,
     cJSON *root = hd_gw_json_parse(json, len, file, err);
     if (!root) return err ? err->code : HD_ERR_FORMAT;
     hd_status st = HD_OK;
+    hd_granite_encoder_config c;
+    hd_granite_encoder_config_default(&c);
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "encoder_config");
+    if (cJSON_IsNull(o)) {   /* HF: encoder_config None → the class defaults */
+        *out = c;
+        goto out;
+    }
     if (!o) {
         const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
         if (cJSON_IsString(mt) && strcmp(mt->valuestring, "granite_speech_encoder") == 0) o = root;
@@ -57,8 +63,6 @@ hd_status hd_granite_encoder_config_from_hf_json(hd_granite_encoder_config *out,
         st = hd_error_set(err, HD_ERR_FORMAT, "%s: no \"encoder_config\" object (not a granite_speech config)", file);
         goto out;
     }
-    hd_granite_encoder_config c;
-    hd_granite_encoder_config_default(&c);
     const struct { const char *key; int *v; } keys[] = {
         {"input_dim", &c.input_dim},       {"num_layers", &c.n_layer},      {"hidden_dim", &c.hidden},
         {"feedforward_mult", &c.ff_mult},  {"num_heads", &c.n_head},        {"dim_head", &c.head_dim},

@@ -121,8 +121,8 @@ void hd_granite_encoder_config_default(hd_granite_encoder_config *c);
 hd_status hd_granite_encoder_config_check(const hd_granite_encoder_config *c, hd_error *err);
 /* From config.json text (len bytes, need not be NUL-terminated): the
  * "encoder_config" object of a granite_speech config, or the object itself
- * when its model_type is "granite_speech_encoder".  Missing keys take the
- * class defaults (as HF does).  Errors: HD_ERR_FORMAT "FILE: ..." (file names
+ * when its model_type is "granite_speech_encoder".  Missing keys (or an
+ * encoder_config of null) take the class defaults (as HF does).  Errors: HD_ERR_FORMAT "FILE: ..." (file names
  * the source in messages). */
 hd_status hd_granite_encoder_config_from_hf_json(hd_granite_encoder_config *c, const char *json, size_t len,
                                                  const char *file, hd_error *err);

@@ -218,6 +218,10 @@ static void test_config_json(void **state) {
     hd_granite_encoder_config def;
     hd_granite_encoder_config_default(&def);
     assert_memory_equal(&ec, &def, sizeof ec);
+    const char *null_enc = "{\"model_type\": \"granite_speech\", \"encoder_config\": null}";
+    memset(&ec, 0, sizeof ec);
+    assert_int_equal(hd_granite_encoder_config_from_hf_json(&ec, null_enc, strlen(null_enc), "n.json", &err), HD_OK);
+    assert_memory_equal(&ec, &def, sizeof ec);
     assert_int_equal(hd_qformer_config_from_hf_json(&qc, bare, strlen(bare), "bare.json", &err), HD_OK);
     assert_int_equal(qc.hidden, 768), assert_int_equal(qc.n_layer, 12), assert_int_equal(qc.cross_every, 2);
     assert_int_equal(qc.enc_hidden, 1408), assert_int_equal(qc.window, 15), assert_int_equal(qc.downsample, 5);

@@ -322,13 +322,13 @@ fail:
 
 void hd_llama_free(hd_llama_model *m) {
     if (!m) return;
+    hd_llama_lora_detach(m);   /* before the layers it points into */
     hd_weights_close(m->file);
     free(m->source);
     free(m->layers);
     free(m->norms);
     free(m->inv_freq);
     hd_llama_video_unload(m);
-    hd_llama_lora_detach(m);
     free(m);
 }
 

@@ -59,7 +59,7 @@ static void lora_free(struct hd_llama_lora *a) {
 
 void hd_llama_lora_detach(hd_llama_model *m) {
     if (!m || !m->lora) return;
-    for (int l = 0; l < m->cfg.n_layer; l++) {
+    for (int l = 0; m->layers && l < m->cfg.n_layer; l++) {
         hd_nn_layer_w *nn = &m->layers[l].nn;
         nn->attn.lora_q = nn->attn.lora_k = nn->attn.lora_v = nn->attn.lora_o = NULL;
         nn->mlp.lora_gate = nn->mlp.lora_up = nn->mlp.lora_down = NULL;

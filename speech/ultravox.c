@@ -230,6 +230,39 @@ static hd_status load_lm(hd_ultravox *u, const char *dir, const hd_audio_lm_para
     return HD_OK;
 }
 
+/* preprocessor_config.json, when present, must describe the Whisper front
+ * end the encoder was trained on (hf_mel PAD_HOP computes only that one). */
+static hd_status check_preprocessor(const char *dir, const hd_ultravox_config *c, hd_error *err) {
+    char *pp = join(dir, "preprocessor_config.json");
+    if (!pp) return hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", dir);
+    if (!exists(pp)) {
+        free(pp);
+        return HD_OK;
+    }
+    size_t len = 0;
+    char *txt = read_all(pp, &len, err);
+    cJSON *root = txt ? cJSON_ParseWithLength(txt, len) : NULL;
+    hd_status st = HD_OK;
+    if (!txt) st = err ? err->code : HD_ERR_IO;
+    else if (!cJSON_IsObject(root)) st = hd_error_set(err, HD_ERR_FORMAT, "%s: not a JSON object", pp);
+    static const struct { const char *key; int want; } k[] = {
+        {"feature_size", 0}, {"hop_length", 160}, {"n_fft", 400}, {"sampling_rate", 16000},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0] && st == HD_OK; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, k[i].key);
+        const int want = k[i].want ? k[i].want : c->audio.n_mel;
+        if (v && (!cJSON_IsNumber(v) || v->valuedouble != (double)want))
+            st = hd_error_set(err, HD_ERR_FORMAT, "%s: %s is not %d (the Whisper front end of this audio tower)", pp,
+                              k[i].key, want);
+    }
+    const cJSON *fe = cJSON_GetObjectItemCaseSensitive(root, "feature_extractor_type");
+    if (st == HD_OK && fe && !(cJSON_IsString(fe) && strcmp(fe->valuestring, "WhisperFeatureExtractor") == 0))
+        st = hd_error_set(err, HD_ERR_FORMAT, "%s: feature_extractor_type is not WhisperFeatureExtractor", pp);
+    cJSON_Delete(root);
+    free(txt), free(pp);
+    return st;
+}
+
 /* The HF folder: config.json, model*.safetensors (audio_tower.*, multi_modal_projector.*). */
 static hd_status load_folder(hd_ultravox *u, const char *dir, const hd_audio_lm_params *p, hd_error *err) {
     char *cp = join(dir, "config.json");
@@ -238,7 +271,7 @@ static hd_status load_folder(hd_ultravox *u, const char *dir, const hd_audio_lm_
     char *txt = read_all(cp, &len, err);
     hd_status st = txt ? hd_ultravox_config_from_json(txt, len, cp, &u->cfg, err) : (err ? err->code : HD_ERR_IO);
     free(txt), free(cp);
-    if (st) return st;
+    if (st || (st = check_preprocessor(dir, &u->cfg, err))) return st;
     if (!(u->w = hd_weights_open(dir, err))) return err ? err->code : HD_ERR_IO;
     if (!hd_weights_has(u->w, "audio_tower.conv1.weight"))
         return hd_error_set(err, HD_ERR_FORMAT, "%s: no audio_tower.* tensors (the audio tower%s%s is not saved here)",

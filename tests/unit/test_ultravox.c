@@ -293,6 +293,18 @@ static void test_load_errors(void **state) {
     expect_load_error(d, NULL, HD_ERR_SHAPE, "multi_modal_projector.ln_pre.weight");
     variant("wrong_layers", "\"encoder_layers\": 2", "\"encoder_layers\": 3", d, sizeof d);
     expect_load_error(d, NULL, HD_ERR_NOTFOUND, "audio_tower.layers.2.");
+    /* a front end the audio tower was not trained on */
+    variant("bad_fe", NULL, NULL, d, sizeof d);
+    char pp[700];
+    snprintf(pp, sizeof pp, "%s/preprocessor_config.json", d);
+    size_t pn = 0;
+    char *pt = read_text(pp, &pn);
+    char *fs = strstr(pt, "\"feature_size\": 128");
+    assert_non_null(fs);
+    memcpy(fs, "\"feature_size\":  80", 19);
+    assert_int_equal(tu_write_file(pp, pt, pn), 0);
+    free(pt);
+    expect_load_error(d, NULL, HD_ERR_FORMAT, "feature_size is not 128");
     /* a missing tensor: v0.4.1's ln_post expected */
     variant("no_ln_post", "\"projector_ln_mid\": true", "\"projector_ln_mid\": false", d, sizeof d);
     expect_load_error(d, NULL, HD_ERR_NOTFOUND, "multi_modal_projector.ln_post.weight is missing");

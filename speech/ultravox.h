@@ -22,7 +22,10 @@
  *                             saved, it is the text_model_id checkpoint
  *   tokenizer.json, tokenizer_config.json   the LM's (Llama 3) tokenizer and
  *                             chat template
- *   preprocessor_config.json  the WhisperFeatureExtractor (feature_size 128)
+ *   preprocessor_config.json  the WhisperFeatureExtractor (feature_size 128);
+ *                             when present it must match the audio tower
+ *                             (feature_size = num_mel_bins, hop 160, n_fft 400,
+ *                             16 kHz): herd computes only that front end
  *
  * Where the LM comes from, first that exists:
  *   1. hd_audio_lm_params.lm_path (a Llama HF folder or a GGUF);
@@ -42,8 +45,11 @@
  *                     block_count, attention.head_count,
  *                     attention.layer_norm_epsilon, projection_dim = LM width,
  *                     projector.stack_factor), a.* / mm.a.* tensors (conv
- *                     weights F16, conv biases [D, 1], as convert_hf_to_gguf.py
- *                     UltravoxWhisperEncoderModel writes them), plus herd's
+ *                     weights and a.position_embd F16 — F32 when converting
+ *                     to F32 —, conv biases [D, 1], as convert_hf_to_gguf.py
+ *                     UltravoxWhisperEncoderModel writes them; other matrices
+ *                     p->type, F16 when their rows do not fit its blocks;
+ *                     vectors F32), plus herd's
  *                     speech.lm_file = "OUT.gguf" (a plain file name beside
  *                     it), ultravox.hidden_size and ultravox.projector_ln_mid.
  *   The mmproj file is what hd_ultravox_ops loads; one made by llama.cpp

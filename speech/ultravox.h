@@ -73,6 +73,9 @@
  *   AST     "Please translate the text to {L}. Your response should only
  *            include the {L} translation, without any additional words:\n\n<|audio|>"
  *   DIALOG  "<|audio|>"  (UltravoxPipeline's default prompt)
+ * {L} is the target's English name: speech/speech_prompt.h's 34 languages
+ * plus the CoVoST 2 targets Ultravox trains on (ca, cy, et, lv, mn, sl);
+ * by ISO 639-1 code or name, anything else is an error.
  * A user's own text without "<|audio|>" gets " <|audio|>" appended (as the
  * pipeline does); more than one placeholder is an error.
  *

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define AUDIO_PLACEHOLDER "<|audio|>"
@@ -34,6 +35,19 @@ void hd_ultravox_template_set(hd_ultravox *u, const char *tmpl, size_t len) {
             u->date[q - d] = 0;
         }
     }
+}
+
+/* Target languages: speech/speech_prompt.h's 34, plus the CoVoST 2 En→X
+ * targets Ultravox trains translation into (ultravox/data/configs/covost2.py)
+ * that list lacks.  NULL when unknown. */
+static const char *target_name(const char *code_or_name) {
+    const hd_speech_language *l = hd_speech_language_find(code_or_name);
+    if (l) return l->name;
+    static const char *const extra[][2] = {{"ca", "Catalan"}, {"cy", "Welsh"},     {"et", "Estonian"},
+                                           {"lv", "Latvian"}, {"mn", "Mongolian"}, {"sl", "Slovenian"}};
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+        if (strcasecmp(code_or_name, extra[i][0]) == 0 || strcasecmp(code_or_name, extra[i][1]) == 0) return extra[i][1];
+    return NULL;
 }
 
 /* Jinja's |trim: Python str.strip() of ASCII whitespace. */
@@ -67,8 +81,8 @@ hd_status hd_ultravox_prompt(const void *state, const hd_audio_prompt *p, hd_tok
     } else if (p->task == HD_SPEECH_ASR) {
         hd_strbuf_puts(&msg, "Repeat the following text, without any explanation: " AUDIO_PLACEHOLDER);
     } else if (p->task == HD_SPEECH_AST) {
-        const hd_speech_language *l = hd_speech_language_find(p->language ? p->language : "en");
-        if (!l) {
+        const char *name = target_name(p->language ? p->language : "en");
+        if (!name) {
             free(msg.p);
             return hd_error_set(err, HD_ERR_ARG,
                                 "ultravox prompt: unknown target language \"%s\" (give an ISO 639-1 code or an "
@@ -76,9 +90,9 @@ hd_status hd_ultravox_prompt(const void *state, const hd_audio_prompt *p, hd_tok
                                 p->language);
         }
         hd_strbuf_puts(&msg, "Please translate the text to ");
-        hd_strbuf_puts(&msg, l->name);
+        hd_strbuf_puts(&msg, name);
         hd_strbuf_puts(&msg, ". Your response should only include the ");
-        hd_strbuf_puts(&msg, l->name);
+        hd_strbuf_puts(&msg, name);
         hd_strbuf_puts(&msg, " translation, without any additional words:\n\n" AUDIO_PLACEHOLDER);
     } else if (p->task == HD_SPEECH_DIALOG) {
         hd_strbuf_puts(&msg, AUDIO_PLACEHOLDER);

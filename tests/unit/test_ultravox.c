@@ -201,6 +201,11 @@ static void test_prompt(void **state) {
     assert_non_null(strstr(text, "Please translate the text to German. Your response should only include the German "
                                  "translation, without any additional words:\n\n"));
     hd_tokens_free(&ids);
+    p.language = "cy";   /* a CoVoST 2 target outside the paper's 34 */
+    assert_int_equal(hd_ultravox_ops.prompt(m, &p, &ids, &at, &err), HD_OK);
+    assert_int_equal(hd_tokenizer_decode(tok, ids.ids, (size_t)at, 0, text, sizeof text, &n, &err), HD_OK);
+    assert_non_null(strstr(text, "translate the text to Welsh. "));
+    hd_tokens_free(&ids);
     p.language = "Klingon";
     assert_int_equal(hd_ultravox_ops.prompt(m, &p, &ids, &at, &err), HD_ERR_ARG);
     assert_true(one_line(err.msg));

@@ -215,11 +215,12 @@ static hd_status build(hd_graph *g, const hd_registry *reg, const ask_opts *o, c
     if (o->speak) {
         /* the TTS models cross-attend to this LM's states: the tts node reads
          * the answer with the same weights (shared by the model cache) */
-        hd_kv tk[3];
+        hd_kv tk[4];
         int nt = 0;
+        tk[nt++] = (hd_kv){"first-cut", "40"};   /* the answer starts to sound after its first clause */
         if (o->speak_prosody) tk[nt++] = (hd_kv){"prosody", o->speak_prosody};
         if (o->speak_tn) tk[nt++] = (hd_kv){"tn", o->speak_tn};
-        if (nt) tk[nt++] = (hd_kv){"lm", cli->model};
+        if (o->speak_prosody || o->speak_tn) tk[nt++] = (hd_kv){"lm", cli->model};
         int tts = add_node(g, reg, "tts", "tts", tk, nt, err);
         hd_kv wk = {"path", o->speak};
         int wav = tts < 0 ? -1 : add_node(g, reg, "wav", "speech", &wk, 1, err);
@@ -371,7 +372,8 @@ const hd_command hd_cmd_ask = {
     "  -c, --ctx N       context length (default: the model's, at most 4096)\n"
     "  --hf-mask         Hugging Face's cross-attention row mask (text before the first\n"
     "                    image attends to the images) instead of Meta's reference mask\n"
-    "  --speak FILE      also speak the answer into a WAV file (needs the tts node)\n"
+    "  --speak FILE      also speak the answer into a WAV file (needs the tts node), sentence\n"
+    "                    by sentence as it is generated (the first from its first clause)\n"
     "  --speak-prosody FILE, --speak-tn FILE\n"
     "                    the prosody model / TN tagger for --speak; they cross-attend to\n"
     "                    MODEL's hidden states of the answer (width must match MODEL)\n"

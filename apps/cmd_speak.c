@@ -41,6 +41,7 @@ typedef struct speak_opts {
     const char *tn;
     const char *lm;           /* --lm: the Llama 3 the models cross-attend to */
     long long lm_layer;       /* --lm-layer, -1 = the models' */
+    long long first_cut;      /* --first-cut, 0 = off */
     long long rate, pitch, sample_rate;
     bool no_normalize, normalize_only, phones;
     bool bad;
@@ -53,6 +54,10 @@ static int flag(void *vctx, const char *f, const char *v) {
     if (strcmp(f, "--prosody") == 0) return o->prosody = v, 1;
     if (strcmp(f, "--tn") == 0) return o->tn = v, 1;
     if (strcmp(f, "--lm") == 0) return o->lm = v, 1;
+    if (strcmp(f, "--first-cut") == 0) {
+        if (!hd_cli_int(o->cli, f, v, 0, 1 << 20, &o->first_cut)) o->bad = true;
+        return 1;
+    }
     if (strcmp(f, "--lm-layer") == 0) {
         if (!hd_cli_int(o->cli, f, v, 0, 1024, &o->lm_layer)) o->bad = true;
         return 1;
@@ -204,13 +209,14 @@ static int run(int argc, char **argv) {
     hd_node_hooks hooks = hd_node_hooks_init();
     hooks.audio = on_audio;
     hooks.ctx = &tm;
-    char wpm[16], pitch[16], rate[16], lm_layer[16];
+    char wpm[16], pitch[16], rate[16], lm_layer[16], first_cut[16];
+    snprintf(first_cut, sizeof first_cut, "%lld", o.first_cut);
     snprintf(lm_layer, sizeof lm_layer, "%lld", o.lm_layer);
     snprintf(wpm, sizeof wpm, "%lld", o.rate);
     snprintf(pitch, sizeof pitch, "%lld", o.pitch);
     snprintf(rate, sizeof rate, "%lld", o.sample_rate);
     hd_kv src = from_stdin ? (hd_kv){"path", "-"} : (hd_kv){"text", text};
-    hd_kv tkv[10];
+    hd_kv tkv[11];
     int nt = 0;
     tkv[nt++] = (hd_kv){"voice", o.voice};
     tkv[nt++] = (hd_kv){"wpm", wpm};
@@ -219,6 +225,7 @@ static int run(int argc, char **argv) {
     if (o.no_normalize) tkv[nt++] = (hd_kv){"normalize", "false"};
     if (o.prosody) tkv[nt++] = (hd_kv){"prosody", o.prosody};
     if (o.tn) tkv[nt++] = (hd_kv){"tn", o.tn};
+    if (o.first_cut) tkv[nt++] = (hd_kv){"first-cut", first_cut};
     if (o.lm) tkv[nt++] = (hd_kv){"lm", o.lm};
     if (o.lm) tkv[nt++] = (hd_kv){"lm-layer", lm_layer};
     hd_kv okv = {"path", o.out};
@@ -294,6 +301,8 @@ const hd_command hd_cmd_speak = {
     "  --lm-layer N         states after N layers (default: the models' token_layer, else\n"
     "                       n_layer/2 — layer 16 of Llama 3 8B, as in the paper)\n"
     "  --no-normalize       speak the text as written\n"
+    "  --first-cut N        start to speak after the first clause: the first segment also\n"
+    "                       ends at its first \", \" past N bytes (default 0: sentences)\n"
     "  --normalize-only     print the spoken form of TEXT (with --tn: as the tagger chose) and exit\n"
     "  --phones             print each word of TEXT with its phones and times (s) and exit\n"
     "  -t N                 threads for the prosody model (default: all cores)\n"

@@ -70,6 +70,7 @@ static hd_status tts_create(hd_node *node, const hd_node_opts *o, void **state, 
     p.pitch = (int)hd_opt_int(o, "pitch");
     p.sample_rate = s->rate;
     p.no_normalize = !hd_opt_bool(o, "normalize");
+    p.first_cut = (int)hd_opt_int(o, "first-cut");
     const char *pm = hd_opt_str(o, "prosody");
     if (pm[0]) {
         if (!(s->pm = hd_prosody_load(pm, err))) return err ? err->code : HD_ERR_IO;
@@ -142,6 +143,8 @@ static const hd_option_def tts_opts[] = {
     {"lm-layer", HD_OPT_INT, "-1", "LM layer of those states (-1: the models' token_layer, else n_layer/2)", -1, 1024,
      NULL},
     {"lm-ctx", HD_OPT_INT, "2048", "positions of the node's LM context (restarted when full)", 512, 1 << 20, NULL},
+    {"first-cut", HD_OPT_INT, "0", "also end an utterance's first segment at its first \", \" past N bytes (0 = sentences)",
+     0, 1 << 20, NULL},
     {"chunk", HD_OPT_INT, "4096", "frames per audio packet", 1, 1 << 20, NULL},
 };
 

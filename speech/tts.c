@@ -25,6 +25,7 @@ struct hd_tts {
     int layer;            /* the models' token_layer (0 = not stored) */
     hd_tts_lm *lm;        /* the engine's LM run (params.lm with a model attached), or NULL */
     bool external;        /* hd_tts_push_token was used: never run lm */
+    bool spoke;           /* a segment of this utterance was rendered (first_cut is done) */
     hd_tts_tokens pend;   /* pushed tokens not yet rendered, spans relative to buf */
 };
 
@@ -308,14 +309,25 @@ static hd_status drain(hd_tts *t, bool final, hd_error *err) {
     hd_status st = HD_OK;
     while (off < t->n) {
         size_t e = hd_tts_segment_end(t->buf + off, t->n - off, final);
+        if (!t->spoke && t->p.first_cut > 0) {   /* the first clause of an utterance */
+            const char *b = t->buf + off;
+            const size_t n = t->n - off, lim = e ? e : n;
+            for (size_t i = (size_t)t->p.first_cut; i < lim; i++)
+                if (b[i - 1] == ',' && b[i] == ' ') {
+                    e = i + 1;
+                    break;
+                }
+        }
         if (!e) break;
         /* the pushed tokens that start in the segment (spans relative to it) */
         int k = 0;
         while (k < t->pend.n && t->pend.start[k] < e) k++;
+        const int64_t said = t->stats.sentences;
         st = render(t, t->buf + off, e, &t->pend, k, err);
         hd_tts_tokens_drop(&t->pend, k, e);
         if (st) break;
         off += e;
+        if (t->stats.sentences > said) t->spoke = true;   /* white space alone does not count */
     }
     memmove(t->buf, t->buf + off, t->n - off);
     t->n -= off;
@@ -363,6 +375,10 @@ hd_tts *hd_tts_create(const hd_tts_params *p, hd_tts_audio_fn fn, void *user, hd
         return NULL;
     }
     int rate = p->sample_rate ? p->sample_rate : 22050;
+    if (p->first_cut < 0) {
+        hd_error_set(err, HD_ERR_ARG, "tts: first_cut %d is negative", p->first_cut);
+        return NULL;
+    }
     if (rate < 8000 || rate > 48000) {
         hd_error_set(err, HD_ERR_ARG, "tts: sample rate %d outside 8000..48000", rate);
         return NULL;
@@ -434,5 +450,7 @@ hd_status hd_tts_push_token(hd_tts *t, const char *piece, size_t len, const floa
 hd_status hd_tts_finish(hd_tts *t, hd_error *err) {
     if (!t) return hd_error_set(err, HD_ERR_ARG, "tts: bad arguments");
     if (t->buf) t->buf[t->n] = 0;
-    return drain(t, true, err);
+    hd_status st = drain(t, true, err);
+    t->spoke = false;   /* the next text is a new utterance */
+    return st;
 }

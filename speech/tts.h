@@ -67,6 +67,11 @@ typedef struct hd_tts_params {
     int pitch;              /* espeak-ng base pitch 0..100, negative = 50                     */
     int sample_rate;        /* output rate, 8000..48000 (16000 or 22050 typical); 0 = 22050   */
     bool no_normalize;      /* skip text normalisation                                        */
+    /* > 0: the first segment of an utterance (after create or hd_tts_finish)
+     * also ends at its first ", " at or past this many bytes, so a slowly
+     * arriving answer starts to sound after its first clause, not its first
+     * sentence; 0 = sentences only (see above) */
+    int first_cut;
     /* TN tagger (borrowed, may be NULL: the rule-based normaliser decides
      * alone).  When given, each sentence's TN tokens are tagged by it and
      * the tags drive the rules (speech/tn_model.h); runs on `ex`. */

@@ -275,6 +275,21 @@ static void test_segment_end(void **state) {
     assert_int_equal(hd_tts_segment_end(NULL, 5, true), 0);
 }
 
+/* Segment texts seen by on_segment. */
+typedef struct seg_log {
+    char text[8][128];
+    int n;
+} seg_log;
+
+static hd_status log_segment(void *user, const hd_tts_segment *s, hd_error *err) {
+    (void)err;
+    seg_log *l = user;
+    assert_true(l->n < 8 && s->len < 128);
+    memcpy(l->text[l->n], s->text, s->len);
+    l->text[l->n++][s->len] = 0;
+    return HD_OK;
+}
+
 typedef struct capture {
     int calls;
     int64_t samples;
@@ -422,12 +437,50 @@ static void test_tts_with_tn_model(void **state) {
     hd_tn_model_free(m);
 }
 
+/* first_cut: an utterance's first clause is spoken as soon as it is complete. */
+static void test_first_clause(void **state) {
+    (void)state;
+    seg_log log = {0};
+    capture c = {0};
+    hd_error err = {0};
+    hd_tts_params p = hd_tts_default_params();
+    p.first_cut = 20;
+    p.on_segment = log_segment;
+    p.segment_user = &log;
+    hd_tts *t = hd_tts_create(&p, on_audio, &c, &err);
+    assert_non_null(t);
+    const char *text = "Well, after a long day at the office, we went home, and slept. Then, later, it rained.";
+    size_t first_at = 0;
+    for (size_t i = 0; text[i]; i++) {   /* byte by byte */
+        assert_int_equal(hd_tts_push(t, text + i, 1, &err), HD_OK);
+        if (c.calls && !first_at) first_at = i + 1;
+    }
+    /* "Well," is too short a clause; the first ", " past 20 bytes ends it */
+    assert_int_equal(first_at, strlen("Well, after a long day at the office, "));
+    assert_int_equal(hd_tts_finish(t, &err), HD_OK);
+    assert_int_equal(log.n, 3);   /* later commas stay in their sentences */
+    assert_string_equal(log.text[0], "Well, after a long day at the office, ");
+    assert_string_equal(log.text[1], "we went home, and slept.");
+    assert_string_equal(log.text[2], "Then, later, it rained.");
+    /* after finish a new utterance: its first clause is cut again */
+    const char *again = "Once more, with a clause of some length, and the rest. ";
+    assert_int_equal(hd_tts_push(t, again, strlen(again), &err), HD_OK);
+    assert_int_equal(log.n, 5);
+    assert_string_equal(log.text[3], "Once more, with a clause of some length, ");
+    assert_string_equal(log.text[4], "and the rest.");
+    hd_tts_free(t);
+    p.first_cut = -1;
+    assert_null(hd_tts_create(&p, on_audio, &c, &err));
+    assert_int_equal(err.code, HD_ERR_ARG);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alignment),        cmocka_unit_test(test_f0_track),
         cmocka_unit_test(test_vocoder_imposes_scaled_prosody), cmocka_unit_test(test_model_prosody_applies),
         cmocka_unit_test(test_segment_end),      cmocka_unit_test(test_streaming),
         cmocka_unit_test(test_tts_with_model),   cmocka_unit_test(test_tts_with_tn_model),
+        cmocka_unit_test(test_first_clause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

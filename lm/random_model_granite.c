@@ -39,8 +39,11 @@
  *             V 49160, multipliers 12 / 0.22 / 1/64 / logits 8, θ 1e7
  *   3.3-8b    granite-3.3-8b: D 4096, 40 layers, H 32, G 8, F 12800,
  *             V 49160, multipliers 12 / 0.22 / 1/128 / logits 16, θ 1e7
- * GGUF output (--format gguf) is not produced here: write the HF folder and
- * `herd convert` it (speech/granite_speech_convert.c).
+ * GGUF output (--format gguf, path OUT.gguf): the HF folder is written to
+ * OUT.gguf.hf.tmp/ (F32, F16 or BF16 as --type; F32 for a block type) and
+ * converted by speech/granite_speech_convert.c into OUT.gguf, OUT-lm.gguf and
+ * OUT-lora.gguf, so the GGUF set is exactly what `herd convert` makes of the
+ * folder; the temporary folder is removed.
  *
  * Initialisation: LM as lm/random_model_llama.c (N(0, σ²), σ 0.02, for tiny
  * 1/√D so the multipliers matter), encoder/projector matrices N(0, 1/fan_in),
@@ -50,8 +53,10 @@
 #include "random_model_granite.h"
 
 #include "lm/llama_config.h"
+#include "speech/granite_speech.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -568,16 +573,62 @@ static hd_status write_adapter(const gs_config *c, const hd_random_model_params 
     return put_text(p, dir, "adapter_config.json", adapter_config_json(c), err);
 }
 
+/* Removes the files of a temporary folder, then the folder (no subfolders). */
+static void remove_tree(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char f[4400];
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(f, sizeof f, "%s/%s", dir, e->d_name);
+            unlink(f);
+        }
+    closedir(d);
+    rmdir(dir);
+}
+
+static hd_status granite_write_hf(const hd_random_model_params *p, const char *path, hd_error *err);
+
+/* --format gguf: the HF folder, converted as `herd convert` does. */
+static hd_status granite_write_gguf(const hd_random_model_params *p, const char *path, hd_error *err) {
+    const size_t n = strlen(path);
+    if (n < 6 || strcmp(path + n - 5, ".gguf") != 0)
+        return hd_error_set(err, HD_ERR_ARG, "%s: granite-speech GGUF output must be a .gguf path (the LM and LoRA "
+                                             "files go beside it)", path);
+    hd_random_model_params q = *p;
+    q.format = HD_RM_HF;
+    if (q.type != HD_TYPE_F32 && q.type != HD_TYPE_F16 && q.type != HD_TYPE_BF16) q.type = HD_TYPE_F32;
+    if (p->dry_run) return granite_write_hf(&q, path, err);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.hf.tmp", path);
+    q.file_done = NULL;
+    q.progress = NULL;
+    hd_status st = granite_write_hf(&q, tmp, err);
+    if (!st) {
+        hd_convert_params cp = hd_convert_default_params();
+        char name[96];
+        snprintf(name, sizeof name, "granite-speech-%s", p->preset ? p->preset : "tiny");
+        cp.name = name;
+        cp.type = p->type;
+        cp.n_threads = p->n_threads;
+        cp.progress = p->progress, cp.progress_ctx = p->progress_ctx;
+        st = hd_granite_speech_convert(tmp, path, &cp, err);
+    }
+    remove_tree(tmp);
+    return st;
+}
+
 static hd_status granite_write(const hd_random_model_params *p, const char *path, hd_error *err) {
+    return p->format == HD_RM_GGUF ? granite_write_gguf(p, path, err) : granite_write_hf(p, path, err);
+}
+
+static hd_status granite_write_hf(const hd_random_model_params *p, const char *path, hd_error *err) {
     gs_config c;
     const char *preset = p->preset ? p->preset : "tiny";
     if (!preset_of(preset, &c))
         return hd_error_set(err, HD_ERR_ARG, "unknown granite-speech preset \"%s\" (one of: tiny, 3.3-2b, 3.3-8b)",
                             preset);
-    if (p->format != HD_RM_HF)
-        return hd_error_set(err, HD_ERR_ARG,
-                            "granite-speech is written as its Hugging Face folder (--format hf); convert it to GGUF "
-                            "with herd convert");
     if (p->n_vocab > 0)
         return hd_error_set(err, HD_ERR_ARG, "granite-speech: the vocabulary is fixed by the preset (no --vocab)");
     if (p->tokenizer)

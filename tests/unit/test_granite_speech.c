@@ -315,8 +315,8 @@ static void test_errors(void **state) {
     p.arch = "granite-speech";
     p.preset = "3.3-2b";
     p.format = HD_RM_GGUF;
-    assert_int_equal(hd_random_model_write(&p, dir, &err), HD_ERR_ARG);
-    one_line(&err, "herd convert");
+    assert_int_equal(hd_random_model_write(&p, dir, &err), HD_ERR_ARG);   /* not a .gguf path */
+    one_line(&err, ".gguf");
     p.format = HD_RM_HF;
     p.preset = "3.3-1b";
     assert_int_equal(hd_random_model_write(&p, dir, &err), HD_ERR_ARG);
@@ -326,6 +326,50 @@ static void test_errors(void **state) {
     p.dry_run = true;
     p.type = HD_TYPE_BF16;
     assert_int_equal(hd_random_model_write(&p, dir, &err), HD_OK);
+}
+
+/* --format gguf: the converted set, which loads and embeds like the folder */
+static void test_gguf_set(void **state) {
+    (void)state;
+    char path[700];
+    snprintf(path, sizeof path, "%s_set/gs.gguf", g_dir);
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s_set'", g_dir);
+    assert_int_equal(system(cmd), 0);
+    hd_random_model_params p = hd_random_model_default_params();
+    p.arch = "granite-speech";
+    p.preset = "tiny";
+    p.format = HD_RM_GGUF;
+    p.seed = 7;
+    hd_error err = {0};
+    if (hd_random_model_write(&p, path, &err)) fail_msg("%s", err.msg);
+    const hd_audio_lm_ops *ops = &hd_granite_speech_ops;
+    assert_true(ops->detect(path));
+    void *a = ops->load(g_dir, NULL, &err), *b = ops->load(path, NULL, &err);
+    if (!a || !b) fail_msg("%s", err.msg);
+    assert_true(hd_llama_has_lora(ops->lm(b)) && ops->lm(b)->format == HD_LLAMA_GGUF);
+    float pcm[8000];
+    tu_rng r;
+    tu_rng_seed(&r, 3);
+    tu_fill_normal(&r, pcm, 8000, 0.1f);
+    hd_exec ex = {.backend = HD_BACKEND_CPU};
+    float *ra = NULL, *rb = NULL;
+    int64_t na = 0, nb = 0;
+    assert_int_equal(ops->embed(a, &ex, pcm, 8000, &ra, &na, &err), HD_OK);
+    assert_int_equal(ops->embed(b, &ex, pcm, 8000, &rb, &nb, &err), HD_OK);
+    assert_int_equal(na, nb);
+    assert_int_equal(na, ops->n_rows(a, 8000));
+    assert_true(tu_max_rel_err(rb, ra, (size_t)(na * 64)) < 1e-6f);   /* F32 both: the same model */
+    free(ra), free(rb);
+    ops->free_state(a);
+    ops->free_state(b);
+    /* the LM file named by granite_speech.lm_file gone: one line naming it */
+    snprintf(cmd, sizeof cmd, "%s_set/gs-lm.gguf", g_dir);
+    assert_int_equal(unlink(cmd), 0);
+    assert_null(ops->load(path, NULL, &err));
+    one_line(&err, "gs-lm.gguf");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s_set'", g_dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 static int teardown(void **state) {
@@ -338,7 +382,7 @@ static int teardown(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_hf),  cmocka_unit_test(test_config_gguf), cmocka_unit_test(test_lora),
-        cmocka_unit_test(test_bundle),     cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_bundle),     cmocka_unit_test(test_errors),     cmocka_unit_test(test_gguf_set),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -146,7 +146,9 @@ hd_status hd_llama_config_from_hf_json(hd_llama_config *cfg, const char *json, s
 hd_status hd_llama_config_from_hf(hd_llama_config *cfg, const char *path, hd_error *err);
 
 /* A config.json for cfg with every key a real Llama 3.2 checkpoint has
- * (plain Llama only: HD_ERR_ARG when cfg has cross-attention layers);
+ * (plain Llama only: HD_ERR_ARG when cfg has cross-attention layers; with
+ * cfg->granite a GraniteForCausalLM config: model_type "granite", the four
+ * multipliers, no pretraining_tp);
  * torch_dtype is "float32", "float16" or "bfloat16".  Returns a malloc'd
  * NUL-terminated string the caller frees, NULL on error. */
 char *hd_llama_config_to_hf_json(const hd_llama_config *cfg, const char *torch_dtype, hd_error *err);

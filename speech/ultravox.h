@@ -66,8 +66,10 @@
  * that contains "Cutting Knowledge Date"; DATE is "26 Jul 2024", or today's
  * "%d %b %Y" when the template calls strftime_now, as transformers renders
  * it).  The text is split at "<|audio|>", each part tokenized on its own with
- * special tokens parsed and no BOS added, and the audio's rows
- * (HD_LLAMA_TOKEN_EMBD entries) go between the parts.  Instructions (the
+ * no BOS added, and the audio's rows (HD_LLAMA_TOKEN_EMBD entries) go between
+ * the parts.  Special-token names are parsed in the template's own text but
+ * not in the user message: the same ids as the processor for any ordinary
+ * message, while a "<|eot_id|>" typed by a user stays text (lm/chat.h).  Instructions (the
  * training templates of ultravox/data/types.py):
  *   ASR     "Repeat the following text, without any explanation: <|audio|>"
  *   AST     "Please translate the text to {L}. Your response should only

@@ -56,12 +56,13 @@ static void trim(const char **s, size_t *n) {
     while (*n && strchr(" \t\n\r\f\v", (*s)[*n - 1])) (*n)--;
 }
 
-static hd_status encode_part(const hd_tokenizer *tok, const char *s, size_t n, hd_tokens *out, hd_error *err) {
+static hd_status encode_part(const hd_tokenizer *tok, const char *s, size_t n, unsigned flags, hd_tokens *out,
+                             hd_error *err) {
     if (n == 0) return HD_OK;
     int32_t *ids = malloc((n + 2) * sizeof *ids);
     if (!ids) return hd_error_set(err, HD_ERR_NOMEM, "ultravox prompt: out of memory");
     size_t k = 0;
-    hd_status st = hd_tokenizer_encode(tok, s, n, HD_TOKENIZER_ALLOW_SPECIAL, ids, n + 2, &k, err);
+    hd_status st = hd_tokenizer_encode(tok, s, n, flags, ids, n + 2, &k, err);
     if (st == HD_OK) st = hd_tokens_push(out, ids, k, err);
     free(ids);
     return st;
@@ -109,35 +110,34 @@ hd_status hd_ultravox_prompt(const void *state, const hd_audio_prompt *p, hd_tok
         hd_strbuf_puts(&text, "\n\n<|eot_id|>");
     }
     hd_strbuf_puts(&text, "<|start_header_id|>user<|end_header_id|>\n\n");
+    static const char tail[] = "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
     const char *c = msg.p ? msg.p : "";
     size_t cn = msg.n;
     trim(&c, &cn);
-    hd_strbuf_put(&text, c, cn);
-    hd_strbuf_puts(&text, "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
-    const bool oom = msg.oom || text.oom;
-    free(msg.p);
-    if (oom) {
-        free(text.p);
-        return hd_error_set(err, HD_ERR_NOMEM, "ultravox prompt: out of memory");
-    }
-    /* split at the one placeholder; each side tokenized alone (the processor) */
-    const char *a = strstr(text.p, AUDIO_PLACEHOLDER);
     hd_status st = HD_OK;
-    if (!a || strstr(a + sizeof AUDIO_PLACEHOLDER - 1, AUDIO_PLACEHOLDER))
+    if (msg.oom || text.oom) st = hd_error_set(err, HD_ERR_NOMEM, "ultravox prompt: out of memory");
+    /* split at the one placeholder; each side tokenized alone (the processor).
+     * The template's own text is parsed for special tokens, the message is not:
+     * the same ids for any ordinary text, and a user's "<|eot_id|>" stays text
+     * (lm/chat.h: a user cannot forge a turn) */
+    const char *ph = st == HD_OK ? memmem(c, cn, AUDIO_PLACEHOLDER, sizeof AUDIO_PLACEHOLDER - 1) : NULL;
+    const size_t k = ph ? (size_t)(ph - c) : 0, after = ph ? cn - k - (sizeof AUDIO_PLACEHOLDER - 1) : 0;
+    if (st == HD_OK && (!ph || memmem(ph + sizeof AUDIO_PLACEHOLDER - 1, after, AUDIO_PLACEHOLDER,
+                                      sizeof AUDIO_PLACEHOLDER - 1)))
         st = hd_error_set(err, HD_ERR_ARG, "ultravox prompt: the instruction must hold exactly one %s",
                           AUDIO_PLACEHOLDER);
     const size_t n0 = out->n;
-    if (st == HD_OK) st = encode_part(u->tok, text.p, (size_t)(a - text.p), out, err);
+    if (st == HD_OK) st = encode_part(u->tok, text.p, text.n, HD_TOKENIZER_ALLOW_SPECIAL, out, err);
+    if (st == HD_OK) st = encode_part(u->tok, c, k, 0, out, err);
     if (st == HD_OK && audio_at) *audio_at = (int64_t)out->n;
     for (int64_t i = 0; i < p->n_audio && st == HD_OK; i++) {
         const int32_t e = HD_LLAMA_TOKEN_EMBD;
         st = hd_tokens_push(out, &e, 1, err);
     }
-    if (st == HD_OK) {
-        const char *b = a + sizeof AUDIO_PLACEHOLDER - 1;
-        st = encode_part(u->tok, b, strlen(b), out, err);
-    }
+    if (st == HD_OK) st = encode_part(u->tok, ph + sizeof AUDIO_PLACEHOLDER - 1, after, 0, out, err);
+    if (st == HD_OK) st = encode_part(u->tok, tail, sizeof tail - 1, HD_TOKENIZER_ALLOW_SPECIAL, out, err);
     if (st) out->n = n0;
+    free(msg.p);
     free(text.p);
     return st;
 }

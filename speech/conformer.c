@@ -138,19 +138,19 @@ typedef struct ff_w {            /* one macaron half-step feed-forward */
     hd_nn_mlp_w mlp;             /* up [F, D] + b, SiLU, down [D, F] + b */
 } ff_w;
 
-typedef struct conv_w {          /* the convolution module             */
-    hd_nn_norm_w norm;           /* LayerNorm [D]                      */
+typedef struct conv_t {          /* the convolution module's tensors  */
     hd_tensor pw1, pw1_b;        /* ne {D, 2D}, {2D}                   */
     hd_tensor dw, dw_b;          /* ne {K, 1, D}, {D}                  */
     hd_tensor bn_w, bn_b, bn_mean, bn_var;   /* {D} each               */
     hd_tensor pw2, pw2_b;        /* ne {D, D}, {D}                     */
-} conv_w;
+} conv_t;
 
 typedef struct block_w {
     ff_w ff1, ff2;
     hd_nn_norm_w attn_norm;
     hd_nn_attn_w attn;
-    conv_w conv;
+    hd_nn_conv_w conv;           /* the shared Conformer convolution module (core/nn.h) */
+    conv_t conv_t;
     hd_nn_norm_w final_norm;
     /* storage the norm/attn structs point into */
     hd_tensor t[32];
@@ -219,8 +219,8 @@ static void get_block(loader *L, block_w *b, const hd_conformer_config *c, int l
     b->attn = (hd_nn_attn_w){.wq = &t[2], .wk = &t[4], .wv = &t[6], .wo = &t[8], .bq = &t[3], .bk = &t[5],
                              .bv = &t[7], .bo = &t[9], .n_head = c->n_head, .n_kv_head = c->n_head,
                              .head_dim = c->head_dim};
-    conv_w *cv = &b->conv;
-    get_norm(L, &b->t[22], &b->t[23], &cv->norm, c->norm_eps, D, "enc.blk.%d.conv.norm", l);
+    conv_t *cv = &b->conv_t;
+    get_norm(L, &b->t[22], &b->t[23], &b->conv.norm, c->norm_eps, D, "enc.blk.%d.conv.norm", l);
     hd_weights_load3(L, &cv->pw1, HD_TYPES_ANY, 2, 2 * D, D, 0, "enc.blk.%d.conv.pw1.weight", l);
     hd_weights_load3(L, &cv->pw1_b, T_VEC, 1, 2 * D, 0, 0, "enc.blk.%d.conv.pw1.bias", l);
     hd_weights_load3(L, &cv->dw, T_CONV, 3, D, 1, K, "enc.blk.%d.conv.dw.weight", l);
@@ -232,6 +232,11 @@ static void get_block(loader *L, block_w *b, const hd_conformer_config *c, int l
     hd_weights_load3(L, &cv->pw2, HD_TYPES_ANY, 2, D, D, 0, "enc.blk.%d.conv.pw2.weight", l);
     hd_weights_load3(L, &cv->pw2_b, T_VEC, 1, D, 0, 0, "enc.blk.%d.conv.pw2.bias", l);
     get_norm(L, &b->t[24], &b->t[25], &b->final_norm, c->norm_eps, D, "enc.blk.%d.norm", l);
+    /* same padding (K−1)/2 on both sides: K is odd */
+    b->conv = (hd_nn_conv_w){.norm = b->conv.norm, .pw1 = &cv->pw1, .pw1_b = &cv->pw1_b, .dw = &cv->dw,
+                             .dw_b = &cv->dw_b, .bn_mean = &cv->bn_mean, .bn_var = &cv->bn_var, .bn_w = &cv->bn_w,
+                             .bn_b = &cv->bn_b, .bn_eps = c->bn_eps, .pw2 = &cv->pw2, .pw2_b = &cv->pw2_b,
+                             .pad_left = (int)(K - 1) / 2, .pad_right = (int)(K - 1) / 2};
     if (L->st == HD_OK) {
         /* running variances must be ≥ 0 (BatchNorm divides by sqrt(var + eps)) */
         const float *v = cv->bn_var.data;
@@ -343,23 +348,12 @@ out:
 }
 
 /* x = x + PointwiseConv(Swish(BatchNorm(DepthwiseConv(GLU(PointwiseConv(LayerNorm(x))))))) */
-static hd_status convolution_module(hd_exec *ex, hd_arena *a, hd_tensor *x, const conv_w *c, int kernel, float bn_eps,
-                                    hd_error *err) {
+static hd_status convolution_module(hd_exec *ex, hd_arena *a, hd_tensor *x, const hd_nn_conv_w *w, hd_error *err) {
     const size_t mark = hd_arena_mark(a);
-    const int64_t D = x->ne[0], T = x->ne[1];
-    hd_tensor h, p, g, tc, dc, y;
+    hd_tensor y;
     hd_status st;
-    if ((st = alloc_act(a, &h, D, T, err)) || (st = hd_nn_norm(ex, &h, x, &c->norm, err)) ||
-        (st = hd_nn_linear(ex, a, &p, &c->pw1, &c->pw1_b, &h, err)) ||                       /* {2D, T}  */
-        (st = alloc_act(a, &g, D, T, err)) || (st = hd_op_glu(ex, &g, &p, err)) ||             /* {D, T}   */
-        (st = alloc_act(a, &tc, T, D, err)) || (st = hd_op_transpose(ex, &tc, &g, err)) ||     /* {T, D}   */
-        (st = alloc_act(a, &dc, T, D, err)) ||
-        (st = hd_op_conv1d(ex, &dc, &tc, &c->dw, &c->dw_b, 1, (kernel - 1) / 2, (int)D, err)) ||
-        (st = hd_op_batch_norm(ex, &dc, &dc, &c->bn_mean, &c->bn_var, &c->bn_w, &c->bn_b, bn_eps, err)) ||
-        (st = hd_op_silu(ex, &dc, &dc, err)) || (st = hd_op_transpose(ex, &h, &dc, err)) ||    /* {D, T}   */
-        (st = hd_nn_linear(ex, a, &y, &c->pw2, &c->pw2_b, &h, err)) || (st = hd_op_add(ex, x, x, &y, err)))
-        goto out;
-out:
+    if (!(st = alloc_act(a, &y, x->ne[0], x->ne[1], err)) && !(st = hd_nn_conv_module(ex, a, &y, w, x, err)))
+        st = hd_op_add(ex, x, x, &y, err);
     hd_arena_reset(a, mark);
     return st;
 }
@@ -369,7 +363,7 @@ static hd_status conformer_block(hd_exec *ex, hd_arena *a, hd_tensor *x, const b
                                  const hd_conformer_config *c, const hd_nn_attn_ctx *rope, hd_error *err) {
     hd_status st;
     if ((st = feed_forward_module(ex, a, x, &b->ff1, err)) || (st = mhsa_module(ex, a, x, b, rope, err)) ||
-        (st = convolution_module(ex, a, x, &b->conv, c->conv_kernel, c->bn_eps, err)) ||
+        (st = convolution_module(ex, a, x, &b->conv, err)) ||
         (st = feed_forward_module(ex, a, x, &b->ff2, err)))
         return st;
     return hd_nn_norm(ex, x, x, &b->final_norm, err);
@@ -383,7 +377,8 @@ static size_t arena_bytes(const hd_conformer *m, int64_t T) {
     const size_t ff = 2 * dt + hd_nn_f32_bytes((int64_t)c->n_ff * T);
     size_t at = 2 * dt;
     if (c->n_layer > 0) at += hd_nn_attention_scratch_bytes(&m->blocks[0].attn, T);
-    const size_t cv = 7 * dt;
+    size_t cv = dt;
+    if (c->n_layer > 0) cv += hd_nn_conv_module_scratch_bytes(&m->blocks[0].conv, T);
     size_t need = ff > at ? ff : at;
     if (cv > need) need = cv;
     return need + 64 * 16;

@@ -12,6 +12,9 @@
  *                                   Llama config (published checkpoints do not
  *                                   hold it; herd finds it here, see
  *                                   speech/ultravox.h)
+ * --format gguf (the default): that folder, made in $TMPDIR and converted by
+ * hd_ultravox_convert into PATH (the LM) and PATH-mmproj.gguf (encoder +
+ * projector), what `herd convert` makes of it; the folder is removed.
  *
  * Presets (published shapes from UltravoxConfig defaults and the v0.5 model
  * cards: audio tower = whisper-large-v3-turbo's encoder, hidden_size 4096,
@@ -31,6 +34,7 @@
 #include "lm/tokenizer.h"
 #include "speech/ultravox.h"
 
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,7 +243,7 @@ static hd_status write_text_owned(const char *dir, const char *name, char *text,
     return st;
 }
 
-static hd_status uv_write(const hd_random_model_params *p, const char *path, hd_error *err) {
+static hd_status uv_write_hf(const hd_random_model_params *p, const char *path, hd_error *err) {
     const uv_preset *u = NULL;
     for (size_t i = 0; i < N_PRESETS; i++)
         if (p->preset && strcmp(p->preset, k_presets[i].name) == 0) u = &k_presets[i];
@@ -247,10 +251,6 @@ static hd_status uv_write(const hd_random_model_params *p, const char *path, hd_
         return hd_error_set(err, HD_ERR_ARG,
                             "unknown ultravox preset \"%s\" (one of: tiny, v0_5-llama-3_2-1b, v0_5-llama-3_1-8b)",
                             p->preset ? p->preset : "");
-    if (p->format != HD_RM_HF)
-        return hd_error_set(err, HD_ERR_ARG,
-                            "ultravox: random checkpoints are Hugging Face folders (--format hf); "
-                            "`herd convert` makes the GGUF pair from one");
     if (p->n_vocab > 0)
         return hd_error_set(err, HD_ERR_ARG, "ultravox: --vocab is not supported (the LM keeps its preset's vocabulary)");
     hd_llama_config lm;
@@ -286,6 +286,54 @@ static hd_status uv_write(const hd_random_model_params *p, const char *path, hd_
         st = hd_tokenizer_write_hf(tok, path, hd_tokenizer_eos(tok), err);
         hd_tokenizer_free(tok);
     }
+    return st;
+}
+
+/* nftw callback: removes one entry of the temporary folder. */
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* GGUF: the HF folder in a temporary directory (F32, or the type when HF
+ * takes it), then hd_ultravox_convert → path and its -mmproj.gguf, exactly
+ * what `herd convert` makes of the folder. */
+static hd_status uv_write(const hd_random_model_params *p, const char *path, hd_error *err) {
+    if (p->format == HD_RM_HF) return uv_write_hf(p, path, err);
+    if (p->type != HD_TYPE_F32 && p->type != HD_TYPE_F16 && p->type != HD_TYPE_BF16 && p->type != HD_TYPE_Q8_0 &&
+        p->type != HD_TYPE_Q4_0 && p->type != HD_TYPE_Q4_K)
+        return hd_error_set(err, HD_ERR_ARG, "ultravox: type %s cannot be written", hd_type_name(p->type));
+    const char *base = getenv("TMPDIR");
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s/herd-ultravox-XXXXXX", base && *base ? base : "/tmp") >= (int)sizeof tmp)
+        return hd_error_set(err, HD_ERR_ARG, "TMPDIR is too long");
+    hd_random_model_params hp = *p;
+    hp.format = HD_RM_HF;
+    if (p->type != HD_TYPE_F16 && p->type != HD_TYPE_BF16) hp.type = HD_TYPE_F32;
+    hp.progress = NULL, hp.file_done = NULL;
+    if (p->dry_run) return uv_write_hf(&hp, tmp, err);   /* checks the preset; nothing is written */
+    if (!mkdtemp(tmp)) return hd_error_set(err, HD_ERR_IO, "%s: cannot create a temporary folder", tmp);
+    hd_status st = uv_write_hf(&hp, tmp, err);
+    if (st == HD_OK) {
+        hd_convert_params cp = hd_convert_default_params();
+        cp.type = p->type, cp.n_threads = p->n_threads;
+        cp.name = "Ultravox (random)";
+        st = hd_ultravox_convert(tmp, NULL, path, &cp, err);
+    }
+    nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    char *mm = st == HD_OK && p->file_done ? hd_ultravox_mmproj_path(path) : NULL;
+    const char *const files[2] = {path, mm};
+    for (int i = 0; i < 2 && mm; i++) {   /* report the two files as the other writers do */
+        hd_gguf *g = hd_gguf_open(files[i], err);
+        if (!g) {
+            st = err ? err->code : HD_ERR_IO;
+            break;
+        }
+        p->file_done(p->progress_ctx, files[i], (int)hd_gguf_n_tensors(g),
+                     (uint64_t)(hd_gguf_file_size(g) - hd_gguf_data_offset(g)));
+        hd_gguf_close(g);
+    }
+    free(mm);
     return st;
 }
 

@@ -94,8 +94,22 @@ static void test_folder_layout(void **state) {
     q.preset = "v0_6";
     assert_int_equal(hd_random_model_write(&q, dry, &err), HD_ERR_ARG);
     assert_non_null(strstr(err.msg, "v0_5-llama-3_2-1b"));
-    q.preset = "tiny", q.format = HD_RM_GGUF;
+    q.preset = "tiny", q.format = HD_RM_GGUF, q.type = HD_TYPE_Q4_0;
+    assert_int_equal(hd_random_model_write(&q, dry, &err), HD_OK);
+    q.type = HD_TYPE_Q6_K;
     assert_int_equal(hd_random_model_write(&q, dry, &err), HD_ERR_ARG);
+    /* --format gguf: the converted pair, loadable beside each other */
+    hd_random_model_params g = hd_random_model_default_params();
+    g.arch = "ultravox", g.preset = "tiny", g.tokenizer = g_tok, g.seed = 4, g.n_threads = 1, g.type = HD_TYPE_F16;
+    char gg[600];
+    assert_int_equal(hd_random_model_write(&g, tmp_path(gg, sizeof gg, "uvr.gguf"), &err), HD_OK);
+    char *mm = hd_ultravox_mmproj_path(gg);
+    assert_true(hd_ultravox_ops.detect(mm));
+    void *m = hd_ultravox_ops.load(mm, NULL, &err);
+    if (!m) fail_msg("%s", err.msg);
+    assert_non_null(hd_ultravox_ops.tokenizer(m));
+    hd_ultravox_ops.free_state(m);
+    free(mm);
 }
 
 static void test_detect(void **state) {

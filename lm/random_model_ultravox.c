@@ -311,7 +311,16 @@ static hd_status uv_write(const hd_random_model_params *p, const char *path, hd_
     hp.format = HD_RM_HF;
     if (p->type != HD_TYPE_F16 && p->type != HD_TYPE_BF16) hp.type = HD_TYPE_F32;
     hp.progress = NULL, hp.file_done = NULL;
-    if (p->dry_run) return uv_write_hf(&hp, tmp, err);   /* checks the preset; nothing is written */
+    if (p->dry_run) {   /* checks the preset and that the LM's rows take the type; nothing is written */
+        hd_status st = uv_write_hf(&hp, tmp, err);
+        const uv_preset *u = NULL;
+        for (size_t i = 0; i < N_PRESETS; i++)
+            if (strcmp(p->preset, k_presets[i].name) == 0) u = &k_presets[i];
+        hd_random_model_params lp = *p;
+        lp.arch = "llama", lp.preset = u ? u->llama_preset : "", lp.tokenizer = NULL;
+        lp.progress = NULL, lp.file_done = NULL;
+        return st ? st : hd_random_model_write(&lp, path, err);
+    }
     if (!mkdtemp(tmp)) return hd_error_set(err, HD_ERR_IO, "%s: cannot create a temporary folder", tmp);
     hd_status st = uv_write_hf(&hp, tmp, err);
     if (st == HD_OK) {

@@ -23,6 +23,10 @@ language_model.) or a plain GraniteForCausalLM one (model.*).
   greedy --model DIR --ids ... [--embd ROWS.f32] [--lora] -n N
       prints N greedy token ids
   compare A B --vocab V --tol T      max|a-b| / max|b| over all values
+  plain --model DIR --out DIR2
+      DIR2 = the LM of a granite_speech folder as a plain GraniteForCausalLM
+      folder (config.json = text_config, model.* names, F32), written with
+      tests/parity/st_write.py
 """
 import argparse
 import json
@@ -146,6 +150,9 @@ def main():
             a.add_argument("--out", required=True)
         else:
             a.add_argument("-n", type=int, default=8)
+    pl = sub.add_parser("plain")
+    pl.add_argument("--model", required=True)
+    pl.add_argument("--out", required=True)
     c = sub.add_parser("compare")
     c.add_argument("a")
     c.add_argument("b")
@@ -165,6 +172,18 @@ def main():
         same = bool(np.all(a.reshape(-1, args.vocab).argmax(1) == b.reshape(-1, args.vocab).argmax(1)))
         print(f"rel {rel:.3g} argmax-equal {same}")
         sys.exit(0 if rel <= args.tol and same else 1)
+    if args.cmd == "plain":
+        import st_write
+        with open(os.path.join(args.model, "config.json")) as f:
+            top = json.load(f)
+        text = dict(top["text_config"], architectures=["GraniteForCausalLM"], model_type="granite")
+        _, W = llama_ref.load_hf(args.model)
+        lm = {k[len("language_model."):]: v.float() for k, v in W.items() if k.startswith("language_model.")}
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "config.json"), "w") as f:
+            json.dump(text, f, indent=2)
+        st_write.save(lm, os.path.join(args.out, "model.safetensors"))
+        return
     cfg, W, prefix, lora = load(args.model, args.lora)
     ids = [int(t) for t in args.ids.replace(",", " ").split()]
     rows = read_rows(args.embd, cfg["hidden_size"])

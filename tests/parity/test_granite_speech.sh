@@ -65,6 +65,16 @@ for b in 256 3; do
   if [ "$G" = "$G_REF" ]; then echo "ok   greedy, batch $b: $G"; else echo "FAIL greedy, batch $b: herd $G, ref $G_REF"; fail=1; fi
 done
 
+# a plain GraniteForCausalLM folder (model.* names, config model_type granite) holding the same LM
+"$PY" "$REF" plain --model "$T/hf" --out "$T/plain"
+"$RUNNER" "$T/plain" "$IDS" "$T/p0.f32"
+check "plain GraniteForCausalLM folder, no LoRA" "$T/p0.f32" "$T/r0.f32"
+"$HERD" convert "$T/plain" "$T/plain.gguf" --type F32 >/dev/null 2>&1 || { echo "FAIL herd convert of the plain Granite folder"; fail=1; }
+if [ -f "$T/plain.gguf" ]; then
+  "$RUNNER" "$T/plain.gguf" "$IDS" "$T/p1.f32"
+  check "plain folder → herd convert → GGUF granite" "$T/p1.f32" "$T/r0.f32"
+fi
+
 # the converted set: the LM as a llama.cpp "granite" GGUF, the adapter as a llama.cpp LoRA GGUF
 if "$HERD" convert "$T/hf" "$T/gs.gguf" --type F32 >"$T/convert.log" 2>&1; then
   LM=$(ls "$T"/gs*-lm.gguf 2>/dev/null | head -1)

@@ -87,6 +87,28 @@ typedef void (*hd_dotr_fn)(int64_t k, const void *w, size_t ws, const void *x, i
 #define HD_DOTM_TOKENS 4
 typedef void (*hd_dotm_fn)(int64_t k, const void *w, size_t ws, int nr, const void *x, size_t xs, int nc, float *y,
                            size_t ys);
+/* Attention of nq (1..HD_ATTN_TILE_Q·HD_ATTN_TILES) queries of one head against nk keys,
+ * F32 rows, no causal mask: out_r = softmax(scale · q_r·Kᵀ + mask_r)·V for r < nq.
+ * Row r of q / mask / out at q + r·qs / mask + r·ms / out + r·os floats, key and value j
+ * at k + j·ks / v + j·vs floats (mask NULL: none); ws: HD_ATTN_TILE_WS(d) floats, 64-byte
+ * aligned, scratch.  A row that sees no key (mask all −∞) comes out as zeros.  Works like
+ * a flash attention whose tiles are gemm micro-kernels: queries are transposed once to
+ * [d][32] per tile of 32 so scores, the online softmax and p·V all run along the 32
+ * queries of a register pair (no horizontal sums per key); the tiles share each block of
+ * HD_ATTN_TILE_KB keys and values while it is in cache. */
+#define HD_ATTN_TILE_Q 32
+#define HD_ATTN_TILES 4
+#define HD_ATTN_TILE_KB 48
+#define HD_ATTN_TILE_WS(d) \
+    (HD_ATTN_TILES * ((size_t)(d) * 2 * HD_ATTN_TILE_Q + 64) + (size_t)HD_ATTN_TILE_KB * HD_ATTN_TILE_Q)
+/* What a block of the mask (32 queries × HD_ATTN_TILE_KB keys) holds: only zeros (nothing to
+ * add), only −∞ (the block is skipped: it adds nothing), or a mix (added as it is). */
+enum { HD_ATTN_MASK_ZERO = 0, HD_ATTN_MASK_NONE = 1, HD_ATTN_MASK_MIXED = 2 };
+/* mcls: the class of tile t's (queries 32t..32t+31 of this call) key block b at
+ * mcls[t·mcs + b]; NULL: every block of a given mask is MIXED. */
+typedef void (*hd_attn_tile_fn)(int64_t d, int nq, int64_t nk, float scale, const float *q, size_t qs, const float *k,
+                                size_t ks, const float *v, size_t vs, const float *mask, size_t ms,
+                                const uint8_t *mcls, size_t mcs, float *out, size_t os, float *ws);
 /* Packs nr (<= the panel width) weight rows, row r at w + r·ws bytes (already offset to
  * the K block), kc columns into a gemm panel: [kc][nr_panel] floats for the f32 gemm
  * (F32/F16 weights), [kc/2][nr_panel] bf16 pairs for the bf16 gemm; rows past nr zero. */
@@ -132,6 +154,7 @@ typedef struct hd_kernels {
      * arithmetic (Q6_K: m_j = 32·sc_j, dmin = d). */
     int mr_qk, nr_qk;
     hd_gemm_fn gemm_qk, gemm_q6k;
+    hd_attn_tile_fn attn_tile;             /* NULL: the level has none (ops_attention.c's rows) */
     /* Arithmetic peak probe: `iters` rounds of independent FMAs (bf16: vdpbf16ps,
      * NULL where the level has none) on registers; returns the flops done. */
     double (*peak_f32)(int64_t iters);

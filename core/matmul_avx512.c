@@ -13,6 +13,8 @@
 #define HD_X86_VNNI 1
 #include "matmul_x86.h"
 
+#include <math.h>
+
 /* Software prefetch distance of the matrix-vector kernels: weight streams are also
  * prefetched this far ahead of the hardware prefetcher (measured on Zen 5: +10-15%
  * with four interleaved F16 rows at 8192 inputs; 512 B or 4 KiB: no better). */
@@ -768,6 +770,173 @@ HD_INLINE void dot_q5_kh_z(int64_t k, const hd_block_q5_k *w, const void *x, siz
 HD_DOT_DISPATCH(a5_dot_q4_k, dot_q4_kh_z, hd_block_q4_k)
 HD_DOT_DISPATCH(a5_dot_q5_k, dot_q5_kh_z, hd_block_q5_k)
 
+/* ---- attention tiles (hd_attn_tile_fn) ------------------------------------------------- */
+
+/* e^x per lane: x = n·ln2 + r, |r| <= ln2/2, e^r by its Taylor polynomial to r^7
+ * (relative error < 1e-8 before rounding), times 2^n by vscalefps (which also gives 0
+ * for very negative x and +inf past the float range); x is clamped to [-150, 89] first
+ * so −∞ gives 0, not NaN. */
+HD_INLINE __m512 exp16(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(89.0f)), _mm512_set1_ps(-150.0f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860682030941723212e-6f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* Scores of NK keys against the 32 queries: st[j][0..31] = Σ_dd k_j[dd] · qt[dd][0..31]
+ * (qt already scaled), 2·NK accumulators, one broadcast of a key value per pair of FMAs. */
+HD_INLINE void at_scores(const int NK, int64_t d, const float *qt, const float *k, size_t ks, float *st) {
+    __m512 a[12][2];
+    for (int i = 0; i < NK; i++) a[i][0] = a[i][1] = _mm512_setzero_ps();
+    for (int64_t dd = 0; dd < d; dd++) {
+        const __m512 q0 = _mm512_load_ps(qt + dd * HD_ATTN_TILE_Q), q1 = _mm512_load_ps(qt + dd * HD_ATTN_TILE_Q + 16);
+        for (int i = 0; i < NK; i++) {
+            const __m512 b = _mm512_set1_ps(k[(size_t)i * ks + dd]);
+            a[i][0] = _mm512_fmadd_ps(b, q0, a[i][0]);
+            a[i][1] = _mm512_fmadd_ps(b, q1, a[i][1]);
+        }
+    }
+    for (int i = 0; i < NK; i++) {
+        _mm512_store_ps(st + i * HD_ATTN_TILE_Q, a[i][0]);
+        _mm512_store_ps(st + i * HD_ATTN_TILE_Q + 16, a[i][1]);
+    }
+}
+
+/* ot[dd][0..31] = ot[dd]·alpha + Σ_{j<nb} v_j[dd] · st[j][0..31] for ND value columns dd0.. */
+HD_INLINE void at_pv(const int ND, int64_t nb, const float *st, const float *v, size_t vs, float *ot, __m512 al0,
+                     __m512 al1) {
+    __m512 a[12][2];
+    for (int i = 0; i < ND; i++) {
+        a[i][0] = _mm512_mul_ps(_mm512_load_ps(ot + i * HD_ATTN_TILE_Q), al0);
+        a[i][1] = _mm512_mul_ps(_mm512_load_ps(ot + i * HD_ATTN_TILE_Q + 16), al1);
+    }
+    for (int64_t j = 0; j < nb; j++) {
+        const __m512 p0 = _mm512_load_ps(st + j * HD_ATTN_TILE_Q), p1 = _mm512_load_ps(st + j * HD_ATTN_TILE_Q + 16);
+        const float *vj = v + (size_t)j * vs;
+        for (int i = 0; i < ND; i++) {
+            const __m512 b = _mm512_set1_ps(vj[i]);
+            a[i][0] = _mm512_fmadd_ps(b, p0, a[i][0]);
+            a[i][1] = _mm512_fmadd_ps(b, p1, a[i][1]);
+        }
+    }
+    for (int i = 0; i < ND; i++) {
+        _mm512_store_ps(ot + i * HD_ATTN_TILE_Q, a[i][0]);
+        _mm512_store_ps(ot + i * HD_ATTN_TILE_Q + 16, a[i][1]);
+    }
+}
+
+/* st[j][r] += mask[r][j] for r < nq, j < nb: 16×16 blocks transposed on registers. */
+static void at_add_mask(float *st, const float *mask, size_t ms, int nq, int64_t nb) {
+    for (int r0 = 0; r0 < nq; r0 += 16)
+        for (int64_t j0 = 0; j0 < nb; j0 += 16) {
+            const int64_t nj = nb - j0 < 16 ? nb - j0 : 16;
+            const __mmask16 m = nj == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nj) - 1);
+            __m512 t[16];
+            for (int i = 0; i < 16; i++)
+                t[i] = r0 + i < nq ? _mm512_maskz_loadu_ps(m, mask + (size_t)(r0 + i) * ms + j0) : _mm512_setzero_ps();
+            transpose16(t);
+            for (int64_t j = 0; j < nj; j++) {
+                float *s = st + (j0 + j) * HD_ATTN_TILE_Q + r0;
+                _mm512_store_ps(s, _mm512_add_ps(_mm512_load_ps(s), t[j]));
+            }
+        }
+}
+
+/* One query tile (rows r < nq of its 32) against one block of nb keys: scores, mask,
+ * online-softmax update of (m, l), p·V into ot.  qt [d][32] (scaled), ot [d][32], st
+ * [KB][32] scratch, ml = m[32] then l[32]. */
+static void at_block(int64_t d, int nq, int64_t nb, const float *qt, float *ot, float *ml, float *st, const float *kb,
+                     size_t ks, const float *vb, size_t vs, const float *mask, size_t ms) {
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    int64_t j = 0;
+    for (; j + 12 <= nb; j += 12) at_scores(12, d, qt, kb + (size_t)j * ks, ks, st + j * HD_ATTN_TILE_Q);
+    for (; j + 4 <= nb; j += 4) at_scores(4, d, qt, kb + (size_t)j * ks, ks, st + j * HD_ATTN_TILE_Q);
+    for (; j < nb; j++) at_scores(1, d, qt, kb + (size_t)j * ks, ks, st + j * HD_ATTN_TILE_Q);
+    if (mask) at_add_mask(st, mask, ms, nq, nb);
+    /* online softmax along the queries: the new max, the rescale of what came before */
+    __m512 b0 = ninf, b1 = ninf;
+    for (j = 0; j < nb; j++) {
+        b0 = _mm512_max_ps(b0, _mm512_load_ps(st + j * HD_ATTN_TILE_Q));
+        b1 = _mm512_max_ps(b1, _mm512_load_ps(st + j * HD_ATTN_TILE_Q + 16));
+    }
+    const __m512 m0 = _mm512_load_ps(ml), m1 = _mm512_load_ps(ml + 16);
+    const __m512 n0 = _mm512_max_ps(m0, b0), n1 = _mm512_max_ps(m1, b1);
+    /* a row with nothing visible yet subtracts 0: its scores are −∞ and give 0 */
+    const __m512 u0 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n0, ninf, _CMP_EQ_OQ), n0, _mm512_setzero_ps());
+    const __m512 u1 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n1, ninf, _CMP_EQ_OQ), n1, _mm512_setzero_ps());
+    const __m512 al0 = exp16(_mm512_sub_ps(m0, u0)), al1 = exp16(_mm512_sub_ps(m1, u1));
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    for (j = 0; j < nb; j++) {
+        float *sj = st + j * HD_ATTN_TILE_Q;
+        const __m512 p0 = exp16(_mm512_sub_ps(_mm512_load_ps(sj), u0));
+        const __m512 p1 = exp16(_mm512_sub_ps(_mm512_load_ps(sj + 16), u1));
+        _mm512_store_ps(sj, p0);
+        _mm512_store_ps(sj + 16, p1);
+        s0 = _mm512_add_ps(s0, p0);
+        s1 = _mm512_add_ps(s1, p1);
+    }
+    _mm512_store_ps(ml, n0);
+    _mm512_store_ps(ml + 16, n1);
+    _mm512_store_ps(ml + 32, _mm512_fmadd_ps(_mm512_load_ps(ml + 32), al0, s0));
+    _mm512_store_ps(ml + 48, _mm512_fmadd_ps(_mm512_load_ps(ml + 48), al1, s1));
+    int64_t dd = 0;
+    for (; dd + 12 <= d; dd += 12) at_pv(12, nb, st, vb + dd, vs, ot + dd * HD_ATTN_TILE_Q, al0, al1);
+    for (; dd + 4 <= d; dd += 4) at_pv(4, nb, st, vb + dd, vs, ot + dd * HD_ATTN_TILE_Q, al0, al1);
+    for (; dd < d; dd++) at_pv(1, nb, st, vb + dd, vs, ot + dd * HD_ATTN_TILE_Q, al0, al1);
+}
+
+/* Up to HD_ATTN_TILES query tiles of 32 share every block of keys and values while it
+ * is in L1/L2 (one tile alone re-read the head's whole K and V from L3 per 32 queries). */
+static void attn_tile_f32(int64_t d, int nq, int64_t nk, float scale, const float *q, size_t qs, const float *k,
+                          size_t ks, const float *v, size_t vs, const float *mask, size_t ms, const uint8_t *mcls,
+                          size_t mcs, float *out, size_t os, float *ws) {
+    const int nt = (nq + HD_ATTN_TILE_Q - 1) / HD_ATTN_TILE_Q;
+    const size_t tsz = (size_t)d * 2 * HD_ATTN_TILE_Q + 64; /* per tile: qt [d][32], ot [d][32], m[32], l[32] */
+    float *st = ws + (size_t)HD_ATTN_TILES * tsz;           /* [KB][32] */
+    for (int t = 0; t < nt; t++) {
+        float *qt = ws + t * tsz, *ot = qt + d * HD_ATTN_TILE_Q, *ml = ot + d * HD_ATTN_TILE_Q;
+        const int r0 = t * HD_ATTN_TILE_Q, n = nq - r0 < HD_ATTN_TILE_Q ? nq - r0 : HD_ATTN_TILE_Q;
+        for (int64_t dd = 0; dd < d; dd++)
+            for (int r = 0; r < HD_ATTN_TILE_Q; r++)
+                qt[dd * HD_ATTN_TILE_Q + r] = r < n ? q[(size_t)(r0 + r) * qs + dd] * scale : 0.0f;
+        memset(ot, 0, (size_t)d * HD_ATTN_TILE_Q * sizeof(float));
+        for (int r = 0; r < HD_ATTN_TILE_Q; r++) ml[r] = -INFINITY, ml[32 + r] = 0.0f;
+    }
+    for (int64_t t0 = 0; t0 < nk; t0 += HD_ATTN_TILE_KB) {
+        const int64_t nb = nk - t0 < HD_ATTN_TILE_KB ? nk - t0 : HD_ATTN_TILE_KB;
+        for (int t = 0; t < nt; t++) {
+            float *qt = ws + t * tsz, *ot = qt + d * HD_ATTN_TILE_Q, *ml = ot + d * HD_ATTN_TILE_Q;
+            const int r0 = t * HD_ATTN_TILE_Q, n = nq - r0 < HD_ATTN_TILE_Q ? nq - r0 : HD_ATTN_TILE_Q;
+            const int cls = !mask ? HD_ATTN_MASK_ZERO
+                            : mcls ? mcls[(size_t)t * mcs + (size_t)(t0 / HD_ATTN_TILE_KB)]
+                                   : HD_ATTN_MASK_MIXED;
+            if (cls == HD_ATTN_MASK_NONE) continue; /* every score −∞: adds nothing, changes no max */
+            at_block(d, n, nb, qt, ot, ml, st, k + (size_t)t0 * ks, ks, v + (size_t)t0 * vs, vs,
+                     cls == HD_ATTN_MASK_MIXED ? mask + (size_t)r0 * ms + t0 : NULL, ms);
+        }
+    }
+    /* out = ot / l (0 where nothing was visible) */
+    for (int t = 0; t < nt; t++) {
+        const float *qt = ws + t * tsz, *ot = qt + d * HD_ATTN_TILE_Q, *ml = ot + d * HD_ATTN_TILE_Q;
+        const int r0 = t * HD_ATTN_TILE_Q, n = nq - r0 < HD_ATTN_TILE_Q ? nq - r0 : HD_ATTN_TILE_Q;
+        for (int r = 0; r < n; r++) {
+            const float l = ml[32 + r], inv = l > 0.0f ? 1.0f / l : 0.0f;
+            float *o = out + (size_t)(r0 + r) * os;
+            for (int64_t dd = 0; dd < d; dd++) o[dd] = ot[dd * HD_ATTN_TILE_Q + r] * inv;
+        }
+    }
+}
+
 /* 12 independent zmm chains hide the FMA latency on both FMA pipes. */
 static double peak_f32(int64_t iters) {
     __m512 a[12];
@@ -843,6 +1012,7 @@ const hd_kernels hd_kernels_avx512 = {
     .nr_qk = QK_NR,
     .gemm_qk = gemm_qk_4x32,
     .gemm_q6k = gemm_q6k_4x32,
+    .attn_tile = attn_tile_f32,
     .peak_f32 = peak_f32,
     .peak_bf16 = peak_bf16,
     .peak_int8 = peak_int8,

@@ -19,8 +19,10 @@
 #include "ops_internal.h"
 
 #include "backend.h"
+#include "kernels.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ATTN_BLOCK 64          /* keys per block */
@@ -160,6 +162,75 @@ static void attn_items(void *p, int64_t ib, int64_t ie, int tid) {
     }
 }
 
+/* ---- many queries, no causal mask, F32 K/V: the level's attention tiles ------------- */
+
+/* Query tiles of HD_ATTN_TILE_Q from this many queries per head (fewer would leave most
+ * of a tile's 32 lanes idle: the row kernels above are faster then). */
+#define ATTN_TILE_MIN_S 16
+
+typedef struct {
+    hd_attn_tile_fn fn;
+    const hd_tensor *out, *q, *kt, *vt, *mask;
+    float scale;
+    int64_t H, S, T, d, rep, n_qt;
+    uint8_t *mcls;   /* [ceil(S/32)][nbk] mask block classes (kernels.h), NULL: none */
+    float *ws;       /* per thread HD_ATTN_TILE_WS(d) floats */
+    int64_t nbk;     /* key blocks: ceil(T / HD_ATTN_TILE_KB) */
+} tile_ctx;
+
+/* Classes of the mask blocks of query tiles [t0, t1): one pass over the mask instead of
+ * one per head, and most blocks of a padding mask are then never read (only zeros) or
+ * not computed at all (only −∞). */
+static void mask_classes(void *p, int64_t t0, int64_t t1, int tid) {
+    (void)tid;
+    const tile_ctx *c = p;
+    for (int64_t t = t0; t < t1; t++) {
+        uint8_t *cls = c->mcls + t * c->nbk;
+        memset(cls, 0, (size_t)c->nbk); /* bit 0: a value other than 0; bit 1: other than −∞ */
+        const int64_t r1 = (t + 1) * HD_ATTN_TILE_Q < c->S ? (t + 1) * HD_ATTN_TILE_Q : c->S;
+        for (int64_t r = t * HD_ATTN_TILE_Q; r < r1; r++) {
+            const float *m = (const float *)hd_tensor_row(c->mask, r, 0, 0);
+            for (int64_t b = 0; b < c->nbk; b++) {
+                const int64_t j0 = b * HD_ATTN_TILE_KB, j1 = j0 + HD_ATTN_TILE_KB < c->T ? j0 + HD_ATTN_TILE_KB : c->T;
+                int nz = 0, ni = 0;
+                for (int64_t j = j0; j < j1; j++) {
+                    nz |= m[j] != 0.0f;
+                    ni |= m[j] != -INFINITY;
+                }
+                cls[b] |= (uint8_t)(nz | ni << 1);
+            }
+        }
+        for (int64_t b = 0; b < c->nbk; b++)
+            cls[b] = !(cls[b] & 1) ? HD_ATTN_MASK_ZERO : !(cls[b] & 2) ? HD_ATTN_MASK_NONE : HD_ATTN_MASK_MIXED;
+    }
+}
+
+/* Item it = h · n_qt + tile (a tile: HD_ATTN_TILE_Q · HD_ATTN_TILES queries); consecutive
+ * items share a head's keys and values. */
+static void attn_tiles(void *p, int64_t ib, int64_t ie, int tid) {
+    const tile_ctx *c = p;
+    float *ws = c->ws + (size_t)tid * HD_ATTN_TILE_WS(c->d);
+    for (int64_t it = ib; it < ie; it++) {
+        const int64_t per = HD_ATTN_TILE_Q * HD_ATTN_TILES;
+        const int64_t h = it / c->n_qt, s0 = (it % c->n_qt) * per, g = h / c->rep;
+        const int nq = (int)(c->S - s0 < per ? c->S - s0 : per);
+        c->fn(c->d, nq, c->T, c->scale, (const float *)hd_tensor_row(c->q, h, s0, 0), c->q->nb[2] / sizeof(float),
+              (const float *)hd_tensor_row(c->kt, g, 0, 0), c->kt->nb[2] / sizeof(float),
+              (const float *)hd_tensor_row(c->vt, g, 0, 0), c->vt->nb[2] / sizeof(float),
+              c->mask ? (const float *)hd_tensor_row(c->mask, s0, 0, 0) : NULL,
+              c->mask ? c->mask->nb[1] / sizeof(float) : 0,
+              c->mcls ? c->mcls + (s0 / HD_ATTN_TILE_Q) * c->nbk : NULL, (size_t)c->nbk,
+              (float *)hd_tensor_row(c->out, h, s0, 0),
+              c->out->nb[2] / sizeof(float), ws);
+    }
+}
+
+/* Whether a row of t (F32) and its row strides are whole floats the tile kernel can step by. */
+static bool float_rows(const hd_tensor *t) {
+    return t->type == HD_TYPE_F32 && t->nb[0] == sizeof(float) && t->nb[1] % sizeof(float) == 0 &&
+           t->nb[2] % sizeof(float) == 0;
+}
+
 hd_status hd_op_attention(hd_exec *ex, hd_tensor *out, const hd_tensor *q, const hd_tensor *k,
                           const hd_tensor *v, const hd_attn_params *p, hd_error *err) {
     hd_status st;
@@ -196,6 +267,36 @@ hd_status hd_op_attention(hd_exec *ex, hd_tensor *out, const hd_tensor *q, const
     const hd_backend_ops *bk = hd_backend_of(ex, op, &st, err);
     if (bk) return bk->attention(ex, out, q, k, v, p, err);
 
+    const hd_kernels *kk = hd_kernels_get(hd_cpu_level_get());
+    if (kk->attn_tile && !p->causal && S >= ATTN_TILE_MIN_S && T > 0 && float_rows(q) &&
+        float_rows(out) && float_rows(k) && float_rows(v) && (!p->mask || float_rows(p->mask))) {
+        tile_ctx t = {.fn = kk->attn_tile, .out = out, .q = q, .kt = k, .vt = v, .mask = p->mask, .scale = p->scale,
+                      .H = H, .S = S, .T = T, .d = d, .rep = H / G,
+                      .n_qt = (S + HD_ATTN_TILE_Q * HD_ATTN_TILES - 1) / (HD_ATTN_TILE_Q * HD_ATTN_TILES),
+                      .nbk = (T + HD_ATTN_TILE_KB - 1) / HD_ATTN_TILE_KB};
+        /* per-thread tiles and the mask's block classes: from ex->scratch when there is one,
+         * else malloc; without memory the rows below do the work (and need none) */
+        const int64_t n_tiles = (S + HD_ATTN_TILE_Q - 1) / HD_ATTN_TILE_Q;
+        const size_t ws_bytes = HD_ATTN_TILE_WS(d) * sizeof(float) * (size_t)hd_threadpool_size(hd_ops_pool(ex));
+        const size_t cls_bytes = p->mask ? (size_t)(n_tiles * t.nbk) : 0;
+        hd_arena *arena = ex ? ex->scratch : NULL;
+        const size_t mark = arena ? hd_arena_mark(arena) : 0;
+        void *heap = NULL;
+        char *buf = arena ? hd_arena_alloc(arena, ws_bytes + cls_bytes) : NULL;
+        if (!buf && posix_memalign(&heap, 64, ws_bytes + cls_bytes + 1) == 0) buf = heap;
+        if (buf) {
+            t.ws = (float *)buf;
+            if (p->mask) {
+                t.mcls = (uint8_t *)buf + ws_bytes;
+                hd_parallel_for(hd_ops_pool(ex), n_tiles, 1, mask_classes, &t);
+            }
+            hd_parallel_for(hd_ops_pool(ex), H * t.n_qt, 1, attn_tiles, &t);
+            if (arena) hd_arena_reset(arena, mark);
+            free(heap);
+            return HD_OK;
+        }
+        if (arena) hd_arena_reset(arena, mark);
+    }
     attn_ctx c = {.k = hd_ops_kern_get(), .out = out, .q = q, .kt = k, .vt = v, .mask = p->mask,
                   .scale = p->scale, .causal = p->causal, .q_offset = p->q_offset,
                   .H = H, .G = G, .S = S, .T = T, .d = d, .rep = H / G};

@@ -601,6 +601,19 @@ static void gemm_panels(void *vctx, int64_t p0, int64_t p1, int tid) {
                     const int64_t n0 = p * NR;
                     const int nr = (int)(c->N - n0 < NR ? c->N - n0 : NR);
                     pf_step(&pf, per_call);
+                    /* the next call's output tile: with many tokens y outgrows the caches, and its
+                     * rows (MR runs of NR floats, far apart) are misses the hardware prefetcher
+                     * does not foresee; each call reads and writes its tile once */
+                    {
+                        const int64_t pn = p + 1 < g1 ? p + 1 : g0, mn = p + 1 < g1 ? m0 : m0 + MR;
+                        const int64_t rows = c->M - mn < MR ? c->M - mn : MR;
+                        const int64_t nn = pn * NR, cols = c->N - nn < NR ? c->N - nn : NR;
+                        for (int64_t r = 0; r < rows; r++) {
+                            const float *yr = c->y + (mn + r) * c->N + nn;
+                            for (int64_t j = 0; j < cols; j += 16) __builtin_prefetch(yr + j, 1, 3);
+                            __builtin_prefetch(yr + cols - 1, 1, 3);
+                        }
+                    }
                     c->micro(kc, xp, tb + (size_t)(p - g0) * panel_bytes, c->y + m0 * c->N + n0, (size_t)c->N, mr,
                              nr, k0 > 0);
                 }

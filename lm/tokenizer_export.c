@@ -237,10 +237,10 @@ static void added_token_json(sbuf *b, const hd_tokenizer *t, int32_t id, const c
 
 hd_status hd_tokenizer_write_hf(const hd_tokenizer *t, const char *dir, int32_t eos_id, hd_error *err) {
     if (!t || !dir) return hd_error_set(err, HD_ERR_ARG, "tokenizer: NULL argument");
-    if (eos_id < 0 || eos_id >= t->n_vocab || !t->special[eos_id])
-        return hd_error_set(err, HD_ERR_ARG, "tokenizer: eos id %d is not a special token", eos_id);
     if (t->pipe)
         return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: only a Llama 3 tokenizer can be written as tokenizer.json", dir);
+    if (eos_id < 0 || eos_id >= t->n_vocab || !t->special[eos_id])
+        return hd_error_set(err, HD_ERR_ARG, "tokenizer: eos id %d is not a special token", eos_id);
     if (t->bos < 0) return hd_error_set(err, HD_ERR_ARG, "tokenizer: no <|begin_of_text|> to use as BOS");
     merge_list ml;
     hd_status st = derive_merges(t, &ml, err);

@@ -45,8 +45,8 @@ typedef struct hd_tok_span { size_t a, b; } hd_tok_span;
 typedef struct hd_tok_spans { hd_tok_span *v; size_t n, cap; } hd_tok_spans;
 
 /* Compiles an Oniguruma-syntax pattern (as HF tokenizers writes them) for
- * PCRE2 (UTF, UCP, JIT when available); \s and \S are widened to the Unicode
- * White_Space set Oniguruma uses (PCRE2 alone misses U+0085).  literal: the
+ * PCRE2 (UTF, UCP, JIT when available); \s and \S are rewritten to the
+ * Unicode White_Space set Oniguruma uses (PCRE2 adds U+180E).  literal: the
  * pattern is a plain string (Split {"String": ...}).  NULL with a message in
  * msg on error. */
 hd_tok_regex *hd_tok_regex_compile(const char *pat, size_t len, bool literal, char *msg, size_t msg_cap);

@@ -3,10 +3,11 @@
  * Hugging Face tokenizers compiles Split / Replace patterns with Oniguruma
  * (Ruby syntax); PCRE2 with PCRE2_UTF | PCRE2_UCP reads the constructs these
  * files use the same way (\p{L}, \p{N}, (?i:...), (?!...), classes,
- * quantifiers).  One difference is bridged here: Oniguruma's Unicode \s is the
- * White_Space property, PCRE2's is Z + HT/LF/VT/FF/CR, which misses U+0085
- * NEXT LINE; the pattern is rewritten so that \s (inside or outside a class)
- * also covers U+0085 and \S outside a class excludes it.
+ * quantifiers).  One difference is bridged here: Oniguruma's Unicode \s is
+ * exactly the White_Space property, PCRE2's also matches U+180E MONGOLIAN
+ * VOWEL SEPARATOR (a space before Unicode 6.3); the pattern is rewritten so
+ * that \s (inside or outside a class) is the White_Space list below and \S
+ * outside a class its complement.  (\S inside a class is left to PCRE2.)
  *
  * Matching follows the onig crate's find_iter: leftmost-first matches from
  * the end of the previous one; an empty match is skipped when it sits right
@@ -37,9 +38,13 @@ bool hd_tok_spans_push(hd_tok_spans *o, size_t a, size_t b) {
     return true;
 }
 
-/* The pattern with \s / \S widened (see top); NULL on allocation failure. */
+/* Unicode White_Space (PropList.txt), the set the Llama 3 matcher uses too. */
+static const char white_space[] =
+    "\\t\\n\\x{0B}\\f\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}";
+
+/* The pattern with \s / \S replaced (see top); NULL on allocation failure. */
 static char *widen_space(const char *p, size_t n, size_t *out_len) {
-    char *o = malloc(n * 12 + 1);
+    char *o = malloc(n / 2 * (sizeof white_space + 4) + n + 1);
     if (!o) return NULL;
     size_t k = 0;
     bool in_class = false;
@@ -48,13 +53,12 @@ static char *widen_space(const char *p, size_t n, size_t *out_len) {
         if (c == '\\' && i + 1 < n) {
             char d = p[i + 1];
             i++;
-            if (d == 's') {
-                const char *r = in_class ? "\\s\\x{85}" : "[\\s\\x{85}]";
-                memcpy(o + k, r, strlen(r));
-                k += strlen(r);
-            } else if (d == 'S' && !in_class) {
-                memcpy(o + k, "[^\\s\\x{85}]", 11);
-                k += 11;
+            if (d == 's' || (d == 'S' && !in_class)) {
+                if (!in_class) o[k++] = '[';
+                if (d == 'S') o[k++] = '^';
+                memcpy(o + k, white_space, sizeof white_space - 1);
+                k += sizeof white_space - 1;
+                if (!in_class) o[k++] = ']';
             } else {
                 o[k++] = c;
                 o[k++] = d;
@@ -102,7 +106,8 @@ hd_tok_regex *hd_tok_regex_compile(const char *pat, size_t len, bool literal, ch
     }
     int ec;
     PCRE2_SIZE eo;
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : 0);
+    /* PCRE2_LITERAL admits no UCP (nor needs it) */
+    uint32_t opts = PCRE2_UTF | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : PCRE2_UCP);
     re->code = pcre2_compile((PCRE2_SPTR)(literal ? pat : w), wl, opts, &ec, &eo, NULL);
     free(w);
     if (!re->code) {

@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "lm/convert.h"
+#include "speech/audio_lm.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +20,8 @@ static const char k_convert_usage[] =
     "becomes one GGUF holding the whole model: the text decoder in Ollama's mllama layout\n"
     "(mllama.* keys, blk.N.cross_attn_* tensors) and the vision tower + projector in herd's\n"
     "v.* / mm.* names with mllama_vision.* keys (see vision/vit.h).\n"
+    "A Granite Speech 3.3 or Ultravox v0.5 folder becomes the LM GGUF (OUT.gguf) plus the\n"
+    "encoder + projector files beside it (speech/granite_speech.h, speech/ultravox.h).\n"
     "  --type TYPE   F16 (default, as convert_hf_to_gguf.py), F32, BF16, Q8_0, or Q4_0 /\n"
     "                Q4_K (as llama-quantize --pure); norms and rope_freqs stay F32, the\n"
     "                mllama patch embedding (rows of 14) F16\n"
@@ -89,7 +92,14 @@ static int run_convert(int argc, char **argv) {
     p.progress = progress;
     p.progress_ctx = &pc;
     hd_error err = {0};
-    if (hd_convert_hf_to_gguf(cli.pos[0], cli.pos[1], &p, &err) != HD_OK) return hd_cli_fail(&cli, &err);
+    hd_audio_lm_family fam = HD_AUDIO_LM_NONE;
+    hd_error derr = {0};
+    if (hd_audio_lm_detect(cli.pos[0], &fam, &derr)) fam = HD_AUDIO_LM_NONE;   /* the converter names the problem */
+    if (fam != HD_AUDIO_LM_NONE) {
+        if (hd_audio_lm_convert(cli.pos[0], cli.pos[1], &p, &err) != HD_OK) return hd_cli_fail(&cli, &err);
+    } else if (hd_convert_hf_to_gguf(cli.pos[0], cli.pos[1], &p, &err) != HD_OK) {
+        return hd_cli_fail(&cli, &err);
+    }
     hd_cli_progress(&cli, "wrote %s\n", cli.pos[1]);
     return HD_EXIT_OK;
 }
@@ -118,7 +128,7 @@ static int run_quantize(int argc, char **argv) {
     return HD_EXIT_OK;
 }
 
-const hd_command hd_cmd_convert = {"convert", "convert a Hugging Face Llama / Llama 3.2 Vision folder to GGUF",
+const hd_command hd_cmd_convert = {"convert", "convert a Hugging Face Llama / Llama 3.2 Vision / speech-LLM folder to GGUF",
                                    k_convert_usage, run_convert};
 const hd_command hd_cmd_quantize = {"quantize", "re-quantize a GGUF model (Q8_0, Q4_0, Q4_K, F16, BF16)",
                                     k_quantize_usage, run_quantize};

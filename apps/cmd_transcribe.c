@@ -45,6 +45,7 @@ typedef struct tr_opts {
     const char *to;            /* translate: target language */
     const char *rate, *channels, *sample_format;   /* raw stdin */
     const char *max_segment, *min_silence, *overlap;
+    const char *lm;            /* --lm: a speech-LLM checkpoint's language model */
     bool bad;
 } tr_opts;
 
@@ -77,6 +78,7 @@ static int flag(void *vctx, const char *f, const char *v) {
         return 1;
     }
     if (!strcmp(f, "-o") || !strcmp(f, "--output")) { o->out = v; return 1; }
+    if (!strcmp(f, "--lm")) { o->lm = v; return 1; }
     if (!strcmp(f, "--language") || !strcmp(f, "-l")) { o->language = v; return 1; }
     if (!strcmp(f, "--to")) {
         if (!o->translate) {
@@ -175,7 +177,7 @@ static int run_common(int argc, char **argv, bool translate) {
     hd_graph_params gp = hd_graph_default_params();
     gp.user = &hooks;
     hd_transcribe_spec spec = {
-        .model = cli.model, .input = input, .translate = translate, .language = o.language, .to = o.to,
+        .model = cli.model, .lm = o.lm, .input = input, .translate = translate, .language = o.language, .to = o.to,
         .n_predict = cli.n_predict, .temp = cli.temp, .temp_set = cli.temp_set, .seed = cli.seed,
         .rate = o.rate, .channels = o.channels, .sample_format = o.sample_format,
         .max_segment = o.max_segment, .min_silence = o.min_silence, .overlap = o.overlap,
@@ -248,8 +250,10 @@ static int run_transcribe(int argc, char **argv) { return run_common(argc, argv,
 static int run_translate(int argc, char **argv) { return run_common(argc, argv, true); }
 
 #define COMMON_USAGE                                                                                       \
-    "  -m MODEL            the speech model file (conformer + adapter, naming its LM:\n"                 \
-    "                      herd random-model --arch speech)\n"                                           \
+    "  -m MODEL            the speech model: herd's speech file (conformer + adapter, naming\n"          \
+    "                      its LM: herd random-model --arch speech), or a Granite Speech 3.3 or\n"        \
+    "                      Ultravox v0.5 Hugging Face folder (or the GGUF herd convert made of it)\n"     \
+    "  --lm MODEL          the language model of a checkpoint that does not hold its own\n"            \
     "  -f, --format FMT    txt (default: one segment a line), srt, vtt, json\n"                          \
     "                      ({\"segments\": [{start, end, text}]}), verbose_json (task,\n"                \
     "                      language, segments with ids, full text, duration)\n"                          \
@@ -284,6 +288,8 @@ const hd_command hd_cmd_transcribe = {
     "start and end time as soon as it is recognised.  Runs the processing graph\n"
     "  file:AUDIO ! resample rate=16000 channels=1 ! mel ! segment ! conformer model=M !\n"
     "  speech-adapter model=M ! llama model=M task=transcribe ! FORMAT:OUT\n"
+    "(Granite Speech / Ultravox: ... segment ! audio-encoder model=M ! llama model=M ...,\n"
+    "with the model's own front end and prompt.)\n"
     "  arecord -f S16_LE -r 16000 | herd transcribe -m speech.gguf -\n"
     "\n"
     "  --language L        language of the transcript, name or ISO code (default English)\n" COMMON_USAGE,

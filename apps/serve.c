@@ -37,6 +37,7 @@
 #include "graph/video_prompt.h"
 #include "media/audio.h"
 #include "media/video.h"
+#include "speech/audio_lm.h"
 #include "speech/mel.h"
 #include "speech/speech_file.h"
 #include "speech/speech_model.h"
@@ -65,8 +66,9 @@ static const char k_usage[] =
     "usage: herd serve -m MODEL [--host ADDR] [--port N] [--api-key KEY] [--parallel N] [--queue N]\n"
     "                  [-c N_CTX] [--alias NAME] [--allow-local-files] [--max-body MB] [-t THREADS]\n"
     "An OpenAI-compatible HTTP server for MODEL (GGUF file or Hugging Face folder).\n"
-    "MODEL: a Llama 3 GGUF/HF folder, a Llama 3.2 Vision checkpoint, or a speech file (herd's\n"
-    "encoder + adapter GGUF naming its LM) for the audio routes.\n"
+    "MODEL: a Llama 3 GGUF/HF folder, a Llama 3.2 Vision checkpoint, a speech file (herd's\n"
+    "encoder + adapter GGUF naming its LM) for the audio routes, or a Granite Speech 3.3 / Ultravox v0.5\n"
+    "checkpoint (HF folder or herd convert's GGUF; audio routes only; --lm LM when it holds no LM).\n"
     "Routes: GET /health, GET /v1/models, POST /v1/chat/completions (text, and image_url parts for a\n"
     "Llama 3.2 Vision model: base64 data: URLs, or paths with --allow-local-files; SSE with \"stream\": true),\n"
     "POST /v1/audio/transcriptions and /v1/audio/translations (multipart: file, response_format json|text|\n"
@@ -82,6 +84,7 @@ static const char k_usage[] =
     "  --max-body MB        request body limit (default 64)\n"
     "  -t N                 threads per slot (default: cores / parallel)\n"
     "  --vision FILE        the vision encoder, when not in MODEL (Llama 3.2 Vision)\n"
+    "  --lm LM              the language model of a Granite Speech / Ultravox checkpoint that holds none\n"
     "  --hf-mask            Hugging Face's cross-attention row mask instead of Meta's\n"
     "  --temp T, --seed N   defaults for requests that do not set them (temperature 1.0 as OpenAI)\n"
     "Stops on SIGINT/SIGTERM: stops accepting, cancels running requests, exits 0.\n"
@@ -599,6 +602,13 @@ static enum MHD_Result handle_chat(hd_server *s, struct MHD_Connection *conn, co
     if (!j) return hd_serve_send_json(conn, 500, NULL);
     j->srv = s;
     j->fd = -1;
+    if (s->audio_lm) {
+        hd_api_fail(&e, 400, "invalid_request_error", "model",
+                    "model '%s' is a %s checkpoint: this server answers POST /v1/audio/transcriptions and "
+                    "/v1/audio/translations", s->model_id,
+                    hd_audio_lm_family_name(hd_audio_lm_family_of(hd_model_audio_lm(s->audio_lm))));
+        goto fail;
+    }
     if (!hd_api_parse_chat(rq->body, rq->len, &s->limits, &j->req, &e)) goto fail;
     if (j->req.model[0] && strcmp(j->req.model, s->model_id) != 0) {
         char shown[104];
@@ -795,7 +805,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 /* ---- the command ----------------------------------------------------------- */
 
 typedef struct opts {
-    const char *host, *port, *api_key, *parallel, *queue, *ctx, *alias, *max_body, *vision;
+    const char *host, *port, *api_key, *parallel, *queue, *ctx, *alias, *max_body, *vision, *lm;
     bool allow_local, hf_mask;
 } opts;
 
@@ -811,6 +821,7 @@ static int flag(void *ctx, const char *f, const char *v) {
     if (strcmp(f, "--max-body") == 0) return o->max_body = v, 1;
     if (strcmp(f, "--allow-local-files") == 0) return o->allow_local = true, 0;
     if (strcmp(f, "--vision") == 0) return o->vision = v, 1;
+    if (strcmp(f, "--lm") == 0) return o->lm = v, 1;
     if (strcmp(f, "--hf-mask") == 0) return o->hf_mask = true, 0;
     return -1;
 }
@@ -868,7 +879,26 @@ static int run(int argc, char **argv) {
     struct MHD_Daemon *d = NULL;
     char *lm_path = NULL;
     bool is_speech = false;
-    if (hd_speech_file_lm_path(cli.model, &lm_path, &is_speech, &err)) goto fail;
+    hd_audio_lm_family fam = HD_AUDIO_LM_NONE;
+    hd_error derr = {0};
+    if (hd_audio_lm_detect(cli.model, &fam, &derr)) fam = HD_AUDIO_LM_NONE;   /* the loaders name the problem */
+    if (fam == HD_AUDIO_LM_NONE && o.lm) {
+        hd_error_set(&err, HD_ERR_ARG, "--lm is for Granite Speech / Ultravox checkpoints; %s is none", cli.model);
+        goto fail;
+    }
+    if (fam != HD_AUDIO_LM_NONE) {
+        /* a published speech LLM: the audio endpoints run the transcription graph on it */
+        s->speech_path = cli.model;
+        s->speech_lm = o.lm;
+        if (!(s->audio_lm = hd_model_acquire_with(HD_MODEL_AUDIO_LM, cli.model, o.lm, &err))) goto fail;
+        const hd_audio_lm *a = hd_model_audio_lm(s->audio_lm);
+        s->model = (hd_llama_model *)hd_audio_lm_lm(a);
+        s->tok = (hd_tokenizer *)hd_audio_lm_tokenizer(a);
+        if (!s->model || !s->tok) {
+            hd_error_set(&err, HD_ERR_ARG, "%s: loaded without a language model", cli.model);
+            goto fail;
+        }
+    } else if (hd_speech_file_lm_path(cli.model, &lm_path, &is_speech, &err)) goto fail;
     if (is_speech) {
         s->speech_path = cli.model;   /* transcriptions run on it; chat on the LM it names */
         hd_speech_model_params spp = hd_speech_model_default_params();
@@ -877,8 +907,8 @@ static int run(int argc, char **argv) {
         if (!(s->vision_pool = hd_threadpool_create(cli.threads, &err))) goto fail;
     }
     if (!(s->registry = hd_registry_create(&err)) || hd_registry_add_builtins(s->registry, &err)) goto fail;
-    if (!(s->model = hd_llama_load(lm_path, &err))) goto fail;
-    if (!(s->tok = hd_tokenizer_load(s->model->source, &err))) goto fail;
+    if (!s->audio_lm && !(s->model = hd_llama_load(lm_path, &err))) goto fail;
+    if (!s->audio_lm && !(s->tok = hd_tokenizer_load(s->model->source, &err))) goto fail;
     if (hd_llama_has_cross_attention(s->model)) {
         /* Llama 3.2 Vision: the encoder of the same checkpoint (or --vision FILE) */
         if (!(s->vit = hd_model_acquire(HD_MODEL_VIT, o.vision ? o.vision : cli.model, &err))) goto fail;
@@ -954,8 +984,12 @@ done:
     hd_registry_free(s->registry);
     hd_model_release(s->vit);
     hd_threadpool_free(s->vision_pool);
-    hd_tokenizer_free(s->tok);
-    hd_llama_free(s->model);
+    if (s->audio_lm) {
+        hd_model_release(s->audio_lm);   /* model and tok were its own */
+    } else {
+        hd_tokenizer_free(s->tok);
+        hd_llama_free(s->model);
+    }
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);

@@ -332,7 +332,7 @@ enum MHD_Result hd_serve_audio_text(hd_server *s, struct MHD_Connection *c, cons
     hd_graph_params gp = hd_graph_default_params();
     if (!(g = hd_graph_create(&gp, &err))) goto graph_fail;
     hd_transcribe_spec spec = {
-        .model = s->speech_path, .input = in_path, .translate = translate,
+        .model = s->speech_path, .lm = s->speech_lm, .input = in_path, .translate = translate,
         .language = language[0] ? language : NULL, .to = to[0] ? to : NULL,
         .n_predict = -1, .temp = (float)t, .temp_set = temp[0] != 0, .seed = s->default_seed,
     };

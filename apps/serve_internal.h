@@ -35,6 +35,11 @@ typedef struct hd_server {
     const char *speech_path;
     struct hd_speech_model *speech;   /* its encoder + adapter (chat input_audio parts) */
     pthread_mutex_t speech_mu;        /* the encoder and adapter keep one arena each */
+    /* ... or a Granite Speech / Ultravox checkpoint (speech/audio_lm.h, shared cache entry with the
+       transcription graphs); then model and tok are its LM and tokenizer, borrowed, and only the audio
+       endpoints are served */
+    hd_model *audio_lm;
+    const char *speech_lm;            /* --lm: its language model when it holds none */
     hd_registry *registry;   /* node types for the audio graphs (read-only once built) */
     char model_id[256];
     const char *api_key;

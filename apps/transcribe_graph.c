@@ -1,6 +1,8 @@
 /* apps/transcribe_graph.c — the speech-to-text graph (see transcribe_graph.h). */
 #include "transcribe_graph.h"
 
+#include "speech/audio_lm.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -41,15 +43,26 @@ hd_status hd_transcribe_build(hd_graph *g, const hd_registry *reg, const hd_tran
     kv[n++] = (hd_kv){"rate", "16000"};
     kv[n++] = (hd_kv){"channels", "1"};
     if ((nodes[k++] = add_node(g, reg, "resample", "resample", kv, n, err)) < 0) return err->code;
-    if ((nodes[k++] = add_node(g, reg, "mel", "mel", NULL, 0, err)) < 0) return err->code;
+    /* a published speech LLM (Granite Speech, Ultravox) runs its own front end on each segment's samples;
+       the paper's speech file takes herd's log-mel rows */
+    hd_audio_lm_family fam = HD_AUDIO_LM_NONE;
+    hd_error derr = {0};
+    if (hd_audio_lm_detect(o->model, &fam, &derr)) fam = HD_AUDIO_LM_NONE;   /* the loaders name the problem */
+    if (fam == HD_AUDIO_LM_NONE && o->lm)
+        return hd_error_set(err, HD_ERR_ARG, "--lm is for Granite Speech / Ultravox checkpoints; %s is none", o->model);
+    if (fam == HD_AUDIO_LM_NONE && (nodes[k++] = add_node(g, reg, "mel", "mel", NULL, 0, err)) < 0) return err->code;
     n = 0;
-    if (o->max_segment) kv[n++] = (hd_kv){"max", o->max_segment};
+    if (o->max_segment) kv[n++] = (hd_kv){"max", o->max_segment};   /* default 30 s: one Whisper window */
     if (o->min_silence) kv[n++] = (hd_kv){"min-silence", o->min_silence};
     if (o->overlap) kv[n++] = (hd_kv){"overlap", o->overlap};
     if ((nodes[k++] = add_node(g, reg, "segment", "segment", kv, n, err)) < 0) return err->code;
-    hd_kv mk = {"model", o->model};
-    if ((nodes[k++] = add_node(g, reg, "conformer", "conformer", &mk, 1, err)) < 0) return err->code;
-    if ((nodes[k++] = add_node(g, reg, "speech-adapter", "speech-adapter", &mk, 1, err)) < 0) return err->code;
+    hd_kv mk[2] = {{"model", o->model}, {"lm", o->lm ? o->lm : ""}};
+    if (fam != HD_AUDIO_LM_NONE) {
+        if ((nodes[k++] = add_node(g, reg, "audio-encoder", "audio-encoder", mk, 2, err)) < 0) return err->code;
+    } else {
+        if ((nodes[k++] = add_node(g, reg, "conformer", "conformer", mk, 1, err)) < 0) return err->code;
+        if ((nodes[k++] = add_node(g, reg, "speech-adapter", "speech-adapter", mk, 1, err)) < 0) return err->code;
+    }
     /* the language model */
     char n_buf[32], temp_buf[32], seed_buf[32];
     snprintf(n_buf, sizeof n_buf, "%d", o->n_predict >= 0 ? o->n_predict : 448);
@@ -61,6 +74,7 @@ hd_status hd_transcribe_build(hd_graph *g, const hd_registry *reg, const hd_tran
     kv[n++] = (hd_kv){"n", n_buf};
     kv[n++] = (hd_kv){"temp", temp_buf};
     kv[n++] = (hd_kv){"seed", seed_buf};
+    if (o->lm) kv[n++] = (hd_kv){"lm", o->lm};
     if (o->translate) kv[n++] = (hd_kv){"to", o->to ? o->to : "English"};
     else if (o->language) kv[n++] = (hd_kv){"language", o->language};
     int lm = nodes[k++] = add_node(g, reg, "llama", "llama", kv, n, err);

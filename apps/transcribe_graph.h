@@ -5,6 +5,9 @@
  *   file:INPUT | raw:- ─ resample 16 kHz mono ─ mel ─ segment ─ conformer ─
  *       speech-adapter ─ llama task=transcribe|translate ─┬─ out    → sink
  *                                                        └─ tokens → sink (link_tokens)
+ * or, for a Granite Speech / Ultravox checkpoint (speech/audio_lm.h), whose
+ * encoder runs its own front end on each segment's samples:
+ *   file:INPUT | raw:- ─ resample 16 kHz mono ─ segment ─ audio-encoder ─ llama ─ ...
  *
  * The sink is a registered format (txt, srt, vtt, json, verbose_json) writing
  * to `out`, or a caller's node type (e.g. the server's SSE writer).
@@ -20,7 +23,8 @@
 #include <stdint.h>
 
 typedef struct hd_transcribe_spec {
-    const char *model;          /* speech file (naming its LM) or what the nodes accept */
+    const char *model;          /* speech file (naming its LM), Granite Speech / Ultravox checkpoint */
+    const char *lm;             /* such a checkpoint's LM when it holds none, or NULL   */
     const char *input;          /* an audio file, or "-" for raw PCM on stdin           */
     bool translate;
     const char *language;       /* transcribe: transcript language; translate: source (verbose_json) */

@@ -4,12 +4,14 @@
 #include "adapters/speech_adapter.h"
 #include "lm/llama.h"
 #include "lm/tokenizer.h"
+#include "speech/audio_lm.h"
 #include "speech/conformer.h"
 #include "vision/vit.h"
 
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,21 +28,38 @@ struct hd_model {
 
 typedef struct loader {
     const char *name;
-    void *(*load)(const char *path, hd_error *err);
+    void *(*load)(const char *path, const char *aux, hd_error *err);
     void (*free)(void *obj);
 } loader;
 
-static void *load_llama(const char *p, hd_error *e) { return hd_llama_load(p, e); }
+static void *load_llama(const char *p, const char *aux, hd_error *e) {
+    (void)aux;
+    return hd_llama_load(p, e); }
 static void free_llama(void *o) { hd_llama_free(o); }
-static void *load_tok(const char *p, hd_error *e) { return hd_tokenizer_load(p, e); }
+static void *load_tok(const char *p, const char *aux, hd_error *e) {
+    (void)aux;
+    return hd_tokenizer_load(p, e); }
 static void free_tok(void *o) { hd_tokenizer_free(o); }
-static void *load_vit(const char *p, hd_error *e) { return hd_vit_load(p, e); }
+static void *load_vit(const char *p, const char *aux, hd_error *e) {
+    (void)aux;
+    return hd_vit_load(p, e); }
 static void free_vit(void *o) { hd_vit_free(o); }
-static void *load_conformer(const char *p, hd_error *e) { return hd_conformer_load(p, e); }
+static void *load_conformer(const char *p, const char *aux, hd_error *e) {
+    (void)aux;
+    return hd_conformer_load(p, e); }
 static void free_conformer(void *o) { hd_conformer_free(o); }
 
-static void *load_adapter(const char *p, hd_error *e) { return hd_speech_adapter_load(p, e); }
+static void *load_adapter(const char *p, const char *aux, hd_error *e) {
+    (void)aux;
+    return hd_speech_adapter_load(p, e); }
 static void free_adapter(void *o) { hd_speech_adapter_free(o); }
+
+static void *load_audio_lm(const char *p, const char *aux, hd_error *e) {
+    hd_audio_lm_params ap = hd_audio_lm_default_params();
+    ap.lm_path = aux;
+    return hd_audio_lm_load(p, &ap, e);
+}
+static void free_audio_lm(void *o) { hd_audio_lm_free(o); }
 
 static const loader k_loaders[HD_MODEL_KIND_COUNT] = {
     [HD_MODEL_LLAMA] = {"llama", load_llama, free_llama},
@@ -48,6 +67,7 @@ static const loader k_loaders[HD_MODEL_KIND_COUNT] = {
     [HD_MODEL_VIT] = {"vit", load_vit, free_vit},
     [HD_MODEL_CONFORMER] = {"conformer", load_conformer, free_conformer},
     [HD_MODEL_SPEECH_ADAPTER] = {"speech-adapter", load_adapter, free_adapter},
+    [HD_MODEL_AUDIO_LM] = {"audio-lm", load_audio_lm, free_audio_lm},
 };
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -85,12 +105,18 @@ static void entry_free(hd_model *m) {
 }
 
 hd_model *hd_model_acquire(hd_model_kind kind, const char *path, hd_error *err) {
+    return hd_model_acquire_with(kind, path, NULL, err);
+}
+
+hd_model *hd_model_acquire_with(hd_model_kind kind, const char *path, const char *aux, hd_error *err) {
     if ((unsigned)kind >= HD_MODEL_KIND_COUNT || !path || !*path) {
         hd_error_set(err, HD_ERR_ARG, "model cache: %s", !path || !*path ? "no model path given" : "bad model kind");
         return NULL;
     }
-    char canon[PATH_MAX];
-    const char *key = realpath(path, canon) ? canon : path;
+    if (aux && !*aux) aux = NULL;
+    char canon[PATH_MAX], canon_aux[PATH_MAX], key[2 * PATH_MAX + 2];
+    snprintf(key, sizeof key, "%s%s%s", realpath(path, canon) ? canon : path, aux ? "\n" : "",
+             aux ? (realpath(aux, canon_aux) ? canon_aux : aux) : "");
 
     pthread_mutex_lock(&g_mu);
     hd_model *m;
@@ -123,7 +149,7 @@ hd_model *hd_model_acquire(hd_model_kind kind, const char *path, hd_error *err) 
     g_count++;
     pthread_mutex_unlock(&g_mu);
 
-    void *obj = k_loaders[kind].load(path, err);
+    void *obj = k_loaders[kind].load(path, aux, err);
 
     pthread_mutex_lock(&g_mu);
     if (!obj) {
@@ -193,3 +219,4 @@ int64_t hd_model_cache_loads(void) {
     pthread_mutex_unlock(&g_mu);
     return n;
 }
+hd_audio_lm *hd_model_audio_lm(const hd_model *m) { return object(m, HD_MODEL_AUDIO_LM); }

@@ -23,7 +23,7 @@
  * may be used by many threads at once (each llama user makes its own
  * hd_llama_context).  An hd_vit or hd_conformer keeps one activation arena,
  * (likewise an hd_speech_adapter), so calls that run it (hd_vit_encode,
- * hd_conformer_encode, hd_speech_adapter_encode) must be made
+ * hd_conformer_encode, hd_speech_adapter_encode, hd_audio_lm_embed) must be made
  * between hd_model_lock and hd_model_unlock of its entry.
  */
 #ifndef HD_GRAPH_MODELS_H
@@ -42,6 +42,7 @@ struct hd_tokenizer;
 struct hd_vit;
 struct hd_conformer;
 struct hd_speech_adapter;
+struct hd_audio_lm;
 
 typedef enum hd_model_kind {
     HD_MODEL_LLAMA = 0,   /* hd_llama_model (lm/llama.h): GGUF file or HF folder            */
@@ -49,6 +50,7 @@ typedef enum hd_model_kind {
     HD_MODEL_VIT,         /* hd_vit (vision/vit.h): mllama vision encoder + projector        */
     HD_MODEL_CONFORMER,   /* hd_conformer (speech/conformer.h)                               */
     HD_MODEL_SPEECH_ADAPTER, /* hd_speech_adapter (adapters/speech_adapter.h)                */
+    HD_MODEL_AUDIO_LM,    /* hd_audio_lm (speech/audio_lm.h): Granite Speech / Ultravox       */
     HD_MODEL_KIND_COUNT
 } hd_model_kind;
 
@@ -60,6 +62,10 @@ typedef struct hd_model hd_model;   /* one cache entry */
  * one holds it).  NULL with err set (the loader's message, naming the file)
  * on failure.  Release with hd_model_release. */
 hd_model *hd_model_acquire(hd_model_kind kind, const char *path, hd_error *err);
+/* The same with a second file the object is loaded with (HD_MODEL_AUDIO_LM:
+ * the language model when the checkpoint does not hold it; NULL or "" =
+ * none); the pair is the key. */
+hd_model *hd_model_acquire_with(hd_model_kind kind, const char *path, const char *aux, hd_error *err);
 /* Another reference to the same entry (returns m). */
 hd_model *hd_model_ref(hd_model *m);
 /* Drops one reference; the last frees the model.  NULL is a no-op. */
@@ -76,6 +82,7 @@ const struct hd_tokenizer *hd_model_tokenizer(const hd_model *m);
 struct hd_vit *hd_model_vit(const hd_model *m);
 struct hd_conformer *hd_model_conformer(const hd_model *m);
 struct hd_speech_adapter *hd_model_speech_adapter(const hd_model *m);
+struct hd_audio_lm *hd_model_audio_lm(const hd_model *m);
 
 /* Exclusive use of an object that is not thread-safe (vit, conformer, adapter). */
 void hd_model_lock(hd_model *m);

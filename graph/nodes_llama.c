@@ -59,6 +59,7 @@
 #include "lm/generate.h"
 #include "lm/llama.h"
 #include "lm/tokenizer.h"
+#include "speech/audio_lm.h"
 #include "speech/speech_file.h"
 #include "speech/speech_model.h"
 #include "speech/speech_prompt.h"
@@ -86,6 +87,8 @@ typedef struct llama_state {
     hd_node *node;
     task task;
     hd_model *lm_entry, *tok_entry;
+    hd_model *audio_entry;    /* a Granite Speech / Ultravox checkpoint (speech/audio_lm.h), or NULL */
+    hd_audio_lm *audio;
     const hd_llama_model *lm;
     const hd_tokenizer *tok;
     hd_llama_context *ctx;
@@ -164,16 +167,36 @@ static hd_status llama_create(hd_node *node, const hd_node_opts *o, void **state
     if (s->task == T_TRANSLATE && hd_speech_system_prompt(HD_SPEECH_AST, s->to, sys, sizeof sys, err))
         return err ? err->code : HD_ERR_ARG;
 
-    char *lm_path = NULL;
-    hd_status st = hd_speech_file_lm_path(hd_opt_str(o, "model"), &lm_path, NULL, err);
-    if (st) return st;
-    s->lm_entry = hd_model_acquire(HD_MODEL_LLAMA, lm_path, err);
-    free(lm_path);
-    if (!s->lm_entry) return err ? err->code : HD_ERR_IO;
-    s->lm = hd_model_llama(s->lm_entry);
-    s->tok_entry = hd_model_acquire(HD_MODEL_TOKENIZER, s->lm->source, err);
-    if (!s->tok_entry) return hd_error_prefix(err, "the model's tokenizer");
-    s->tok = hd_model_tokenizer(s->tok_entry);
+    const char *model = hd_opt_str(o, "model");
+    hd_audio_lm_family fam = HD_AUDIO_LM_NONE;
+    hd_error derr = {0};
+    if (hd_audio_lm_detect(model, &fam, &derr)) fam = HD_AUDIO_LM_NONE;   /* the LM loader names the problem */
+    if (fam != HD_AUDIO_LM_NONE) {
+        /* a published speech LLM: its LM (with its audio LoRA, if any), tokenizer and prompt */
+        if (s->task != T_TRANSCRIBE && s->task != T_TRANSLATE)
+            return hd_error_set(err, HD_ERR_ARG, "%s is a %s checkpoint: use task=transcribe or task=translate", model,
+                                hd_audio_lm_family_name(fam));
+        s->audio_entry = hd_model_acquire_with(HD_MODEL_AUDIO_LM, model, hd_opt_str(o, "lm"), err);
+        if (!s->audio_entry) return err ? err->code : HD_ERR_IO;
+        s->audio = hd_model_audio_lm(s->audio_entry);
+        s->lm = hd_audio_lm_lm(s->audio);
+        s->tok = hd_audio_lm_tokenizer(s->audio);
+        if (!s->lm || !s->tok)
+            return hd_error_set(err, HD_ERR_ARG, "%s: loaded without a language model or tokenizer", model);
+    } else {
+        if (hd_opt_str(o, "lm")[0])
+            return hd_error_set(err, HD_ERR_ARG, "lm= is for Granite Speech / Ultravox checkpoints; %s is none", model);
+        char *lm_path = NULL;
+        hd_status st = hd_speech_file_lm_path(model, &lm_path, NULL, err);
+        if (st) return st;
+        s->lm_entry = hd_model_acquire(HD_MODEL_LLAMA, lm_path, err);
+        free(lm_path);
+        if (!s->lm_entry) return err ? err->code : HD_ERR_IO;
+        s->lm = hd_model_llama(s->lm_entry);
+        s->tok_entry = hd_model_acquire(HD_MODEL_TOKENIZER, s->lm->source, err);
+        if (!s->tok_entry) return hd_error_prefix(err, "the model's tokenizer");
+        s->tok = hd_model_tokenizer(s->tok_entry);
+    }
     if (hd_tokenizer_n_vocab(s->tok) > (int32_t)s->lm->tok_embd.ne[1])
         return hd_error_set(err, HD_ERR_FORMAT, "%s: the tokenizer has %d ids but the model only %lld embedding rows",
                             s->lm->source, (int)hd_tokenizer_n_vocab(s->tok), (long long)s->lm->tok_embd.ne[1]);
@@ -217,6 +240,7 @@ static void llama_destroy(void *state) {
     hd_llama_context_free(s->ctx);
     hd_model_release(s->tok_entry);
     hd_model_release(s->lm_entry);
+    hd_model_release(s->audio_entry);
     free(s->prompt);
     free(s->system);
     free(s->language);
@@ -426,6 +450,19 @@ static hd_node_ret answer_speech(llama_state *s, const hd_packet *in, hd_error *
                             "or use the adapter that belongs to this model)",
                             (long long)in->u.embed.dim, s->lm->cfg.n_embd),
                HD_NODE_ERROR;
+    s->prompt_ids.n = 0;
+    if (s->audio) {
+        /* the family's own prompt (its processor and chat template) around the rows */
+        const hd_audio_prompt ap = {
+            .task = s->task == T_TRANSCRIBE ? HD_SPEECH_ASR : HD_SPEECH_AST,
+            .language = s->task == T_TRANSCRIBE ? s->language : s->to,
+            .n_audio = in->u.embed.rows,
+            .text = s->prompt[0] ? s->prompt : NULL,
+        };
+        if (hd_llama_rewind(s->ctx, 0, err) || hd_audio_lm_prompt(s->audio, &ap, &s->prompt_ids, NULL, err))
+            return HD_NODE_ERROR;
+        return answer(s, in->u.embed.data, in->pts, in->duration, err);
+    }
     hd_speech_prompt sp = {
         .task = s->task == T_TRANSCRIBE ? HD_SPEECH_ASR : HD_SPEECH_AST,
         .language = s->task == T_TRANSCRIBE ? s->language : s->to,
@@ -548,8 +585,11 @@ static hd_status llama_flush(hd_node *node, void *state, hd_error *err) {
 }
 
 static const hd_option_def llama_opts[] = {
-    {"model", HD_OPT_STRING, NULL, "Llama 3 model (GGUF or HF folder), or a speech file naming its LM", 0, 0, NULL},
+    {"model", HD_OPT_STRING, NULL, "Llama 3 model (GGUF or HF folder), a speech file naming its LM, or a Granite "
+                                   "Speech / Ultravox checkpoint", 0, 0, NULL},
     {"task", HD_OPT_STRING, "ask", "what to do with the inputs", 0, 0, "ask|generate|transcribe|translate"},
+    {"lm", HD_OPT_STRING, "", "transcribe/translate with a Granite Speech or Ultravox checkpoint that does not hold "
+                              "its language model: that model (HF folder or GGUF)", 0, 0, NULL},
     {"prompt", HD_OPT_STRING, "", "ask/generate: the question or prompt (before each text segment); speech: text "
                                   "after the audio", 0, 0, NULL},
     {"system", HD_OPT_STRING, "", "ask: system message", 0, 0, NULL},

@@ -32,6 +32,7 @@ extern const hd_node_type hd_node_verbose_json;
 extern const hd_node_type hd_node_vit;
 extern const hd_node_type hd_node_conformer;
 extern const hd_node_type hd_node_speech_adapter;
+extern const hd_node_type hd_node_audio_encoder;
 extern const hd_node_type hd_node_llama;
 extern const hd_node_type hd_node_concat;
 extern const hd_node_type hd_node_tts;
@@ -94,7 +95,7 @@ hd_status hd_registry_add_builtins(hd_registry *r, hd_error *err) {
         &hd_node_null, &hd_node_stdout, &hd_node_txt, &hd_node_srt,      &hd_node_vtt, &hd_node_json,
         &hd_node_image, &hd_node_video, &hd_node_ppm, &hd_node_text, &hd_node_tokenize, &hd_node_detokenize,
         &hd_node_mel, &hd_node_segment, &hd_node_verbose_json,
-        &hd_node_vit, &hd_node_conformer, &hd_node_speech_adapter, &hd_node_llama,
+        &hd_node_vit, &hd_node_conformer, &hd_node_speech_adapter, &hd_node_audio_encoder, &hd_node_llama,
         &hd_node_concat, &hd_node_tts, &hd_node_pcm, &hd_node_vagg,
     };
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {

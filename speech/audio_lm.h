@@ -35,6 +35,7 @@
 
 #include "core/error.h"
 #include "core/exec.h"
+#include "lm/convert.h"
 #include "lm/llama.h"
 #include "lm/tokenizer.h"
 #include "speech/speech_prompt.h"
@@ -112,6 +113,11 @@ typedef struct hd_audio_prompt {
  * Errors: an unknown language, n_audio < 0, no tokenizer. */
 hd_status hd_audio_lm_prompt(const hd_audio_lm *m, const hd_audio_prompt *p, hd_tokens *out, int64_t *audio_at,
                              hd_error *err);
+
+/* `herd convert`: a Granite Speech / Ultravox HF folder → GGUF (out_gguf and
+ * the family's companion files beside it, documented in its module).
+ * HD_ERR_ARG when dir is no such folder. */
+hd_status hd_audio_lm_convert(const char *dir, const char *out_gguf, const hd_convert_params *p, hd_error *err);
 
 #ifdef __cplusplus
 }

@@ -85,7 +85,8 @@ hd_status hd_audio_lm_embed(hd_audio_lm *m, hd_exec *ex, const float *pcm, int64
     *rows = NULL;
     *n_rows = 0;
     if (n < 0 || (n > 0 && !pcm)) return hd_error_set(err, HD_ERR_ARG, "%s: bad audio (%lld samples)", m->path, (long long)n);
-    return m->ops->embed(m->state, ex, pcm, n, rows, n_rows, err);
+    hd_exec one = {.backend = HD_BACKEND_CPU, .pool = NULL, .scratch = NULL};   /* NULL: this thread only */
+    return m->ops->embed(m->state, ex ? ex : &one, pcm, n, rows, n_rows, err);
 }
 
 int64_t hd_audio_lm_n_rows(const hd_audio_lm *m, int64_t n) { return n <= 0 ? 0 : m->ops->n_rows(m->state, n); }

@@ -31,6 +31,9 @@
  * (its byte token) and the valid text around it is encoded as separate texts.
  * Ids: "special" below means added tokens marked special; non-special added
  * tokens are always matched in the text and never skipped when decoding.
+ * Added tokens are found in the text before normalization (tokenizers
+ * matches "normalized": true ones after it: the same unless the normalizer
+ * changes their content).  Ids must be contiguous (0..max id all defined).
  *
  * Llama 3 merges: checked for consistency with the ranks (each merge's parts
  * and result exist, results in non-decreasing rank order); encoding uses the

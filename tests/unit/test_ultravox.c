@@ -356,6 +356,23 @@ static void test_load_errors(void **state) {
     expect_load_error(d, NULL, HD_ERR_NOTFOUND, "meta-llama/Llama-3.2-1B-Instruct");
     hd_audio_lm_params lp = {.lm_path = "/nonexistent/lm.gguf"};
     expect_load_error(d, &lp, HD_ERR_NOTFOUND, "/nonexistent/lm.gguf");
+    /* the hub cache: models--ORG--NAME/refs/main names the snapshot */
+    char hub[700], cmd[4096];
+    snprintf(hub, sizeof hub, "%s/hub", tu_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/models--meta-llama--Llama-3.2-1B-Instruct/refs' "
+             "'%s/models--meta-llama--Llama-3.2-1B-Instruct/snapshots' && "
+             "printf 'c0ffee\\n' > '%s/models--meta-llama--Llama-3.2-1B-Instruct/refs/main' && "
+             "ln -sfn '%s/text_model' '%s/models--meta-llama--Llama-3.2-1B-Instruct/snapshots/c0ffee'",
+             hub, hub, hub, g_dir, hub);
+    assert_int_equal(system(cmd), 0);
+    setenv("HF_HUB_CACHE", hub, 1);
+    hd_error herr = {0};
+    void *hm = hd_ultravox_ops.load(d, NULL, &herr);
+    if (!hm) fail_msg("%s", herr.msg);
+    assert_non_null(strstr(((hd_ultravox *)hm)->lm_path, "snapshots/c0ffee"));
+    hd_ultravox_ops.free_state(hm);
+    setenv("HF_HUB_CACHE", tu_tmpdir(), 1);
     /* encoder + projector only: loads without an LM, width from linear_2 */
     lp = (hd_audio_lm_params){.no_lm = true};
     hd_error err = {0};

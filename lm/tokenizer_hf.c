@@ -147,6 +147,17 @@ static hd_status parse_pre(const cJSON *o, const char *name, hd_tok_pipeline *p,
     return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: pre_tokenizer type \"%.40s\" is not supported", name, type);
 }
 
+/* The encoder's regexes and utf8proc need valid UTF-8 text. */
+static bool valid_utf8(const char *s) {
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        int32_t cp;
+        i += (size_t)hd_tok_utf8_next((const uint8_t *)s + i, n - i, &cp);
+        if (cp < 0) return false;
+    }
+    return true;
+}
+
 static hd_status parse_norm(const cJSON *o, const char *name, hd_tok_pipeline *p, int depth, hd_error *err) {
     if (!o || cJSON_IsNull(o)) return HD_OK;
     const char *type = jstr(o, "type");
@@ -175,6 +186,7 @@ static hd_status parse_norm(const cJSON *o, const char *name, hd_tok_pipeline *p
         return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: normalizer type \"%.40s\" is not supported", name, type);
     const char *text = jstr(o, prepend ? "prepend" : "content");
     if (!text) return hd_error_set(err, HD_ERR_FORMAT, "%s: normalizer %s without its text", name, type);
+    if (!valid_utf8(text)) return hd_error_set(err, HD_ERR_FORMAT, "%s: normalizer %s text is not UTF-8", name, type);
     hd_tok_norm *n = add_norm(p);
     if (!n || !(n->text = strdup(text))) return hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", name);
     n->len = strlen(text);

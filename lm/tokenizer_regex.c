@@ -106,8 +106,9 @@ hd_tok_regex *hd_tok_regex_compile(const char *pat, size_t len, bool literal, ch
     }
     int ec;
     PCRE2_SIZE eo;
-    /* PCRE2_LITERAL admits no UCP (nor needs it) */
-    uint32_t opts = PCRE2_UTF | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : PCRE2_UCP);
+    /* the pattern comes from a file: PCRE2 checks its UTF-8; PCRE2_LITERAL
+     * admits no UCP (nor needs it) */
+    uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
     re->code = pcre2_compile((PCRE2_SPTR)(literal ? pat : w), wl, opts, &ec, &eo, NULL);
     free(w);
     if (!re->code) {

@@ -518,6 +518,9 @@ static void test_bad_files(void **state) {
          NULL, NULL, HD_ERR_UNSUPPORTED, "2 ByteLevel"},
         {BL_REGEX, "{\"type\": \"Lowercase\"}", NULL, NULL, NULL, HD_ERR_UNSUPPORTED, "Lowercase"},
         {BL_REGEX, "{\"type\": \"Replace\", \"pattern\": {\"String\": \"a\"}}", NULL, NULL, NULL, HD_ERR_FORMAT, "Replace"},
+        {BL_REGEX, "{\"type\": \"Prepend\", \"prepend\": \"\xff\"}", NULL, NULL, NULL, HD_ERR_FORMAT, "not UTF-8"},
+        {"{\"type\": \"Split\", \"pattern\": {\"Regex\": \"a\xc3\"}, \"behavior\": \"Isolated\"}", NULL, NULL, NULL, NULL,
+         HD_ERR_UNSUPPORTED, "does not compile"},
         {BL_REGEX, NULL, "{\"type\": \"RobertaProcessing\"}", NULL, NULL, HD_ERR_UNSUPPORTED, "RobertaProcessing"},
         {BL_REGEX, NULL, "{\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"<q>\"}}, "
                           "{\"Sequence\": {\"id\": \"A\"}}]}", NULL, NULL, HD_ERR_FORMAT, "<q>"},

@@ -19,7 +19,8 @@
   tokenizer_hf_cases.py cases INP OUT_DIR SEED N
       Case texts: the llama.cpp llama-bpe.inp vectors (INP), hand-written
       ones (digit runs, CJK, emoji, whitespace runs, added tokens in text,
-      contractions) and N random mixes -> OUT_DIR/case_NNN.txt (UTF-8), plus
+      contractions), the GPL-3 and Apache-2.0 licence texts of
+      /usr/share/common-licenses and N random mixes -> OUT_DIR/case_NNN.txt (UTF-8), plus
       invalid UTF-8 byte strings -> OUT_DIR/inv_NN.bin (herd only: a JS
       string cannot hold them).
 
@@ -118,6 +119,10 @@ def make_cases(inp, out, seed, n):
     os.makedirs(out, exist_ok=True)
     texts = open(inp, "rb").read().decode("utf-8").split("\n__ggml_vocab_test__\n")[:-1]
     texts += HAND
+    for lic in ("GPL-3", "Apache-2.0"):   # real prose, tens of kilobytes (Debian base-files)
+        path = os.path.join("/usr/share/common-licenses", lic)
+        if os.path.exists(path):
+            texts.append(open(path, encoding="utf-8").read())
     rng = random.Random(seed)
     for _ in range(n):
         texts.append("".join(rng.choice(POOL) for _ in range(rng.randint(1, 60))))

@@ -8,7 +8,8 @@
  *   pre_tokenizer  Split (String/Regex pattern; Removed, Isolated,
  *                  MergedWithPrevious, MergedWithNext, Contiguous; invert),
  *                  ByteLevel (add_prefix_space, use_regex), Digits
- *                  (individual_digits), Punctuation, WhitespaceSplit, Sequence;
+ *                  (individual_digits), Punctuation, Whitespace (\w+|[^\w\s]+ with
+ *                  PCRE2's \w), WhitespaceSplit, Sequence;
  *                  one ByteLevel is required (byte-level BPE)
  *   post_processor null, ByteLevel, TemplateProcessing with at most one
  *                  special token before $A and none after it, Sequence
@@ -138,6 +139,15 @@ static hd_status parse_pre(const cJSON *o, const char *name, hd_tok_pipeline *p,
     if (strcmp(type, "Punctuation") == 0) {
         s->kind = HD_TOK_STEP_PUNCT;
         return parse_behavior(o, name, HD_TOK_ISOLATED, &s->behavior, err);
+    }
+    if (strcmp(type, "Whitespace") == 0) {   /* tokenizers: split(Invert(\w+|[^\w\s]+), Removed) */
+        static const char ws_pattern[] = "\\w+|[^\\w\\s]+";
+        s->kind = HD_TOK_STEP_SPLIT;
+        s->behavior = HD_TOK_REMOVED;
+        s->invert = true;
+        char msg[256];
+        s->re = hd_tok_regex_compile(ws_pattern, strlen(ws_pattern), false, msg, sizeof msg);
+        return s->re ? HD_OK : hd_error_set(err, HD_ERR_NOMEM, "%s: Whitespace %s", name, msg);
     }
     if (strcmp(type, "WhitespaceSplit") == 0) {
         s->kind = HD_TOK_STEP_WSSPLIT;

@@ -200,6 +200,29 @@ static void test_ignore_merges(void **state) {
     free(j);
 }
 
+/* Whitespace keeps \w+ and [^\w\s]+ runs and drops the white space;
+ * WhitespaceSplit drops white space only; Punctuation isolates each mark */
+static void test_whitespace_punct(void **state) {
+    (void)state;
+    static const char *const extra[] = {"ab", "!?", "b!", NULL};
+    static const char *const merges[] = {"b|!", "a|b", "!|?", NULL};   /* b! first: across the split */
+    static const struct { const char *pre; int32_t want[12]; } cases[] = {
+        {"{\"type\": \"Whitespace\"}", {256, 257, 'c', 256, -1}},
+        {"{\"type\": \"WhitespaceSplit\"}", {'a', 258, '?', 'c', 256, -1}},
+        {"{\"type\": \"Punctuation\"}", {256, '!', '?', ' ', ' ', 'c', '\t', 256, -1}},
+        {"{\"type\": \"Punctuation\", \"behavior\": \"Contiguous\"}", {256, 257, ' ', ' ', 'c', '\t', 256, -1}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char pre[512];
+        snprintf(pre, sizeof pre, "{\"type\": \"Sequence\", \"pretokenizers\": [%s, %s]}", cases[i].pre, BL_NOREGEX);
+        char *j = make_json(extra, merges, NULL, pre, NULL, NULL, NULL, -1);
+        hd_tokenizer *t = load_json(j, "ws.json");
+        expect_ids(t, "ab!?  c\tab", 0, cases[i].want);
+        hd_tokenizer_free(t);
+        free(j);
+    }
+}
+
 static void test_digits(void **state) {
     (void)state;
     static const char *const extra[] = {"12", NULL};
@@ -609,6 +632,7 @@ int main(void) {
         cmocka_unit_test(test_split_behaviors),
         cmocka_unit_test(test_ignore_merges),
         cmocka_unit_test(test_digits),
+        cmocka_unit_test(test_whitespace_punct),
         cmocka_unit_test(test_added_tokens),
         cmocka_unit_test(test_normalizers),
         cmocka_unit_test(test_unk_and_invalid),

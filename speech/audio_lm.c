@@ -1,6 +1,7 @@
 /* speech/audio_lm.c — dispatch to the speech-LLM family modules (see
  * audio_lm.h; each family implements speech/audio_lm_impl.h). */
 #include "audio_lm_impl.h"
+#include "ultravox.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,27 +24,51 @@ const char *hd_audio_lm_family_name(hd_audio_lm_family f) {
     }
 }
 
-hd_status hd_audio_lm_detect(const char *path, hd_audio_lm_family *fam, hd_error *err) {
-    *fam = HD_AUDIO_LM_NONE;
+static const hd_audio_lm_ops *claim(const char *path) {
+    for (int i = 0; i < N_FAMILIES; i++)
+        if (k_families[i]->detect(path)) return k_families[i];
+    return NULL;
+}
+
+/* The checkpoint path is: path itself when a family claims it, else (for
+ * the LM file of a converted pair, OUT.gguf) the OUT-mmproj.gguf beside it
+ * when a family claims that.  *ops NULL when neither; *real malloc'd. */
+static hd_status resolve(const char *path, const hd_audio_lm_ops **ops, char **real, hd_error *err) {
+    *ops = NULL;
+    *real = NULL;
     struct stat st;
     if (!path || !*path) return hd_error_set(err, HD_ERR_ARG, "no model path given");
     if (stat(path, &st) != 0) return hd_error_set(err, HD_ERR_NOTFOUND, "%s: no such file or folder", path);
-    for (int i = 0; i < N_FAMILIES; i++)
-        if (k_families[i]->detect(path)) {
-            *fam = k_families[i]->family;
-            break;
-        }
+    if ((*ops = claim(path))) {
+        *real = strdup(path);
+    } else {
+        char *mm = hd_ultravox_mmproj_path(path);
+        if (mm && stat(mm, &st) == 0 && S_ISREG(st.st_mode) && (*ops = claim(mm))) *real = mm;
+        else free(mm);
+    }
+    if (*ops && !*real) {
+        *ops = NULL;
+        return hd_error_set(err, HD_ERR_NOMEM, "out of memory");
+    }
     return HD_OK;
+}
+
+hd_status hd_audio_lm_detect(const char *path, hd_audio_lm_family *fam, hd_error *err) {
+    *fam = HD_AUDIO_LM_NONE;
+    const hd_audio_lm_ops *ops;
+    char *real;
+    hd_status st = resolve(path, &ops, &real, err);
+    if (ops) *fam = ops->family;
+    free(real);
+    return st;
 }
 
 hd_audio_lm_params hd_audio_lm_default_params(void) { return (hd_audio_lm_params){0}; }
 
 hd_audio_lm *hd_audio_lm_load(const char *path, const hd_audio_lm_params *p, hd_error *err) {
-    hd_audio_lm_family fam;
-    if (hd_audio_lm_detect(path, &fam, err)) return NULL;
-    const hd_audio_lm_ops *ops = NULL;
-    for (int i = 0; i < N_FAMILIES; i++)
-        if (k_families[i]->family == fam) ops = k_families[i];
+    const hd_audio_lm_ops *ops;
+    char *real;
+    if (resolve(path, &ops, &real, err)) return NULL;
     if (!ops) {
         hd_error_set(err, HD_ERR_ARG,
                      "%s: not a Granite Speech or Ultravox checkpoint (a Hugging Face folder whose config.json has "
@@ -53,13 +78,14 @@ hd_audio_lm *hd_audio_lm_load(const char *path, const hd_audio_lm_params *p, hd_
     }
     hd_audio_lm_params dp = hd_audio_lm_default_params();
     hd_audio_lm *m = calloc(1, sizeof *m);
-    if (!m || !(m->path = strdup(path))) {
-        free(m);
+    if (!m) {
+        free(real);
         hd_error_set(err, HD_ERR_NOMEM, "out of memory");
         return NULL;
     }
     m->ops = ops;
-    if (!(m->state = ops->load(path, p ? p : &dp, err))) {
+    m->path = real;
+    if (!(m->state = ops->load(real, p ? p : &dp, err))) {
         free(m->path);
         free(m);
         return NULL;

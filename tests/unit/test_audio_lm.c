@@ -292,6 +292,17 @@ static void check_family(const char *arch, hd_audio_lm_family want, bool transla
     assert_int_equal(system(cmd), 0);
     assert_int_equal(hd_audio_lm_detect(gguf, &fam, &err), HD_OK);
     if (fam != want) fail_msg("%s: herd convert's output is not detected as %s", gguf, arch);
+    /* token for token the folder's answers */
+    int n_ans = g_ans.n, n_ids[64];
+    int32_t ids0[64][64];
+    memcpy(n_ids, g_ans.n_ids, sizeof n_ids);
+    memcpy(ids0, g_ans.ids, sizeof ids0);
+    graph_answers(gguf, translate);
+    assert_int_equal(g_ans.n, n_ans);
+    for (int a = 0; a < n_ans; a++) {
+        assert_int_equal(g_ans.n_ids[a], n_ids[a]);
+        for (int i = 0; i < n_ids[a]; i++) assert_int_equal(g_ans.ids[a][i], ids0[a][i]);
+    }
     snprintf(out2, sizeof out2, "%s/%s.gguf.json", tu_tmpdir(), arch);
     cJSON *root2 = run_json(translate ? "translate" : "transcribe", gguf, translate ? "--to de" : "", out2);
     char *a = cJSON_PrintUnformatted(root), *b = cJSON_PrintUnformatted(root2);

@@ -912,8 +912,20 @@ static void attn_tile_f32(int64_t d, int nq, int64_t nk, float scale, const floa
         memset(ot, 0, (size_t)d * HD_ATTN_TILE_Q * sizeof(float));
         for (int r = 0; r < HD_ATTN_TILE_Q; r++) ml[r] = -INFINITY, ml[32 + r] = 0.0f;
     }
+    const size_t row_bytes = (size_t)d * sizeof(float);
     for (int64_t t0 = 0; t0 < nk; t0 += HD_ATTN_TILE_KB) {
         const int64_t nb = nk - t0 < HD_ATTN_TILE_KB ? nk - t0 : HD_ATTN_TILE_KB;
+        /* the next block's keys and values into L2: rows of a few lines each, far apart
+         * (the heads interleave), which the hardware prefetcher does not run ahead on */
+        for (int64_t j = t0 + HD_ATTN_TILE_KB; j < t0 + HD_ATTN_TILE_KB + nb && j < nk; j++) {
+            const char *kr = (const char *)(k + (size_t)j * ks), *vr = (const char *)(v + (size_t)j * vs);
+            for (size_t b = 0; b < row_bytes; b += 64) {
+                _mm_prefetch(kr + b, _MM_HINT_T1);
+                _mm_prefetch(vr + b, _MM_HINT_T1);
+            }
+            _mm_prefetch(kr + row_bytes - 1, _MM_HINT_T1);
+            _mm_prefetch(vr + row_bytes - 1, _MM_HINT_T1);
+        }
         for (int t = 0; t < nt; t++) {
             float *qt = ws + t * tsz, *ot = qt + d * HD_ATTN_TILE_Q, *ml = ot + d * HD_ATTN_TILE_Q;
             const int r0 = t * HD_ATTN_TILE_Q, n = nq - r0 < HD_ATTN_TILE_Q ? nq - r0 : HD_ATTN_TILE_Q;

@@ -231,6 +231,7 @@ typedef struct gemm_ctx {
     int32_t q8_off;       /* weight offset folded into the tokens (128 for Q8_0, 8 for Q4_0) */
     char *act;            /* q8/qk: tokens quantized row by row (hd_block_q8x / q8_k)  */
     int MR, NR;
+    int64_t KC;           /* columns of K per block: HD_KC, 2·HD_KC for the bf16 gemm (same bytes) */
     int64_t K, N, M;
     hd_type wtype;
     const char *w;
@@ -345,8 +346,8 @@ static void pack_x(void *vctx, int64_t t0, int64_t t1, int tid) {
     }
     for (int64_t t = t0; t < t1; t++) {
         const int64_t m0 = t * MR;
-        for (int64_t k0 = 0; k0 < c->K; k0 += HD_KC) {
-            const int64_t kc = c->K - k0 < HD_KC ? c->K - k0 : HD_KC;
+        for (int64_t k0 = 0; k0 < c->K; k0 += c->KC) {
+            const int64_t kc = c->K - k0 < c->KC ? c->K - k0 : c->KC;
             if (!c->bf16) {
                 float *xp = (float *)c->xp + xp_offset(c, t, k0, kc, 0);
                 for (int m = 0; m < MR; m++) {
@@ -364,7 +365,7 @@ static void pack_x(void *vctx, int64_t t0, int64_t t1, int tid) {
                 for (int m = 0; m < MR; m++) {
                     const float *xr = c->x + (m0 + m) * c->K + k0;
                     if (m0 + m < c->M && cvt) {
-                        hd_bf16 b[HD_KC];
+                        hd_bf16 b[2 * HD_KC];
                         cvt(xr, b, kc);
                         for (int64_t kp = 0; kp < kc / 2; kp++) memcpy(&xp[kp * MR + m], b + 2 * kp, 4);
                     } else if (m0 + m < c->M)
@@ -545,7 +546,7 @@ typedef struct pf_cursor {
 } pf_cursor;
 
 static void pf_begin(pf_cursor *pc, const gemm_ctx *c, int64_t n0, int64_t n1, int64_t k0) {
-    const int64_t kn = c->K - k0 < HD_KC ? c->K - k0 : HD_KC;
+    const int64_t kn = c->K - k0 < c->KC ? c->K - k0 : c->KC;
     pc->w = c->w;
     pc->stride = c->w_stride;
     pc->n = n0;
@@ -583,8 +584,8 @@ static void gemm_panels(void *vctx, int64_t p0, int64_t p1, int tid) {
     const int64_t n_mt = (c->M + MR - 1) / MR;
     for (int64_t g0 = p0; g0 < p1; g0 += HD_GROUP_PANELS) {
         const int64_t g1 = g0 + HD_GROUP_PANELS < p1 ? g0 + HD_GROUP_PANELS : p1;
-        for (int64_t k0 = 0; k0 < c->K; k0 += HD_KC) {
-            const int64_t kc = c->K - k0 < HD_KC ? c->K - k0 : HD_KC;
+        for (int64_t k0 = 0; k0 < c->K; k0 += c->KC) {
+            const int64_t kc = c->K - k0 < c->KC ? c->K - k0 : c->KC;
             for (int64_t p = g0; p < g1; p++) pack_w(c, p, k0, kc, tb + (size_t)(p - g0) * panel_bytes, row);
             /* the next piece of weights (this group's next K block, else the next group's
              * first), prefetched a slice before each micro-kernel call so it arrives while
@@ -592,8 +593,8 @@ static void gemm_panels(void *vctx, int64_t p0, int64_t p1, int tid) {
              * the hardware prefetcher barely starts on, and a burst of prefetches would
              * overflow the miss buffers and be dropped */
             pf_cursor pf;
-            if (k0 + HD_KC < c->K)
-                pf_begin(&pf, c, g0 * NR, g1 * NR, k0 + HD_KC);
+            if (k0 + c->KC < c->K)
+                pf_begin(&pf, c, g0 * NR, g1 * NR, k0 + c->KC);
             else
                 pf_begin(&pf, c, g1 * NR, (g1 + HD_GROUP_PANELS < p1 ? g1 + HD_GROUP_PANELS : p1) * NR, 0);
             const int64_t calls = n_mt * (g1 - g0), per_call = (pf.lines + calls - 1) / calls;
@@ -727,6 +728,7 @@ hd_status hd_op_linear(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const hd_t
                   .q8_off = w->type == HD_TYPE_Q8_0 ? 128 : 8,
                   .MR = use_qk_gemm ? k->mr_qk : use_q8_gemm ? k->mr_q8 : use_bf16_gemm ? k->mr_bf16 : k->mr,
                   .NR = use_qk_gemm ? k->nr_qk : use_q8_gemm ? k->nr_q8 : use_bf16_gemm ? k->nr_bf16 : k->nr,
+                  .KC = use_bf16_gemm ? 2 * HD_KC : HD_KC,
                   .K = K, .N = N, .M = M, .wtype = w->type, .w = w->data, .w_stride = w->nb[1],
                   .block_bytes = tt->type_size, .block_size = tt->block_size,
                   .x = x->data, .y = y->data, .b = b ? b->data : NULL};

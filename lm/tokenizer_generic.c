@@ -14,6 +14,10 @@
  * Input is bytes: invalid UTF-8 (which a Rust or JS string cannot hold) is
  * cut out first — each invalid byte is one piece, encoded as its byte token,
  * and the valid text on either side is encoded as separate texts.
+ *
+ * Like tokenizers' BPE cache, one encode call remembers the ids of short
+ * pieces (a direct-mapped table, made once a text has many pieces): prose
+ * repeats its words, and merging is the costly step.
  */
 #include "lm/tokenizer_internal.h"
 
@@ -22,6 +26,17 @@
 #include <utf8proc.h>
 
 typedef struct piece { size_t off, len; } piece;
+
+#define CACHE_SLOTS 4096          /* power of two                                   */
+#define CACHE_MAX_BYTES 30        /* pieces up to this long are remembered          */
+#define CACHE_MAX_IDS 15
+#define CACHE_AFTER 256           /* pieces before the table is worth its 384 KiB   */
+
+typedef struct cslot {
+    uint8_t len, nids;            /* len 0: empty                                   */
+    uint8_t bytes[CACHE_MAX_BYTES];
+    int32_t ids[CACHE_MAX_IDS];
+} cslot;
 
 typedef struct gctx {
     const hd_tokenizer *t;
@@ -36,7 +51,66 @@ typedef struct gctx {
     hd_tok_spans marks;        /* covering list of one piece (matches and gaps)        */
     uint8_t *is_match;         /* [cap_m] whether marks.v[i] is a match                */
     size_t cap_m;
+    cslot *cache;              /* [CACHE_SLOTS] or NULL                                */
+    size_t n_pieces;
+    int32_t *ids;              /* ids of the piece being merged                        */
+    size_t n_ids, cap_ids;
+    bool oom;
 } gctx;
+
+static void collect(void *ctx, int32_t id) {
+    gctx *g = ctx;
+    if (g->n_ids == g->cap_ids) {
+        size_t cap = g->cap_ids ? g->cap_ids * 2 : 64;
+        int32_t *v = realloc(g->ids, cap * sizeof *v);
+        if (!v) {
+            g->oom = true;
+            return;
+        }
+        g->ids = v;
+        g->cap_ids = cap;
+    }
+    g->ids[g->n_ids++] = id;
+}
+
+static uint32_t piece_hash(const uint8_t *s, size_t n) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 16777619u;
+    return h ^ (h >> 15);
+}
+
+/* The ids of one piece: from the cache, or merged (and remembered). */
+static hd_status encode_piece(gctx *g, const uint8_t *w, size_t len) {
+    const hd_tokenizer *t = g->t;
+    cslot *slot = NULL;
+    if (len <= CACHE_MAX_BYTES) {
+        if (!g->cache && ++g->n_pieces > CACHE_AFTER) g->cache = calloc(CACHE_SLOTS, sizeof *g->cache);
+        if (g->cache) {
+            slot = &g->cache[piece_hash(w, len) & (CACHE_SLOTS - 1)];
+            if (slot->len == len && memcmp(slot->bytes, w, len) == 0) {
+                for (int i = 0; i < slot->nids; i++) g->emit(g->ctx, slot->ids[i]);
+                return HD_OK;
+            }
+        }
+    }
+    int32_t id = t->ignore_merges ? hd_tok_rank(t, w, len) : -1;
+    if (id >= 0) {
+        g->emit(g->ctx, id);
+        return HD_OK;
+    }
+    g->n_ids = 0;
+    hd_status st = hd_tok_bpe_merges(t, w, len, &g->sc, collect, g);
+    if (st) return st;
+    if (g->oom) return HD_ERR_NOMEM;
+    for (size_t i = 0; i < g->n_ids; i++) g->emit(g->ctx, g->ids[i]);
+    if (slot && g->n_ids <= CACHE_MAX_IDS) {
+        slot->len = (uint8_t)len;
+        slot->nids = (uint8_t)g->n_ids;
+        memcpy(slot->bytes, w, len);
+        memcpy(slot->ids, g->ids, g->n_ids * sizeof *g->ids);
+    }
+    return HD_OK;
+}
 
 static bool buf_reserve(gctx *g, size_t n) {
     if (g->n + n > g->cap) {
@@ -307,14 +381,7 @@ static hd_status encode_segment(gctx *g, const uint8_t *s, size_t n) {
         if (st) return st;
     }
     for (size_t i = 0; i < g->np; i++) {
-        const uint8_t *w = (const uint8_t *)g->buf + g->p[i].off;
-        size_t len = g->p[i].len;
-        int32_t id = t->ignore_merges ? hd_tok_rank(t, w, len) : -1;
-        if (id >= 0) {
-            g->emit(g->ctx, id);
-            continue;
-        }
-        hd_status st = hd_tok_bpe_merges(t, w, len, &g->sc, g->emit, g->ctx);
+        hd_status st = encode_piece(g, (const uint8_t *)g->buf + g->p[i].off, g->p[i].len);
         if (st) return st;
     }
     return HD_OK;
@@ -411,6 +478,8 @@ hd_status hd_tok_encode_generic(const hd_tokenizer *t, const uint8_t *s, size_t 
     free(g.spans.v);
     free(g.marks.v);
     free(g.is_match);
+    free(g.cache);
+    free(g.ids);
     if (st == HD_ERR_NOMEM) return hd_error_set(err, st, "tokenizer: out of memory while encoding %zu bytes", n);
     if (st) return hd_error_set(err, st, "tokenizer: the pre-tokenizer pattern failed on this text (match limit)");
     return HD_OK;

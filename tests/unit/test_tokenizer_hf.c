@@ -223,6 +223,43 @@ static void test_whitespace_punct(void **state) {
     }
 }
 
+/* a long text (the piece cache on, with slot collisions) gives the ids of
+ * its pieces encoded one by one (short texts: no cache) */
+static void test_long_text_cache(void **state) {
+    (void)state;
+    static const char *const extra[] = {"ab", "bc", "abc", " a", " ab", "ca", NULL};
+    static const char *const merges[] = {"b|c", "a|b", " |a", " a|b", "c|a", "a|bc", NULL};
+    char *j = make_json(extra, merges, NULL, BL_REGEX, NULL, NULL, NULL, -1);
+    hd_tokenizer *t = load_json(j, "long.json");
+    tu_rng r;
+    tu_rng_seed(&r, 5);
+    size_t cap = 200000, n = 0, nw = 0;
+    char *text = malloc(cap);
+    int32_t *want = malloc(cap * sizeof *want), *got = malloc(cap * sizeof *got);
+    hd_error e = {0};
+    for (int w = 0; w < 12000; w++) {
+        char word[16];
+        size_t l = 0;
+        if (w) word[l++] = ' ';
+        int len = 1 + (int)(tu_rng_u64(&r) % 9);
+        for (int k = 0; k < len; k++) word[l++] = (char)('a' + tu_rng_u64(&r) % 3);
+        size_t k;
+        assert_int_equal(hd_tokenizer_encode(t, word, l, 0, want + nw, cap - nw, &k, &e), HD_OK);
+        nw += k;
+        memcpy(text + n, word, l);
+        n += l;
+    }
+    size_t k;
+    assert_int_equal(hd_tokenizer_encode(t, text, n, 0, got, cap, &k, &e), HD_OK);
+    assert_int_equal(k, nw);
+    assert_memory_equal(got, want, nw * sizeof *got);
+    free(text);
+    free(want);
+    free(got);
+    hd_tokenizer_free(t);
+    free(j);
+}
+
 static void test_digits(void **state) {
     (void)state;
     static const char *const extra[] = {"12", NULL};
@@ -631,6 +668,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_behaviors),
         cmocka_unit_test(test_ignore_merges),
+        cmocka_unit_test(test_long_text_cache),
         cmocka_unit_test(test_digits),
         cmocka_unit_test(test_whitespace_punct),
         cmocka_unit_test(test_added_tokens),

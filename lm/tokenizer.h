@@ -21,7 +21,8 @@
  *
  * Two encoders.  The Llama 3 one (tokenizer.model; a tokenizer.json whose
  * pipeline is exactly Llama 3's and whose merges are in rank order; GGUF
- * "llama-bpe") is the hand-written fast path described below.  Every other
+ * "llama-bpe" with merges in rank order) is the hand-written fast path
+ * described below.  Every other
  * tokenizer.json / GGUF goes through the generic pipeline
  * (lm/tokenizer_generic.c) with Hugging Face tokenizers' semantics: added
  * tokens, normalizers, pre-tokenizers, then BPE by merge priority (leftmost

@@ -335,3 +335,24 @@ oom:
     hd_tok_pipeline_free(p);
     return hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", name);
 }
+
+hd_status hd_tok_pipeline_llama3(const char *name, hd_tok_pipeline **out, hd_error *err) {
+    *out = NULL;
+    hd_tok_pipeline *p = calloc(1, sizeof *p);
+    hd_tok_step *s;
+    char msg[256];
+    if (!p || !(s = add_step(p))) goto oom;
+    s->kind = HD_TOK_STEP_SPLIT;
+    s->behavior = HD_TOK_ISOLATED;
+    s->llama3 = true;
+    if (!(s->re = hd_tok_regex_compile(hd_tok_llama3_pattern, strlen(hd_tok_llama3_pattern), false, msg, sizeof msg)))
+        goto oom;
+    if (!(s = add_step(p))) goto oom;
+    s->kind = HD_TOK_STEP_BYTELEVEL;
+    s->behavior = HD_TOK_ISOLATED;
+    *out = p;
+    return HD_OK;
+oom:
+    hd_tok_pipeline_free(p);
+    return hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", name);
+}

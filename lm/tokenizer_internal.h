@@ -110,6 +110,10 @@ const char *hd_tok_pipeline_pre_name(const hd_tok_pipeline *p);
  * (the fast path); other names HD_ERR_UNSUPPORTED naming file `name`. */
 hd_status hd_tok_pipeline_for_pre(const char *pre, size_t len, const char *name, hd_tok_pipeline **out,
                                   hd_error *err);
+/* Llama 3's pipeline (Split by its regex, hand-matched, + ByteLevel) for the
+ * generic encoder: vocabularies with that pre-tokenizer whose merges are not
+ * in rank order. */
+hd_status hd_tok_pipeline_llama3(const char *name, hd_tok_pipeline **out, hd_error *err);
 
 struct hd_tokenizer {
     int32_t n_vocab;          /* ids 0..n_vocab-1, every one defined                 */

@@ -512,19 +512,37 @@ hd_tokenizer *hd_tokenizer_from_gguf(const hd_gguf *g, hd_error *err) {
             goto fail;
         }
     }
-    t->require_all_bytes = pipe == NULL;
+    bool llama3 = pipe == NULL;
+    t->require_all_bytes = llama3;
     if (hd_tok_finish(t, name, err)) goto fail;
+    /* Llama 3 pre-tokenizer: the fast path needs merges in rank order; a
+     * vocabulary whose merges are not (another model with llama-bpe) merges
+     * by priority with ignore_merges, as llama.cpp does for this pre type */
     merge_check m = {t, name, -1, 0};
-    for (uint64_t i = 0; i < n_merge; i++) {
+    for (uint64_t i = 0; llama3 && i < n_merge; i++) {
+        const char *s;
+        size_t len;
+        hd_error tmp;
+        if (!hd_gguf_arr_str(g, kmerge, i, &s, &len)) {
+            hd_error_set(err, HD_ERR_FORMAT, "%s: cannot read merge %llu", name, (unsigned long long)i);
+            goto fail;
+        }
+        if (check_merge_str(&m, s, len, &tmp)) {
+            if (tmp.code != HD_ERR_UNSUPPORTED) {
+                if (err) *err = tmp;
+                goto fail;
+            }
+            if (hd_tok_pipeline_llama3(name, &pipe, err)) goto fail;
+            t->ignore_merges = true;
+            break;
+        }
+    }
+    for (uint64_t i = 0; pipe && i < n_merge; i++) {
         const char *s;
         size_t len;
         if (!hd_gguf_arr_str(g, kmerge, i, &s, &len)) {
             hd_error_set(err, HD_ERR_FORMAT, "%s: cannot read merge %llu", name, (unsigned long long)i);
             goto fail;
-        }
-        if (!pipe) {
-            if (check_merge_str(&m, s, len, err)) goto fail;
-            continue;
         }
         const char *sp = memchr(s, ' ', len);
         if (!sp || memchr(sp + 1, ' ', len - (size_t)(sp - s) - 1)) {
@@ -534,7 +552,7 @@ hd_tokenizer *hd_tokenizer_from_gguf(const hd_gguf *g, hd_error *err) {
         }
         if (add_merge(t, s, (size_t)(sp - s), sp + 1, len - (size_t)(sp - s) - 1, (size_t)i, name, err)) goto fail;
     }
-    t->adds_bos = pipe == NULL;   /* llama.cpp's defaults: Llama 3 adds BOS, GPT-2 style vocabularies do not */
+    t->adds_bos = llama3;   /* llama.cpp's defaults: Llama 3 adds BOS, GPT-2 style vocabularies do not */
     bool add_bos;
     if (hd_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &add_bos)) t->adds_bos = add_bos;
     if (pipe) {

@@ -1009,6 +1009,23 @@ static void test_bad_merge_order(void **state) {
     assert_int_equal(ids[0], 'a');
     assert_int_equal(ids[1], 257);
     assert_string_equal(hd_tokenizer_pre_name(t), "llama-bpe");
+    /* as a GGUF (pre llama-bpe, merges in priority order) it merges the same way */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/order.gguf", tu_tmpdir());
+    hd_gguf_writer *w = hd_gguf_writer_create(&e);
+    assert_int_equal(hd_tokenizer_to_gguf(t, w, 0, &e), HD_OK);
+    assert_int_equal(hd_gguf_writer_write(w, path, &e), HD_OK);
+    hd_gguf_writer_free(w);
+    hd_tokenizer_free(t);
+    t = hd_tokenizer_load(path, &e);
+    assert_non_null(t);
+    assert_int_equal(hd_tokenizer_encode(t, "abc abc", 7, 0, ids, 8, &n, &e), HD_OK);
+    assert_int_equal(n, 5);   /* pieces "abc" and " abc" (no " a" token) */
+    assert_int_equal(ids[0], 'a');
+    assert_int_equal(ids[1], 257);
+    assert_int_equal(ids[2], ' ');
+    assert_int_equal(ids[3], 'a');
+    assert_int_equal(ids[4], 257);
     hd_tokenizer_free(t);
     /* in rank order it is the tiktoken path: lowest rank (ab) first */
     char *m = strstr(j, "[\"b c\", \"a b\"]");

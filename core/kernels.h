@@ -22,8 +22,9 @@
  * Scratch taken from ex->scratch by hd_op_linear (M tokens, K inputs, T threads):
  * dot path ≤ 2·M·K + 256·M bytes (converted activations, the last block group
  * padded); f32/bf16 gemm ≤ (M + 11)·K·4 (packed tokens) + T·130 KiB (weight
- * panels); int8 gemms ≤ 2.5·(M + 3)·K + T·130 KiB.
- * So (M + 16)·K·4 + T·256 KiB always suffices.
+ * panels; T·258 KiB from 256 tokens, whose panel groups are twice as wide); int8
+ * gemms ≤ 2.5·(M + 3)·K + T·258 KiB.
+ * So (M + 16)·K·4 + T·260 KiB always suffices.
  * Not a public header: no stability promise.
  */
 #ifndef HD_KERNELS_H

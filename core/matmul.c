@@ -232,6 +232,7 @@ typedef struct gemm_ctx {
     char *act;            /* q8/qk: tokens quantized row by row (hd_block_q8x / q8_k)  */
     int MR, NR;
     int64_t KC;           /* columns of K per block: HD_KC, 2·HD_KC for the bf16 gemm (same bytes) */
+    int64_t group;        /* panels per group (gemm_panels)          */
     int64_t K, N, M;
     hd_type wtype;
     const char *w;
@@ -570,20 +571,26 @@ static void pf_step(pf_cursor *pc, int64_t lines) {
     }
 }
 
-/* Panels [p0, p1) in groups of HD_GROUP_PANELS.  Loop order: panel group, K
- * block, token tile, panel: the group's output block (M × 128 floats) stays in
- * L2 across the K blocks, each token tile is loaded once per K block for the
- * whole group, and each weight panel is packed once. */
+/* Panels [p0, p1) in groups of c->group (HD_GROUP_PANELS, twice that from
+ * HD_GROUP_WIDE_M tokens).  Loop order: panel group, K block, token tile, panel: the
+ * group's output block (M × group·NR floats) stays in L2 across the K blocks when M is
+ * small, each token tile is loaded once per K block for the whole group, and each
+ * weight panel is packed once.  With thousands of tokens every group streams all the
+ * packed tokens from L3 again: wider groups halve that (measured, 1 thread, BF16 at
+ * 6404 tokens: 1280x1280 67 -> 59 ms, 1280x5120 292 -> 263; F16 2048x8192 at 512
+ * tokens 102 -> 90; no gain at 128 tokens). */
 #define HD_GROUP_PANELS 4
+#define HD_GROUP_WIDE_M 256
 static void gemm_panels(void *vctx, int64_t p0, int64_t p1, int tid) {
     const gemm_ctx *c = vctx;
     const int MR = c->MR, NR = c->NR;
     char *tb = c->thread_buf + (size_t)tid * c->thread_bytes;
     const size_t panel_bytes = (size_t)HD_KC * NR * sizeof(float); /* the largest panel format */
-    float *row = (float *)(tb + HD_GROUP_PANELS * panel_bytes);
+    const int64_t G = c->group;
+    float *row = (float *)(tb + G * panel_bytes);
     const int64_t n_mt = (c->M + MR - 1) / MR;
-    for (int64_t g0 = p0; g0 < p1; g0 += HD_GROUP_PANELS) {
-        const int64_t g1 = g0 + HD_GROUP_PANELS < p1 ? g0 + HD_GROUP_PANELS : p1;
+    for (int64_t g0 = p0; g0 < p1; g0 += G) {
+        const int64_t g1 = g0 + G < p1 ? g0 + G : p1;
         for (int64_t k0 = 0; k0 < c->K; k0 += c->KC) {
             const int64_t kc = c->K - k0 < c->KC ? c->K - k0 : c->KC;
             for (int64_t p = g0; p < g1; p++) pack_w(c, p, k0, kc, tb + (size_t)(p - g0) * panel_bytes, row);
@@ -596,7 +603,7 @@ static void gemm_panels(void *vctx, int64_t p0, int64_t p1, int tid) {
             if (k0 + c->KC < c->K)
                 pf_begin(&pf, c, g0 * NR, g1 * NR, k0 + c->KC);
             else
-                pf_begin(&pf, c, g1 * NR, (g1 + HD_GROUP_PANELS < p1 ? g1 + HD_GROUP_PANELS : p1) * NR, 0);
+                pf_begin(&pf, c, g1 * NR, (g1 + G < p1 ? g1 + G : p1) * NR, 0);
             const int64_t calls = n_mt * (g1 - g0), per_call = (pf.lines + calls - 1) / calls;
             for (int64_t t = 0; t < n_mt; t++) {
                 const int64_t m0 = t * MR;
@@ -653,7 +660,7 @@ static hd_status linear_gemm(hd_exec *ex, gemm_ctx *c, hd_error *err) {
     }
     c->xp = scratch_alloc(&s, xp_bytes);
     c->thread_bytes =
-        (HD_GROUP_PANELS * (size_t)HD_KC * c->NR * sizeof(float) + HD_KC * sizeof(float) + 63) & ~(size_t)63;
+        ((size_t)c->group * HD_KC * c->NR * sizeof(float) + HD_KC * sizeof(float) + 63) & ~(size_t)63;
     c->thread_buf = c->xp ? scratch_alloc(&s, c->thread_bytes * (size_t)nthreads) : NULL;
     if (!c->xp || !c->thread_buf) {
         scratch_end(&s);
@@ -729,6 +736,7 @@ hd_status hd_op_linear(hd_exec *ex, hd_tensor *y, const hd_tensor *w, const hd_t
                   .MR = use_qk_gemm ? k->mr_qk : use_q8_gemm ? k->mr_q8 : use_bf16_gemm ? k->mr_bf16 : k->mr,
                   .NR = use_qk_gemm ? k->nr_qk : use_q8_gemm ? k->nr_q8 : use_bf16_gemm ? k->nr_bf16 : k->nr,
                   .KC = use_bf16_gemm ? 2 * HD_KC : HD_KC,
+                  .group = M >= HD_GROUP_WIDE_M ? 2 * HD_GROUP_PANELS : HD_GROUP_PANELS,
                   .K = K, .N = N, .M = M, .wtype = w->type, .w = w->data, .w_stride = w->nb[1],
                   .block_bytes = tt->type_size, .block_size = tt->block_size,
                   .x = x->data, .y = y->data, .b = b ? b->data : NULL};

@@ -492,7 +492,7 @@ static void test_gguf_round_trip(void **state) {
                            "true}, {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, "
                            "\"use_regex\": true}]}"};
     const char *names[2] = {"gpt-2", "refact"};
-    const char *texts[] = {"abc 12 bc hello world<|audio|>x z", "a\xff" "b  \n\n b", "1234", "<|end_of_text|>", ""};
+    const char *texts[] = {"abc 12 bc hello world<|audio|>x z", "a\xff\x62  \n\n b", "1234", "<|end_of_text|>", ""};
     for (int k = 0; k < 2; k++) {
         char *j = make_json(extra, merges, NULL, pres[k], NULL, added, "\"unk_token\": \"<unk>\"", 'z');
         hd_tokenizer *a = load_json(j, "src.json");

@@ -444,7 +444,7 @@ hd_tokenizer *hd_tokenizer_from_gguf(const hd_gguf *g, hd_error *err) {
     bool present;
     if (!gguf_str_is(g, "tokenizer.ggml.model", "gpt2", &present)) {
         hd_error_set(err, present ? HD_ERR_UNSUPPORTED : HD_ERR_NOTFOUND,
-                     "%s: tokenizer.ggml.model is %s (need \"gpt2\", the Llama 3 byte-level BPE)", name,
+                     "%s: tokenizer.ggml.model is %s (need \"gpt2\", a byte-level BPE)", name,
                      present ? "not \"gpt2\"" : "missing");
         return NULL;
     }

@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "core/strbuf.h"
+
 #include "core/threadpool.h"
 
 #include <cjson/cJSON.h>
@@ -155,38 +157,18 @@ int hd_cli_parse(hd_cli *cli, int argc, char **argv, hd_cli_flag_fn extra, void 
 }
 
 /* A cJSON string from bytes that may be invalid UTF-8 or hold NULs: those
- * bytes become U+FFFD. */
+ * become U+FFFD (core/strbuf.h's repair; a NUL would end the C string). */
 cJSON *hd_cli_json_bytes(const char *s, size_t len) {
-    char *b = malloc(len * 3 + 1);
-    if (!b) return NULL;
-    size_t o = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
-        unsigned c = p[i];
-        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool ok = n && c != 0 && i + n <= len;
-        for (size_t k = 1; ok && k < n; k++) ok = (p[i + k] & 0xc0) == 0x80;
-        if (ok && n == 2) ok = c >= 0xc2;
-        if (ok && n == 3) {
-            unsigned cp = ((c & 0xf) << 12) | ((p[i + 1] & 0x3fu) << 6) | (p[i + 2] & 0x3fu);
-            ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
+    hd_strbuf b = {0};
+    size_t run = 0;
+    for (size_t i = 0; i <= len; i++)
+        if (i == len || s[i] == 0) {
+            hd_strbuf_put_utf8(&b, s + run, i - run);
+            if (i < len) hd_strbuf_put(&b, "\xEF\xBF\xBD", 3);
+            run = i + 1;
         }
-        if (ok && n == 4) {
-            unsigned cp = ((c & 7u) << 18) | ((p[i + 1] & 0x3fu) << 12) | ((p[i + 2] & 0x3fu) << 6) | (p[i + 3] & 0x3fu);
-            ok = cp >= 0x10000 && cp <= 0x10ffff;
-        }
-        if (ok) {
-            memcpy(b + o, p + i, n);
-            o += n;
-            i += n;
-        } else {
-            memcpy(b + o, "\xef\xbf\xbd", 3);
-            o += 3;
-            i++;
-        }
-    }
-    b[o] = 0;
-    cJSON *j = cJSON_CreateString(b);
-    free(b);
+    hd_strbuf_put(&b, "", 0);
+    cJSON *j = b.oom ? NULL : cJSON_CreateString(b.p);
+    free(b.p);
     return j;
 }

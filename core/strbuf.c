@@ -22,3 +22,45 @@ void hd_strbuf_put(hd_strbuf *b, const char *s, size_t n) {
 }
 
 void hd_strbuf_puts(hd_strbuf *b, const char *s) { hd_strbuf_put(b, s, strlen(s)); }
+
+/* Length of the well-formed UTF-8 sequence at s[0..n), or 0 when s starts
+ * with an ill-formed one; *bad gets the length of its maximal ill-formed
+ * prefix (Unicode 3.9, "maximal subpart") in that case. */
+static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad) {
+    const unsigned c = s[0];
+    size_t need;
+    unsigned lo = 0x80, hi = 0xBF;   /* the second byte's range */
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) need = 2;
+    else if (c >= 0xE0 && c <= 0xEF) need = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4) need = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else {
+        *bad = 1;
+        return 0;
+    }
+    size_t i = 1;
+    for (; i < need && i < n; i++) {
+        const unsigned b = s[i];
+        if (i == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) break;
+    }
+    if (i == need) return need;
+    *bad = i;
+    return 0;
+}
+
+void hd_strbuf_put_utf8(hd_strbuf *b, const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, run = 0;   /* s[run..i) is well-formed and not yet appended */
+    while (i < n) {
+        size_t bad = 0, k = utf8_seq(u + i, n - i, &bad);
+        if (k) {
+            i += k;
+            continue;
+        }
+        hd_strbuf_put(b, s + run, i - run);
+        hd_strbuf_put(b, "\xEF\xBF\xBD", 3);   /* U+FFFD */
+        i += bad;
+        run = i;
+    }
+    hd_strbuf_put(b, s + run, i - run);
+}

@@ -22,5 +22,11 @@ typedef struct hd_strbuf {
 void hd_strbuf_put(hd_strbuf *b, const char *s, size_t n);
 /* Appends a NUL-terminated string. */
 void hd_strbuf_puts(hd_strbuf *b, const char *s);
+/* Appends s[0..n) as valid UTF-8: every maximal ill-formed subsequence
+ * (a stray continuation byte, a truncated or overlong sequence, a surrogate,
+ * a code point above U+10FFFF) becomes U+FFFD, as Python's
+ * bytes.decode("utf-8", errors="replace") and the WHATWG decoder do.  For
+ * model output, whose byte-level tokens need not end on characters. */
+void hd_strbuf_put_utf8(hd_strbuf *b, const char *s, size_t n);
 
 #endif

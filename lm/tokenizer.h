@@ -174,9 +174,13 @@ size_t hd_tokenizer_utf8_pending(const char *s, size_t len);
  * base models). */
 hd_status hd_tokenizer_to_gguf(const hd_tokenizer *tok, hd_gguf_writer *w, int32_t eos_id, hd_error *err);
 
-/* Writes DIR/tokenizer.json and DIR/tokenizer_config.json (HF format, the
- * Llama 3 pre-tokenizer and BOS template; eos_id as above).  DIR must exist.
- * Llama 3 tokenizers only (HD_ERR_UNSUPPORTED otherwise). */
+/* Writes DIR/tokenizer.json and DIR/tokenizer_config.json (HF format; eos_id
+ * names eos_token and must be an added token).  Llama 3 tokenizers: the Llama
+ * 3 pre-tokenizer, BOS template, chat template and merges derived from the
+ * ranks, as above.  Others: their own normalizers / pre-tokenizers, added
+ * tokens with their flags, merges in priority order, ignore_merges / unk /
+ * fuse_unk, a BOS template when hd_tokenizer_adds_bos (ByteLevel otherwise),
+ * bos_token when there is a bos; no chat template.  DIR must exist. */
 hd_status hd_tokenizer_write_hf(const hd_tokenizer *tok, const char *dir, int32_t eos_id, hd_error *err);
 
 #ifdef __cplusplus

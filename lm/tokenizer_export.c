@@ -235,12 +235,196 @@ static void added_token_json(sbuf *b, const hd_tokenizer *t, int32_t id, const c
                  "%s  \"normalized\": false,\n%s  \"special\": true\n%s}", indent, indent, indent, indent, indent, indent);
 }
 
+/* ---- generic tokenizers: their own pipeline -------------------------------------- */
+
+static const char *behavior_name(hd_tok_behavior b) {
+    static const char *const n[] = {"Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous"};
+    return n[b];
+}
+
+/* {"String": ...} or {"Regex": ...} of a compiled pattern */
+static void sb_pattern(sbuf *b, const hd_tok_regex *re) {
+    size_t len;
+    bool literal;
+    const char *src = hd_tok_regex_source(re, &len, &literal);
+    sb_str(b, literal ? "{\"String\": " : "{\"Regex\": ");
+    sb_json(b, src, len);
+    sb_str(b, "}");
+}
+
+static void sb_bool(sbuf *b, const char *key, bool v) { sb_printf(b, "\"%s\": %s", key, v ? "true" : "false"); }
+
+static void write_pipeline(sbuf *b, const hd_tok_pipeline *p) {
+    sb_str(b, "  \"normalizer\": ");
+    if (!p->n_norm) sb_str(b, "null");
+    else sb_str(b, "{\"type\": \"Sequence\", \"normalizers\": [");
+    for (int i = 0; i < p->n_norm; i++) {
+        const hd_tok_norm *n = &p->norm[i];
+        static const char *const uni[] = {"NFC", "NFKC", "NFD", "NFKD"};
+        if (i) sb_str(b, ", ");
+        if (n->kind <= HD_TOK_NORM_NFKD) {
+            sb_printf(b, "{\"type\": \"%s\"}", uni[n->kind]);
+        } else if (n->kind == HD_TOK_NORM_PREPEND) {
+            sb_str(b, "{\"type\": \"Prepend\", \"prepend\": ");
+            sb_json(b, n->text, n->len);
+            sb_str(b, "}");
+        } else {
+            sb_str(b, "{\"type\": \"Replace\", \"pattern\": ");
+            sb_pattern(b, n->re);
+            sb_str(b, ", \"content\": ");
+            sb_json(b, n->text, n->len);
+            sb_str(b, "}");
+        }
+    }
+    if (p->n_norm) sb_str(b, "]}");
+    sb_str(b, ",\n  \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [");
+    for (int i = 0; i < p->n_steps; i++) {
+        const hd_tok_step *s = &p->steps[i];
+        sb_str(b, i ? ",\n    " : "\n    ");
+        switch (s->kind) {
+        case HD_TOK_STEP_SPLIT:
+            sb_str(b, "{\"type\": \"Split\", \"pattern\": ");
+            sb_pattern(b, s->re);
+            sb_printf(b, ", \"behavior\": \"%s\", ", behavior_name(s->behavior));
+            sb_bool(b, "invert", s->invert);
+            break;
+        case HD_TOK_STEP_BYTELEVEL:
+            sb_str(b, "{\"type\": \"ByteLevel\", ");
+            sb_bool(b, "add_prefix_space", s->add_prefix_space);
+            sb_str(b, ", \"trim_offsets\": true, ");
+            sb_bool(b, "use_regex", s->use_regex);
+            break;
+        case HD_TOK_STEP_DIGITS:
+            sb_str(b, "{\"type\": \"Digits\", ");
+            sb_bool(b, "individual_digits", s->individual);
+            break;
+        case HD_TOK_STEP_PUNCT:
+            sb_printf(b, "{\"type\": \"Punctuation\", \"behavior\": \"%s\"", behavior_name(s->behavior));
+            break;
+        case HD_TOK_STEP_WSSPLIT: sb_str(b, "{\"type\": \"WhitespaceSplit\""); break;
+        }
+        sb_str(b, "}");
+    }
+    sb_str(b, "\n  ]},\n");
+}
+
+/* One added token with its flags. */
+static void added_generic_json(sbuf *b, const hd_tokenizer *t, int32_t id, bool with_id) {
+    sb_str(b, "{");
+    if (with_id) sb_printf(b, "\"id\": %d, ", id);
+    sb_str(b, "\"content\": ");
+    sb_json(b, t->blob + t->off[id], t->len[id]);
+    sb_str(b, ", ");
+    sb_bool(b, "single_word", t->aflags[id] & HD_TOK_SINGLE_WORD);
+    sb_str(b, ", ");
+    sb_bool(b, "lstrip", t->aflags[id] & HD_TOK_LSTRIP);
+    sb_str(b, ", ");
+    sb_bool(b, "rstrip", t->aflags[id] & HD_TOK_RSTRIP);
+    sb_str(b, ", \"normalized\": false, ");
+    sb_bool(b, "special", t->special[id] == HD_TOK_SPECIAL);
+    sb_str(b, "}");
+}
+
+/* Name of token id as tokenizer.json writes it (GPT-2 form for BPE tokens). */
+static void sb_token_name(sbuf *b, const hd_tokenizer *t, int32_t id) {
+    if (t->special[id]) sb_json(b, t->blob + t->off[id], t->len[id]);
+    else sb_gpt2(b, t, id);
+}
+
+static hd_status write_hf_generic(const hd_tokenizer *t, const char *dir, int32_t eos_id, hd_error *err) {
+    sbuf b = {0};
+    sb_str(&b, "{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n  \"added_tokens\": [");
+    bool first = true;
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        if (!t->special[id]) continue;
+        sb_str(&b, first ? "\n    " : ",\n    ");
+        first = false;
+        added_generic_json(&b, t, id, true);
+    }
+    sb_str(&b, "\n  ],\n");
+    write_pipeline(&b, t->pipe);
+    if (t->adds_bos && t->bos >= 0) {
+        sb_str(&b, "  \"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": ");
+        sb_token_name(&b, t, t->bos);
+        sb_str(&b, ", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], \"pair\": [{\"SpecialToken\": "
+                   "{\"id\": ");
+        sb_token_name(&b, t, t->bos);
+        sb_str(&b, ", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}, {\"SpecialToken\": {\"id\": ");
+        sb_token_name(&b, t, t->bos);
+        sb_str(&b, ", \"type_id\": 1}}, {\"Sequence\": {\"id\": \"B\", \"type_id\": 1}}], \"special_tokens\": {");
+        sb_token_name(&b, t, t->bos);
+        sb_str(&b, ": {\"id\": ");
+        sb_token_name(&b, t, t->bos);
+        sb_printf(&b, ", \"ids\": [%d], \"tokens\": [", t->bos);
+        sb_token_name(&b, t, t->bos);
+        sb_str(&b, "]}}},\n");
+    } else {
+        sb_str(&b, "  \"post_processor\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": false, "
+                   "\"use_regex\": true},\n");
+    }
+    sb_str(&b, "  \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": true, "
+               "\"use_regex\": true},\n  \"model\": {\"type\": \"BPE\", \"dropout\": null, \"unk_token\": ");
+    if (t->unk >= 0) sb_token_name(&b, t, t->unk);
+    else sb_str(&b, "null");
+    sb_str(&b, ", \"continuing_subword_prefix\": null, \"end_of_word_suffix\": null, ");
+    sb_bool(&b, "fuse_unk", t->fuse_unk);
+    sb_str(&b, ", \"byte_fallback\": false, ");
+    sb_bool(&b, "ignore_merges", t->ignore_merges);
+    sb_str(&b, ",\n    \"vocab\": {");
+    first = true;
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        if (t->special[id]) continue;
+        sb_str(&b, first ? "\n      " : ",\n      ");
+        first = false;
+        sb_gpt2(&b, t, id);
+        sb_printf(&b, ": %d", id);
+    }
+    sb_str(&b, "\n    },\n    \"merges\": [");
+    for (int32_t i = 0; i < t->n_merges; i++) {
+        sb_str(&b, i ? ",\n      [" : "\n      [");
+        sb_gpt2(&b, t, t->merges[2 * i]);
+        sb_str(&b, ", ");
+        sb_gpt2(&b, t, t->merges[2 * i + 1]);
+        sb_str(&b, "]");
+    }
+    sb_str(&b, "\n    ]\n  }\n}\n");
+    hd_status st = b.oom ? hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory writing tokenizer.json", dir)
+                         : write_file(dir, "tokenizer.json", &b, err);
+    if (st) {
+        free(b.p);
+        return st;
+    }
+    /* tokenizer_config.json: the added tokens, bos and eos by name */
+    b.n = 0;
+    sb_str(&b, "{\n  \"added_tokens_decoder\": {");
+    first = true;
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        if (!t->special[id]) continue;
+        sb_printf(&b, "%s\n    \"%d\": ", first ? "" : ",", id);
+        first = false;
+        added_generic_json(&b, t, id, false);
+    }
+    sb_str(&b, "\n  },\n");
+    if (t->bos >= 0) {
+        sb_str(&b, "  \"bos_token\": ");
+        sb_token_name(&b, t, t->bos);
+        sb_str(&b, ",\n");
+    }
+    sb_str(&b, "  \"eos_token\": ");
+    sb_token_name(&b, t, eos_id);
+    sb_str(&b, ",\n  \"clean_up_tokenization_spaces\": false,\n  \"model_max_length\": 131072,\n"
+               "  \"tokenizer_class\": \"PreTrainedTokenizerFast\"\n}\n");
+    if (b.oom) st = hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory writing tokenizer_config.json", dir);
+    else st = write_file(dir, "tokenizer_config.json", &b, err);
+    free(b.p);
+    return st;
+}
+
 hd_status hd_tokenizer_write_hf(const hd_tokenizer *t, const char *dir, int32_t eos_id, hd_error *err) {
     if (!t || !dir) return hd_error_set(err, HD_ERR_ARG, "tokenizer: NULL argument");
-    if (t->pipe)
-        return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: only a Llama 3 tokenizer can be written as tokenizer.json", dir);
     if (eos_id < 0 || eos_id >= t->n_vocab || !t->special[eos_id])
         return hd_error_set(err, HD_ERR_ARG, "tokenizer: eos id %d is not a special token", eos_id);
+    if (t->pipe) return write_hf_generic(t, dir, eos_id, err);
     if (t->bos < 0) return hd_error_set(err, HD_ERR_ARG, "tokenizer: no <|begin_of_text|> to use as BOS");
     merge_list ml;
     hd_status st = derive_merges(t, &ml, err);

@@ -51,6 +51,8 @@ typedef struct hd_tok_spans { hd_tok_span *v; size_t n, cap; } hd_tok_spans;
  * msg on error. */
 hd_tok_regex *hd_tok_regex_compile(const char *pat, size_t len, bool literal, char *msg, size_t msg_cap);
 void hd_tok_regex_free(hd_tok_regex *re);
+/* The pattern as given to hd_tok_regex_compile (NUL-terminated, owned by re). */
+const char *hd_tok_regex_source(const hd_tok_regex *re, size_t *len, bool *literal);
 /* Appends the matches of re in s[0..n) (valid UTF-8) to out, with the
  * find_iter semantics of the onig crate (an empty match right after the
  * previous match is skipped).  HD_ERR_NOMEM, or HD_ERR_LIMIT-like failures of

@@ -24,7 +24,16 @@
 
 struct hd_tok_regex {
     pcre2_code *code;
+    char *src;        /* the pattern as written in the file (for export) */
+    size_t len;
+    bool literal;
 };
+
+const char *hd_tok_regex_source(const hd_tok_regex *re, size_t *len, bool *literal) {
+    *len = re->len;
+    *literal = re->literal;
+    return re->src;
+}
 
 bool hd_tok_spans_push(hd_tok_spans *o, size_t a, size_t b) {
     if (o->n == o->cap) {
@@ -119,12 +128,23 @@ hd_tok_regex *hd_tok_regex_compile(const char *pat, size_t len, bool literal, ch
         return NULL;
     }
     pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);   /* interpreted if JIT is unavailable */
+    re->src = malloc(len + 1);
+    if (!re->src) {
+        hd_tok_regex_free(re);
+        snprintf(msg, msg_cap, "out of memory");
+        return NULL;
+    }
+    memcpy(re->src, pat, len);
+    re->src[len] = 0;
+    re->len = len;
+    re->literal = literal;
     return re;
 }
 
 void hd_tok_regex_free(hd_tok_regex *re) {
     if (!re) return;
     pcre2_code_free(re->code);
+    free(re->src);
     free(re);
 }
 

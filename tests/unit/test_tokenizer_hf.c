@@ -479,7 +479,23 @@ static void test_config_bos_eos(void **state) {
     free(j);
 }
 
-/* GGUF export and import keep the pre-tokenizer, merges, kinds of added tokens, unk */
+/* a and b give the same ids for every text, with and without ALLOW_SPECIAL */
+static void same_encodings(const hd_tokenizer *a, const hd_tokenizer *b, const char *const *texts, size_t n) {
+    hd_error e = {0};
+    for (size_t i = 0; i < n; i++)
+        for (unsigned f = 0; f <= HD_TOKENIZER_ALLOW_SPECIAL; f += HD_TOKENIZER_ALLOW_SPECIAL) {
+            int32_t x[128], y[128];
+            size_t nx, ny;
+            assert_int_equal(hd_tokenizer_encode(a, texts[i], strlen(texts[i]), f, x, 128, &nx, &e), HD_OK);
+            assert_int_equal(hd_tokenizer_encode(b, texts[i], strlen(texts[i]), f, y, 128, &ny, &e), HD_OK);
+            if (nx != ny || memcmp(x, y, nx * sizeof *x)) fprintf(stderr, "differs on '%s'\n", texts[i]);
+            assert_int_equal(nx, ny);
+            assert_memory_equal(x, y, nx * sizeof *x);
+        }
+}
+
+/* GGUF export and import keep the pre-tokenizer, merges, kinds of added tokens, unk;
+ * tokenizer.json export keeps all of that too */
 static void test_gguf_round_trip(void **state) {
     (void)state;
     static const char *const extra[] = {"<unk>", "12", "ab", "bc", " b", NULL};
@@ -524,18 +540,25 @@ static void test_gguf_round_trip(void **state) {
         assert_false(hd_tokenizer_is_special(b, 263));
         assert_int_equal(hd_tokenizer_eos(b), 261);
         assert_false(hd_tokenizer_adds_bos(b));
-        for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
-            for (unsigned f = 0; f <= HD_TOKENIZER_ALLOW_SPECIAL; f += HD_TOKENIZER_ALLOW_SPECIAL) {
-                int32_t x[64], y[64];
-                size_t nx, ny;
-                assert_int_equal(hd_tokenizer_encode(a, texts[i], strlen(texts[i]), f, x, 64, &nx, &e), HD_OK);
-                assert_int_equal(hd_tokenizer_encode(b, texts[i], strlen(texts[i]), f, y, 64, &ny, &e), HD_OK);
-                assert_int_equal(nx, ny);
-                assert_memory_equal(x, y, nx * sizeof *x);
-            }
+        same_encodings(a, b, texts, sizeof texts / sizeof *texts);
         /* the merges decide: "abc" -> a bc (b c has priority), " b" merged, z -> unk */
         expect_ids(b, "abc", 0, IDS('a', 259));
         expect_ids(b, "z b", 0, IDS(256, 260));
+        /* and from the GGUF back to tokenizer.json + tokenizer_config.json */
+        char dir[1024], cmd[1100];
+        snprintf(dir, sizeof dir, "%s/hf_%s", tu_tmpdir(), names[k]);
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(hd_tokenizer_write_hf(b, dir, 261, &e), HD_OK);
+        hd_tokenizer *c = hd_tokenizer_load(dir, &e);
+        if (!c) fprintf(stderr, "%s\n", e.msg);
+        assert_non_null(c);
+        assert_string_equal(hd_tokenizer_pre_name(c), names[k]);
+        assert_int_equal(hd_tokenizer_eos(c), 261);
+        assert_false(hd_tokenizer_is_special(c, 263));
+        expect_ids(c, "z b", 0, IDS(256, 260));
+        same_encodings(a, c, texts, sizeof texts / sizeof *texts);
+        hd_tokenizer_free(c);
         hd_tokenizer_free(a);
         hd_tokenizer_free(b);
         free(j);
@@ -547,10 +570,50 @@ static void test_gguf_round_trip(void **state) {
     hd_gguf_writer *w = hd_gguf_writer_create(&e);
     assert_int_equal(hd_tokenizer_to_gguf(t, w, 0, &e), HD_ERR_UNSUPPORTED);
     assert_non_null(strstr(e.msg, "tokenizer.ggml.pre"));
-    /* and a generic tokenizer cannot be written as a Llama 3 tokenizer.json */
-    assert_int_equal(hd_tokenizer_write_hf(t, tu_tmpdir(), 0, &e), HD_ERR_UNSUPPORTED);
     hd_gguf_writer_free(w);
     hd_tokenizer_free(t);
+    free(j);
+}
+
+/* tokenizer.json export of a pipeline with every kind of step, normalizer,
+ * flagged added tokens and a BOS template: reloaded, it encodes the same */
+static void test_hf_round_trip(void **state) {
+    (void)state;
+    static const char *const extra[] = {"ab", "12", " a", NULL};
+    static const char *const merges[] = {"a|b", "1|2", " |a", NULL};
+    const char *added = "{\"id\": 259, \"content\": \"<s>\", \"special\": true}, "
+                        "{\"id\": 260, \"content\": \"<l>\", \"special\": true, \"lstrip\": true}, "
+                        "{\"id\": 261, \"content\": \"<r>\", \"special\": false, \"rstrip\": true}, "
+                        "{\"id\": 262, \"content\": \"<w>\", \"special\": true, \"single_word\": true}";
+    const char *norm = "{\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"NFKC\"}, {\"type\": \"Replace\", "
+                       "\"pattern\": {\"String\": \"\\\"\"}, \"content\": \"'\"}, {\"type\": \"Replace\", \"pattern\": "
+                       "{\"Regex\": \"\\\\s{2,}\"}, \"content\": \" \"}, {\"type\": \"Prepend\", \"prepend\": \"#\"}]}";
+    const char *pre = "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": "
+                      "\"[0-9]+\"}, \"behavior\": \"MergedWithNext\", \"invert\": true}, {\"type\": \"Punctuation\", "
+                      "\"behavior\": \"Contiguous\"}, {\"type\": \"Digits\", \"individual_digits\": false}, "
+                      "{\"type\": \"Whitespace\"}, {\"type\": \"ByteLevel\", \"add_prefix_space\": true, "
+                      "\"use_regex\": true}]}";
+    const char *post = "{\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"<s>\"}}, "
+                       "{\"Sequence\": {\"id\": \"A\"}}]}";
+    char *j = make_json(extra, merges, norm, pre, post, added, "\"ignore_merges\": true", -1);
+    hd_tokenizer *a = load_json(j, "full.json");
+    assert_null(hd_tokenizer_pre_name(a));
+    char dir[1024], cmd[1100];
+    snprintf(dir, sizeof dir, "%s/hf_full", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    hd_error e = {0};
+    assert_int_equal(hd_tokenizer_write_hf(a, dir, 259, &e), HD_OK);
+    hd_tokenizer *b = hd_tokenizer_load(dir, &e);
+    if (!b) fprintf(stderr, "%s\n", e.msg);
+    assert_non_null(b);
+    assert_true(hd_tokenizer_adds_bos(b));
+    assert_int_equal(hd_tokenizer_bos(b), 259);
+    const char *texts[] = {"ab ab  12 \"q\" x<l>  y<r>  z <w> w<w>", "\xef\xac\x81 ab12ab, 1a2b!? \t\n a", "", "<s>ab<s>",
+                           "\xe4\xb8\xad\xe6\x96\x87 ...!!! 9 99 999"};
+    same_encodings(a, b, texts, sizeof texts / sizeof *texts);
+    hd_tokenizer_free(a);
+    hd_tokenizer_free(b);
     free(j);
 }
 
@@ -678,6 +741,7 @@ int main(void) {
         cmocka_unit_test(test_post_processor),
         cmocka_unit_test(test_config_bos_eos),
         cmocka_unit_test(test_gguf_round_trip),
+        cmocka_unit_test(test_hf_round_trip),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_mutations),
     };

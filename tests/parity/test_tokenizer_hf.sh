@@ -20,6 +20,9 @@
 # all those ids == the reference's decodes, and == the texts themselves
 # (except texts where lstrip / rstrip added tokens swallowed white space).
 # Invalid UTF-8 (which JS strings cannot hold): herd's decode(encode(x)) == x.
+# transformers.js implements Split only as Isolated / Removed (invert: the
+# matches alone), so MergedWithPrevious / MergedWithNext / Contiguous / invert
+# are checked in tests/unit/test_tokenizer_hf.c against tokenizers' semantics.
 set -euo pipefail
 : "${HERD:?}" "${HERD_FIXTURES:?}" "${HERD_SOURCE_DIR:?}" "${HERD_BUILD_DIR:?}"
 PYTHON=${PYTHON:-/usr/bin/python3}

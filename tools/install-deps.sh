@@ -6,7 +6,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake pkg-config git
-  libcjson-dev libutf8proc-dev
+  libcjson-dev libutf8proc-dev libpcre2-dev
   libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev
   libpng-dev libjpeg62-turbo-dev libespeak-ng-dev libmicrohttpd-dev)
 TEST_PKGS=(libcmocka-dev python3 python3-numpy python3-torch python3-torchaudio python3-regex python3-pil clang libclang-rt-14-dev pocketsphinx pocketsphinx-en-us ffmpeg

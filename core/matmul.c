@@ -232,7 +232,8 @@ typedef struct gemm_ctx {
     char *act;            /* q8/qk: tokens quantized row by row (hd_block_q8x / q8_k)  */
     int MR, NR;
     int64_t KC;           /* columns of K per block: HD_KC, 2·HD_KC for the bf16 gemm (same bytes) */
-    int64_t group;        /* panels per group (gemm_panels)          */
+    int64_t group;        /* panels per group (gemm_block)           */
+    int64_t n_tb;         /* token blocks (gemm_items, many tokens)  */
     int64_t K, N, M;
     hd_type wtype;
     const char *w;
@@ -581,63 +582,85 @@ static void pf_step(pf_cursor *pc, int64_t lines) {
  * tokens 102 -> 90; no gain at 128 tokens). */
 #define HD_GROUP_PANELS 4
 #define HD_GROUP_WIDE_M 256
-static void gemm_panels(void *vctx, int64_t p0, int64_t p1, int tid) {
-    const gemm_ctx *c = vctx;
+/* Panels [g0, g1) (one group) against token tiles [t0, t1), all of K, plus the bias
+ * on that block; pf_end: the panel where the next group (prefetched while the last K
+ * block is multiplied) ends. */
+static void gemm_block(const gemm_ctx *c, int64_t g0, int64_t g1, int64_t t0, int64_t t1, int64_t pf_end, char *tb) {
     const int MR = c->MR, NR = c->NR;
-    char *tb = c->thread_buf + (size_t)tid * c->thread_bytes;
     const size_t panel_bytes = (size_t)HD_KC * NR * sizeof(float); /* the largest panel format */
-    const int64_t G = c->group;
-    float *row = (float *)(tb + G * panel_bytes);
-    const int64_t n_mt = (c->M + MR - 1) / MR;
-    for (int64_t g0 = p0; g0 < p1; g0 += G) {
-        const int64_t g1 = g0 + G < p1 ? g0 + G : p1;
-        for (int64_t k0 = 0; k0 < c->K; k0 += c->KC) {
-            const int64_t kc = c->K - k0 < c->KC ? c->K - k0 : c->KC;
-            for (int64_t p = g0; p < g1; p++) pack_w(c, p, k0, kc, tb + (size_t)(p - g0) * panel_bytes, row);
-            /* the next piece of weights (this group's next K block, else the next group's
-             * first), prefetched a slice before each micro-kernel call so it arrives while
-             * this block is multiplied: the pieces are short runs (512 bytes of an F16 row)
-             * the hardware prefetcher barely starts on, and a burst of prefetches would
-             * overflow the miss buffers and be dropped */
-            pf_cursor pf;
-            if (k0 + c->KC < c->K)
-                pf_begin(&pf, c, g0 * NR, g1 * NR, k0 + c->KC);
-            else
-                pf_begin(&pf, c, g1 * NR, (g1 + G < p1 ? g1 + G : p1) * NR, 0);
-            const int64_t calls = n_mt * (g1 - g0), per_call = (pf.lines + calls - 1) / calls;
-            for (int64_t t = 0; t < n_mt; t++) {
-                const int64_t m0 = t * MR;
-                const int mr = (int)(c->M - m0 < MR ? c->M - m0 : MR);
-                const void *xp = c->qk     ? (const void *)((const char *)c->xp + xk_offset(c, t, k0, kc))
-                                 : c->q8   ? (const void *)((const char *)c->xp + xq_offset(c, t, k0, kc))
-                                 : c->bf16 ? (const void *)((const uint32_t *)c->xp + xp_offset(c, t, k0, kc, 1))
-                                           : (const void *)((const float *)c->xp + xp_offset(c, t, k0, kc, 0));
-                for (int64_t p = g0; p < g1; p++) {
-                    const int64_t n0 = p * NR;
-                    const int nr = (int)(c->N - n0 < NR ? c->N - n0 : NR);
-                    pf_step(&pf, per_call);
-                    /* the next call's output tile: with many tokens y outgrows the caches, and its
-                     * rows (MR runs of NR floats, far apart) are misses the hardware prefetcher
-                     * does not foresee; each call reads and writes its tile once */
-                    {
-                        const int64_t pn = p + 1 < g1 ? p + 1 : g0, mn = p + 1 < g1 ? m0 : m0 + MR;
-                        const int64_t rows = c->M - mn < MR ? c->M - mn : MR;
-                        const int64_t nn = pn * NR, cols = c->N - nn < NR ? c->N - nn : NR;
-                        for (int64_t r = 0; r < rows; r++) {
-                            const float *yr = c->y + (mn + r) * c->N + nn;
-                            for (int64_t j = 0; j < cols; j += 16) __builtin_prefetch(yr + j, 1, 3);
-                            __builtin_prefetch(yr + cols - 1, 1, 3);
-                        }
-                    }
-                    c->micro(kc, xp, tb + (size_t)(p - g0) * panel_bytes, c->y + m0 * c->N + n0, (size_t)c->N, mr,
-                             nr, k0 > 0);
+    float *row = (float *)(tb + c->group * panel_bytes);
+    for (int64_t k0 = 0; k0 < c->K; k0 += c->KC) {
+        const int64_t kc = c->K - k0 < c->KC ? c->K - k0 : c->KC;
+        for (int64_t p = g0; p < g1; p++) pack_w(c, p, k0, kc, tb + (size_t)(p - g0) * panel_bytes, row);
+        /* the next piece of weights (this group's next K block, else the next group's
+         * first), prefetched a slice before each micro-kernel call so it arrives while
+         * this block is multiplied: the pieces are short runs (512 bytes of an F16 row)
+         * the hardware prefetcher barely starts on, and a burst of prefetches would
+         * overflow the miss buffers and be dropped */
+        pf_cursor pf;
+        if (k0 + c->KC < c->K)
+            pf_begin(&pf, c, g0 * NR, g1 * NR, k0 + c->KC);
+        else
+            pf_begin(&pf, c, g1 * NR, pf_end * NR, 0);
+        const int64_t calls = (t1 - t0) * (g1 - g0), per_call = (pf.lines + calls - 1) / calls;
+        for (int64_t t = t0; t < t1; t++) {
+            const int64_t m0 = t * MR;
+            const int mr = (int)(c->M - m0 < MR ? c->M - m0 : MR);
+            const void *xp = c->qk     ? (const void *)((const char *)c->xp + xk_offset(c, t, k0, kc))
+                             : c->q8   ? (const void *)((const char *)c->xp + xq_offset(c, t, k0, kc))
+                             : c->bf16 ? (const void *)((const uint32_t *)c->xp + xp_offset(c, t, k0, kc, 1))
+                                       : (const void *)((const float *)c->xp + xp_offset(c, t, k0, kc, 0));
+            for (int64_t p = g0; p < g1; p++) {
+                const int64_t n0 = p * NR;
+                const int nr = (int)(c->N - n0 < NR ? c->N - n0 : NR);
+                pf_step(&pf, per_call);
+                /* the next call's output tile: with many tokens y outgrows the caches, and its
+                 * rows (MR runs of NR floats, far apart) are misses the hardware prefetcher
+                 * does not foresee; each call reads and writes its tile once */
+                const int64_t pn = p + 1 < g1 ? p + 1 : g0, mn = p + 1 < g1 ? m0 : m0 + MR;
+                const int64_t rows = mn < t1 * MR ? (c->M - mn < MR ? c->M - mn : MR) : 0;
+                const int64_t nn = pn * NR, cols = c->N - nn < NR ? c->N - nn : NR;
+                for (int64_t r = 0; r < rows; r++) {
+                    const float *yr = c->y + (mn + r) * c->N + nn;
+                    for (int64_t j = 0; j < cols; j += 16) __builtin_prefetch(yr + j, 1, 3);
+                    __builtin_prefetch(yr + cols - 1, 1, 3);
                 }
+                c->micro(kc, xp, tb + (size_t)(p - g0) * panel_bytes, c->y + m0 * c->N + n0, (size_t)c->N, mr, nr,
+                         k0 > 0);
             }
         }
     }
-    if (c->b)
-        for (int64_t m = 0; m < c->M; m++)
-            for (int64_t n = p0 * NR; n < c->N && n < p1 * NR; n++) c->y[m * c->N + n] += c->b[n];
+    if (c->b) {
+        const int64_t m1 = t1 * MR < c->M ? t1 * MR : c->M, n1 = g1 * NR < c->N ? g1 * NR : c->N;
+        for (int64_t m = t0 * MR; m < m1; m++)
+            for (int64_t n = g0 * NR; n < n1; n++) c->y[m * c->N + n] += c->b[n];
+    }
+}
+
+/* Panels [p0, p1) in groups of c->group, every token (few tokens: the pool splits the panels). */
+static void gemm_panels(void *vctx, int64_t p0, int64_t p1, int tid) {
+    const gemm_ctx *c = vctx;
+    char *tb = c->thread_buf + (size_t)tid * c->thread_bytes;
+    const int64_t G = c->group, n_mt = (c->M + c->MR - 1) / c->MR;
+    for (int64_t g0 = p0; g0 < p1; g0 += G) {
+        const int64_t g1 = g0 + G < p1 ? g0 + G : p1;
+        gemm_block(c, g0, g1, 0, n_mt, g1 + G < p1 ? g1 + G : p1, tb);
+    }
+}
+
+/* Many tokens: item it = (panel group it / n_tb, token block it % n_tb).  The pool's few
+ * chunks per thread would otherwise cut narrow outputs (1280 = 40 panels) into groups
+ * narrower than c->group, and the work of a few wide groups splits badly over threads. */
+static void gemm_items(void *vctx, int64_t i0, int64_t i1, int tid) {
+    const gemm_ctx *c = vctx;
+    char *tb = c->thread_buf + (size_t)tid * c->thread_bytes;
+    const int64_t n_mt = (c->M + c->MR - 1) / c->MR, n_p = (c->N + c->NR - 1) / c->NR;
+    const int64_t tpb = (n_mt + c->n_tb - 1) / c->n_tb; /* tiles per token block */
+    for (int64_t it = i0; it < i1; it++) {
+        const int64_t g0 = it / c->n_tb * c->group, g1 = g0 + c->group < n_p ? g0 + c->group : n_p;
+        const int64_t t0 = it % c->n_tb * tpb, t1 = t0 + tpb < n_mt ? t0 + tpb : n_mt;
+        if (t0 < t1) gemm_block(c, g0, g1, t0, t1, g1 + c->group < n_p ? g1 + c->group : n_p, tb);
+    }
 }
 
 static hd_status linear_gemm(hd_exec *ex, gemm_ctx *c, hd_error *err) {
@@ -668,7 +691,17 @@ static hd_status linear_gemm(hd_exec *ex, gemm_ctx *c, hd_error *err) {
     }
     if (c->q8 || c->qk) hd_parallel_for(tp, c->M, 4, quantize_rows, c);
     hd_parallel_for(tp, n_mt, 1, pack_x, c);
-    hd_parallel_for(tp, (c->N + c->NR - 1) / c->NR, 1, gemm_panels, c);
+    const int64_t n_p = (c->N + c->NR - 1) / c->NR;
+    if (c->M >= HD_GROUP_WIDE_M) {
+        /* about 4 items per thread, token blocks of at least 4 tiles */
+        const int64_t n_g = (n_p + c->group - 1) / c->group;
+        int64_t n_tb = (4 * (int64_t)nthreads + n_g - 1) / n_g;
+        if (n_tb > n_mt / 4) n_tb = n_mt / 4;
+        c->n_tb = n_tb > 1 ? n_tb : 1;
+        hd_parallel_for(tp, n_g * c->n_tb, 1, gemm_items, c);
+    } else {
+        hd_parallel_for(tp, n_p, 1, gemm_panels, c);
+    }
     scratch_end(&s);
     return HD_OK;
 }

@@ -4,11 +4,14 @@
  * 512-bit ops at full width), with activation layouts that match each
  * type's register layout (hd_block_q8x2 for Q8_0, q8x4h for Q4_0, Q8_K in
  * nibble order for Q4_K/Q5_K), several independent accumulator chains, and
- * for one token against long F32/F16 rows a several-rows kernel (dot_rows).
+ * for one token against long F32/F16 rows a several-rows kernel (dot_rows);
+ * 2..31 tokens of F16/F32 go through 4-row × 4-token tiles (dot_tile).
  * gemm: 12 tokens × 32 outputs (24 accumulators) with FMA for F32/F16 and
  * vdpbf16ps for BF16 weights, panels packed by 16×16 transposes; int8 gemms
  * (vpdpbusd) for Q8_0/Q4_0 and the K-quants.  BF16 weights take BF16
  * activations on this level (as llama.cpp does).
+ * Attention (attn_tile): F32 keys and values against tiles of 32 queries, the
+ * scores and p·V as gemm micro-kernels along the queries, online softmax on zmm.
  */
 #define HD_X86_VNNI 1
 #include "matmul_x86.h"

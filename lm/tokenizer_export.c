@@ -130,7 +130,10 @@ hd_status hd_tokenizer_to_gguf(const hd_tokenizer *t, hd_gguf_writer *w, int32_t
     }
     if ((st = hd_gguf_set_arr_str(w, "tokenizer.ggml.merges", ptr, lens, ml.n)) ||
         (t->bos >= 0 && (st = hd_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)t->bos))) ||
-        (st = hd_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", hd_tokenizer_adds_bos(t))) ||
+        /* Llama 3 always starts with <|begin_of_text|> (Meta's tokenizer, llama.cpp's Llama 3 GGUFs), also
+           when its tokenizer.json comes from the first Meta-Llama-3 release, whose post-processor adds none */
+        (st = hd_gguf_set_bool(w, "tokenizer.ggml.add_bos_token",
+                               hd_tokenizer_adds_bos(t) || (!t->pipe && t->bos >= 0))) ||
         (t->unk >= 0 && (st = hd_gguf_set_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)t->unk))) ||
         (st = hd_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)eos_id)))
         goto fail;

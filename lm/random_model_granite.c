@@ -581,8 +581,8 @@ static void remove_tree(const char *dir) {
     char f[4400];
     while ((e = readdir(d)))
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(f, sizeof f, "%s/%s", dir, e->d_name);
-            unlink(f);
+            const int n = snprintf(f, sizeof f, "%s/%s", dir, e->d_name);
+            if (n > 0 && (size_t)n < sizeof f) unlink(f);
         }
     closedir(d);
     rmdir(dir);

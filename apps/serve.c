@@ -996,5 +996,5 @@ done:
     return rc;
 }
 
-const hd_command hd_cmd_serve = {"serve", "an OpenAI-compatible HTTP server (chat completions, models)", k_usage,
+const hd_command hd_cmd_serve = {"serve", "an OpenAI-compatible HTTP server (chat completions, audio transcriptions/translations/speech)", k_usage,
                                  run};

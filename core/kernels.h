@@ -10,8 +10,9 @@
  *          (act_of[type]): F32, BF16, Q8 (32-blocks with an f32 scale) or
  *          Q8_K (256-blocks, see core/types.h); the kernels then multiply
  *          integer blocks (vpdpbusd on AVX-512) and scale per block.  Where the
- *          level has a dot_tile kernel (F16/F32 on AVX-512), several tokens go
- *          through it instead: tiles of 4 rows × 4 tokens, no weight packing.
+ *          level has a dot_tile kernel (F16/F32 on AVX-512 and AVX2), 3+ tokens
+ *          (2 with long rows) go through it instead: tiles of 4 rows × 4 tokens,
+ *          no weight packing.
  *  - gemm: many tokens.  Panels of NR weight rows × KC columns are
  *          dequantized into F32 (or kept as BF16 pairs for BF16 weights on
  *          AVX-512, or repacked as bytes for the int8 gemms of Q8_0/Q4_0 and

@@ -68,6 +68,7 @@ const hd_kernels hd_kernels_avx2 = {
             [HD_TYPE_Q8_0] = x86_dot_q8_0, [HD_TYPE_Q4_0] = x86_dot_q4_0, [HD_TYPE_Q4_K] = x86_dot_q4_k,
             [HD_TYPE_Q5_K] = x86_dot_q5_k, [HD_TYPE_Q6_K] = x86_dot_q6_k},
     .dot_rows = {[HD_TYPE_F32] = x86_dotr_f32, [HD_TYPE_F16] = x86_dotr_f16, [HD_TYPE_BF16] = x86_dotr_bf16f},
+    .dot_tile = {[HD_TYPE_F32] = x86_dotm_f32, [HD_TYPE_F16] = x86_dotm_f16},
     .deq = {[HD_TYPE_F32] = x86_deq_f32, [HD_TYPE_F16] = x86_deq_f16, [HD_TYPE_BF16] = x86_deq_bf16,
             [HD_TYPE_Q8_0] = x86_deq_q8_0, [HD_TYPE_Q4_0] = x86_deq_q4_0, [HD_TYPE_Q4_K] = x86_deq_q4_k,
             [HD_TYPE_Q5_K] = x86_deq_q5_k, [HD_TYPE_Q6_K] = x86_deq_q6_k},

@@ -446,28 +446,6 @@ HD_INLINE __m128 hsum4x16(__m512 a, __m512 b, __m512 c, __m512 d) {
 HD_DOTM_FZ(dotm_f16z_n, hd_f16, ld16_f16, ld16_f16_m)
 HD_DOTM_FZ(dotm_f32z_n, float, ld16_f32, ld16_f32_m)
 
-/* Instantiates every (rows, tokens) pair behind one hd_dotm_fn. */
-#define HD_DOTM_CASE(IMPL, R)                                                                    \
-    case R:                                                                                      \
-        switch (nc) {                                                                            \
-        case 1: IMPL(k, (const char *)w, ws, R, (const char *)x, xs, 1, y, ys); break;            \
-        case 2: IMPL(k, (const char *)w, ws, R, (const char *)x, xs, 2, y, ys); break;            \
-        case 3: IMPL(k, (const char *)w, ws, R, (const char *)x, xs, 3, y, ys); break;            \
-        default: IMPL(k, (const char *)w, ws, R, (const char *)x, xs, 4, y, ys); break;           \
-        }                                                                                        \
-        break;
-#define HD_DOTM_DISPATCH(NAME, IMPL)                                                                               \
-    static void NAME(int64_t k, const void *w, size_t ws, int nr, const void *x, size_t xs, int nc, float *y,     \
-                     size_t ys) {                                                                                 \
-        switch (nr) {                                                                                             \
-            HD_DOTM_CASE(IMPL, 1)                                                                                 \
-            HD_DOTM_CASE(IMPL, 2)                                                                                 \
-            HD_DOTM_CASE(IMPL, 3)                                                                                 \
-        default:                                                                                                  \
-            HD_DOTM_CASE(IMPL, 4)                                                                                 \
-        }                                                                                                         \
-    }
-
 HD_DOTM_DISPATCH(a5_dotm_f16, dotm_f16z_n)
 HD_DOTM_DISPATCH(a5_dotm_f32, dotm_f32z_n)
 

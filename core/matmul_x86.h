@@ -231,6 +231,64 @@ HD_DOTR_DISPATCH(x86_dotr_f32, dotr_f32_n, float)
 HD_DOTR_DISPATCH(x86_dotr_f16, dotr_f16_n, float)
 HD_DOTR_DISPATCH(x86_dotr_bf16f, dotr_bf16f_n, float)
 
+/* Instantiates every (rows, tokens) pair of a hd_dotm_fn (kernels.h dot_tile). */
+#define HD_DOTM_CASE(IMPL, R)                                                                    \
+    case R:                                                                                      \
+        switch (nc) {                                                                            \
+        case 1: IMPL(k, (const char *)w, ws, R, (const char *)x, xs, 1, y, ys); break;            \
+        case 2: IMPL(k, (const char *)w, ws, R, (const char *)x, xs, 2, y, ys); break;            \
+        case 3: IMPL(k, (const char *)w, ws, R, (const char *)x, xs, 3, y, ys); break;            \
+        default: IMPL(k, (const char *)w, ws, R, (const char *)x, xs, 4, y, ys); break;           \
+        }                                                                                        \
+        break;
+#define HD_DOTM_DISPATCH(NAME, IMPL)                                                                               \
+    __attribute__((unused)) static void NAME(int64_t k, const void *w, size_t ws, int nr, const void *x, size_t xs, \
+                                             int nc, float *y, size_t ys) {                                       \
+        switch (nr) {                                                                                             \
+            HD_DOTM_CASE(IMPL, 1)                                                                                 \
+            HD_DOTM_CASE(IMPL, 2)                                                                                 \
+            HD_DOTM_CASE(IMPL, 3)                                                                                 \
+        default:                                                                                                  \
+            HD_DOTM_CASE(IMPL, 4)                                                                                 \
+        }                                                                                                         \
+    }
+
+/* A tile of nr rows × nc tokens on ymm (hd_dotm_fn): the tokens two at a time, so the
+ * 4 × 2 accumulators, two activations and a weight fit the 16 registers; the second
+ * pass reads the rows again from L1/L2, not from memory.  Tail elements scalar. */
+#define HD_DOTM_F8(NAME, WT, LD8, ONE)                                                                      \
+    HD_INLINE void NAME(int64_t k, const char *w, size_t ws, const int nr, const char *x, size_t xs,        \
+                        const int nc, float *y, size_t ys) {                                                \
+        for (int c0 = 0; c0 < nc; c0 += 2) {                                                                \
+            const int n2 = nc - c0 < 2 ? nc - c0 : 2;                                                       \
+            __m256 acc[HD_DOTM_ROWS][2];                                                                    \
+            for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();                       \
+            int64_t i = 0;                                                                                  \
+            for (; i + 8 <= k; i += 8) {                                                                    \
+                __m256 xv[2];                                                                               \
+                for (int c = 0; c < n2; c++) xv[c] = _mm256_loadu_ps((const float *)(x + (size_t)(c0 + c) * xs) + i); \
+                for (int r = 0; r < nr; r++) {                                                              \
+                    const __m256 wv = LD8((const WT *)(w + (size_t)r * ws) + i);                            \
+                    for (int c = 0; c < n2; c++) acc[r][c] = _mm256_fmadd_ps(wv, xv[c], acc[r][c]);         \
+                }                                                                                           \
+            }                                                                                               \
+            for (int r = 0; r < nr; r++) {                                                                  \
+                const WT *wr = (const WT *)(w + (size_t)r * ws);                                            \
+                for (int c = 0; c < n2; c++) {                                                              \
+                    const float *xc = (const float *)(x + (size_t)(c0 + c) * xs);                           \
+                    float s = hsum8(acc[r][c]);                                                             \
+                    for (int64_t j = i; j < k; j++) s += ONE(wr[j]) * xc[j];                                \
+                    y[(size_t)(c0 + c) * ys + r] = s;                                                       \
+                }                                                                                           \
+            }                                                                                               \
+        }                                                                                                   \
+    }
+
+HD_DOTM_F8(dotm_f32_n, float, ld8_f32, one_f32)
+HD_DOTM_F8(dotm_f16_n, hd_f16, ld8_f16, f16f)
+HD_DOTM_DISPATCH(x86_dotm_f32, dotm_f32_n)
+HD_DOTM_DISPATCH(x86_dotm_f16, dotm_f16_n)
+
 /* The 32-blocks are processed two at a time into separate accumulators: one FMA
  * chain per block would bound the loop by the FMA latency (4 cycles a block). */
 HD_INLINE __m256 q8_0_block(const hd_block_q8_0 *b, const hd_block_q8x *a, __m256 acc) {

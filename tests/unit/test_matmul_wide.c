@@ -1,7 +1,7 @@
 /* tests/unit/test_matmul_wide.c — hd_op_linear where test_matmul.c does not reach:
  * many tokens (from 256 the gemm takes panel groups twice as wide, core/matmul.c),
  * K across the bf16 gemm's 512-column blocks with a tail, N ending inside a group,
- * and few tokens (2..31) through AVX-512's 4 × 4 dot tiles for F16/F32, with K tails.
+ * and few tokens (2..31) through the 4 × 4 dot tiles for F16/F32 (AVX-512, AVX2), with K tails.
  * Every SIMD level against a double-precision reference on the dequantized weights,
  * threaded in an arena sized by kernels.h's bound ((M + 16)·K·4 + T·260 KiB), which
  * must suffice and be given back.
@@ -93,7 +93,7 @@ static void test_linear_many_tokens(void **state) {
     hd_threadpool_free(tp);
 }
 
-/* 2..31 tokens of F16/F32: AVX-512's dot tiles, every token and row tail and a K tail. */
+/* 2..31 tokens of F16/F32: the dot tiles, every token and row tail and a K tail. */
 static void test_linear_few_tokens(void **state) {
     (void)state;
     hd_error err = {0};
@@ -104,6 +104,9 @@ static void test_linear_few_tokens(void **state) {
         run(HD_TYPE_F16, Ms[i], 37 + (int64_t)i, 333, 40 + i, tp);
         run(HD_TYPE_F32, Ms[i], 45 - (int64_t)i, 1031, 60 + i, i % 2 ? tp : NULL);
     }
+    /* two tokens take the tiles only with rows past 16 KiB of activations (4096 inputs) */
+    run(HD_TYPE_F16, 2, 9, 4103, 80, tp);
+    run(HD_TYPE_F32, 2, 6, 4200, 81, NULL);
     hd_threadpool_free(tp);
 }
 

@@ -23,7 +23,8 @@ int hd_linear_gemm_min_m(const hd_kernels *k, hd_type t) {
     /* where the level has a rows × tokens tile (dot_tile), it streams the weights once
      * for all tokens without packing them: measured against the gemm on Zen 5 (1 thread,
      * 2048×2048 and 2048×8192): F16 1.9-2.4× faster at 8 tokens, 1.1-1.7× at 16, equal
-     * from 32 to 48; F32 faster up to 16, slower from 32 */
+     * from 32 to 48; F32 faster up to 16, slower from 32.  AVX2 (ymm tiles against
+     * its 6×16 gemm): F16 1.4-2.8× faster up to 32 tokens, F32 up to 16 */
     if (t == HD_TYPE_F16 && k->dot_tile[t]) return 32;
     if (t == HD_TYPE_F32 && k->dot_tile[t]) return 24;
     if (t == HD_TYPE_F32 || t == HD_TYPE_F16 || t == HD_TYPE_BF16) return 8;

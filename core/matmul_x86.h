@@ -3,8 +3,8 @@
  * instruction-set flags; HD_X86_VNNI selects vpdpbusd (AVX512-VNNI on ymm)
  * over the AVX2 maddubs+madd pair for unsigned×signed byte dot products.
  * These are the AVX2 level's kernels; the AVX-512 level takes only the
- * activation quantizers and the row dequantizers from here (its dots are zmm
- * kernels of its own).  The gemm micro-kernels live in each file.
+ * activation quantizers, the row dequantizers and the dispatch macros from here
+ * (its dots are zmm kernels of its own).  The gemm micro-kernels live in each file.
  */
 #ifndef HD_MATMUL_X86_H
 #define HD_MATMUL_X86_H

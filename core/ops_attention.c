@@ -14,6 +14,12 @@
  * an item reuse each K/V block while it is in L1.  Decode (one query) gives
  * one item per KV head group; prefill gives many.  Items are spread over
  * ex->pool.
+ *
+ * Many queries without a causal mask against F32 K/V (encoders: ViT, Whisper,
+ * Conformer) go instead to the level's attention tiles where it has them
+ * (kernels.h attn_tile, AVX-512): per thread HD_ATTN_TILE_WS(d) floats and one
+ * byte per (32 queries × HD_ATTN_TILE_KB keys) block of the mask, taken from
+ * ex->scratch when set (else malloc; without memory the rows above do it).
  */
 #include "ops.h"
 #include "ops_internal.h"

@@ -36,6 +36,12 @@ run "$HERD" ask -m "$D/tiny-vision.gguf" -i "$FIX/images/coco_000000039769_two_c
 run "$HERD" random-model --arch speech --preset tiny --seed 1 "${TOKARG[@]}" -o "$D/tiny-speech.gguf" --quiet
 run "$HERD" transcribe -m "$D/tiny-speech.gguf" "$FIX/audio/jfk.mp3" --format srt -n 8
 run "$HERD" translate -m "$D/tiny-speech.gguf" "$FIX/audio/jfk.mp3" --to fr -n 8
+# the published speech-LLM layouts: a Granite Speech 3.3 and an Ultravox v0.5 folder (tiny, random)
+run "$HERD" random-model --arch granite-speech --preset tiny --format hf --seed 1 -o "$D/granite-speech-tiny" --quiet
+run "$HERD" transcribe -m "$D/granite-speech-tiny" "$FIX/audio/jfk.mp3" --format srt -n 8 --temp 1 --seed 1
+JSON=$FIX/tokenizer/tokenizer.json
+run "$HERD" random-model --arch ultravox --preset tiny --format hf --seed 1 --tokenizer "$JSON" -o "$D/ultravox-tiny" --quiet
+run "$HERD" translate -m "$D/ultravox-tiny" "$FIX/audio/jfk.mp3" --to de -n 8 --temp 1 --seed 1
 run "$HERD" caption -m "$D/tiny-vision.gguf" "$FIX/video/chaplin.mp4" --segments 2 --frames 2 --format srt -n 8 --temp 0
 run "$HERD" speak "The capital of France is Paris. It has 2.1 million people." -o "$D/answer.wav"
 say "wrote $D/answer.wav (espeak-ng voice through herd's vocoder: this one is intelligible)"

@@ -94,6 +94,7 @@ static hd_status tts_create(hd_node *node, const hd_node_opts *o, void **state, 
         hd_llama_context_params cp = hd_llama_context_default_params();
         cp.n_ctx = hd_opt_int(o, "lm-ctx");
         cp.n_threads = hd_threadpool_size(hd_node_pool(node));
+        cp.states_only = true;   /* the TTS models need layer L's states, never the logits */
         if (!(s->lm = hd_llama_context_create(m, &cp, err))) return err ? err->code : HD_ERR_NOMEM;
         p.lm = s->lm;
         p.lm_tok = hd_model_tokenizer(s->tok_entry);

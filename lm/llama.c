@@ -456,6 +456,11 @@ static hd_status embed(hd_llama_context *ctx, hd_tensor *x, const int32_t *token
     return st;
 }
 
+/* True when a states-only context has captured its layer after `done` layers. */
+static bool states_done(const hd_llama_context *ctx, int done) {
+    return ctx->cap_fn && ctx->p.states_only && ctx->cap_layer <= done;
+}
+
 /* One forward pass over S ≤ n_batch tokens at positions n_past … n_past+S-1.
  * Entries equal to HD_LLAMA_TOKEN_EMBD take the next row of embd. */
 static hd_status llama_forward(hd_llama_context *ctx, const int32_t *tokens, const float *embd, int64_t S,
@@ -474,6 +479,7 @@ static hd_status llama_forward(hd_llama_context *ctx, const int32_t *tokens, con
     if ((st = embed(ctx, &x, tokens, embd, S, err))) return st;
     for (int64_t i = 0; i < S; i++) ctx->pos[i] = (int32_t)(n_past + i);
     if (ctx->cap_fn && ctx->cap_layer == 0) ctx->cap_fn(ctx->cap_user, n_past, S, D, x.data);
+    if (states_done(ctx, 0)) return hd_kv_cache_advance(ctx->kv, S, err);
 
     /* images seen by the rows of this batch (mllama): mask and R, or skip the cross layers */
     const bool xattn = c->n_xattn > 0 && hd_llama_xattn_prepare(ctx, S);
@@ -497,6 +503,7 @@ static hd_status llama_forward(hd_llama_context *ctx, const int32_t *tokens, con
                 return st;
             }
             if (ctx->cap_fn && ctx->cap_layer == l + 1) ctx->cap_fn(ctx->cap_user, n_past, S, D, x.data);
+            if (states_done(ctx, l + 1)) break;
             continue;
         }
         hd_nn_layer_w nw;   /* the layer without its LoRA (context option) */
@@ -517,9 +524,12 @@ static hd_status llama_forward(hd_llama_context *ctx, const int32_t *tokens, con
             return st;
         }
         if (ctx->cap_fn && ctx->cap_layer == l + 1) ctx->cap_fn(ctx->cap_user, n_past, S, D, x.data);
+        /* states only: the layers above the captured one never run (their cache slots stay unused,
+           and no state of layers <= L depends on them) */
+        if (states_done(ctx, l + 1)) break;
     }
     if ((st = hd_kv_cache_advance(ctx->kv, S, err))) return st;
-    if (!want_logits) return HD_OK;
+    if (!want_logits || (ctx->cap_fn && ctx->p.states_only)) return HD_OK;
 
     /* logits = output · rms_norm(x) for the last token (or every token) */
     const int64_t n_out = ctx->p.logits_all ? S : 1;

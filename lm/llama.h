@@ -213,6 +213,9 @@ typedef struct hd_llama_context_params {
     hd_xattn_mask_mode xattn_mask;  /* cross-attention row masking (mllama), default META */
     int max_images;     /* images hd_llama_set_images may hold (≤ 0: 4; at most 64; mllama only) */
     bool no_lora;       /* run without the model's LoRA adapter (Granite Speech: text-only turns) */
+    bool states_only;   /* with a hidden-state capture (below): each forward pass stops after the
+                           captured layer — no later layers, no logits (hd_llama_logits is not
+                           updated); for callers that want only the states (the TTS front end) */
 } hd_llama_context_params;
 
 hd_llama_context_params hd_llama_context_default_params(void);

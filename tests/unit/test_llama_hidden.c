@@ -127,6 +127,37 @@ static void test_logits_unchanged(void **state) {
     free(with), free(without), free(s);
 }
 
+/* states_only: the same states, decoded in two calls (the second reads the
+ * first's cache), while the layers above and the logits never run. */
+static void test_states_only(void **state) {
+    (void)state;
+    sink *full = malloc(sizeof *full), *only = malloc(sizeof *only);
+    for (int layer = 0; layer <= 2; layer++) {
+        run(64, layer, full, NULL);
+        hd_llama_context_params cp = hd_llama_context_default_params();
+        cp.n_ctx = 64;
+        cp.n_batch = 4;
+        cp.kv_type = HD_TYPE_F32;
+        cp.n_threads = 1;
+        cp.states_only = true;
+        hd_error err = {0};
+        hd_llama_context *ctx = hd_llama_context_create(g_model, &cp, &err);
+        assert_non_null(ctx);
+        memset(only, 0, sizeof *only);
+        assert_int_equal(hd_llama_set_hidden_capture(ctx, layer, take, only, &err), HD_OK);
+        float *logits = (float *)hd_llama_logits(ctx);   /* the context's own buffer */
+        const float sentinel = 12345.0f;
+        logits[0] = sentinel;
+        assert_int_equal(hd_llama_decode(ctx, IDS, 6, &err), HD_OK);
+        assert_int_equal(hd_llama_decode(ctx, IDS + 6, S - 6, &err), HD_OK);
+        assert_int_equal(only->next, S);
+        assert_true(tu_max_rel_err(&only->rows[0][0], &full->rows[0][0], S * 64) <= 1e-5f);
+        assert_true(logits[0] == sentinel);   /* no head ran */
+        hd_llama_context_free(ctx);
+    }
+    free(full), free(only);
+}
+
 static void test_errors_and_removal(void **state) {
     (void)state;
     hd_llama_context *ctx = make_ctx(8);
@@ -151,6 +182,7 @@ int main(void) {
         cmocka_unit_test(test_positions_and_batches),
         cmocka_unit_test(test_layer0_is_embeddings),
         cmocka_unit_test(test_logits_unchanged),
+        cmocka_unit_test(test_states_only),
         cmocka_unit_test(test_errors_and_removal),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -29,6 +29,8 @@ static const char k_usage[] =
     "                     presets with an LM: tiny, paper-1b+llama-3.2-1b, ...); video\n"
     "                     (mllama + temporal aggregator + video cross-attention layers);\n"
     "                     video-aggregator; prosody (TTS prosody model); tn (TTS tagger);\n"
+    "                     tts (both TTS models: PATH/prosody.gguf + PATH/tn.gguf; presets\n"
+    "                     tiny, paper, tiny+tiny, paper+llama-3.1-8b, ...);\n"
     "                     granite-speech (IBM Granite Speech 3.3: HF folder with encoder,\n"
     "                     Q-Former, Granite LM, LoRA, tokenizer; gguf: the herd convert set;\n"
     "                     presets tiny, 3.3-2b, 3.3-8b); ultravox (Ultravox v0.5: HF folder\n"

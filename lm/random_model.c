@@ -25,15 +25,18 @@ extern const hd_rm_arch hd_rm_arch_prosody;            /* speech/prosody_random.
 extern const hd_rm_arch hd_rm_arch_tn;                 /* speech/tn_random.c */
 extern const hd_rm_arch hd_rm_arch_granite_speech;     /* lm/random_model_granite.c */
 extern const hd_rm_arch hd_rm_arch_ultravox;           /* lm/random_model_ultravox.c */
+extern const hd_rm_arch hd_rm_arch_tts;                /* speech/tts_random.c */
 
 static const hd_rm_arch *const k_archs[] = {&hd_rm_arch_llama,          &hd_rm_arch_conformer, &hd_rm_arch_mllama,
                                             &hd_rm_arch_mllama_vision,  &hd_rm_arch_speech,
                                             &hd_rm_arch_video_aggregator, &hd_rm_arch_video, &hd_rm_arch_prosody,
-                                            &hd_rm_arch_tn, &hd_rm_arch_ultravox, &hd_rm_arch_granite_speech};
+                                            &hd_rm_arch_tn, &hd_rm_arch_tts, &hd_rm_arch_ultravox,
+                                            &hd_rm_arch_granite_speech};
 #define N_ARCHS (sizeof k_archs / sizeof k_archs[0])
 static const char *const k_arch_names[N_ARCHS + 1] = {"llama",  "conformer",        "mllama", "mllama-vision",
                                                       "speech", "video-aggregator", "video",  "prosody",
-                                                      "tn",     "ultravox", "granite-speech", NULL};
+                                                      "tn",     "tts",              "ultravox", "granite-speech",
+                                                      NULL};
 
 const char *const *hd_random_model_arch_names(void) { return k_arch_names; }
 

@@ -129,5 +129,13 @@ check "tts node lm= without a model to feed: exit 2 saying so" grep -q "give pro
 check "tts node lm= without a model exit code" test "$r7" = 2
 for f in e1 e2 e3 e4 e5 e6 e7; do check "$f is one line" test "$(wc -l < "$T/$f")" = 1; done
 
+# random-model --arch tts: both models in one folder, ready for speak --prosody --tn --lm
+"$HERD" random-model --arch tts --preset tiny+tiny --seed 4 -o "$T/voice" --quiet >/dev/null
+check "--arch tts wrote prosody.gguf and tn.gguf" test -s "$T/voice/prosody.gguf" -a -s "$T/voice/tn.gguf"
+check "--arch tts models speak with the tiny LM" "$HERD" speak --prosody "$T/voice/prosody.gguf" --tn "$T/voice/tn.gguf" \
+  --lm "$T/lm1.gguf" "It costs \$5 on May 3rd." -o "$T/voice.wav"
+"$HERD" random-model --arch tts --preset paper+llama-3.1-8b --dry-run -o "$T/voice8" > "$T/dry8" 2>&1
+check "--arch tts paper+llama-3.1-8b: both paper-shaped files planned" grep -q "tn.gguf" "$T/dry8"
+
 if [ $fail = 0 ]; then echo "e2e speak: all checks passed"; else echo "e2e speak: FAILED" >&2; fi
 exit $fail

@@ -1,9 +1,11 @@
 #include "testutil.h"
 
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 void tu_rng_seed(tu_rng *r, uint64_t seed) { r->s = seed * 0x9E3779B97F4A7C15ull + 1; }
 
@@ -49,14 +51,33 @@ const char *tu_fixture(char *buf, size_t size, const char *rel) {
     return buf;
 }
 
+static char g_tmpdir[256];
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* The test's folder goes when the process exits (HERD_KEEP_TMP=1 keeps it to look at):
+   some tests write hundreds of MB of models there. */
+static void tmpdir_cleanup(void) {
+    const char *keep = getenv("HERD_KEEP_TMP");
+    if (g_tmpdir[0] && !(keep && *keep && strcmp(keep, "0")))
+        nftw(g_tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 const char *tu_tmpdir(void) {
-    static char dir[256];
-    if (!dir[0]) {
+    if (!g_tmpdir[0]) {
         const char *base = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/herd-test-XXXXXX", base ? base : "/tmp");
-        if (!mkdtemp(dir)) return "/tmp";
+        snprintf(g_tmpdir, sizeof g_tmpdir, "%s/herd-test-XXXXXX", base ? base : "/tmp");
+        if (!mkdtemp(g_tmpdir)) {
+            g_tmpdir[0] = 0;
+            return "/tmp";
+        }
+        atexit(tmpdir_cleanup);
     }
-    return dir;
+    return g_tmpdir;
 }
 
 void *tu_read_file(const char *path, size_t *size) {

@@ -1,6 +1,7 @@
 /* core/strbuf.c — a growable string (see strbuf.h). */
 #include "strbuf.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,4 +64,25 @@ void hd_strbuf_put_utf8(hd_strbuf *b, const char *s, size_t n) {
         run = i;
     }
     hd_strbuf_put(b, s + run, i - run);
+}
+
+char *hd_read_text_file(const char *path, size_t max, size_t *len, hd_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        hd_error_set(err, HD_ERR_NOTFOUND, "%s: cannot open", path);
+        return NULL;
+    }
+    char *buf = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && (size_t)n <= max && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+        buf[n] = 0;
+        if (len) *len = (size_t)n;
+    } else {
+        free(buf);
+        buf = NULL;
+        hd_error_set(err, HD_ERR_IO, "%s: cannot read (or larger than %zu MiB)", path, max >> 20);
+    }
+    fclose(f);
+    return buf;
 }

@@ -9,6 +9,8 @@
 #ifndef HD_CORE_STRBUF_H
 #define HD_CORE_STRBUF_H
 
+#include "core/error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -28,5 +30,11 @@ void hd_strbuf_puts(hd_strbuf *b, const char *s);
  * bytes.decode("utf-8", errors="replace") and the WHATWG decoder do.  For
  * model output, whose byte-level tokens need not end on characters. */
 void hd_strbuf_put_utf8(hd_strbuf *b, const char *s, size_t n);
+
+/* A whole small text file (config.json, tokenizer_config.json, ...),
+ * malloc'd and NUL-terminated; *len (may be NULL) = its bytes.  NULL with
+ * err naming the file: HD_ERR_NOTFOUND when it cannot be opened, HD_ERR_IO
+ * when it cannot be read or holds more than max bytes. */
+char *hd_read_text_file(const char *path, size_t max, size_t *len, hd_error *err);
 
 #endif

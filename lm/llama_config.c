@@ -2,6 +2,8 @@
  * Hugging Face config.json (see llama_config.h, SPEC §1.4, §1.6). */
 #include "llama_config.h"
 
+#include "core/strbuf.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -619,34 +621,10 @@ hd_status hd_llama_config_from_hf_json(hd_llama_config *cfg, const char *json, s
 }
 
 hd_status hd_llama_config_from_hf(hd_llama_config *cfg, const char *path, hd_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return hd_error_set(err, HD_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    hd_status st = HD_OK;
-    for (;;) {
-        if (cap - n < 4096) {
-            if (cap >= (size_t)16 << 20) {
-                st = hd_error_set(err, HD_ERR_FORMAT, "%s: larger than 16 MiB, not a config.json", path);
-                break;
-            }
-            size_t nc = cap ? cap * 2 : 16384;
-            char *nb = realloc(buf, nc);
-            if (!nb) {
-                st = hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", path);
-                break;
-            }
-            buf = nb, cap = nc;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) {
-            if (ferror(f)) st = hd_error_set(err, HD_ERR_IO, "%s: read error", path);
-            break;
-        }
-    }
-    fclose(f);
-    if (st == HD_OK) st = hd_llama_config_from_hf_json(cfg, buf, n, path, err);
+    size_t n = 0;
+    char *buf = hd_read_text_file(path, (size_t)16 << 20, &n, err);
+    if (!buf) return err ? err->code : HD_ERR_IO;
+    hd_status st = hd_llama_config_from_hf_json(cfg, buf, n, path, err);
     free(buf);
     return st;
 }

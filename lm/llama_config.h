@@ -142,7 +142,8 @@ void hd_llama_rope_freq_factors(const hd_llama_config *cfg, float *factors);
  * HF defaults (MllamaTextConfig's for mllama). */
 hd_status hd_llama_config_from_hf_json(hd_llama_config *cfg, const char *json, size_t len, const char *name,
                                        hd_error *err);
-/* Reads and parses the file at path (a config.json). */
+/* Reads and parses the file at path (a config.json; HD_ERR_NOTFOUND when it
+ * cannot be opened, HD_ERR_IO when unreadable or over 16 MiB). */
 hd_status hd_llama_config_from_hf(hd_llama_config *cfg, const char *path, hd_error *err);
 
 /* A config.json for cfg with every key a real Llama 3.2 checkpoint has

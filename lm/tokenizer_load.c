@@ -216,7 +216,7 @@ static hd_status add_merge(hd_tokenizer *t, const char *a, size_t la, const char
     return HD_OK;
 }
 
-/* model fields that change what BPE does and are not implemented */
+/* model fields that change what BPE does and that herd refuses with a one-line error */
 static hd_status check_model_options(const cJSON *model, const char *name, hd_error *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(model, "byte_fallback");
     if (cJSON_IsTrue(v)) return hd_error_set(err, HD_ERR_UNSUPPORTED, "%s: model.byte_fallback is not supported", name);

@@ -4,6 +4,7 @@
 #include "speech/granite_speech.h"
 
 #include "adapters/qformer.h"
+#include "core/strbuf.h"
 #include "core/gguf.h"
 #include "core/weights.h"
 #include "lm/chat.h"
@@ -65,28 +66,6 @@ static char *dir_of(const char *path) {
     return s;
 }
 
-/* The whole (small) file, NUL-terminated; NULL + error naming it. */
-static char *read_text(const char *path, size_t *len, hd_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        hd_error_set(err, HD_ERR_NOTFOUND, "%s: cannot open", path);
-        return NULL;
-    }
-    char *buf = NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < (16l << 20) && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-        buf[n] = 0;
-        *len = (size_t)n;
-    } else {
-        free(buf);
-        buf = NULL;
-        hd_error_set(err, HD_ERR_IO, "%s: cannot read (or larger than 16 MiB)", path);
-    }
-    fclose(f);
-    return buf;
-}
-
 static bool gguf_is_granite_speech(const hd_gguf *g) {
     const char *s;
     size_t n;
@@ -100,7 +79,7 @@ static bool gs_detect(const char *path) {
     if (is_dir(path)) {
         char *cfg = join(path, "config.json");
         size_t len = 0;
-        char *txt = cfg ? read_text(cfg, &len, NULL) : NULL;
+        char *txt = cfg ? hd_read_text_file(cfg, (size_t)16 << 20, &len, NULL) : NULL;
         free(cfg);
         if (!txt) return false;
         cJSON *root = cJSON_ParseWithLength(txt, len);
@@ -180,7 +159,7 @@ static hd_status load_lm(granite_speech *s, const char *lm_src, const char *lora
 static hd_status load_folder(granite_speech *s, const char *dir, const hd_audio_lm_params *p, hd_error *err) {
     char *cfg_path = join(dir, "config.json");
     size_t len = 0;
-    char *txt = cfg_path ? read_text(cfg_path, &len, err) : NULL;
+    char *txt = cfg_path ? hd_read_text_file(cfg_path, (size_t)16 << 20, &len, err) : NULL;
     hd_status st = HD_OK;
     cJSON *root = NULL;
     if (!txt) {

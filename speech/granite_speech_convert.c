@@ -5,6 +5,7 @@
  * the same model as the folder. */
 #include "speech/granite_speech.h"
 
+#include "core/strbuf.h"
 #include "core/gguf.h"
 #include "core/safetensors.h"
 #include "lm/llama.h"
@@ -28,28 +29,6 @@ static bool ends_with(const char *s, const char *suffix) {
 static const char *base_name(const char *path) {
     const char *s = strrchr(path, '/');
     return s ? s + 1 : path;
-}
-
-/* config.json as text (NUL-terminated), NULL + error. */
-static char *read_config(const char *path, size_t *len, hd_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        hd_error_set(err, HD_ERR_NOTFOUND, "%s: cannot open", path);
-        return NULL;
-    }
-    char *buf = NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < (16l << 20) && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-        buf[n] = 0;
-        *len = (size_t)n;
-    } else {
-        free(buf);
-        buf = NULL;
-        hd_error_set(err, HD_ERR_IO, "%s: cannot read (or larger than 16 MiB)", path);
-    }
-    fclose(f);
-    return buf;
 }
 
 /* Points every HF tensor of plan at its data in sf after checking shape and
@@ -195,7 +174,7 @@ hd_status hd_granite_speech_convert(const char *dir, const char *out_gguf, const
 
     /* configs: the LM (text_config), encoder, projector, audio token, adapter */
     size_t len = 0;
-    if (!(txt = read_config(cfg_path, &len, err))) {
+    if (!(txt = hd_read_text_file(cfg_path, (size_t)16 << 20, &len, err))) {
         st = err ? err->code : HD_ERR_IO;
         goto done;
     }

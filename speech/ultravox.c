@@ -2,6 +2,7 @@
  * folder or from the mmproj GGUF `herd convert` writes (speech/ultravox.h). */
 #include "speech/ultravox_internal.h"
 
+#include "core/strbuf.h"
 #include "core/gguf.h"
 #include "speech/audio_lm_impl.h"
 
@@ -44,28 +45,6 @@ static char *join(const char *dir, const char *name) {
     return p;
 }
 
-/* The whole file (NUL-terminated, malloc'd); NULL + error naming it. */
-static char *read_all(const char *path, size_t *len, hd_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        hd_error_set(err, HD_ERR_NOTFOUND, "%s: cannot open", path);
-        return NULL;
-    }
-    char *buf = NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && n < (64l << 20) && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-        buf[n] = 0;
-        *len = (size_t)n;
-    } else {
-        free(buf);
-        buf = NULL;
-        hd_error_set(err, HD_ERR_IO, "%s: cannot read (or larger than 64 MiB)", path);
-    }
-    fclose(f);
-    return buf;
-}
-
 /* clip.projector_type / clip.audio.projector_type of an open GGUF is "ultravox". */
 static bool gguf_is_ultravox(const hd_gguf *g) {
     static const char *const keys[2] = {"clip.audio.projector_type", "clip.projector_type"};
@@ -82,7 +61,7 @@ static bool uv_detect(const char *path) {
     if (is_dir(path)) {
         char *cfg = join(path, "config.json");
         size_t len = 0;
-        char *txt = cfg ? read_all(cfg, &len, NULL) : NULL;
+        char *txt = cfg ? hd_read_text_file(cfg, (size_t)64 << 20, &len, NULL) : NULL;
         free(cfg);
         if (!txt) return false;
         cJSON *root = cJSON_ParseWithLength(txt, len);
@@ -114,7 +93,7 @@ static char *hub_snapshot(const char *base, const char *id) {
     rel[k] = 0;
     char *repo = join(base, rel), *ref = repo ? join(repo, "refs/main") : NULL, *out = NULL;
     size_t n = 0;
-    char *hash = ref ? read_all(ref, &n, NULL) : NULL;
+    char *hash = ref ? hd_read_text_file(ref, (size_t)64 << 20, &n, NULL) : NULL;
     if (hash) {
         while (n && (hash[n - 1] == '\n' || hash[n - 1] == '\r' || hash[n - 1] == ' ')) hash[--n] = 0;
         char snap[128];
@@ -182,7 +161,7 @@ static hd_status folder_tokenizer(hd_ultravox *u, const char *dir, hd_error *err
     else if (exists(tj)) {
         if (!(u->tok = hd_tokenizer_load(tj, err))) st = err ? err->code : HD_ERR_FORMAT;
         size_t len = 0;
-        char *txt = st == HD_OK && exists(tc) ? read_all(tc, &len, err) : NULL;
+        char *txt = st == HD_OK && exists(tc) ? hd_read_text_file(tc, (size_t)64 << 20, &len, err) : NULL;
         cJSON *root = txt ? cJSON_ParseWithLength(txt, len) : NULL;
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "chat_template");
         if (cJSON_IsString(t)) hd_ultravox_template_set(u, t->valuestring, strlen(t->valuestring));
@@ -240,7 +219,7 @@ static hd_status check_preprocessor(const char *dir, const hd_ultravox_config *c
         return HD_OK;
     }
     size_t len = 0;
-    char *txt = read_all(pp, &len, err);
+    char *txt = hd_read_text_file(pp, (size_t)64 << 20, &len, err);
     cJSON *root = txt ? cJSON_ParseWithLength(txt, len) : NULL;
     hd_status st = HD_OK;
     if (!txt) st = err ? err->code : HD_ERR_IO;
@@ -268,7 +247,7 @@ static hd_status load_folder(hd_ultravox *u, const char *dir, const hd_audio_lm_
     char *cp = join(dir, "config.json");
     if (!cp) return hd_error_set(err, HD_ERR_NOMEM, "%s: out of memory", dir);
     size_t len = 0;
-    char *txt = read_all(cp, &len, err);
+    char *txt = hd_read_text_file(cp, (size_t)64 << 20, &len, err);
     hd_status st = txt ? hd_ultravox_config_from_json(txt, len, cp, &u->cfg, err) : (err ? err->code : HD_ERR_IO);
     free(txt), free(cp);
     if (st || (st = check_preprocessor(dir, &u->cfg, err))) return st;

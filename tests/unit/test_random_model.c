@@ -222,7 +222,7 @@ static void test_hf_json_parse(void **state) {
     assert_int_equal(parse("{\"model_type\": \"llama\",", &c, &err), HD_ERR_FORMAT);
     assert_int_equal(parse("[1, 2]", &c, &err), HD_ERR_FORMAT);
     assert_int_equal(hd_llama_config_from_hf_json(&c, k_8b_instruct, 40, "cut.json", &err), HD_ERR_FORMAT);
-    assert_int_equal(hd_llama_config_from_hf(&c, "/nonexistent/config.json", &err), HD_ERR_IO);
+    assert_int_equal(hd_llama_config_from_hf(&c, "/nonexistent/config.json", &err), HD_ERR_NOTFOUND);
 }
 
 /* ---- rope_freqs ------------------------------------------------------------ */
